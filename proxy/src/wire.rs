@@ -309,12 +309,32 @@ pub enum ErrorCode {
     ProviderFailed,
     /// The same `Idempotency-Key` came with a different body (422).
     IdempotencyKeyReused,
+    /// A request with the same `Idempotency-Key` is still being processed (409).
+    IdempotencyKeyInUse,
+    /// The merchant's account at the try-on service has no credit left (shopper: "unavailable").
+    ProviderOutOfCredit,
+    /// The try-on service refused the merchant's key: a configuration error, never the shopper's fault.
+    ProviderAuth,
+    /// The try-on service refused the content of an image (moderation).
+    ContentRejected,
+    /// No usable body pose was found in the person photo.
+    PoseNotDetected,
+    /// A per-shop or proxy-wide daily quota is used up; see `Retry-After` (429).
+    QuotaExhausted,
+    /// The request's `Origin` is not an allowed storefront (403).
+    OriginNotAllowed,
+    /// A signed request (e.g. Shopify App Proxy) had a missing, wrong or stale signature (401).
+    Unauthorized,
+    /// The client sent its request too slowly (408).
+    RequestTimeout,
+    /// The proxy's state store is unreachable; nothing was charged (503).
+    StoreUnavailable,
     /// Something broke inside the proxy; details are in its log only.
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 23] = [
         Self::InvalidImage,
         Self::UnsupportedType,
         Self::ImageTooLarge,
@@ -327,6 +347,16 @@ impl ErrorCode {
         Self::ProviderUnavailable,
         Self::ProviderFailed,
         Self::IdempotencyKeyReused,
+        Self::IdempotencyKeyInUse,
+        Self::ProviderOutOfCredit,
+        Self::ProviderAuth,
+        Self::ContentRejected,
+        Self::PoseNotDetected,
+        Self::QuotaExhausted,
+        Self::OriginNotAllowed,
+        Self::Unauthorized,
+        Self::RequestTimeout,
+        Self::StoreUnavailable,
         Self::Internal,
     ];
 
@@ -345,6 +375,16 @@ impl ErrorCode {
             Self::ProviderUnavailable => "provider_unavailable",
             Self::ProviderFailed => "provider_failed",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::IdempotencyKeyInUse => "idempotency_key_in_use",
+            Self::ProviderOutOfCredit => "provider_out_of_credit",
+            Self::ProviderAuth => "provider_auth",
+            Self::ContentRejected => "content_rejected",
+            Self::PoseNotDetected => "pose_not_detected",
+            Self::QuotaExhausted => "quota_exhausted",
+            Self::OriginNotAllowed => "origin_not_allowed",
+            Self::Unauthorized => "unauthorized",
+            Self::RequestTimeout => "request_timeout",
+            Self::StoreUnavailable => "store_unavailable",
             Self::Internal => "internal",
         }
     }
