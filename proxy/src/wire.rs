@@ -19,6 +19,8 @@ pub mod paths {
     pub const TRYON_RESULT: &str = "/v1/tryons/{id}/result";
     pub const OPENAPI: &str = "/v1/openapi.json";
     pub const HEALTHZ: &str = "/healthz";
+    pub const CHECK_PERSON: &str = "/v1/checks/person";
+    pub const CHECK_GARMENT: &str = "/v1/checks/garment";
 
     /// `/v1/tryons/{id}` for a concrete id.
     pub fn tryon(id: &str) -> String {
@@ -262,6 +264,65 @@ pub struct TaskError {
     pub message: String,
     /// Whether the same request may succeed if tried again.
     pub retryable: bool,
+}
+
+/// `POST /v1/checks/person`: is this photo usable before a credit is spent?
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct PersonCheck {
+    /// False when any issue has severity `error`: the widget stops before creating a task.
+    pub ok: bool,
+    pub issues: Vec<CheckIssue>,
+    /// Which garments this photo suits, when the provider says.
+    pub garment_kinds: Option<Vec<GarmentKind>>,
+    pub source: CheckSource,
+}
+
+/// One finding of a check. `code` is stable (e.g. `multiple_people`); the widget words it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct CheckIssue {
+    pub code: String,
+    pub severity: Severity,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// The try-on would fail or be wasted: stop.
+    Error,
+    /// The result may be worse: the shopper may go on.
+    Warning,
+}
+
+/// Who ran a check: the vendor's own API, or the proxy's local checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CheckSource {
+    Provider,
+    Local,
+}
+
+/// `POST /v1/checks/garment`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct GarmentCheck {
+    pub ok: bool,
+    pub kind: Option<GarmentKind>,
+    pub source: CheckSource,
+}
+
+/// The kind of a single garment, as checks report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum GarmentKind {
+    Upper,
+    Lower,
+    Full,
 }
 
 /// RFC 9457 problem details, `application/problem+json`, the body of every error response.
