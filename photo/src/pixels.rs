@@ -1,0 +1,45 @@
+//! Pixel work between decoding and encoding: alpha flattening and the long-edge resize.
+
+use image::{DynamicImage, RgbImage, RgbaImage};
+
+/// JPEG has no alpha: transparent areas become white (what a product photo's background is),
+/// not the black that dropping the channel would leave.
+pub(crate) fn flatten_onto_white(image: DynamicImage) -> RgbImage {
+    if !image.color().has_alpha() {
+        return image.into_rgb8();
+    }
+    composite_on_white(&image.into_rgba8())
+}
+
+fn composite_on_white(rgba: &RgbaImage) -> RgbImage {
+    let mut rgb = RgbImage::new(rgba.width(), rgba.height());
+    for (out, px) in rgb.pixels_mut().zip(rgba.pixels()) {
+        let alpha = u16::from(px[3]);
+        for channel in 0..3 {
+            let over_white = u16::from(px[channel]) * alpha + 255 * (255 - alpha);
+            out[channel] = ((over_white + 127) / 255) as u8;
+        }
+    }
+    rgb
+}
+
+/// The size that fits `max_edge` on the long side, keeping the aspect ratio; never larger
+/// than the source and never zero.
+pub(crate) fn fitted_size(width: u32, height: u32, max_edge: u32) -> (u32, u32) {
+    let long = width.max(height);
+    if long <= max_edge {
+        return (width, height);
+    }
+    let scale = f64::from(max_edge) / f64::from(long);
+    let fit = |side: u32| ((f64::from(side) * scale).round() as u32).clamp(1, max_edge);
+    (fit(width), fit(height))
+}
+
+/// Downscales so the long edge is at most `max_edge`; smaller images pass through untouched.
+pub(crate) fn fit_long_edge(rgb: RgbImage, max_edge: u32) -> RgbImage {
+    let (width, height) = fitted_size(rgb.width(), rgb.height(), max_edge.max(1));
+    if (width, height) == rgb.dimensions() {
+        return rgb;
+    }
+    image::imageops::resize(&rgb, width, height, image::imageops::FilterType::Lanczos3)
+}

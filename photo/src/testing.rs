@@ -1,0 +1,1 @@
+//! Test images made in code.
