@@ -1,0 +1,434 @@
+//! `cargo xtask dist`: the widget's release build, ready to serve from `target/dist/` (the proxy's
+//! default `--assets-dir`).
+//!
+//! Two wasm modules (the UI and the photo preparation, which the worker fetches only when the
+//! dialog opens), wasm-bindgen as a library (so its version always matches the `wasm-bindgen`
+//! crate exactly), wasm-opt when available, and content-hashed file names so the proxy can serve
+//! everything but the loader with an immutable cache policy.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use sha2::{Digest, Sha256};
+use wasm_bindgen_cli_support::Bindgen;
+
+use crate::error::{Error, IoContext, Result};
+use crate::process::{self, repo_root};
+use crate::wasm_features;
+
+/// The wasm target's release profile (root Cargo.toml): size-optimised, LTO, abort on panic.
+const WASM_PROFILE: &str = "wasm-release";
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Where the built widget goes; the proxy's default `--assets-dir`.
+pub fn dist_dir() -> PathBuf {
+    repo_root().join("target/dist")
+}
+
+/// What a shipped file is for; the manifest and the size table group by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Loader,
+    WidgetJs,
+    WidgetWasm,
+    Css,
+    Worker,
+    PhotoJs,
+    PhotoWasm,
+    Snippet,
+}
+
+impl Role {
+    fn label(self) -> &'static str {
+        match self {
+            Role::Loader => "loader",
+            Role::WidgetJs => "widget-js",
+            Role::WidgetWasm => "widget-wasm",
+            Role::Css => "css",
+            Role::Worker => "worker",
+            Role::PhotoJs => "photo-js",
+            Role::PhotoWasm => "photo-wasm",
+            Role::Snippet => "snippet",
+        }
+    }
+
+    /// Whether the file must arrive before the dialog is usable (the photo module is fetched by
+    /// the worker afterwards, off that path).
+    fn before_dialog(self) -> bool {
+        matches!(
+            self,
+            Role::Loader | Role::WidgetJs | Role::WidgetWasm | Role::Css | Role::Snippet
+        )
+    }
+}
+
+/// One file written to the dist directory.
+pub struct Asset {
+    pub name: String,
+    pub role: Role,
+    pub bytes: Vec<u8>,
+}
+
+impl Asset {
+    fn hashed(stem: &str, extension: &str, role: Role, bytes: Vec<u8>) -> Asset {
+        let digest = Sha256::digest(&bytes);
+        let hash: String = digest[..4]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        Asset {
+            name: format!("{stem}-{hash}.{extension}"),
+            role,
+            bytes,
+        }
+    }
+}
+
+/// One wasm-bindgen'ed crate: its JS glue, its (optimised) wasm and any JS snippets it imports.
+struct BoundModule {
+    js: Vec<u8>,
+    wasm: Vec<u8>,
+    snippets: Vec<(String, Vec<u8>)>,
+}
+
+/// Builds everything into `target/dist/` and returns what was written.
+pub fn dist() -> Result<Vec<Asset>> {
+    build_wasm()?;
+    let wasm_opt = find_wasm_opt();
+    if wasm_opt.is_none() {
+        eprintln!(
+            "note: wasm-opt not found (it comes with `npm ci`, npm package binaryen); \
+             shipping wasm-bindgen's output unoptimised"
+        );
+    }
+    let widget = bind("tryon_widget", wasm_opt.as_deref())?;
+    let photo = bind("tryon_photo", wasm_opt.as_deref())?;
+
+    let mut assets = Vec::new();
+    let widget_js = Asset::hashed("tryon_widget", "js", Role::WidgetJs, widget.js);
+    let widget_wasm = Asset::hashed("tryon_widget", "wasm", Role::WidgetWasm, widget.wasm);
+    let photo_js = Asset::hashed("tryon_photo", "js", Role::PhotoJs, photo.js);
+    let photo_wasm = Asset::hashed("tryon_photo", "wasm", Role::PhotoWasm, photo.wasm);
+    let css = Asset::hashed("widget", "css", Role::Css, read_source("www/widget.css")?);
+    let worker = Asset::hashed(
+        "prepare-worker",
+        "js",
+        Role::Worker,
+        substitute(
+            "www/prepare-worker.js",
+            &[
+                ("__PHOTO_JS__", &photo_js.name),
+                ("__PHOTO_WASM__", &photo_wasm.name),
+            ],
+        )?,
+    );
+    let loader = Asset {
+        name: "widget.js".into(),
+        role: Role::Loader,
+        bytes: substitute(
+            "www/widget.js",
+            &[
+                ("__WIDGET_JS__", &widget_js.name),
+                ("__WIDGET_WASM__", &widget_wasm.name),
+                ("__WIDGET_CSS__", &css.name),
+                ("__WORKER_JS__", &worker.name),
+            ],
+        )?,
+    };
+    assets.extend([
+        loader,
+        widget_js,
+        widget_wasm,
+        css,
+        worker,
+        photo_js,
+        photo_wasm,
+    ]);
+    for (path, bytes) in widget.snippets.into_iter().chain(photo.snippets) {
+        assets.push(Asset {
+            name: path,
+            role: Role::Snippet,
+            bytes,
+        });
+    }
+
+    write_dist(&dist_dir(), &assets)?;
+    print_size_table(&assets);
+    Ok(assets)
+}
+
+/// Both cdylibs in one cargo call, so shared dependencies compile once.
+fn build_wasm() -> Result<()> {
+    process::run(process::cargo().args([
+        "build",
+        "--profile",
+        WASM_PROFILE,
+        "--target",
+        WASM_TARGET,
+        "-p",
+        "tryon-widget",
+        "-p",
+        "tryon-photo",
+        "--features",
+        "tryon-photo/wasm",
+    ]))
+}
+
+/// `node_modules/.bin/wasm-opt` (from `npm ci`), else one on PATH.
+fn find_wasm_opt() -> Option<PathBuf> {
+    let local = repo_root().join("node_modules/.bin/wasm-opt");
+    if local.is_file() {
+        return Some(local);
+    }
+    process::available("wasm-opt").then(|| PathBuf::from("wasm-opt"))
+}
+
+/// Runs wasm-bindgen (web target) on one crate's wasm, then wasm-opt when given.
+fn bind(stem: &str, wasm_opt: Option<&Path>) -> Result<BoundModule> {
+    let input = repo_root()
+        .join("target")
+        .join(WASM_TARGET)
+        .join(WASM_PROFILE)
+        .join(format!("{stem}.wasm"));
+    let raw = fs::read(&input).io("reading", &input)?;
+    let mut output = Bindgen::new()
+        .input_path(&input)
+        .out_name(stem)
+        .web(true)
+        .map_err(bindgen_failure(&input))?
+        .typescript(false)
+        .remove_name_section(true)
+        .remove_producers_section(true)
+        .generate_output()
+        .map_err(bindgen_failure(&input))?;
+
+    let mut snippets = Vec::new();
+    for (identifier, list) in output.snippets() {
+        for (index, js) in list.iter().enumerate() {
+            let path = format!("snippets/{identifier}/inline{index}.js");
+            snippets.push((path, js.clone().into_bytes()));
+        }
+    }
+    for (path, contents) in output.local_modules() {
+        snippets.push((format!("snippets/{path}"), contents.clone().into_bytes()));
+    }
+    let js = output.js().as_bytes().to_vec();
+    let mut wasm = output.wasm_mut().emit_wasm();
+    if let Some(wasm_opt) = wasm_opt {
+        wasm = optimise(wasm_opt, stem, &raw, wasm)?;
+    }
+    Ok(BoundModule { js, wasm, snippets })
+}
+
+/// wasm-bindgen reports `anyhow` errors; `{:#}` keeps their whole chain of causes.
+fn bindgen_failure<E: std::fmt::Display>(input: &Path) -> impl Fn(E) -> Error + '_ {
+    move |error| Error::Bindgen {
+        input: input.to_path_buf(),
+        message: format!("{error:#}"),
+    }
+}
+
+/// `wasm-opt -Oz` with the features rustc's output uses (read from the module before bindgen).
+fn optimise(wasm_opt: &Path, stem: &str, raw: &[u8], bound: Vec<u8>) -> Result<Vec<u8>> {
+    let work = repo_root().join("target/dist-work");
+    fs::create_dir_all(&work).io("creating", &work)?;
+    let input = work.join(format!("{stem}_bg.wasm"));
+    let output = work.join(format!("{stem}_opt.wasm"));
+    fs::write(&input, bound).io("writing", &input)?;
+    let mut command = process::in_repo(wasm_opt);
+    command
+        .arg("-Oz")
+        .args(wasm_features::wasm_opt_flags(raw))
+        .args([
+            "--strip-debug",
+            "--strip-producers",
+            "--strip-target-features",
+        ])
+        .arg(&input)
+        .arg("-o")
+        .arg(&output);
+    process::run(&mut command)?;
+    fs::read(&output).io("reading", &output)
+}
+
+fn read_source(relative: &str) -> Result<Vec<u8>> {
+    let path = repo_root().join(relative);
+    fs::read(&path).io("reading", path)
+}
+
+/// Replaces each placeholder in a source file; a placeholder the source lacks is an error, since
+/// a loader that points at nothing fails only in the shopper's browser.
+fn substitute(relative: &str, replacements: &[(&'static str, &str)]) -> Result<Vec<u8>> {
+    let path = repo_root().join(relative);
+    let mut text = fs::read_to_string(&path).io("reading", &path)?;
+    for (placeholder, value) in replacements {
+        if !text.contains(placeholder) {
+            return Err(Error::MissingPlaceholder {
+                source_path: path,
+                placeholder,
+            });
+        }
+        text = text.replace(placeholder, value);
+    }
+    Ok(text.into_bytes())
+}
+
+/// Writes the assets and the manifest, removing files from earlier builds that this one replaced.
+fn write_dist(dir: &Path, assets: &[Asset]) -> Result<()> {
+    fs::create_dir_all(dir).io("creating", dir)?;
+    remove_stale(dir, assets)?;
+    for asset in assets {
+        let path = dir.join(&asset.name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).io("creating", parent)?;
+        }
+        fs::write(&path, &asset.bytes).io("writing", &path)?;
+    }
+    let manifest = manifest(assets);
+    let path = dir.join("manifest.json");
+    let text = serde_json::to_string_pretty(&manifest).expect("a JSON value always serialises");
+    fs::write(&path, text + "\n").io("writing", &path)
+}
+
+/// Deletes hashed files and snippets of earlier builds; anything else in the folder is left alone.
+fn remove_stale(dir: &Path, assets: &[Asset]) -> Result<()> {
+    let snippets = dir.join("snippets");
+    if snippets.is_dir() {
+        fs::remove_dir_all(&snippets).io("removing", &snippets)?;
+    }
+    for entry in fs::read_dir(dir).io("listing", dir)? {
+        let path = entry.io("listing", dir)?.path();
+        let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
+            continue;
+        };
+        let current = assets.iter().any(|asset| asset.name == name);
+        if !current && is_hashed_name(name) {
+            fs::remove_file(&path).io("removing", &path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether a file name has the shape `dist` gives hashed files: `<stem>-<8 hex>.<ext>`.
+fn is_hashed_name(name: &str) -> bool {
+    const STEMS: [&str; 4] = [
+        "tryon_widget-",
+        "tryon_photo-",
+        "widget-",
+        "prepare-worker-",
+    ];
+    let Some(rest) = STEMS.iter().find_map(|stem| name.strip_prefix(stem)) else {
+        return false;
+    };
+    let Some((hash, extension)) = rest.split_once('.') else {
+        return false;
+    };
+    hash.len() == 8
+        && hash.bytes().all(|byte| byte.is_ascii_hexdigit())
+        && matches!(extension, "js" | "wasm" | "css")
+}
+
+fn gzip_len(bytes: &[u8]) -> usize {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+    encoder
+        .write_all(bytes)
+        .and_then(|()| encoder.finish())
+        .map(|compressed| compressed.len())
+        .expect("gzip into memory cannot fail")
+}
+
+fn manifest(assets: &[Asset]) -> serde_json::Value {
+    let files: BTreeMap<&str, serde_json::Value> = assets
+        .iter()
+        .map(|asset| {
+            let entry = serde_json::json!({
+                "role": asset.role.label(),
+                "bytes": asset.bytes.len(),
+                "gzip_bytes": gzip_len(&asset.bytes),
+            });
+            (asset.name.as_str(), entry)
+        })
+        .collect();
+    let role_name = |role: Role| {
+        assets
+            .iter()
+            .find(|asset| asset.role == role)
+            .map(|asset| asset.name.clone())
+    };
+    serde_json::json!({
+        "loader": "widget.js",
+        "widget_js": role_name(Role::WidgetJs),
+        "widget_wasm": role_name(Role::WidgetWasm),
+        "css": role_name(Role::Css),
+        "worker": role_name(Role::Worker),
+        "photo_js": role_name(Role::PhotoJs),
+        "photo_wasm": role_name(Role::PhotoWasm),
+        "files": files,
+    })
+}
+
+fn kib(bytes: usize) -> String {
+    format!("{:.1} KiB", bytes as f64 / 1024.0)
+}
+
+/// The transfer sizes per file, in total, and on the path to a usable dialog.
+pub fn print_size_table(assets: &[Asset]) {
+    println!(
+        "\n{:<34} {:<12} {:>11} {:>11}",
+        "file", "role", "raw", "gzip"
+    );
+    let mut total = (0, 0);
+    let mut before_dialog = (0, 0);
+    for asset in assets {
+        let (raw, gzip) = (asset.bytes.len(), gzip_len(&asset.bytes));
+        println!(
+            "{:<34} {:<12} {:>11} {:>11}",
+            asset.name,
+            asset.role.label(),
+            kib(raw),
+            kib(gzip)
+        );
+        total = (total.0 + raw, total.1 + gzip);
+        if asset.role.before_dialog() {
+            before_dialog = (before_dialog.0 + raw, before_dialog.1 + gzip);
+        }
+    }
+    println!("{:<47} {:>11} {:>11}", "total", kib(total.0), kib(total.1));
+    println!(
+        "{:<47} {:>11} {:>11}\n",
+        "before the dialog is usable (no photo module)",
+        kib(before_dialog.0),
+        kib(before_dialog.1)
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashed_names_are_recognised_and_others_left_alone() {
+        assert!(is_hashed_name("tryon_widget-0a1b2c3d.wasm"));
+        assert!(is_hashed_name("prepare-worker-deadbeef.js"));
+        assert!(is_hashed_name("widget-01234567.css"));
+        assert!(!is_hashed_name("widget.js"));
+        assert!(!is_hashed_name("manifest.json"));
+        assert!(!is_hashed_name("widget-0123.css"));
+        assert!(!is_hashed_name("widget-0123456z.css"));
+        assert!(!is_hashed_name("other-01234567.js"));
+    }
+
+    #[test]
+    fn hashed_name_depends_on_content() {
+        let first = Asset::hashed("widget", "css", Role::Css, b"a{}".to_vec());
+        let same = Asset::hashed("widget", "css", Role::Css, b"a{}".to_vec());
+        let other = Asset::hashed("widget", "css", Role::Css, b"b{}".to_vec());
+        assert_eq!(first.name, same.name);
+        assert_ne!(first.name, other.name);
+        assert!(is_hashed_name(&first.name), "{}", first.name);
+    }
+}
