@@ -7,3 +7,30 @@ pub mod wire;
 
 #[cfg(feature = "server")]
 pub mod providers;
+
+#[cfg(feature = "server")]
+pub mod api;
+#[cfg(feature = "server")]
+pub mod app;
+#[cfg(feature = "server")]
+pub mod assets;
+#[cfg(feature = "server")]
+pub mod config;
+#[cfg(feature = "server")]
+pub mod create;
+#[cfg(feature = "server")]
+pub mod error;
+#[cfg(feature = "server")]
+pub mod events;
+#[cfg(feature = "server")]
+pub mod garments;
+#[cfg(feature = "server")]
+pub mod idempotency;
+#[cfg(feature = "server")]
+pub mod images;
+#[cfg(feature = "server")]
+pub mod openapi;
+#[cfg(feature = "server")]
+pub mod registry;
+#[cfg(feature = "server")]
+pub mod upload;

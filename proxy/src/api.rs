@@ -1,0 +1,86 @@
+//! The small JSON routes of the v1 contract: configuration, task status, result, delete, health.
+//!
+//! Each handler only translates between HTTP and the registry; the `#[utoipa::path]` on each
+//! is what `GET /v1/openapi.json` publishes, so the document follows the code.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::registry::ResultLookup;
+use crate::wire::{ConfigResponse, Limits, Problem, Quality, TryOnView};
+
+/// What the widget needs to know before it prepares a photo.
+#[utoipa::path(get, path = "/v1/config", tag = "tryon",
+    responses((status = 200, description = "Provider, options and upload limits", body = ConfigResponse)))]
+pub async fn get_config(State(state): State<AppState>) -> Json<ConfigResponse> {
+    let settings = &state.settings;
+    Json(ConfigResponse {
+        provider: state.provider.name.to_owned(),
+        categories: state.provider.categories.clone(),
+        qualities: Quality::ALL.to_vec(),
+        checks: state.provider.checks,
+        limits: Limits {
+            max_upload_bytes: settings.max_image_bytes,
+            person_max_edge: settings.person_max_edge,
+            garment_max_edge: settings.garment_max_edge,
+            ..Limits::default()
+        },
+    })
+}
+
+/// The current state of a try-on.
+#[utoipa::path(get, path = "/v1/tryons/{id}", tag = "tryon",
+    params(("id" = String, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "Current state", body = TryOnView),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_tryon(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<TryOnView>, ApiError> {
+    state.registry.view(&id).map(Json).ok_or(ApiError::NotFound)
+}
+
+/// The finished image, once the task has succeeded.
+#[utoipa::path(get, path = "/v1/tryons/{id}/result", tag = "tryon",
+    params(("id" = String, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "The result image; private, not for shared caches",
+            content((Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "image/webp"))),
+        (status = 404, description = "`not_found`, or `not_ready` before success", body = Problem,
+            content_type = "application/problem+json"),
+    ))]
+pub async fn get_result(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let output = match state.registry.result(&id) {
+        ResultLookup::Unknown => return Err(ApiError::NotFound),
+        ResultLookup::NotReady => return Err(ApiError::NotReady),
+        ResultLookup::Ready(output) => output,
+    };
+    let content_type =
+        HeaderValue::from_str(&output.content_type).map_err(|_| ApiError::Internal("result content type is not a header value".into()))?;
+    let headers = [
+        (header::CONTENT_TYPE, content_type),
+        (header::CACHE_CONTROL, HeaderValue::from_static("private")),
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+    ];
+    Ok((headers, output.bytes).into_response())
+}
+
+/// Forgets a try-on at once: cancels it if still running, deletes photos and result.
+#[utoipa::path(delete, path = "/v1/tryons/{id}", tag = "tryon",
+    params(("id" = String, Path, description = "Task id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_tryon(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    if state.registry.delete(&id) { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound) }
+}
+
+/// 200 while the process serves.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Serving", body = String)))]
+pub async fn healthz() -> &'static str {
+    "ok"
+}

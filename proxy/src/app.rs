@@ -1,0 +1,122 @@
+//! The HTTP application: shared state and the router that maps the v1 contract's paths to
+//! their handlers.
+//!
+//! `app(state)` is the one entry point both `main` and the integration tests use, so the
+//! tests exercise exactly the routes, limits and fallbacks the binary serves.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use tokio::sync::watch;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Settings;
+use crate::garment_fetch::{FetchOptions, FetcherSetupError, GarmentFetcher, SystemResolver};
+use crate::garments::GarmentSource;
+use crate::idempotency::IdempotencyKeys;
+use crate::images::ImagePreparer;
+use crate::providers::{Provider, ProviderInfo};
+use crate::registry::{Registry, RegistryOptions};
+use crate::wire::paths;
+use crate::{api, assets, create, events, openapi};
+
+/// Everything the handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub provider: Arc<ProviderInfo>,
+    pub registry: Registry,
+    pub images: ImagePreparer,
+    pub garments: Arc<GarmentSource>,
+    pub idempotency: Arc<IdempotencyKeys>,
+    shutdown: Arc<watch::Sender<bool>>,
+}
+
+impl AppState {
+    /// Builds the state around a provider; must be called inside a Tokio runtime (it starts
+    /// the registry's dispatcher and the sweeper).
+    pub fn new(settings: Settings, provider: Arc<dyn Provider>) -> Result<Self, FetcherSetupError> {
+        let fetch_options = FetchOptions {
+            prefixes: settings.garment_hosts.clone(),
+            max_bytes: settings.max_image_bytes,
+            ..FetchOptions::default()
+        };
+        let fetcher = GarmentFetcher::new(fetch_options, Arc::new(SystemResolver))?;
+        let demo_dir = settings.demo.then(|| settings.www_dir.join("demo"));
+        let state = Self {
+            provider: Arc::new(provider.info()),
+            registry: Registry::new(
+                provider,
+                RegistryOptions { max_running: settings.max_running_tasks, retention: settings.result_retention },
+            ),
+            images: ImagePreparer::new(settings.person_max_edge, settings.garment_max_edge),
+            garments: Arc::new(GarmentSource::new(fetcher, demo_dir, settings.max_image_bytes)),
+            idempotency: Arc::new(IdempotencyKeys::new(settings.result_retention)),
+            shutdown: Arc::new(watch::Sender::new(false)),
+            settings: Arc::new(settings),
+        };
+        state.spawn_sweeper();
+        Ok(state)
+    }
+
+    /// Tells long-lived responses (event streams) to end, so a graceful shutdown can finish.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Resolves once [`AppState::begin_shutdown`] has been called.
+    pub fn shutting_down(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut flag = self.shutdown.subscribe();
+        async move {
+            let _ = flag.wait_for(|down| *down).await;
+        }
+    }
+
+    /// Removes expired tasks and idempotency keys, often enough that a short test retention
+    /// is honoured and rarely enough to cost nothing.
+    fn spawn_sweeper(&self) {
+        let every = (self.settings.result_retention / 10).clamp(Duration::from_millis(100), Duration::from_secs(60));
+        let registry = self.registry.clone();
+        let idempotency = Arc::downgrade(&self.idempotency);
+        let mut stop = self.shutdown.subscribe();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    _ = stop.wait_for(|down| *down) => return,
+                }
+                let Some(idempotency) = idempotency.upgrade() else { return };
+                let swept = registry.sweep();
+                idempotency.sweep();
+                if swept > 0 {
+                    tracing::info!(swept, "expired try-ons removed");
+                }
+            }
+        });
+    }
+}
+
+/// The whole HTTP surface: the v1 API, health, the OpenAPI document, the widget's files and,
+/// in demo mode, the demo storefront.
+pub fn app(state: AppState) -> Router {
+    let body_limit = usize::try_from(state.settings.max_request_bytes).unwrap_or(usize::MAX);
+    let mut router = Router::new()
+        .route(paths::CONFIG, get(api::get_config))
+        .route(
+            paths::TRYONS,
+            axum::routing::post(create::create_tryon).layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .route(paths::TRYON, get(api::get_tryon).delete(api::delete_tryon))
+        .route(paths::TRYON_EVENTS, get(events::tryon_events))
+        .route(paths::TRYON_RESULT, get(api::get_result))
+        .route(paths::OPENAPI, get(openapi::openapi_json))
+        .route(paths::HEALTHZ, get(api::healthz));
+    if state.settings.demo {
+        router = router.route("/", get(assets::demo_index)).route("/demo/{*path}", get(assets::demo_file));
+    }
+    router.fallback(assets::widget_file).layer(TraceLayer::new_for_http()).with_state(state)
+}

@@ -1,0 +1,262 @@
+//! How the proxy is configured: command-line flags, environment variables and an optional TOML
+//! file, resolved once at start-up into [`Settings`].
+//!
+//! Precedence is flag > environment variable > TOML file > built-in default. clap reads flags
+//! and environment variables together (every option has `env`), so the [`Cli`] fields are all
+//! optional and the defaults are applied only after the file has had its say; that is why the
+//! defaults live in [`Settings::resolve`] and are spelled out in each option's help text.
+//! API keys are deliberately not options here: they come from the environment only and are
+//! read by the provider that needs them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use serde::Deserialize;
+
+/// The try-on services the proxy can drive. Only the built-in compositor exists so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// The built-in compositor: a demo and test stand-in, not AI. Needs no key.
+    Local,
+}
+
+/// The try-on proxy: holds the provider keys, drives try-on tasks, serves the widget.
+///
+/// Every option can also be set by its environment variable or in the TOML file given by
+/// `--config`; a flag beats the environment, which beats the file.
+#[derive(Debug, Default, Parser, Deserialize)]
+#[command(name = "tryon-proxy", version, about, long_about = None)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Cli {
+    /// TOML file with any of the options below (keys spelled like the long flags, e.g.
+    /// `max-running-tasks = 8`).
+    #[arg(long, env = "TRYON_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "TRYON_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// Try-on service to use [default: local].
+    #[arg(long, env = "TRYON_PROVIDER", value_enum)]
+    pub provider: Option<ProviderKind>,
+
+    /// Folder with the built widget (`cargo xtask dist`), served at the root path
+    /// [default: target/dist].
+    #[arg(long, env = "TRYON_ASSETS_DIR", value_name = "DIR")]
+    pub assets_dir: Option<PathBuf>,
+
+    /// Folder holding the demo storefront (`<www-dir>/demo/`) [default: www].
+    #[arg(long, env = "TRYON_WWW_DIR", value_name = "DIR")]
+    pub www_dir: Option<PathBuf>,
+
+    /// Serve the demo storefront at `/` and its files under `/demo/`; garment URLs pointing at
+    /// this server's `/demo/` are read from disk instead of fetched.
+    #[arg(long, env = "TRYON_DEMO")]
+    #[serde(default)]
+    pub demo: bool,
+
+    /// How long one try-on of the local provider takes, in milliseconds [default: 3000].
+    #[arg(long, env = "TRYON_LOCAL_DURATION_MS", value_name = "MS")]
+    pub local_duration_ms: Option<u64>,
+
+    /// Try-ons running upstream at once; more wait in a first-in-first-out queue
+    /// [default: 4].
+    #[arg(long, env = "TRYON_MAX_RUNNING_TASKS", value_name = "N")]
+    pub max_running_tasks: Option<usize>,
+
+    /// Seconds a finished try-on (status and result image) is kept [default: 86400].
+    #[arg(long, env = "TRYON_RESULT_RETENTION_S", value_name = "SECONDS")]
+    pub result_retention_s: Option<u64>,
+
+    /// Largest accepted image, in bytes, per file or fetched garment [default: 10000000].
+    #[arg(long, env = "TRYON_MAX_IMAGE_BYTES", value_name = "BYTES")]
+    pub max_image_bytes: Option<u64>,
+
+    /// Largest accepted create request body, in bytes [default: 25000000].
+    #[arg(long, env = "TRYON_MAX_REQUEST_BYTES", value_name = "BYTES")]
+    pub max_request_bytes: Option<u64>,
+
+    /// Longest edge, in pixels, person photos are resized to [default: 2048].
+    #[arg(long, env = "TRYON_PERSON_MAX_EDGE", value_name = "PX")]
+    pub person_max_edge: Option<u32>,
+
+    /// Longest edge, in pixels, garment images are resized to [default: 1024].
+    #[arg(long, env = "TRYON_GARMENT_MAX_EDGE", value_name = "PX")]
+    pub garment_max_edge: Option<u32>,
+
+    /// Comma-separated URL prefixes a `garment_url` may start with; each must be `https://`
+    /// and end in `/` (e.g. `https://cdn.shopify.com/`) [default: none, so only uploads and,
+    /// with --demo, the demo garments].
+    #[arg(long, env = "TRYON_GARMENT_HOSTS", value_name = "PREFIXES", value_delimiter = ',')]
+    pub garment_hosts: Option<Vec<String>>,
+}
+
+/// Why the configuration cannot be used; printed at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("garment host prefix {0:?} must start with https:// and end with /")]
+    GarmentHost(String),
+    #[error("{0} must be greater than zero")]
+    Zero(&'static str),
+}
+
+/// The resolved configuration every part of the server reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub provider: ProviderKind,
+    pub assets_dir: PathBuf,
+    pub www_dir: PathBuf,
+    pub demo: bool,
+    pub local_duration: Duration,
+    pub max_running_tasks: usize,
+    pub result_retention: Duration,
+    pub max_image_bytes: u64,
+    pub max_request_bytes: u64,
+    pub person_max_edge: u32,
+    pub garment_max_edge: u32,
+    pub garment_hosts: Vec<String>,
+}
+
+impl Settings {
+    /// Parses flags and environment, reads the TOML file if one is named, and applies defaults.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::from_cli(Cli::parse())
+    }
+
+    /// Like [`Settings::load`] for an already parsed command line (tests build one with
+    /// `Cli::parse_from`).
+    pub fn from_cli(cli: Cli) -> Result<Self, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => read_file(path)?,
+            None => Cli::default(),
+        };
+        Self::resolve(cli, file)
+    }
+
+    fn resolve(cli: Cli, file: Cli) -> Result<Self, ConfigError> {
+        let garment_hosts = cli.garment_hosts.or(file.garment_hosts).unwrap_or_default();
+        let garment_hosts: Vec<String> =
+            garment_hosts.into_iter().map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).collect();
+        if let Some(bad) = garment_hosts.iter().find(|h| !(h.starts_with("https://") && h.ends_with('/'))) {
+            return Err(ConfigError::GarmentHost(bad.clone()));
+        }
+        let settings = Self {
+            listen: cli.listen.or(file.listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            provider: cli.provider.or(file.provider).unwrap_or(ProviderKind::Local),
+            assets_dir: cli.assets_dir.or(file.assets_dir).unwrap_or_else(|| "target/dist".into()),
+            www_dir: cli.www_dir.or(file.www_dir).unwrap_or_else(|| "www".into()),
+            demo: cli.demo || file.demo,
+            local_duration: Duration::from_millis(cli.local_duration_ms.or(file.local_duration_ms).unwrap_or(3000)),
+            max_running_tasks: cli.max_running_tasks.or(file.max_running_tasks).unwrap_or(4),
+            result_retention: Duration::from_secs(cli.result_retention_s.or(file.result_retention_s).unwrap_or(86_400)),
+            max_image_bytes: cli.max_image_bytes.or(file.max_image_bytes).unwrap_or(10_000_000),
+            max_request_bytes: cli.max_request_bytes.or(file.max_request_bytes).unwrap_or(25_000_000),
+            person_max_edge: cli.person_max_edge.or(file.person_max_edge).unwrap_or(2048),
+            garment_max_edge: cli.garment_max_edge.or(file.garment_max_edge).unwrap_or(1024),
+            garment_hosts,
+        };
+        settings.check_positive()?;
+        Ok(settings)
+    }
+
+    fn check_positive(&self) -> Result<(), ConfigError> {
+        let checks = [
+            ("--max-running-tasks", self.max_running_tasks as u64),
+            ("--max-image-bytes", self.max_image_bytes),
+            ("--max-request-bytes", self.max_request_bytes),
+            ("--person-max-edge", u64::from(self.person_max_edge)),
+            ("--garment-max-edge", u64::from(self.garment_max_edge)),
+            ("--result-retention-s", self.result_retention.as_secs()),
+        ];
+        match checks.into_iter().find(|(_, value)| *value == 0) {
+            Some((name, _)) => Err(ConfigError::Zero(name)),
+            None => Ok(()),
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<Cli, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source: Box::new(source) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("tryon-proxy").chain(args.iter().copied())).expect("valid flags")
+    }
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let s = Settings::resolve(cli(&[]), Cli::default()).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(s.provider, ProviderKind::Local);
+        assert_eq!(s.assets_dir, PathBuf::from("target/dist"));
+        assert_eq!(s.local_duration, Duration::from_millis(3000));
+        assert_eq!(s.max_running_tasks, 4);
+        assert_eq!(s.result_retention, Duration::from_secs(86_400));
+        assert_eq!((s.max_image_bytes, s.max_request_bytes), (10_000_000, 25_000_000));
+        assert_eq!((s.person_max_edge, s.garment_max_edge), (2048, 1024));
+        assert!(!s.demo && s.garment_hosts.is_empty());
+    }
+
+    #[test]
+    fn flags_override_the_file_and_the_file_overrides_defaults() {
+        let file: Cli = toml::from_str(
+            "listen = \"127.0.0.1:9000\"\nmax-running-tasks = 8\ndemo = true\ngarment-hosts = [\"https://cdn.example/\"]",
+        )
+        .unwrap();
+        let s = Settings::resolve(cli(&["--max-running-tasks", "2"]), file).unwrap();
+        assert_eq!(s.max_running_tasks, 2, "flag wins");
+        assert_eq!(s.listen, "127.0.0.1:9000".parse().unwrap(), "file beats default");
+        assert!(s.demo);
+        assert_eq!(s.garment_hosts, ["https://cdn.example/"]);
+    }
+
+    #[test]
+    fn garment_hosts_are_comma_separated_https_prefixes() {
+        let s = Settings::resolve(cli(&["--garment-hosts", "https://a.example/,https://b.example/img/"]), Cli::default())
+            .unwrap();
+        assert_eq!(s.garment_hosts, ["https://a.example/", "https://b.example/img/"]);
+        for bad in ["http://a.example/", "https://a.example"] {
+            let err = Settings::resolve(cli(&["--garment-hosts", bad]), Cli::default()).unwrap_err();
+            assert!(matches!(err, ConfigError::GarmentHost(_)), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        assert!(toml::from_str::<Cli>("lisen = \"127.0.0.1:1\"").is_err());
+    }
+
+    #[test]
+    fn zero_limits_are_refused() {
+        let err = Settings::resolve(cli(&["--max-running-tasks", "0"]), Cli::default()).unwrap_err();
+        assert!(matches!(err, ConfigError::Zero("--max-running-tasks")), "{err}");
+    }
+
+    #[test]
+    fn help_documents_every_option() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        for flag in [
+            "--config", "--listen", "--provider", "--assets-dir", "--www-dir", "--demo", "--local-duration-ms",
+            "--max-running-tasks", "--result-retention-s", "--max-image-bytes", "--max-request-bytes",
+            "--person-max-edge", "--garment-max-edge", "--garment-hosts", "TRYON_LISTEN", "TRYON_GARMENT_HOSTS",
+        ] {
+            assert!(help.contains(flag), "--help does not mention {flag}:\n{help}");
+        }
+    }
+}

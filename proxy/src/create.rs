@@ -1,0 +1,154 @@
+//! `POST /v1/tryons`: from a multipart upload to a queued task, in that order:
+//! size check on `Content-Length` (before a byte of the body is read), streamed form with
+//! per-field caps, field validation, `Idempotency-Key`, garment URLs, image preparation, and
+//! finally the registry. Nothing reaches the registry (or the provider) unless every image
+//! decoded within its limits.
+
+use axum::Json;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::idempotency::{self, Claim};
+use crate::images::ImageRole;
+use crate::providers::{PreparedImage, TryOnJob};
+use crate::upload::{self, GarmentInput, TryOnForm};
+use crate::wire::{CreatedTryOn, Problem, TryOnLinks, fields, headers};
+
+/// The multipart form of `POST /v1/tryons`, for the OpenAPI document only: the handler reads
+/// the parts as they stream in (see [`upload`]).
+#[derive(ToSchema)]
+pub struct CreateTryOnForm {
+    /// The shopper's photo: JPEG, PNG or WebP (sniffed from the bytes).
+    #[schema(content_media_type = "application/octet-stream")]
+    pub person: Vec<u8>,
+    /// The garment photo; this or `garment_url` is required.
+    #[schema(content_media_type = "application/octet-stream")]
+    pub garment: Option<Vec<u8>>,
+    /// URL of the garment image, under an allowed prefix; this or `garment` is required.
+    pub garment_url: Option<String>,
+    /// Lower garment for `category=combo`.
+    #[schema(content_media_type = "application/octet-stream")]
+    pub lower_garment: Option<Vec<u8>>,
+    /// URL of the lower garment for `category=combo`.
+    pub lower_garment_url: Option<String>,
+    /// `upper|lower|full|combo|auto`, default `auto`.
+    pub category: Option<String>,
+    /// `fast|balanced|best`, default `balanced`.
+    pub quality: Option<String>,
+}
+
+/// Starts a try-on. Answers as soon as the task is queued; follow it with `links.events`.
+#[utoipa::path(post, path = "/v1/tryons", tag = "tryon",
+    request_body(content = inline(CreateTryOnForm), content_type = "multipart/form-data"),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Same key and body: the same task again; same key, other body: 422")),
+    responses(
+        (status = 202, description = "Queued", body = CreatedTryOn),
+        (status = 400, description = "`missing_field`, `invalid_field` or `garment_url_not_allowed`", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 413, description = "`image_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_type`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_image` or `idempotency_key_reused`", body = Problem,
+            content_type = "application/problem+json"),
+    ))]
+pub async fn create_tryon(
+    State(state): State<AppState>,
+    request_headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    check_declared_length(&request_headers, state.settings.max_request_bytes)?;
+    let key = idempotency_key(&request_headers)?;
+    let multipart = multipart.map_err(|rejection| {
+        ApiError::InvalidField(format!("expected a multipart/form-data body: {}", rejection.body_text()))
+    })?;
+    let form = upload::read_form(multipart, state.settings.max_image_bytes).await?;
+    let host = request_headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let created = match key {
+        None => submit(&state, form, host).await?,
+        Some(key) => match state.idempotency.claim(&key, form.fingerprint).await? {
+            Claim::Replay(id) => replay(&state, &id)?,
+            Claim::Fresh(guard) => {
+                let created = submit(&state, form, host).await?;
+                guard.complete(created.id.clone());
+                created
+            }
+        },
+    };
+    Ok(accepted(created))
+}
+
+/// Refuses a declared body over the limit before reading any of it.
+fn check_declared_length(request_headers: &HeaderMap, max_request_bytes: u64) -> Result<(), ApiError> {
+    let declared = request_headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > max_request_bytes => Err(ApiError::ImageTooLarge(format!(
+            "the request body is {length} bytes, over the limit of {max_request_bytes}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn idempotency_key(request_headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = request_headers.get(headers::IDEMPOTENCY_KEY) else { return Ok(None) };
+    let key = value.to_str().map_err(|_| ApiError::InvalidField("Idempotency-Key must be ASCII".into()))?;
+    idempotency::validate_key(key)?;
+    Ok(Some(key.to_owned()))
+}
+
+/// Prepares every image and queues the task.
+async fn submit(state: &AppState, form: TryOnForm, host: Option<&str>) -> Result<CreatedTryOn, ApiError> {
+    let lower = async {
+        match form.lower_garment {
+            Some(input) => prepare_garment(state, fields::LOWER_GARMENT, fields::LOWER_GARMENT_URL, input, host).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let (person, garment, lower_garment) = tokio::try_join!(
+        state.images.prepare(fields::PERSON, ImageRole::Person, form.person),
+        prepare_garment(state, fields::GARMENT, fields::GARMENT_URL, form.garment, host),
+        lower,
+    )?;
+    let view = state.registry.create(TryOnJob {
+        person,
+        garment,
+        lower_garment,
+        category: form.category,
+        quality: form.quality,
+    });
+    Ok(CreatedTryOn { links: TryOnLinks::for_task(&view.id), id: view.id, status: view.status })
+}
+
+async fn prepare_garment(
+    state: &AppState,
+    file_field: &'static str,
+    url_field: &'static str,
+    input: GarmentInput,
+    host: Option<&str>,
+) -> Result<PreparedImage, ApiError> {
+    match input {
+        GarmentInput::Upload(bytes) => state.images.prepare(file_field, ImageRole::Garment, bytes).await,
+        GarmentInput::Url(url) => {
+            let bytes = state.garments.load(&url, host).await?;
+            state.images.prepare(url_field, ImageRole::Garment, bytes).await
+        }
+    }
+}
+
+/// The answer a repeated request with the same key and body gets: the same task.
+fn replay(state: &AppState, id: &str) -> Result<CreatedTryOn, ApiError> {
+    let view = state.registry.view(id).ok_or(ApiError::NotFound)?;
+    Ok(CreatedTryOn { id: view.id.clone(), status: view.status, links: TryOnLinks::for_task(&view.id) })
+}
+
+fn accepted(created: CreatedTryOn) -> Response {
+    let location = HeaderValue::from_str(&created.links.self_).expect("task paths are ASCII");
+    (StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(created)).into_response()
+}

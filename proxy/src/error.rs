@@ -1,0 +1,168 @@
+//! Every way an HTTP request can fail, and the one place where that becomes a response.
+//!
+//! Handlers return `Result<_, ApiError>`; [`ApiError`]'s `IntoResponse` turns it into RFC 9457
+//! `application/problem+json` ([`wire::Problem`]) with the contract's error code. Internal
+//! failures are logged here, once, with their details, and the client gets a generic sentence:
+//! nothing about the server's insides (paths, upstream messages, keys) leaks into a response.
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::wire::{self, ErrorCode, Problem};
+
+/// Why a request failed, as the handlers see it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A file, a fetched garment or the whole body is over its byte limit.
+    #[error("{0}")]
+    ImageTooLarge(String),
+    /// The bytes of `field` are not JPEG, PNG or WebP.
+    #[error("`{field}` is not a JPEG, PNG or WebP image")]
+    UnsupportedType { field: &'static str },
+    /// The bytes of `field` look like an accepted type but cannot be used.
+    #[error("`{field}` cannot be decoded: {reason}")]
+    InvalidImage { field: &'static str, reason: String },
+    #[error("the field `{0}` is required")]
+    MissingField(&'static str),
+    /// A field is present but its value is outside the contract.
+    #[error("{0}")]
+    InvalidField(String),
+    #[error("garment URL not allowed: {0}")]
+    GarmentUrlNotAllowed(String),
+    #[error("no such try-on")]
+    NotFound,
+    #[error("the try-on has no result yet")]
+    NotReady,
+    #[error("too many requests; retry in {} s", retry_after.as_secs())]
+    RateLimited { retry_after: Duration },
+    #[error("this Idempotency-Key was already used with a different request body")]
+    IdempotencyKeyReused,
+    /// A bug or an environment failure; the message is for the log only.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::ImageTooLarge(_) => ErrorCode::ImageTooLarge,
+            Self::UnsupportedType { .. } => ErrorCode::UnsupportedType,
+            Self::InvalidImage { .. } => ErrorCode::InvalidImage,
+            Self::MissingField(_) => ErrorCode::MissingField,
+            Self::InvalidField(_) => ErrorCode::InvalidField,
+            Self::GarmentUrlNotAllowed(_) => ErrorCode::GarmentUrlNotAllowed,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::NotReady => ErrorCode::NotReady,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::ImageTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::InvalidImage { .. } | Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::MissingField(_) | Self::InvalidField(_) | Self::GarmentUrlNotAllowed(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound | Self::NotReady => StatusCode::NOT_FOUND,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The body a client receives. Internal details stay out of it.
+    pub fn problem(&self) -> Problem {
+        let status = self.status();
+        let code = self.code();
+        let detail = match self {
+            Self::Internal(_) => "Something went wrong inside the try-on proxy; it has been logged.".to_owned(),
+            other => other.to_string(),
+        };
+        Problem {
+            type_: format!("{}{}", wire::PROBLEM_TYPE_BASE, code.as_str()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            code,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(details) = &self {
+            tracing::error!(error = %details, "internal error");
+        }
+        let problem = self.problem();
+        let body = serde_json::to_vec(&problem).expect("a Problem always serialises");
+        let mut response = (self.status(), body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(wire::media::PROBLEM_JSON));
+        if let Self::RateLimited { retry_after } = self {
+            // Retry-After in whole seconds, rounded up so a client never retries too early.
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_json(response: Response) -> serde_json::Value {
+        let bytes = futures::executor::block_on(axum::body::to_bytes(response.into_body(), usize::MAX)).unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn problems_carry_type_code_and_status() {
+        let response = ApiError::MissingField("person").into_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+        let json = body_json(response);
+        assert_eq!(json["type"], "https://tryon.dev/problems/missing_field");
+        assert_eq!(json["code"], "missing_field");
+        assert_eq!(json["status"], 400);
+        assert_eq!(json["title"], "Bad Request");
+        assert!(json["detail"].as_str().unwrap().contains("person"));
+    }
+
+    #[test]
+    fn rate_limits_say_when_to_retry_rounded_up() {
+        let response = ApiError::RateLimited { retry_after: Duration::from_millis(2500) }.into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "3");
+        assert_eq!(body_json(response)["code"], "rate_limited");
+    }
+
+    #[test]
+    fn internal_details_never_reach_the_client() {
+        let response = ApiError::Internal("open /secret/path: permission denied".into()).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let json = body_json(response);
+        assert_eq!(json["code"], "internal");
+        assert!(!json["detail"].as_str().unwrap().contains("secret"), "{json}");
+    }
+
+    #[test]
+    fn each_variant_has_the_contract_status() {
+        let cases = [
+            (ApiError::ImageTooLarge("x".into()), 413),
+            (ApiError::UnsupportedType { field: "person" }, 415),
+            (ApiError::InvalidImage { field: "person", reason: "truncated".into() }, 422),
+            (ApiError::IdempotencyKeyReused, 422),
+            (ApiError::GarmentUrlNotAllowed("http".into()), 400),
+            (ApiError::NotFound, 404),
+            (ApiError::NotReady, 404),
+        ];
+        for (error, status) in cases {
+            assert_eq!(error.status().as_u16(), status, "{error:?}");
+            assert_eq!(error.problem().code, error.code());
+        }
+    }
+}

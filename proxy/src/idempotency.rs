@@ -1,0 +1,137 @@
+//! `Idempotency-Key` on create: a retried upload must never become a second paid try-on.
+//!
+//! Each key owns an async lock. The first request with a key holds it while it creates the
+//! task; a concurrent request with the same key waits for it and then replays the outcome, so
+//! two tasks can never come from one key. The same key with a different body (another
+//! fingerprint) is refused. A request that fails before creating anything leaves the key
+//! unused, so a retry after fixing the cause works. Records expire with the tasks' retention.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+
+use crate::error::ApiError;
+
+/// Longest accepted key; the IETF draft suggests UUIDs, which are far shorter.
+const MAX_KEY_LEN: usize = 255;
+
+#[derive(Debug, Clone)]
+struct Record {
+    fingerprint: [u8; 32],
+    task_id: String,
+    created: Instant,
+}
+
+type Slot = Arc<AsyncMutex<Option<Record>>>;
+
+/// Every key seen within the retention time.
+pub struct IdempotencyKeys {
+    slots: Mutex<HashMap<String, Slot>>,
+    ttl: Duration,
+}
+
+/// What to do with a request that carries a key.
+pub enum Claim {
+    /// The key was used with this body before: answer with this task.
+    Replay(String),
+    /// First use: create the task, then [`KeyGuard::complete`].
+    Fresh(KeyGuard),
+}
+
+/// Held while the first request with a key creates its task; concurrent ones wait.
+pub struct KeyGuard {
+    slot: OwnedMutexGuard<Option<Record>>,
+    fingerprint: [u8; 32],
+}
+
+impl KeyGuard {
+    /// Records the task this key created.
+    pub fn complete(mut self, task_id: String) {
+        *self.slot = Some(Record { fingerprint: self.fingerprint, task_id, created: Instant::now() });
+    }
+}
+
+/// Checks the header's syntax: 1..=255 visible ASCII characters.
+pub fn validate_key(key: &str) -> Result<(), ApiError> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::InvalidField(format!(
+            "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"
+        )));
+    }
+    Ok(())
+}
+
+impl IdempotencyKeys {
+    pub fn new(ttl: Duration) -> Self {
+        Self { slots: Mutex::default(), ttl }
+    }
+
+    /// Claims `key` for a body with `fingerprint`, waiting while another request holds it.
+    pub async fn claim(&self, key: &str, fingerprint: [u8; 32]) -> Result<Claim, ApiError> {
+        let slot = self.slots.lock().unwrap_or_else(|p| p.into_inner()).entry(key.to_owned()).or_default().clone();
+        let guard = slot.lock_owned().await;
+        match &*guard {
+            Some(record) if record.fingerprint == fingerprint => Ok(Claim::Replay(record.task_id.clone())),
+            Some(_) => Err(ApiError::IdempotencyKeyReused),
+            None => Ok(Claim::Fresh(KeyGuard { slot: guard, fingerprint })),
+        }
+    }
+
+    /// Forgets keys older than the retention time and unused keys nobody is holding.
+    pub fn sweep(&self) -> usize {
+        let now = Instant::now();
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let before = slots.len();
+        slots.retain(|_, slot| match slot.try_lock() {
+            Ok(record) => record.as_ref().is_some_and(|r| now.duration_since(r.created) < self.ttl),
+            Err(_) => true, // in use right now
+        });
+        before - slots.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn same_body_replays_and_another_body_is_refused() {
+        let keys = IdempotencyKeys::new(Duration::from_secs(60));
+        let Claim::Fresh(guard) = keys.claim("k", [1; 32]).await.unwrap() else { panic!("first use must be fresh") };
+        guard.complete("task-1".into());
+        assert!(matches!(keys.claim("k", [1; 32]).await.unwrap(), Claim::Replay(id) if id == "task-1"));
+        assert!(matches!(keys.claim("k", [2; 32]).await, Err(ApiError::IdempotencyKeyReused)));
+    }
+
+    #[tokio::test]
+    async fn a_concurrent_claim_waits_for_the_first_and_replays_it() {
+        let keys = Arc::new(IdempotencyKeys::new(Duration::from_secs(60)));
+        let Claim::Fresh(guard) = keys.claim("k", [1; 32]).await.unwrap() else { panic!("first use must be fresh") };
+        let second = tokio::spawn({
+            let keys = keys.clone();
+            async move { keys.claim("k", [1; 32]).await.map(|c| matches!(c, Claim::Replay(id) if id == "t")) }
+        });
+        tokio::task::yield_now().await;
+        assert!(!second.is_finished(), "the second claim must wait while the first holds the key");
+        guard.complete("t".into());
+        assert!(second.await.unwrap().unwrap(), "the second claim replays the first task");
+    }
+
+    #[tokio::test]
+    async fn a_failed_first_attempt_leaves_the_key_free_and_sweep_drops_it() {
+        let keys = IdempotencyKeys::new(Duration::from_secs(60));
+        drop(keys.claim("k", [1; 32]).await.unwrap());
+        assert!(matches!(keys.claim("k", [2; 32]).await.unwrap(), Claim::Fresh(_)));
+        assert_eq!(keys.sweep(), 1);
+    }
+
+    #[test]
+    fn keys_are_short_visible_ascii() {
+        assert!(validate_key("3f1c-uuid").is_ok());
+        for bad in ["", "with space", &"x".repeat(256)] {
+            assert!(validate_key(bad).is_err(), "{bad:?}");
+        }
+    }
+}

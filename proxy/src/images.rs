@@ -1,0 +1,89 @@
+//! Every image bound upstream is decoded and re-encoded here, never passed through.
+//!
+//! The proxy cannot trust that the browser prepared the photo (or that a garment URL serves
+//! what it claims), so it runs `tryon_photo::prepare` on each one: type from the bytes,
+//! dimensions checked before pixels are allocated, EXIF orientation applied, metadata and any
+//! trailing payload dropped. Decoding is CPU-bound, so it runs on the blocking pool, at most
+//! two per core at a time, leaving the async workers free to serve progress events.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::Semaphore;
+use tryon_photo::{PhotoError, PrepareOptions, SourceFormat};
+
+use crate::error::ApiError;
+use crate::providers::PreparedImage;
+
+/// Which limit an image is prepared for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageRole {
+    Person,
+    Garment,
+}
+
+/// Prepares uploaded images within the configured edge limits and decode concurrency.
+#[derive(Clone)]
+pub struct ImagePreparer {
+    decodes: Arc<Semaphore>,
+    person_max_edge: u32,
+    garment_max_edge: u32,
+}
+
+impl ImagePreparer {
+    pub fn new(person_max_edge: u32, garment_max_edge: u32) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self { decodes: Arc::new(Semaphore::new(2 * cores)), person_max_edge, garment_max_edge }
+    }
+
+    /// Validates and re-encodes the bytes the client sent as `field`, logging what it sent.
+    pub async fn prepare(&self, field: &'static str, role: ImageRole, bytes: Bytes) -> Result<PreparedImage, ApiError> {
+        // Sniffing is cheap and needs no decode slot; most junk stops here.
+        if tryon_photo::sniff(&bytes).is_none() {
+            return Err(ApiError::UnsupportedType { field });
+        }
+        let options = match role {
+            ImageRole::Person => PrepareOptions::person(self.person_max_edge),
+            ImageRole::Garment => PrepareOptions::garment(self.garment_max_edge),
+        };
+        let _slot = self.decodes.acquire().await.map_err(|_| ApiError::Internal("decode semaphore closed".into()))?;
+        let sent_bytes = bytes.len();
+        let prepared = tokio::task::spawn_blocking(move || tryon_photo::prepare(&bytes, &options))
+            .await
+            .map_err(|join| ApiError::Internal(format!("image preparation of `{field}` panicked: {join}")))?
+            .map_err(|error| photo_error(field, error))?;
+        let source = prepared.source;
+        tracing::info!(
+            field,
+            format = format_name(source.format),
+            width = source.width,
+            height = source.height,
+            bytes = sent_bytes,
+            "upload received"
+        );
+        Ok(PreparedImage {
+            bytes: Bytes::from(prepared.jpeg),
+            width: prepared.width,
+            height: prepared.height,
+            content_type: crate::wire::media::JPEG,
+        })
+    }
+}
+
+fn format_name(format: SourceFormat) -> &'static str {
+    match format {
+        SourceFormat::Jpeg => "jpeg",
+        SourceFormat::Png => "png",
+        SourceFormat::WebP => "webp",
+    }
+}
+
+fn photo_error(field: &'static str, error: PhotoError) -> ApiError {
+    match error {
+        PhotoError::UnsupportedType => ApiError::UnsupportedType { field },
+        PhotoError::InvalidImage(reason) => ApiError::InvalidImage { field, reason },
+        PhotoError::TooLarge { width, height } => {
+            ApiError::ImageTooLarge(format!("`{field}` is {width}×{height} pixels, more than this proxy decodes"))
+        }
+    }
+}

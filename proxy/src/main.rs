@@ -1,0 +1,85 @@
+//! The `tryon-proxy` binary: configuration, logging, the provider, and serving until a signal.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+use tryon_proxy::app::{AppState, app};
+use tryon_proxy::config::{ProviderKind, Settings};
+use tryon_proxy::providers::Provider;
+use tryon_proxy::providers::local::LocalProvider;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("tryon-proxy: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging();
+    match serve(settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "tryon-proxy stopped");
+            eprintln!("tryon-proxy: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// JSON lines on stderr, `info` unless `RUST_LOG` says otherwise. Log lines describe requests
+/// and tasks, never keys or photo bytes.
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_writer(std::io::stderr)
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+}
+
+async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let provider: Arc<dyn Provider> = match settings.provider {
+        ProviderKind::Local => Arc::new(LocalProvider::new(settings.local_duration)),
+    };
+    let listener = TcpListener::bind(settings.listen).await?;
+    let address = listener.local_addr()?;
+    let demo = settings.demo;
+    let state = AppState::new(settings, provider)?;
+    tracing::info!(%address, demo, provider = state.provider.name, "tryon-proxy listening");
+    println!("tryon-proxy listening on http://{address}/");
+    if demo {
+        println!("demo storefront: http://{address}/");
+    }
+    let shutdown = {
+        let state = state.clone();
+        async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            state.begin_shutdown();
+        }
+    };
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (service managers, containers).
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler cannot fail on Unix");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,38 @@
+//! `GET /v1/openapi.json`: the v1 contract as an OpenAPI 3.1 document, generated from the
+//! handlers' `#[utoipa::path]` attributes and the [`crate::wire`] types, so it cannot drift
+//! from what the server does.
+
+use axum::Json;
+use utoipa::OpenApi;
+
+use crate::wire::{
+    Category, ChecksAvailable, ConfigResponse, CreatedTryOn, ErrorCode, Limits, Problem, ProgressKind, Quality,
+    ResultInfo, TaskError, TaskStatus, TryOnLinks, TryOnView,
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Try-on proxy", description = "The v1 contract between the <try-on-button> widget and its proxy."),
+    paths(
+        crate::api::get_config,
+        crate::create::create_tryon,
+        crate::api::get_tryon,
+        crate::events::tryon_events,
+        crate::api::get_result,
+        crate::api::delete_tryon,
+        crate::api::healthz,
+        openapi_json,
+    ),
+    components(schemas(
+        ConfigResponse, ChecksAvailable, Limits, Category, Quality, CreatedTryOn, TryOnLinks, TryOnView, TaskStatus,
+        ProgressKind, ResultInfo, TaskError, Problem, ErrorCode,
+    ))
+)]
+pub struct ApiDoc;
+
+/// This document.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

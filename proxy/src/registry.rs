@@ -1,0 +1,536 @@
+//! The task registry: every try-on from creation to expiry.
+//!
+//! Why it exists: a try-on costs money upstream and may be watched by any number of browser
+//! tabs, so exactly one driver per task calls [`Provider::run`] and everybody else reads what
+//! that driver published. Each change becomes a [`TryOnView`] snapshot appended to the task's
+//! event log (event id = position in the log, starting at 1), and watchers are woken through a
+//! `tokio::sync::watch` channel carrying the latest event id: fan-out, never polling.
+//!
+//! Tasks wait in a first-in-first-out queue for one of `max_running` slots. A single
+//! dispatcher hands out the slots in creation order, so the queue positions shown to shoppers
+//! are real. Photos live only in the queued task and then inside the running provider call:
+//! they are gone the moment the task ends. Results stay for the retention time; a sweeper
+//! removes expired tasks and `delete` removes one at once, cancelling it if it is still
+//! queued or running.
+//!
+//! Everything a persistent store would keep (the task map, each task's event log, result
+//! bytes) sits behind the private [`Tasks`] map and [`TaskState`]; issue 7 replaces those with
+//! a store trait without changing the public methods here.
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use futures::{FutureExt, Stream};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+use tokio::task::AbortHandle;
+
+use crate::providers::{ProgressSink, ProgressUpdate, Provider, ProviderError, TryOnJob, TryOnOutput};
+use crate::wire::{ErrorCode, ProgressKind, ResultInfo, TaskError, TaskStatus, TryOnView, paths};
+
+/// How the registry schedules and keeps tasks.
+#[derive(Debug, Clone, Copy)]
+pub struct RegistryOptions {
+    /// Tasks running upstream at once; the rest wait in line.
+    pub max_running: usize,
+    /// How long a finished task (and its result) is kept.
+    pub retention: Duration,
+}
+
+/// What `GET /v1/tryons/{id}/result` can find.
+#[derive(Debug)]
+pub enum ResultLookup {
+    Unknown,
+    NotReady,
+    Ready(TryOnOutput),
+}
+
+/// Shared handle to the registry; cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    provider: Arc<dyn Provider>,
+    tasks: Tasks,
+    /// Ids of the queued tasks, first in line first. Locked before any task's state.
+    line: Mutex<VecDeque<String>>,
+    tickets: mpsc::UnboundedSender<oneshot::Sender<OwnedSemaphorePermit>>,
+    retention: Duration,
+}
+
+/// The in-memory task map.
+#[derive(Default)]
+struct Tasks(Mutex<HashMap<String, Arc<Task>>>);
+
+impl Tasks {
+    fn get(&self, id: &str) -> Option<Arc<Task>> {
+        lock(&self.0).get(id).cloned()
+    }
+    fn insert(&self, task: Arc<Task>) {
+        lock(&self.0).insert(task.id.clone(), task);
+    }
+    fn remove(&self, id: &str) -> Option<Arc<Task>> {
+        lock(&self.0).remove(id)
+    }
+    fn expired(&self, retention: Duration, now: Instant) -> Vec<String> {
+        lock(&self.0)
+            .values()
+            .filter(|task| task.finished_at().is_some_and(|at| now.duration_since(at) >= retention))
+            .map(|task| task.id.clone())
+            .collect()
+    }
+}
+
+struct Task {
+    id: String,
+    state: Mutex<TaskState>,
+    /// The id of the newest event; watchers subscribe to it.
+    latest: watch::Sender<u64>,
+    driver: Mutex<Option<AbortHandle>>,
+}
+
+struct TaskState {
+    /// Event `n` is `log[n - 1]`; the last entry is the current view.
+    log: Vec<TryOnView>,
+    /// The photos, until the driver takes them to run the task.
+    job: Option<TryOnJob>,
+    result: Option<TryOnOutput>,
+    finished_at: Option<Instant>,
+    /// Set by delete and sweep so watchers still holding the task stop.
+    removed: bool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks cannot leave the data half-updated in a way
+    // that matters more than refusing all further requests would, so poisoning is ignored.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn now_rfc3339() -> String {
+    OffsetDateTime::now_utc().format(&Rfc3339).expect("the current time formats as RFC 3339")
+}
+
+/// A new random task id: 128 bits from the OS-seeded CSPRNG, as 32 hex digits.
+fn new_task_id() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+/// Replaces CR, LF and other control characters: provider text ends up in SSE frames, where a
+/// line break would end the field (and axum's event builder panics on one).
+pub fn sanitise_text(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+impl Registry {
+    /// Creates the registry and its dispatcher; must be called inside a Tokio runtime.
+    pub fn new(provider: Arc<dyn Provider>, options: RegistryOptions) -> Self {
+        let (tickets, waiting) = mpsc::unbounded_channel();
+        tokio::spawn(dispatch(waiting, Arc::new(Semaphore::new(options.max_running.max(1)))));
+        let inner = Inner { provider, tasks: Tasks::default(), line: Mutex::default(), tickets, retention: options.retention };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// Queues a try-on and starts its one driver. Returns the task's first view.
+    pub fn create(&self, job: TryOnJob) -> TryOnView {
+        let id = new_task_id();
+        let now = now_rfc3339();
+        let mut line = lock(&self.inner.line);
+        let first = TryOnView {
+            id: id.clone(),
+            status: TaskStatus::Queued,
+            progress: 0,
+            progress_kind: ProgressKind::Estimated,
+            stage: None,
+            queue_position: Some(u32::try_from(line.len()).unwrap_or(u32::MAX)),
+            result: None,
+            error: None,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        let task = Arc::new(Task {
+            id: id.clone(),
+            state: Mutex::new(TaskState {
+                log: vec![first.clone()],
+                job: Some(job),
+                result: None,
+                finished_at: None,
+                removed: false,
+            }),
+            latest: watch::Sender::new(1),
+            driver: Mutex::new(None),
+        });
+        self.inner.tasks.insert(task.clone());
+        let (grant, granted) = oneshot::channel();
+        // Joining the line and taking a ticket under one lock keeps both in the same order.
+        line.push_back(id);
+        self.inner.tickets.send(grant).expect("the dispatcher lives as long as the registry");
+        drop(line);
+        let driver = tokio::spawn(drive(Arc::downgrade(&self.inner), task.clone(), granted));
+        *lock(&task.driver) = Some(driver.abort_handle());
+        first
+    }
+
+    /// The current view of a task.
+    pub fn view(&self, id: &str) -> Option<TryOnView> {
+        self.inner.tasks.get(id).map(|task| task.current())
+    }
+
+    /// The finished image, if the task has succeeded.
+    pub fn result(&self, id: &str) -> ResultLookup {
+        let Some(task) = self.inner.tasks.get(id) else { return ResultLookup::Unknown };
+        let state = lock(&task.state);
+        match &state.result {
+            Some(output) => ResultLookup::Ready(output.clone()),
+            None => ResultLookup::NotReady,
+        }
+    }
+
+    /// Where a watcher stands: `None` if the task is unknown.
+    pub fn watch_state(&self, id: &str) -> Option<WatchState> {
+        let task = self.inner.tasks.get(id)?;
+        let state = lock(&task.state);
+        Some(WatchState { last_event: state.log.len() as u64, terminal: state.current().status.is_terminal() })
+    }
+
+    /// Every event after `after`, then each new one as it happens, without gaps or repeats;
+    /// ends after the terminal status (or when the task is deleted). `None` if unknown.
+    pub fn events(&self, id: &str, after: u64) -> Option<impl Stream<Item = (u64, TryOnView)> + Send + 'static> {
+        let task = self.inner.tasks.get(id)?;
+        let watcher = Watcher { changes: task.latest.subscribe(), task, sent: after, pending: VecDeque::new(), done: false };
+        Some(futures::stream::unfold(watcher, Watcher::next))
+    }
+
+    /// Removes a task at once: cancels it if queued or running, drops photos and result.
+    /// Returns whether it existed.
+    pub fn delete(&self, id: &str) -> bool {
+        let Some(task) = self.inner.tasks.remove(id) else { return false };
+        task.remove();
+        self.inner.leave_line(id);
+        true
+    }
+
+    /// Removes every task whose retention has passed.
+    pub fn sweep(&self) -> usize {
+        let expired = self.inner.tasks.expired(self.inner.retention, Instant::now());
+        expired.iter().filter(|id| self.delete(id)).count()
+    }
+}
+
+/// A task's event position, for deciding whether an SSE reconnect has anything to receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchState {
+    pub last_event: u64,
+    pub terminal: bool,
+}
+
+impl Inner {
+    /// Takes `id` out of the line and tells everybody behind it their new position.
+    fn leave_line(&self, id: &str) {
+        let mut line = lock(&self.line);
+        let Some(index) = line.iter().position(|queued| queued == id) else { return };
+        line.remove(index);
+        // Publishing under the line lock keeps positions from two moves from crossing.
+        for (position, queued) in line.iter().enumerate().skip(index) {
+            if let Some(task) = self.tasks.get(queued) {
+                let position = u32::try_from(position).unwrap_or(u32::MAX);
+                task.publish(|_, view| {
+                    let changed = view.status == TaskStatus::Queued && view.queue_position != Some(position);
+                    view.queue_position = Some(position);
+                    changed
+                });
+            }
+        }
+    }
+}
+
+/// Hands out running slots strictly in ticket (creation) order.
+async fn dispatch(
+    mut tickets: mpsc::UnboundedReceiver<oneshot::Sender<OwnedSemaphorePermit>>,
+    slots: Arc<Semaphore>,
+) {
+    while let Some(grant) = tickets.recv().await {
+        if grant.is_closed() {
+            continue; // deleted while waiting
+        }
+        let Ok(slot) = slots.clone().acquire_owned().await else { return };
+        // If the task was deleted meanwhile, the slot comes back at once with the error.
+        let _ = grant.send(slot);
+    }
+}
+
+/// The one driver of a task: waits for a slot, runs the provider, records the outcome.
+async fn drive(registry: Weak<Inner>, task: Arc<Task>, granted: oneshot::Receiver<OwnedSemaphorePermit>) {
+    let Ok(_slot) = granted.await else { return };
+    let Some(provider) = registry.upgrade().map(|inner| {
+        inner.leave_line(&task.id);
+        inner.provider.clone()
+    }) else {
+        return;
+    };
+    let Some(job) = task.start() else { return };
+    let sink = TaskSink(task.clone());
+    let outcome = AssertUnwindSafe(provider.run(job, &sink)).catch_unwind().await;
+    let outcome = match outcome {
+        Ok(Ok(output)) => Ok(output),
+        Ok(Err(error)) => Err(provider_task_error(&task.id, &error)),
+        Err(_) => {
+            tracing::error!(task = %task.id, "provider panicked");
+            Err(TaskError { code: ErrorCode::ProviderFailed, message: "the provider crashed".into(), retryable: true })
+        }
+    };
+    task.finish(outcome);
+}
+
+fn provider_task_error(id: &str, error: &ProviderError) -> TaskError {
+    tracing::warn!(task = %id, error = %error, "try-on failed");
+    let mut task_error = error.to_task_error();
+    task_error.message = sanitise_text(&task_error.message);
+    task_error
+}
+
+impl TaskState {
+    fn current(&self) -> &TryOnView {
+        self.log.last().expect("a task always has its first event")
+    }
+}
+
+impl Task {
+    fn current(&self) -> TryOnView {
+        lock(&self.state).current().clone()
+    }
+
+    fn finished_at(&self) -> Option<Instant> {
+        lock(&self.state).finished_at
+    }
+
+    /// Applies `change` to a copy of the current view; if it reports a change, appends the copy
+    /// as a new event and wakes the watchers.
+    fn publish(&self, change: impl FnOnce(&mut TaskState, &mut TryOnView) -> bool) {
+        let mut state = lock(&self.state);
+        if state.removed {
+            return;
+        }
+        let mut next = state.current().clone();
+        if !change(&mut state, &mut next) {
+            return;
+        }
+        next.updated_at = now_rfc3339();
+        state.log.push(next);
+        let id = state.log.len() as u64;
+        // Sent under the state lock so the watched id never runs ahead of the log.
+        self.latest.send_replace(id);
+    }
+
+    /// Moves the task to running and hands its photos to the driver.
+    fn start(&self) -> Option<TryOnJob> {
+        let mut job = None;
+        self.publish(|state, view| {
+            job = state.job.take();
+            view.status = TaskStatus::Running;
+            view.queue_position = None;
+            job.is_some()
+        });
+        job
+    }
+
+    fn finish(&self, outcome: Result<TryOnOutput, TaskError>) {
+        self.publish(|state, view| {
+            view.queue_position = None;
+            match outcome {
+                Ok(output) => {
+                    view.status = TaskStatus::Succeeded;
+                    view.progress = 100;
+                    view.result = Some(ResultInfo {
+                        url: paths::tryon_result(&view.id),
+                        width: output.width,
+                        height: output.height,
+                        content_type: output.content_type.clone(),
+                    });
+                    state.result = Some(output);
+                }
+                Err(error) => {
+                    view.status = TaskStatus::Failed;
+                    view.error = Some(error);
+                }
+            }
+            state.finished_at = Some(Instant::now());
+            true
+        });
+    }
+
+    fn remove(&self) {
+        if let Some(driver) = lock(&self.driver).take() {
+            driver.abort();
+        }
+        let mut state = lock(&self.state);
+        state.removed = true;
+        state.job = None;
+        state.result = None;
+        let last = state.log.len() as u64;
+        // Wakes watchers so they notice the removal and end their streams.
+        self.latest.send_replace(last);
+    }
+}
+
+/// The registry's side of [`ProgressSink`]: clamps what the provider reports so progress never
+/// goes backwards and never shows 100 before the task has really succeeded.
+struct TaskSink(Arc<Task>);
+
+impl ProgressSink for TaskSink {
+    fn report(&self, update: ProgressUpdate) {
+        self.0.publish(|_, view| {
+            if view.status != TaskStatus::Running {
+                return false;
+            }
+            let progress = update.progress.min(99).max(view.progress);
+            let stage = update.stage.as_deref().map(sanitise_text).or_else(|| view.stage.clone());
+            let changed = progress != view.progress || stage != view.stage || update.kind != view.progress_kind;
+            view.progress = progress;
+            view.stage = stage;
+            view.progress_kind = update.kind;
+            changed
+        });
+    }
+}
+
+/// One watcher's position in a task's event log.
+struct Watcher {
+    task: Arc<Task>,
+    changes: watch::Receiver<u64>,
+    sent: u64,
+    pending: VecDeque<(u64, TryOnView)>,
+    done: bool,
+}
+
+impl Watcher {
+    async fn next(mut self) -> Option<((u64, TryOnView), Self)> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some((event, self));
+            }
+            if self.done {
+                return None;
+            }
+            // Marking the channel seen before reading the log means no change can slip in
+            // between the read and the wait.
+            self.changes.borrow_and_update();
+            self.collect_new_events();
+            if self.pending.is_empty() && !self.done && self.changes.changed().await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    fn collect_new_events(&mut self) {
+        let state = lock(&self.task.state);
+        if state.removed {
+            self.done = true;
+            return;
+        }
+        let start = usize::try_from(self.sent).unwrap_or(usize::MAX).min(state.log.len());
+        for (index, view) in state.log.iter().enumerate().skip(start) {
+            self.pending.push_back((index as u64 + 1, view.clone()));
+        }
+        self.sent = state.log.len() as u64;
+        if state.current().status.is_terminal() {
+            self.done = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::{PreparedImage, ProviderInfo};
+    use crate::wire::{Category, ChecksAvailable, Quality};
+    use async_trait::async_trait;
+    use futures::StreamExt;
+
+    /// Reports a fixed list of progress values, then succeeds.
+    struct Scripted(Vec<u8>);
+
+    #[async_trait]
+    impl Provider for Scripted {
+        fn info(&self) -> ProviderInfo {
+            ProviderInfo { name: "scripted", categories: vec![Category::Upper], checks: ChecksAvailable::default() }
+        }
+        async fn run(&self, _job: TryOnJob, sink: &dyn ProgressSink) -> Result<TryOnOutput, ProviderError> {
+            for &progress in &self.0 {
+                sink.report(ProgressUpdate {
+                    progress,
+                    kind: ProgressKind::Reported,
+                    stage: Some("line\r\nbreak".into()),
+                });
+            }
+            Ok(TryOnOutput { bytes: vec![1, 2, 3].into(), width: 1, height: 1, content_type: "image/jpeg".into() })
+        }
+    }
+
+    fn job() -> TryOnJob {
+        let image = PreparedImage { bytes: vec![0].into(), width: 1, height: 1, content_type: "image/jpeg" };
+        TryOnJob {
+            person: image.clone(),
+            garment: image,
+            lower_garment: None,
+            category: Category::Upper,
+            quality: Quality::Balanced,
+        }
+    }
+
+    fn registry(progress: Vec<u8>) -> Registry {
+        Registry::new(
+            Arc::new(Scripted(progress)),
+            RegistryOptions { max_running: 1, retention: Duration::from_secs(60) },
+        )
+    }
+
+    #[tokio::test]
+    async fn progress_never_goes_backwards_nor_reaches_100_before_success() {
+        let registry = registry(vec![10, 5, 100, 50]);
+        let id = registry.create(job()).id;
+        let events: Vec<_> = registry.events(&id, 0).unwrap().collect().await;
+        let progress: Vec<_> = events.iter().map(|(_, v)| (v.status, v.progress)).collect();
+        use TaskStatus::*;
+        assert_eq!(progress, [(Queued, 0), (Running, 0), (Running, 10), (Running, 99), (Succeeded, 100)]);
+        let ids: Vec<_> = events.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, [1, 2, 3, 4, 5]);
+        assert_eq!(events[2].1.stage.as_deref(), Some("line  break"), "control characters are replaced");
+    }
+
+    #[tokio::test]
+    async fn events_resume_after_the_given_id_and_end_at_the_terminal_one() {
+        let registry = registry(vec![30]);
+        let id = registry.create(job()).id;
+        let all: Vec<_> = registry.events(&id, 0).unwrap().collect().await;
+        let rest: Vec<_> = registry.events(&id, 2).unwrap().collect().await;
+        assert_eq!(rest, all[2..].to_vec());
+        assert_eq!(registry.watch_state(&id), Some(WatchState { last_event: all.len() as u64, terminal: true }));
+    }
+
+    #[tokio::test]
+    async fn sweep_removes_finished_tasks_after_retention() {
+        let registry = Registry::new(
+            Arc::new(Scripted(vec![])),
+            RegistryOptions { max_running: 1, retention: Duration::from_millis(1) },
+        );
+        let id = registry.create(job()).id;
+        let _: Vec<_> = registry.events(&id, 0).unwrap().collect().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(registry.sweep(), 1);
+        assert!(registry.view(&id).is_none());
+        assert!(matches!(registry.result(&id), ResultLookup::Unknown));
+    }
+
+    #[test]
+    fn task_ids_are_128_bit_hex_and_differ() {
+        let (a, b) = (new_task_id(), new_task_id());
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,207 @@
+//! Reading the `POST /v1/tryons` multipart body within its byte limits, and checking the form.
+//!
+//! Limits are enforced while streaming, never after buffering: the whole body is capped by
+//! axum's body limit (set on the route), and each file field by [`read_field`], which stops at
+//! the first chunk past the cap. The form's fingerprint (a hash of every known field) is what
+//! `Idempotency-Key` compares, so it is computed here from the bytes as received.
+
+use std::collections::BTreeMap;
+
+use axum::extract::multipart::{Field, MultipartError};
+use axum::extract::Multipart;
+use axum::http::StatusCode;
+use bytes::{Bytes, BytesMut};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::wire::{Category, Quality, fields};
+
+/// Text fields are short words or a URL.
+const MAX_TEXT_BYTES: u64 = 8 * 1024;
+
+const FILE_FIELDS: [&str; 3] = [fields::PERSON, fields::GARMENT, fields::LOWER_GARMENT];
+const TEXT_FIELDS: [&str; 4] = [fields::GARMENT_URL, fields::LOWER_GARMENT_URL, fields::CATEGORY, fields::QUALITY];
+
+/// A garment as the client gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GarmentInput {
+    Upload(Bytes),
+    Url(String),
+}
+
+/// A well-formed create request, before any image is decoded.
+#[derive(Debug, Clone)]
+pub struct TryOnForm {
+    pub person: Bytes,
+    pub garment: GarmentInput,
+    /// Present exactly when `category` is `combo`.
+    pub lower_garment: Option<GarmentInput>,
+    pub category: Category,
+    pub quality: Quality,
+    /// SHA-256 over every known field, for idempotency.
+    pub fingerprint: [u8; 32],
+}
+
+/// Reads every part of the body, each file within `max_image_bytes`.
+pub async fn read_form(mut multipart: Multipart, max_image_bytes: u64) -> Result<TryOnForm, ApiError> {
+    let mut parts: BTreeMap<&'static str, Bytes> = BTreeMap::new();
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        // Unknown parts are skipped (multer discards their bytes, still under the body limit),
+        // so a newer widget can add optional fields.
+        let Some(name) = field.name().and_then(known_field) else { continue };
+        let cap = if FILE_FIELDS.contains(&name) { max_image_bytes } else { MAX_TEXT_BYTES };
+        let bytes = read_field(field, name, cap).await?;
+        if parts.insert(name, bytes).is_some() {
+            return Err(ApiError::InvalidField(format!("the field `{name}` was sent more than once")));
+        }
+    }
+    TryOnForm::from_parts(parts)
+}
+
+fn known_field(name: &str) -> Option<&'static str> {
+    FILE_FIELDS.into_iter().chain(TEXT_FIELDS).find(|known| *known == name)
+}
+
+async fn read_field(mut field: Field<'_>, name: &'static str, cap: u64) -> Result<Bytes, ApiError> {
+    let mut buffer = BytesMut::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if (buffer.len() + chunk.len()) as u64 > cap {
+            return Err(ApiError::ImageTooLarge(format!("the field `{name}` is over {cap} bytes")));
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(buffer.freeze())
+}
+
+fn multipart_error(error: MultipartError) -> ApiError {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::ImageTooLarge("the request body is over the size limit".into())
+    } else {
+        ApiError::InvalidField(format!("malformed multipart body: {}", error.body_text()))
+    }
+}
+
+impl TryOnForm {
+    fn from_parts(mut parts: BTreeMap<&'static str, Bytes>) -> Result<Self, ApiError> {
+        let fingerprint = fingerprint(&parts);
+        let person = parts.remove(fields::PERSON).ok_or(ApiError::MissingField(fields::PERSON))?;
+        let category = match text(&parts, fields::CATEGORY)? {
+            None => Category::default(),
+            Some(word) => Category::parse(word).ok_or_else(|| invalid_word(fields::CATEGORY, word, Category::ALL.map(Category::as_str).as_slice()))?,
+        };
+        let quality = match text(&parts, fields::QUALITY)? {
+            None => Quality::default(),
+            Some(word) => Quality::parse(word).ok_or_else(|| invalid_word(fields::QUALITY, word, Quality::ALL.map(Quality::as_str).as_slice()))?,
+        };
+        let garment = garment_input(&mut parts, fields::GARMENT, fields::GARMENT_URL)?
+            .ok_or(ApiError::MissingField(fields::GARMENT))?;
+        let lower_garment = garment_input(&mut parts, fields::LOWER_GARMENT, fields::LOWER_GARMENT_URL)?;
+        match (category, &lower_garment) {
+            (Category::Combo, None) => return Err(ApiError::MissingField(fields::LOWER_GARMENT)),
+            (Category::Combo, Some(_)) | (_, None) => {}
+            (_, Some(_)) => {
+                return Err(ApiError::InvalidField(format!(
+                    "`{}` is only used with category `combo`",
+                    fields::LOWER_GARMENT
+                )));
+            }
+        }
+        Ok(Self { person, garment, lower_garment, category, quality, fingerprint })
+    }
+}
+
+/// A text field as UTF-8, if present.
+fn text<'a>(parts: &'a BTreeMap<&'static str, Bytes>, name: &'static str) -> Result<Option<&'a str>, ApiError> {
+    parts
+        .get(name)
+        .map(|bytes| {
+            std::str::from_utf8(bytes).map(str::trim).map_err(|_| ApiError::InvalidField(format!("`{name}` is not UTF-8 text")))
+        })
+        .transpose()
+}
+
+fn invalid_word(name: &str, word: &str, allowed: &[&str]) -> ApiError {
+    let word: String = word.chars().take(40).collect();
+    ApiError::InvalidField(format!("`{name}` must be one of {}, not {word:?}", allowed.join(", ")))
+}
+
+/// The file or the URL form of a garment; both at once is ambiguous and refused.
+fn garment_input(
+    parts: &mut BTreeMap<&'static str, Bytes>,
+    file: &'static str,
+    url: &'static str,
+) -> Result<Option<GarmentInput>, ApiError> {
+    let link = text(parts, url)?.map(str::to_owned);
+    match (parts.remove(file), link) {
+        (Some(_), Some(_)) => Err(ApiError::InvalidField(format!("send either `{file}` or `{url}`, not both"))),
+        (Some(bytes), None) => Ok(Some(GarmentInput::Upload(bytes))),
+        (None, Some(link)) => Ok(Some(GarmentInput::Url(link))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Field names and values in name order, each length-prefixed so no two forms collide.
+fn fingerprint(parts: &BTreeMap<&'static str, Bytes>) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    for (name, value) in parts {
+        hash.update((name.len() as u64).to_be_bytes());
+        hash.update(name.as_bytes());
+        hash.update((value.len() as u64).to_be_bytes());
+        hash.update(value);
+    }
+    hash.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(entries: &[(&'static str, &str)]) -> BTreeMap<&'static str, Bytes> {
+        entries.iter().map(|(name, value)| (*name, Bytes::from(value.to_string()))).collect()
+    }
+
+    #[test]
+    fn defaults_are_auto_and_balanced() {
+        let form = TryOnForm::from_parts(parts(&[("person", "p"), ("garment", "g")])).unwrap();
+        assert_eq!((form.category, form.quality), (Category::Auto, Quality::Balanced));
+        assert_eq!(form.garment, GarmentInput::Upload(Bytes::from("g")));
+        assert_eq!(form.lower_garment, None);
+    }
+
+    #[test]
+    fn missing_and_invalid_fields_are_named() {
+        let cases: [(&[(&'static str, &str)], &str); 5] = [
+            (&[("garment", "g")], "person"),
+            (&[("person", "p")], "garment"),
+            (&[("person", "p"), ("garment", "g"), ("category", "combo")], "lower_garment"),
+            (&[("person", "p"), ("garment", "g"), ("category", "hat")], "category"),
+            (&[("person", "p"), ("garment", "g"), ("garment_url", "https://x/")], "garment_url"),
+        ];
+        for (entries, named) in cases {
+            let error = TryOnForm::from_parts(parts(entries)).unwrap_err();
+            assert!(error.to_string().contains(named), "{entries:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn combo_takes_a_lower_garment_url() {
+        let form = TryOnForm::from_parts(parts(&[
+            ("person", "p"),
+            ("garment", "g"),
+            ("category", "combo"),
+            ("lower_garment_url", "https://cdn.example/l.jpg"),
+        ]))
+        .unwrap();
+        assert_eq!(form.lower_garment, Some(GarmentInput::Url("https://cdn.example/l.jpg".into())));
+    }
+
+    #[test]
+    fn fingerprints_differ_when_any_field_differs() {
+        let a = fingerprint(&parts(&[("person", "p"), ("garment", "g")]));
+        let b = fingerprint(&parts(&[("person", "p"), ("garment", "h")]));
+        let c = fingerprint(&parts(&[("person", "pg"), ("garment", "")]));
+        assert_eq!(a, fingerprint(&parts(&[("garment", "g"), ("person", "p")])));
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+    }
+}
