@@ -9,6 +9,9 @@ pub mod wire;
 pub mod providers;
 
 #[cfg(feature = "server")]
+pub mod shopify;
+
+#[cfg(feature = "server")]
 pub mod api;
 #[cfg(feature = "server")]
 pub mod app;
