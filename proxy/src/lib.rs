@@ -12,6 +12,9 @@ pub mod providers;
 pub mod shopify;
 
 #[cfg(feature = "server")]
+pub mod garment_fetch;
+
+#[cfg(feature = "server")]
 pub mod api;
 #[cfg(feature = "server")]
 pub mod app;
@@ -37,3 +40,6 @@ pub mod openapi;
 pub mod registry;
 #[cfg(feature = "server")]
 pub mod upload;
+
+#[cfg(feature = "server")]
+pub mod abuse;
