@@ -1,3 +1,91 @@
 //! The `<try-on-button>` widget: Leptos UI, proxy client, photo-preparation bridge, i18n.
 //!
-//! Being written; this file exists so the workspace compiles while the modules land.
+//! The loader (`www/widget.js`) defines the element and draws its button; on the shopper's first
+//! sign of intent it loads this crate's wasm and calls [`mount`], which draws the dialog into the
+//! element's shadow root and returns a [`Widget`] handle the loader keeps on the element.
+//!
+//! Map: [`state`] (the flow and progress rules, no browser types, unit-tested natively),
+//! [`i18n`] (one sentence table per locale), [`controller`] (drives a try-on), [`components`]
+//! (the views; their DOM hooks are listed there), [`client`] (the proxy's v1 contract),
+//! [`prepare`] (the photo worker), [`host`] (the element's attributes and events), [`dom`]
+//! (browser resources that clean up on drop).
+//!
+//! Events, dispatched from the element, bubbling and composed, `detail = {product, taskId, …}`:
+//! `tryon:open`, `tryon:started`, `tryon:progress` (`detail.progress`, 0–100),
+//! `tryon:completed`, `tryon:failed` (`detail.error`: the contract's code or a client-side name
+//! such as `network`), `tryon:closed`.
+
+pub mod client;
+pub mod components;
+pub mod controller;
+pub mod dom;
+pub mod host;
+pub mod i18n;
+pub mod prepare;
+pub mod state;
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use leptos::prelude::*;
+use wasm_bindgen::prelude::*;
+use web_sys::HtmlElement;
+
+use crate::controller::{Controller, MountOptions};
+use crate::host::Host;
+
+/// One mounted widget. Freeing it (`widget.free()` in JS, done by the loader when the element
+/// leaves the page) unmounts the view and releases every browser resource it holds.
+#[wasm_bindgen]
+pub struct Widget {
+    controller: Controller,
+    // Owns the reactive owner and the mounted DOM; dropping it unmounts both.
+    _view: Box<dyn std::any::Any>,
+}
+
+#[wasm_bindgen]
+impl Widget {
+    /// Opens the dialog.
+    pub fn open(&self) {
+        self.controller.open();
+    }
+
+    /// Closes the dialog; focus returns to the button.
+    pub fn close(&self) {
+        self.controller.close();
+    }
+}
+
+/// Draws the widget's dialog into `container` (inside `host`'s shadow root).
+///
+/// `options` is `{proxy: string, worker: string}`: the proxy base used when the element has no
+/// `proxy` attribute (the loader's origin), and the absolute URL of the photo worker script.
+#[wasm_bindgen]
+pub fn mount(
+    host: HtmlElement,
+    container: HtmlElement,
+    options: JsValue,
+) -> Result<Widget, JsError> {
+    let options = MountOptions {
+        default_proxy: dom::string(&options, "proxy")
+            .ok_or_else(|| JsError::new("options.proxy is required"))?,
+        worker_url: dom::string(&options, "worker")
+            .ok_or_else(|| JsError::new("options.worker is required"))?,
+    };
+    let made = Rc::new(Cell::new(None));
+    let view = leptos::mount::mount_to(container, {
+        let made = Rc::clone(&made);
+        move || {
+            let controller = Controller::new(Host::new(host), options);
+            made.set(Some(controller));
+            view! { <components::TryOnDialog ctl=controller /> }
+        }
+    });
+    let controller = made
+        .take()
+        .ok_or_else(|| JsError::new("the view did not build"))?;
+    Ok(Widget {
+        controller,
+        _view: Box::new(view),
+    })
+}

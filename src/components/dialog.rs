@@ -1,0 +1,47 @@
+//! The modal shell: a real `<dialog>` opened with `showModal()` (focus moves in and is trapped,
+//! Esc closes it, the page behind is inert), a title, a close button and the steps.
+
+use leptos::prelude::*;
+
+use super::error::ErrorPanel;
+use super::photo::PhotoStep;
+use super::progress::ProgressPanel;
+use super::result::ResultPanel;
+use crate::controller::Controller;
+use crate::i18n::Key;
+
+#[component]
+pub fn TryOnDialog(ctl: Controller) -> impl IntoView {
+    let t = move |key| ctl.locale.text(key);
+    view! {
+        <dialog
+            part="dialog"
+            class="dialog"
+            lang=ctl.locale.tag()
+            aria-labelledby="tryon-title"
+            node_ref=ctl.dialog
+            on:close=move |_| ctl.on_closed()
+        >
+            <header class="head">
+                <h2 id="tryon-title" class="title">{t(Key::DialogTitle)}</h2>
+                <button
+                    type="button"
+                    class="close"
+                    data-action="close"
+                    aria-label=t(Key::Close)
+                    on:click=move |_| ctl.close()
+                >
+                    <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
+                        <path d="M6 6l12 12M18 6L6 18" stroke="currentColor" stroke-width="2" stroke-linecap="round" />
+                    </svg>
+                </button>
+            </header>
+            <div class="body">
+                <PhotoStep ctl />
+                <ProgressPanel ctl />
+                <ResultPanel ctl />
+                <ErrorPanel ctl />
+            </div>
+        </dialog>
+    }
+}

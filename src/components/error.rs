@@ -1,0 +1,29 @@
+//! A failed attempt: the specific sentence for what went wrong, and **Try again**.
+
+use leptos::prelude::*;
+
+use crate::controller::Controller;
+use crate::i18n::Key;
+use crate::state::Step;
+
+#[component]
+pub fn ErrorPanel(ctl: Controller) -> impl IntoView {
+    let t = move |key| ctl.locale.text(key);
+    let failure = move || match ctl.flow.with(|f| f.step().clone()) {
+        Step::Failed(failure) => Some(failure),
+        _ => None,
+    };
+    view! {
+        <Show when=move || failure().is_some()>
+            <section class="error" role="alert">
+                <h3 class="error-title">{t(Key::ErrorHeading)}</h3>
+                <p data-role="error">{move || failure().map(|f| ctl.locale.failure(f))}</p>
+                <div class="actions">
+                    <button type="button" class="primary" data-action="retry" on:click=move |_| ctl.retry()>
+                        {t(Key::TryAgain)}
+                    </button>
+                </div>
+            </section>
+        </Show>
+    }
+}

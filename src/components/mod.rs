@@ -1,0 +1,30 @@
+//! The dialog's views. They read the [`Controller`]'s signals and call its methods; they hold
+//! no state of their own.
+//!
+//! The button on the product page is drawn by the loader (`www/widget.js`) before any wasm
+//! arrives, so it has its final size at first paint; this crate draws everything else, into a
+//! container the loader made inside the same shadow root.
+//!
+//! # DOM hooks (stable; the end-to-end tests and merchants' CSS rely on them)
+//! All inside the element's open shadow root (`document.querySelector("try-on-button").shadowRoot`):
+//! - `button[part=button]` — the **Try it on** button (drawn by the loader);
+//! - `dialog[part=dialog]` — the modal dialog (`open` while shown);
+//! - `input[type=file]` — the photo picker (`accept="image/*"`);
+//! - `[data-role=photo-facts]` — "391 KB · 1536 × 2048 px" of the prepared photo;
+//! - `img[data-role=preview]` — the prepared photo;
+//! - `[data-action=submit]` — **Try it on** inside the dialog (enabled once the photo is ready);
+//! - `[part=progress]` — the `<progress>` bar (`value` 0–100, never decreasing within a try-on);
+//! - `[data-role=progress-text]` — the line under it ("Uploading 42%"), an `aria-live` region;
+//! - `img[part=result]` — the result image;
+//! - `[data-role=error]` — the error sentence; `[data-action=retry]` — **Try again**;
+//! - `[data-action=start-over]` — **Try another photo**; `[data-action=close]` — the close button.
+//!
+//! `::part()` names for theming: `button`, `dialog`, `progress`, `result`.
+
+mod dialog;
+mod error;
+mod photo;
+mod progress;
+mod result;
+
+pub use dialog::TryOnDialog;

@@ -1,0 +1,84 @@
+//! Tips, the file picker and the preview of the prepared photo, with what leaves the device.
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::HtmlInputElement;
+
+use crate::controller::Controller;
+use crate::i18n::{Key, fill};
+use crate::state::{Flow, Step};
+
+#[component]
+pub fn PhotoStep(ctl: Controller) -> impl IntoView {
+    let t = move |key| ctl.locale.text(key);
+    let on_change = move |event: web_sys::Event| {
+        let Some(input) = event
+            .target()
+            .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())
+        else {
+            return;
+        };
+        if let Some(file) = input.files().and_then(|files| files.get(0)) {
+            ctl.choose(file);
+        }
+        // Cleared so picking the same file again (after an error) fires `change` again.
+        input.set_value("");
+    };
+    let has_photo = move || ctl.preview.with(Option::is_some);
+    let facts = move || {
+        ctl.flow.with(Flow::photo).map(|p| {
+            fill(
+                t(Key::PhotoFacts),
+                &[
+                    ("kb", p.kilobytes()),
+                    ("width", p.width.into()),
+                    ("height", p.height.into()),
+                ],
+            )
+        })
+    };
+    view! {
+        <section class="photo" hidden=move || !ctl.flow.with(Flow::shows_picker)>
+            <div class="tips" hidden=has_photo>
+                <h3 class="tips-title">{t(Key::TipsHeading)}</h3>
+                <ul>
+                    <li>{t(Key::TipFullBody)}</li>
+                    <li>{t(Key::TipFacingForward)}</li>
+                    <li>{t(Key::TipPlainBackground)}</li>
+                </ul>
+            </div>
+            <Show when=has_photo>
+                <figure class="preview">
+                    <img data-role="preview" src=move || ctl.preview.get() alt=t(Key::PreviewAlt) />
+                    <figcaption>
+                        <span data-role="photo-facts">{facts}</span>
+                        <span class="privacy">{t(Key::MetadataRemoved)}</span>
+                    </figcaption>
+                </figure>
+            </Show>
+            <div class="actions">
+                <input
+                    type="file"
+                    id="tryon-file"
+                    class="file"
+                    accept="image/*"
+                    on:change=on_change
+                />
+                <label for="tryon-file" class=move || if has_photo() { "pick secondary" } else { "pick primary" }>
+                    {move || t(if has_photo() { Key::ChooseAnother } else { Key::ChoosePhoto })}
+                </label>
+                <Show when=has_photo>
+                    <button
+                        type="button"
+                        class="primary"
+                        data-action="submit"
+                        disabled=move || !ctl.flow.with(|f| matches!(f.step(), Step::Ready))
+                        on:click=move |_| ctl.submit()
+                    >
+                        {t(Key::Submit)}
+                    </button>
+                </Show>
+            </div>
+        </section>
+    }
+}

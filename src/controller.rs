@@ -1,0 +1,390 @@
+//! Drives one widget's try-on: turns clicks into worker, upload and watch calls, and their
+//! answers into [`Flow`] transitions, page events and what the dialog shows.
+//!
+//! The components only read signals and call methods here; the browser resources of an
+//! attempt (worker, upload, event stream, object URLs) live in one [`Session`] owned by the
+//! reactive owner, so unmounting the widget drops — and so aborts, closes, revokes — all of them.
+
+use std::rc::Rc;
+
+use leptos::html::Dialog;
+use leptos::prelude::*;
+use tryon_proxy::wire::{CreatedTryOn, Limits, TryOnView, fields};
+use wasm_bindgen::JsValue;
+use web_sys::{File, FormData};
+
+use crate::client::ProxyClient;
+use crate::client::upload::Upload;
+use crate::client::watch::{Callbacks, TaskWatch};
+use crate::dom::{self, ObjectUrl};
+use crate::host::Host;
+use crate::i18n::Locale;
+use crate::prepare::PhotoWorker;
+use crate::state::{Failure, Flow, Milestone, Stale, Step, milestones};
+
+/// What the loader tells the widget when mounting it.
+pub struct MountOptions {
+    /// The proxy's base URL when the element has no `proxy` attribute: the loader's origin.
+    pub default_proxy: String,
+    /// Absolute URL of `prepare-worker.js`.
+    pub worker_url: String,
+}
+
+/// Handles to one widget's state; `Copy`, so every event handler can hold one.
+#[derive(Clone, Copy)]
+pub struct Controller {
+    pub flow: RwSignal<Flow>,
+    /// Object URL of the prepared photo, for the preview.
+    pub preview: RwSignal<Option<String>>,
+    /// Object URL of the result image.
+    pub result: RwSignal<Option<String>>,
+    pub dialog: NodeRef<Dialog>,
+    pub locale: Locale,
+    session: StoredValue<Session, LocalStorage>,
+}
+
+/// The browser resources of the current attempt. Dropping a field releases it.
+struct Session {
+    host: Host,
+    options: MountOptions,
+    worker: Option<Rc<PhotoWorker>>,
+    limits: Option<Limits>,
+    /// The prepared JPEG (uploaded as is) and its preview URL.
+    photo: Option<(web_sys::Blob, ObjectUrl)>,
+    upload: Option<Upload>,
+    watch: Option<TaskWatch>,
+    result: Option<ObjectUrl>,
+    /// Bumped whenever an attempt is abandoned, so answers for it are recognised as late.
+    generation: u32,
+}
+
+impl Controller {
+    /// Must run inside the reactive owner of the widget's view.
+    pub fn new(host: Host, options: MountOptions) -> Self {
+        let locale = host.locale();
+        let session = Session {
+            host,
+            options,
+            worker: None,
+            limits: None,
+            photo: None,
+            upload: None,
+            watch: None,
+            result: None,
+            generation: 0,
+        };
+        Self {
+            flow: RwSignal::new(Flow::default()),
+            preview: RwSignal::new(None),
+            result: RwSignal::new(None),
+            dialog: NodeRef::new(),
+            locale,
+            session: StoredValue::new_local(session),
+        }
+    }
+
+    /// Opens the dialog (the loader calls this for clicks, including one made before the wasm
+    /// arrived). Starts the photo worker, and so the photo wasm download, while the shopper reads.
+    pub fn open(self) {
+        let Some(dialog) = self.dialog.get_untracked() else {
+            return;
+        };
+        if dialog.open() {
+            return;
+        }
+        let _ = dialog.show_modal();
+        self.emit("open", &[]);
+        let _ = self.worker();
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = self.limits().await;
+        });
+    }
+
+    pub fn close(self) {
+        if let Some(dialog) = self.dialog.get_untracked() {
+            dialog.close();
+        }
+    }
+
+    /// The dialog's `close` event (close button, Esc, or [`Self::close`]). A running try-on goes
+    /// on; reopening shows where it is.
+    pub fn on_closed(self) {
+        self.emit("closed", &[]);
+        if let Some(button) = self.host().and_then(|host| host.button()) {
+            let _ = button.focus();
+        }
+    }
+
+    /// A file was picked: prepare it in the worker and show the preview.
+    pub fn choose(self, file: File) {
+        if !self.apply(Flow::choose_photo) {
+            return;
+        }
+        self.preview.set(None);
+        let Some(generation) = self.abandon_attempt(true) else {
+            return;
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            let prepared = self.prepare(file).await;
+            if self.with_session(|s| s.generation) != Some(generation) {
+                return;
+            }
+            match prepared {
+                Ok(photo) => {
+                    let Some(url) = ObjectUrl::new(&photo.jpeg) else {
+                        self.apply(|f| f.fail(Failure::PreparerUnavailable));
+                        return;
+                    };
+                    self.preview.set(Some(url.as_str().to_owned()));
+                    self.with_session(|s| s.photo = Some((photo.jpeg, url)));
+                    self.apply(|f| f.photo_prepared(photo.facts));
+                }
+                Err(failure) => {
+                    if failure == Failure::PreparerUnavailable {
+                        self.with_session(|s| s.worker = None);
+                    }
+                    self.apply(|f| f.fail(failure));
+                }
+            }
+        });
+    }
+
+    async fn prepare(self, file: File) -> Result<crate::prepare::PreparedPhoto, Failure> {
+        let worker = self.worker()?;
+        let limits = self.limits().await;
+        let bytes = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
+            .await
+            .map_err(|_| Failure::Code(tryon_proxy::wire::ErrorCode::InvalidImage))?;
+        worker.prepare(bytes.into(), limits.person_max_edge).await
+    }
+
+    /// **Try it on**: upload the prepared photo with the garment the element names now.
+    pub fn submit(self) {
+        let Some(host) = self.host() else { return };
+        if !self.apply(Flow::submit) {
+            return;
+        }
+        let Some(garment) = host.garment() else {
+            self.apply(|f| f.fail(Failure::NoGarment));
+            return;
+        };
+        let Some(generation) = self.abandon_attempt(false) else {
+            return;
+        };
+        let form = self
+            .with_session(|s| s.photo.as_ref().map(|(jpeg, _)| jpeg.clone()))
+            .flatten()
+            .and_then(|jpeg| {
+                let form = FormData::new().ok()?;
+                form.append_with_blob_and_filename(fields::PERSON, &jpeg, "person.jpg")
+                    .ok()?;
+                form.append_with_str(fields::GARMENT_URL, &garment.url)
+                    .ok()?;
+                form.append_with_str(fields::CATEGORY, garment.category.as_str())
+                    .ok()?;
+                if let Some(lower) = &garment.lower_url {
+                    form.append_with_str(fields::LOWER_GARMENT_URL, lower)
+                        .ok()?;
+                }
+                Some(form)
+            });
+        let (Some(form), Some(key)) = (form, dom::random_key()) else {
+            self.apply(|f| f.fail(Failure::UploadFailed));
+            return;
+        };
+        let client = self.client();
+        let upload = Upload::start(
+            &client,
+            &form,
+            &key,
+            move |sent, total| {
+                self.apply(|f| f.upload_progress(sent, total));
+            },
+            move |outcome| self.uploaded(generation, outcome),
+        );
+        match upload {
+            Ok(upload) => self.with_session(|s| s.upload = Some(upload)),
+            Err(failure) => self.apply(|f| f.fail(failure)).then_some(()),
+        };
+    }
+
+    fn uploaded(self, generation: u32, outcome: Result<CreatedTryOn, Failure>) {
+        if self.with_session(|s| s.generation) != Some(generation) {
+            return;
+        }
+        let created = match outcome {
+            Ok(created) => created,
+            Err(failure) => {
+                self.apply(|f| f.fail(failure));
+                return;
+            }
+        };
+        if !self.apply(|f| f.created(created.id.clone())) {
+            return;
+        }
+        let callbacks = Callbacks {
+            on_status: Box::new(move |view| self.on_status(generation, view)),
+            on_lost: Box::new(move |failure| {
+                if self.with_session(|s| s.generation) == Some(generation) {
+                    self.apply(|f| f.fail(failure));
+                }
+            }),
+        };
+        let watch = TaskWatch::start(
+            self.client(),
+            &created.links.events,
+            &created.links.self_,
+            callbacks,
+        );
+        self.with_session(|s| s.watch = Some(watch));
+    }
+
+    fn on_status(self, generation: u32, view: TryOnView) {
+        if self.with_session(|s| s.generation) != Some(generation)
+            || !self.apply(|f| f.status(&view))
+        {
+            return;
+        }
+        if let Some(Step::Done { result }) = self.flow.try_with_untracked(|f| f.step().clone()) {
+            let client = self.client();
+            wasm_bindgen_futures::spawn_local(async move {
+                let blob = client.result(&result.url, &result.content_type).await;
+                if self.with_session(|s| s.generation) != Some(generation) {
+                    return;
+                }
+                match blob.ok().and_then(|blob| ObjectUrl::new(&blob)) {
+                    Some(url) => {
+                        self.result.set(Some(url.as_str().to_owned()));
+                        self.with_session(|s| s.result = Some(url));
+                    }
+                    None => {
+                        self.apply(|f| f.fail(Failure::ResultUnavailable));
+                    }
+                }
+            });
+        }
+    }
+
+    /// **Try again** after a failure.
+    pub fn retry(self) {
+        if self.apply(Flow::retry) {
+            let keep_photo = self.flow.with_untracked(|f| f.photo().is_some());
+            self.abandon_attempt(!keep_photo);
+        }
+    }
+
+    /// **Try another photo** after a result.
+    pub fn start_over(self) {
+        if self.apply(Flow::start_over) {
+            self.abandon_attempt(true);
+        }
+    }
+
+    /// Drops the resources of the attempt in flight (and the photo if `photo`), so late
+    /// answers for it find a newer generation. Returns the new generation.
+    fn abandon_attempt(self, photo: bool) -> Option<u32> {
+        self.result.set(None);
+        if photo {
+            self.preview.set(None);
+        }
+        self.with_session(|s| {
+            s.generation += 1;
+            s.upload = None;
+            s.watch = None;
+            s.result = None;
+            if photo {
+                s.photo = None;
+            }
+            s.generation
+        })
+    }
+
+    /// Runs one transition of the flow; on success publishes the new flow and tells the page
+    /// what changed. `false` if the transition was stale (or the widget is gone).
+    fn apply(self, transition: impl FnOnce(&mut Flow) -> Result<(), Stale>) -> bool {
+        let Some(before) = self.flow.try_get_untracked() else {
+            return false;
+        };
+        let mut after = before.clone();
+        if transition(&mut after).is_err() {
+            return false;
+        }
+        let news = milestones(&before, &after);
+        let task_id = after.task_id().map(str::to_owned);
+        self.flow.set(after);
+        for milestone in news {
+            self.announce(milestone, task_id.as_deref());
+        }
+        true
+    }
+
+    fn announce(self, milestone: Milestone, task_id: Option<&str>) {
+        let Some(host) = self.host() else { return };
+        let emit = |name, extra: &[(&str, JsValue)]| host.emit(name, task_id, extra);
+        match milestone {
+            Milestone::Started { .. } => emit("started", &[]),
+            Milestone::Progress { value } => emit("progress", &[("progress", value.into())]),
+            Milestone::Completed { .. } => emit("completed", &[]),
+            Milestone::Failed { failure } => {
+                self.with_session(|s| {
+                    s.upload = None;
+                    s.watch = None;
+                });
+                emit("failed", &[("error", failure.name().into())]);
+            }
+        }
+    }
+
+    fn emit(self, name: &str, extra: &[(&str, JsValue)]) {
+        let task_id = self
+            .flow
+            .try_with_untracked(|f| f.task_id().map(str::to_owned))
+            .flatten();
+        if let Some(host) = self.host() {
+            host.emit(name, task_id.as_deref(), extra);
+        }
+    }
+
+    /// The element, cloned out of the session: page listeners run synchronously inside
+    /// `dispatchEvent`, and no session borrow may be held while foreign code runs.
+    fn host(self) -> Option<Host> {
+        self.with_session(|s| s.host.clone())
+    }
+
+    fn client(self) -> ProxyClient {
+        self.with_session(|s| ProxyClient::new(&s.host.proxy_base(&s.options.default_proxy)))
+            .unwrap_or_else(|| ProxyClient::new(""))
+    }
+
+    fn worker(self) -> Result<Rc<PhotoWorker>, Failure> {
+        self.with_session(|s| {
+            if let Some(worker) = &s.worker {
+                return Ok(Rc::clone(worker));
+            }
+            let worker = Rc::new(PhotoWorker::start(&s.options.worker_url)?);
+            s.worker = Some(Rc::clone(&worker));
+            Ok(worker)
+        })
+        .unwrap_or(Err(Failure::PreparerUnavailable))
+    }
+
+    /// The proxy's limits, fetched once; the contract's defaults while the proxy cannot be
+    /// asked (the upload will then report the real problem).
+    async fn limits(self) -> Limits {
+        if let Some(limits) = self.with_session(|s| s.limits.clone()).flatten() {
+            return limits;
+        }
+        match self.client().config().await {
+            Ok(config) => {
+                self.with_session(|s| s.limits = Some(config.limits.clone()));
+                config.limits
+            }
+            Err(_) => Limits::default(),
+        }
+    }
+
+    /// Runs `f` on the session; `None` once the widget is unmounted.
+    fn with_session<T>(self, f: impl FnOnce(&mut Session) -> T) -> Option<T> {
+        self.session.try_update_value(f)
+    }
+}

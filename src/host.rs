@@ -1,0 +1,160 @@
+//! The `<try-on-button>` element as the widget sees it: its attributes, the page around it, and
+//! the `tryon:*` events it dispatches.
+//!
+//! Attributes are read when they are needed rather than once at mount, so a storefront that
+//! changes `garment` when the shopper picks another colour gets the new image on the next try-on.
+
+use js_sys::{Object, Reflect};
+use tryon_proxy::wire::Category;
+use wasm_bindgen::JsValue;
+use web_sys::{CustomEvent, CustomEventInit, HtmlElement};
+
+use crate::i18n::Locale;
+
+/// The names of the element's attributes.
+pub mod attributes {
+    pub const GARMENT: &str = "garment";
+    pub const CATEGORY: &str = "category";
+    pub const LOWER_GARMENT: &str = "lower-garment";
+    pub const PROXY: &str = "proxy";
+    pub const PRODUCT: &str = "product";
+    pub const LOCALE: &str = "locale";
+}
+
+/// What to try on, read from the element at the moment of a try-on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Garment {
+    /// Absolute URL of the product image.
+    pub url: String,
+    /// Absolute URL of the lower garment, for `combo`.
+    pub lower_url: Option<String>,
+    pub category: Category,
+}
+
+/// The custom element hosting the widget.
+#[derive(Clone)]
+pub struct Host {
+    element: HtmlElement,
+}
+
+impl Host {
+    pub fn new(element: HtmlElement) -> Self {
+        Self { element }
+    }
+
+    pub fn element(&self) -> &HtmlElement {
+        &self.element
+    }
+
+    fn attribute(&self, name: &str) -> Option<String> {
+        self.element
+            .get_attribute(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The product name used in events (and later in file names).
+    pub fn product(&self) -> Option<String> {
+        self.attribute(attributes::PRODUCT)
+    }
+
+    /// The proxy's base URL: the `proxy` attribute, else the origin the loader came from.
+    pub fn proxy_base(&self, loader_default: &str) -> String {
+        self.attribute(attributes::PROXY)
+            .and_then(|url| resolve(&url))
+            .unwrap_or_else(|| loader_default.to_owned())
+    }
+
+    pub fn locale(&self) -> Locale {
+        let page_lang = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.document_element())
+            .and_then(|html| html.get_attribute("lang"));
+        Locale::resolve(
+            self.attribute(attributes::LOCALE).as_deref(),
+            page_lang.as_deref(),
+        )
+    }
+
+    /// The garment now: the `garment` attribute, else the page's `og:image`; relative URLs are
+    /// resolved against the page. `None` when the page names no image at all.
+    pub fn garment(&self) -> Option<Garment> {
+        let url = self
+            .attribute(attributes::GARMENT)
+            .or_else(og_image)
+            .and_then(|url| resolve(&url))?;
+        let category = parse_category(self.attribute(attributes::CATEGORY).as_deref());
+        let lower_url = self
+            .attribute(attributes::LOWER_GARMENT)
+            .and_then(|url| resolve(&url));
+        Some(Garment {
+            url,
+            lower_url,
+            category,
+        })
+    }
+
+    /// Dispatches `tryon:<name>` from the element: bubbling and composed, so a listener on
+    /// `document` hears it through the shadow boundary.
+    pub fn emit(&self, name: &str, task_id: Option<&str>, extra: &[(&str, JsValue)]) {
+        let detail = Object::new();
+        let product = self.product().map_or(JsValue::NULL, JsValue::from);
+        let task_id = task_id.map_or(JsValue::NULL, JsValue::from);
+        let _ = Reflect::set(&detail, &"product".into(), &product);
+        let _ = Reflect::set(&detail, &"taskId".into(), &task_id);
+        for (key, value) in extra {
+            let _ = Reflect::set(&detail, &(*key).into(), value);
+        }
+        let init = CustomEventInit::new();
+        init.set_bubbles(true);
+        init.set_composed(true);
+        init.set_detail(&detail);
+        if let Ok(event) = CustomEvent::new_with_event_init_dict(&format!("tryon:{name}"), &init) {
+            let _ = self.element.dispatch_event(&event);
+        }
+    }
+
+    /// The button the loader drew, for returning focus when the dialog closes.
+    pub fn button(&self) -> Option<HtmlElement> {
+        use wasm_bindgen::JsCast;
+        let root = self.element.shadow_root()?;
+        root.query_selector("button[part=button]")
+            .ok()??
+            .dyn_into()
+            .ok()
+    }
+}
+
+/// `category` as written by the merchant; anything unknown means "let the proxy decide".
+pub fn parse_category(value: Option<&str>) -> Category {
+    value.and_then(Category::parse).unwrap_or_default()
+}
+
+fn og_image() -> Option<String> {
+    let document = web_sys::window()?.document()?;
+    let meta = document
+        .query_selector("meta[property='og:image']")
+        .ok()??;
+    meta.get_attribute("content")
+}
+
+/// Resolves `url` against the page's base URL.
+fn resolve(url: &str) -> Option<String> {
+    let base = web_sys::window()?.document()?.base_uri().ok()??;
+    web_sys::Url::new_with_base(url, &base)
+        .ok()
+        .map(|u| u.href())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_or_missing_categories_mean_auto() {
+        assert_eq!(parse_category(Some("upper")), Category::Upper);
+        assert_eq!(parse_category(Some("combo")), Category::Combo);
+        assert_eq!(parse_category(Some("hat")), Category::Auto);
+        assert_eq!(parse_category(None), Category::Auto);
+    }
+}

@@ -1,0 +1,106 @@
+//! German sentences. One arm per key: the compiler refuses a missing one.
+
+use super::Key;
+
+pub(super) fn text(key: Key) -> &'static str {
+    match key {
+        Key::ButtonLabel => "Anprobieren",
+        Key::DialogTitle => "So sieht es an dir aus",
+        Key::Close => "Schließen",
+        Key::TipsHeading => "Für das beste Ergebnis",
+        Key::TipFullBody => "Zeig dich ganz, von Kopf bis Fuß.",
+        Key::TipFacingForward => "Schau in die Kamera und steh gerade.",
+        Key::TipPlainBackground => "Stell dich vor einen schlichten Hintergrund.",
+        Key::ChoosePhoto => "Foto auswählen oder aufnehmen",
+        Key::ChooseAnother => "Anderes Foto auswählen",
+        Key::PreviewAlt => "Dein vorbereitetes Foto",
+        Key::PhotoFacts => "{kb} KB · {width} × {height} px",
+        Key::MetadataRemoved => "Standort- und Kameradaten entfernt",
+        Key::Submit => "Anprobieren",
+        Key::ProgressLabel => "Fortschritt der Anprobe",
+        Key::Preparing => "Foto wird vorbereitet",
+        Key::Uploading => "Wird hochgeladen: {percent} %",
+        Key::Starting => "Wird gestartet",
+        Key::InLine => "In der Warteschlange: {ahead} vor dir",
+        Key::Next => "Du bist als Nächstes dran",
+        Key::Creating => "Dein Look entsteht: {percent} %",
+        Key::Done => "Fertig",
+        Key::ResultAlt => "Du, mit diesem Artikel",
+        Key::TryAnother => "Anderes Foto probieren",
+        Key::TryAgain => "Erneut versuchen",
+        Key::ErrorHeading => "Das hat nicht geklappt",
+        Key::ErrInvalidImage => {
+            "Wir konnten dieses Foto nicht lesen. Es ist vielleicht beschädigt; bitte wähle ein anderes."
+        }
+        Key::ErrUnsupportedType => {
+            "Dieses Fotoformat wird hier nicht unterstützt. Bitte wähle ein JPEG oder PNG."
+        }
+        Key::ErrImageTooLarge => "Dieses Foto ist zu groß. Bitte wähle ein kleineres.",
+        Key::ErrMissingField => "In der Anfrage fehlte etwas. Bitte versuche es erneut.",
+        Key::ErrInvalidField => {
+            "Dieser Artikel kann mit diesen Einstellungen nicht anprobiert werden."
+        }
+        Key::ErrGarmentUrlNotAllowed => {
+            "Das Bild dieses Artikels kann nicht für die Anprobe verwendet werden."
+        }
+        Key::ErrNotFound => "Diese Anprobe ist abgelaufen. Bitte beginne von vorn.",
+        Key::ErrNotReady => {
+            "Dein Look ist noch nicht fertig. Bitte versuche es gleich noch einmal."
+        }
+        Key::ErrRateLimited => {
+            "Gerade probieren sehr viele Leute etwas an. Bitte warte eine Minute und versuche es erneut."
+        }
+        Key::ErrProviderUnavailable => {
+            "Die Anprobe ist gerade nicht verfügbar. Bitte versuche es später erneut."
+        }
+        Key::ErrProviderFailed => {
+            "Dein Look konnte diesmal nicht erstellt werden. Bitte versuche es erneut oder nimm ein anderes Foto."
+        }
+        Key::ErrIdempotencyKeyReused => {
+            "Diese Anprobe wurde bereits mit anderen Angaben gesendet. Bitte versuche es erneut."
+        }
+        Key::ErrIdempotencyKeyInUse => {
+            "Dein Foto wird noch gesendet. Bitte warte kurz und versuche es erneut."
+        }
+        Key::ErrProviderOutOfCredit => "Die Anprobe ist gerade nicht verfügbar.",
+        Key::ErrProviderAuth => {
+            "Die Anprobe ist in diesem Shop noch nicht richtig eingerichtet. Bitte versuche es später erneut."
+        }
+        Key::ErrContentRejected => {
+            "Dieses Foto kann nicht für die Anprobe verwendet werden. Bitte wähle ein anderes Foto."
+        }
+        Key::ErrPoseNotDetected => {
+            "Auf diesem Foto ist kein ganzer Körper zu erkennen. Bitte nimm eins, auf dem du der Kamera zugewandt stehst."
+        }
+        Key::ErrQuotaExhausted => {
+            "Die Anprobe hat das heutige Limit dieses Shops erreicht. Bitte komm morgen wieder."
+        }
+        Key::ErrOriginNotAllowed => "Die Anprobe ist für diese Website nicht freigeschaltet.",
+        Key::ErrUnauthorized => {
+            "Diese Anfrage konnte nicht überprüft werden. Bitte lade die Seite neu und versuche es erneut."
+        }
+        Key::ErrRequestTimeout => {
+            "Das Senden hat zu lange gedauert. Prüfe deine Verbindung und versuche es erneut."
+        }
+        Key::ErrStoreUnavailable => {
+            "Die Anprobe ist kurz nicht erreichbar. Bitte versuche es in ein paar Minuten erneut."
+        }
+        Key::ErrInternal => "Bei uns ist etwas schiefgelaufen. Bitte versuche es erneut.",
+        Key::ErrNetwork => {
+            "Der Anprobe-Dienst ist nicht erreichbar. Prüfe deine Verbindung und versuche es erneut."
+        }
+        Key::ErrUploadFailed => {
+            "Das Hochladen wurde unterbrochen. Prüfe deine Verbindung und versuche es erneut."
+        }
+        Key::ErrUnexpectedAnswer => {
+            "Der Anprobe-Dienst hat unverständlich geantwortet. Bitte versuche es später erneut."
+        }
+        Key::ErrResultUnavailable => {
+            "Dein Look ist fertig, konnte aber nicht geladen werden. Bitte versuche es erneut."
+        }
+        Key::ErrPreparerUnavailable => {
+            "Die Fotovorbereitung konnte in diesem Browser nicht starten. Bitte lade die Seite neu und versuche es erneut."
+        }
+        Key::ErrNoGarment => "Für diesen Artikel gibt es kein Bild zum Anprobieren.",
+    }
+}

@@ -1,0 +1,100 @@
+//! French sentences. One arm per key: the compiler refuses a missing one.
+
+use super::Key;
+
+pub(super) fn text(key: Key) -> &'static str {
+    match key {
+        Key::ButtonLabel => "Essayer",
+        Key::DialogTitle => "Voyez-le sur vous",
+        Key::Close => "Fermer",
+        Key::TipsHeading => "Pour un meilleur résultat",
+        Key::TipFullBody => "Montrez-vous en entier, de la tête aux pieds.",
+        Key::TipFacingForward => "Faites face à l'objectif et tenez-vous droit.",
+        Key::TipPlainBackground => "Placez-vous devant un fond uni.",
+        Key::ChoosePhoto => "Choisir ou prendre une photo",
+        Key::ChooseAnother => "Choisir une autre photo",
+        Key::PreviewAlt => "Votre photo préparée",
+        Key::PhotoFacts => "{kb} Ko · {width} × {height} px",
+        Key::MetadataRemoved => "Données de localisation et d'appareil supprimées",
+        Key::Submit => "Essayer",
+        Key::ProgressLabel => "Progression de l'essayage",
+        Key::Preparing => "Préparation de la photo",
+        Key::Uploading => "Envoi : {percent} %",
+        Key::Starting => "Démarrage",
+        Key::InLine => "En file d'attente : {ahead} avant vous",
+        Key::Next => "C'est bientôt votre tour",
+        Key::Creating => "Création de votre look : {percent} %",
+        Key::Done => "Terminé",
+        Key::ResultAlt => "Vous, portant cet article",
+        Key::TryAnother => "Essayer une autre photo",
+        Key::TryAgain => "Réessayer",
+        Key::ErrorHeading => "Cela n'a pas fonctionné",
+        Key::ErrInvalidImage => {
+            "Nous n'avons pas pu lire cette photo. Elle est peut-être endommagée ; choisissez-en une autre."
+        }
+        Key::ErrUnsupportedType => {
+            "Ce format de photo n'est pas pris en charge ici. Choisissez un JPEG ou un PNG."
+        }
+        Key::ErrImageTooLarge => "Cette photo est trop volumineuse. Choisissez-en une plus petite.",
+        Key::ErrMissingField => "Il manquait quelque chose dans la demande. Veuillez réessayer.",
+        Key::ErrInvalidField => "Cet article ne peut pas être essayé avec ces réglages.",
+        Key::ErrGarmentUrlNotAllowed => {
+            "L'image de cet article ne peut pas être utilisée pour l'essayage."
+        }
+        Key::ErrNotFound => "Cet essayage a expiré. Veuillez recommencer.",
+        Key::ErrNotReady => "Votre look n'est pas encore prêt. Réessayez dans un instant.",
+        Key::ErrRateLimited => {
+            "Beaucoup de personnes essaient des articles en ce moment. Patientez une minute puis réessayez."
+        }
+        Key::ErrProviderUnavailable => {
+            "L'essayage est indisponible pour le moment. Veuillez réessayer plus tard."
+        }
+        Key::ErrProviderFailed => {
+            "Nous n'avons pas pu créer votre look cette fois. Réessayez ou utilisez une autre photo."
+        }
+        Key::ErrIdempotencyKeyReused => {
+            "Cet essayage a déjà été envoyé avec d'autres informations. Veuillez réessayer."
+        }
+        Key::ErrIdempotencyKeyInUse => {
+            "Votre photo est encore en cours d'envoi. Patientez un instant puis réessayez."
+        }
+        Key::ErrProviderOutOfCredit => "L'essayage est indisponible pour le moment.",
+        Key::ErrProviderAuth => {
+            "L'essayage n'est pas encore correctement configuré sur cette boutique. Veuillez réessayer plus tard."
+        }
+        Key::ErrContentRejected => {
+            "Cette photo ne peut pas être utilisée pour l'essayage. Choisissez une autre photo."
+        }
+        Key::ErrPoseNotDetected => {
+            "Nous n'avons pas trouvé de silhouette entière sur cette photo. Utilisez-en une où vous êtes debout, face à l'objectif."
+        }
+        Key::ErrQuotaExhausted => {
+            "L'essayage a atteint la limite du jour pour cette boutique. Revenez demain."
+        }
+        Key::ErrOriginNotAllowed => "L'essayage n'est pas activé pour ce site.",
+        Key::ErrUnauthorized => {
+            "Cette demande n'a pas pu être vérifiée. Rechargez la page et réessayez."
+        }
+        Key::ErrRequestTimeout => {
+            "L'envoi a pris trop de temps. Vérifiez votre connexion et réessayez."
+        }
+        Key::ErrStoreUnavailable => {
+            "L'essayage est momentanément indisponible. Réessayez dans quelques minutes."
+        }
+        Key::ErrInternal => "Un problème est survenu de notre côté. Veuillez réessayer.",
+        Key::ErrNetwork => {
+            "Le service d'essayage est injoignable. Vérifiez votre connexion et réessayez."
+        }
+        Key::ErrUploadFailed => "L'envoi a été interrompu. Vérifiez votre connexion et réessayez.",
+        Key::ErrUnexpectedAnswer => {
+            "Le service d'essayage a donné une réponse incompréhensible. Veuillez réessayer plus tard."
+        }
+        Key::ErrResultUnavailable => {
+            "Votre look est prêt mais n'a pas pu être téléchargé. Veuillez réessayer."
+        }
+        Key::ErrPreparerUnavailable => {
+            "La préparation de la photo n'a pas pu démarrer dans ce navigateur. Rechargez la page et réessayez."
+        }
+        Key::ErrNoGarment => "Cet article n'a pas d'image à essayer.",
+    }
+}

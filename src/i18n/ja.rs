@@ -1,0 +1,102 @@
+//! Japanese sentences. One arm per key: the compiler refuses a missing one.
+
+use super::Key;
+
+pub(super) fn text(key: Key) -> &'static str {
+    match key {
+        Key::ButtonLabel => "試着する",
+        Key::DialogTitle => "着用イメージを見る",
+        Key::Close => "閉じる",
+        Key::TipsHeading => "きれいに仕上げるコツ",
+        Key::TipFullBody => "頭から足まで全身を写してください。",
+        Key::TipFacingForward => "カメラに向かってまっすぐ立ってください。",
+        Key::TipPlainBackground => "無地の背景の前に立ってください。",
+        Key::ChoosePhoto => "写真を選ぶ・撮る",
+        Key::ChooseAnother => "別の写真を選ぶ",
+        Key::PreviewAlt => "準備した写真",
+        Key::PhotoFacts => "{kb} KB · {width} × {height} px",
+        Key::MetadataRemoved => "位置情報とカメラ情報を削除しました",
+        Key::Submit => "試着する",
+        Key::ProgressLabel => "試着の進み具合",
+        Key::Preparing => "写真を準備しています",
+        Key::Uploading => "アップロード中 {percent}%",
+        Key::Starting => "開始しています",
+        Key::InLine => "順番待ち：あと{ahead}人",
+        Key::Next => "次の順番です",
+        Key::Creating => "着用イメージを作成中 {percent}%",
+        Key::Done => "完了",
+        Key::ResultAlt => "この商品を着用したあなた",
+        Key::TryAnother => "別の写真で試す",
+        Key::TryAgain => "もう一度試す",
+        Key::ErrorHeading => "うまくいきませんでした",
+        Key::ErrInvalidImage => {
+            "この写真を読み込めませんでした。破損している可能性があります。別の写真を選んでください。"
+        }
+        Key::ErrUnsupportedType => {
+            "この写真の形式はここでは使えません。JPEG または PNG を選んでください。"
+        }
+        Key::ErrImageTooLarge => "写真のサイズが大きすぎます。もっと小さい写真を選んでください。",
+        Key::ErrMissingField => {
+            "リクエストに必要な情報が不足していました。もう一度お試しください。"
+        }
+        Key::ErrInvalidField => "この設定ではこの商品を試着できません。",
+        Key::ErrGarmentUrlNotAllowed => "この商品の画像は試着に使用できません。",
+        Key::ErrNotFound => "この試着は有効期限が切れました。最初からやり直してください。",
+        Key::ErrNotReady => {
+            "着用イメージはまだできていません。少し待ってからもう一度お試しください。"
+        }
+        Key::ErrRateLimited => {
+            "ただいま試着が大変混み合っています。1分ほど待ってからもう一度お試しください。"
+        }
+        Key::ErrProviderUnavailable => {
+            "現在、試着をご利用いただけません。しばらくしてからもう一度お試しください。"
+        }
+        Key::ErrProviderFailed => {
+            "今回は着用イメージを作成できませんでした。もう一度試すか、別の写真をお使いください。"
+        }
+        Key::ErrIdempotencyKeyReused => {
+            "この試着は別の内容ですでに送信されています。もう一度お試しください。"
+        }
+        Key::ErrIdempotencyKeyInUse => {
+            "写真はまだ送信中です。少し待ってからもう一度お試しください。"
+        }
+        Key::ErrProviderOutOfCredit => "現在、試着はご利用いただけません。",
+        Key::ErrProviderAuth => {
+            "このショップの試着はまだ正しく設定されていません。しばらくしてからもう一度お試しください。"
+        }
+        Key::ErrContentRejected => "この写真は試着に使用できません。別の写真を選んでください。",
+        Key::ErrPoseNotDetected => {
+            "この写真から全身を見つけられませんでした。カメラに向かって立っている写真をお使いください。"
+        }
+        Key::ErrQuotaExhausted => {
+            "このショップの本日の試着回数の上限に達しました。また明日お試しください。"
+        }
+        Key::ErrOriginNotAllowed => "このウェブサイトでは試着が有効になっていません。",
+        Key::ErrUnauthorized => {
+            "このリクエストを確認できませんでした。ページを再読み込みして、もう一度お試しください。"
+        }
+        Key::ErrRequestTimeout => {
+            "送信に時間がかかりすぎました。通信状況を確認して、もう一度お試しください。"
+        }
+        Key::ErrStoreUnavailable => {
+            "試着は一時的に停止しています。数分後にもう一度お試しください。"
+        }
+        Key::ErrInternal => "こちらで問題が発生しました。もう一度お試しください。",
+        Key::ErrNetwork => {
+            "試着サービスに接続できません。通信状況を確認して、もう一度お試しください。"
+        }
+        Key::ErrUploadFailed => {
+            "アップロードが中断されました。通信状況を確認して、もう一度お試しください。"
+        }
+        Key::ErrUnexpectedAnswer => {
+            "試着サービスから予期しない応答がありました。しばらくしてからもう一度お試しください。"
+        }
+        Key::ErrResultUnavailable => {
+            "着用イメージはできましたが、読み込めませんでした。もう一度お試しください。"
+        }
+        Key::ErrPreparerUnavailable => {
+            "このブラウザでは写真の準備を開始できませんでした。ページを再読み込みして、もう一度お試しください。"
+        }
+        Key::ErrNoGarment => "この商品には試着用の画像がありません。",
+    }
+}

@@ -1,0 +1,94 @@
+//! Brazilian Portuguese sentences. One arm per key: the compiler refuses a missing one.
+
+use super::Key;
+
+pub(super) fn text(key: Key) -> &'static str {
+    match key {
+        Key::ButtonLabel => "Experimentar",
+        Key::DialogTitle => "Veja como fica em você",
+        Key::Close => "Fechar",
+        Key::TipsHeading => "Para o melhor resultado",
+        Key::TipFullBody => "Mostre o corpo inteiro, da cabeça aos pés.",
+        Key::TipFacingForward => "Fique de frente para a câmera e em pé, reto.",
+        Key::TipPlainBackground => "Fique na frente de um fundo liso.",
+        Key::ChoosePhoto => "Escolher ou tirar uma foto",
+        Key::ChooseAnother => "Escolher outra foto",
+        Key::PreviewAlt => "Sua foto preparada",
+        Key::PhotoFacts => "{kb} KB · {width} × {height} px",
+        Key::MetadataRemoved => "Dados de localização e da câmera removidos",
+        Key::Submit => "Experimentar",
+        Key::ProgressLabel => "Progresso da prova",
+        Key::Preparing => "Preparando a foto",
+        Key::Uploading => "Enviando {percent}%",
+        Key::Starting => "Iniciando",
+        Key::InLine => "Na fila: {ahead} antes de você",
+        Key::Next => "Você é o próximo",
+        Key::Creating => "Criando seu look {percent}%",
+        Key::Done => "Pronto",
+        Key::ResultAlt => "Você, usando este item",
+        Key::TryAnother => "Tentar outra foto",
+        Key::TryAgain => "Tentar de novo",
+        Key::ErrorHeading => "Não deu certo",
+        Key::ErrInvalidImage => {
+            "Não conseguimos ler esta foto. Ela pode estar danificada; escolha outra."
+        }
+        Key::ErrUnsupportedType => {
+            "Este formato de foto não é compatível aqui. Escolha um JPEG ou PNG."
+        }
+        Key::ErrImageTooLarge => "Esta foto é grande demais. Escolha uma menor.",
+        Key::ErrMissingField => "Faltou algo na solicitação. Tente de novo.",
+        Key::ErrInvalidField => "Este produto não pode ser experimentado com estas configurações.",
+        Key::ErrGarmentUrlNotAllowed => "A imagem deste produto não pode ser usada na prova.",
+        Key::ErrNotFound => "Esta prova expirou. Comece de novo.",
+        Key::ErrNotReady => "Seu look ainda não está pronto. Tente de novo em instantes.",
+        Key::ErrRateLimited => {
+            "Muitas pessoas estão experimentando agora. Aguarde um minuto e tente de novo."
+        }
+        Key::ErrProviderUnavailable => {
+            "A prova virtual está indisponível no momento. Tente de novo mais tarde."
+        }
+        Key::ErrProviderFailed => {
+            "Não conseguimos criar seu look desta vez. Tente de novo ou use outra foto."
+        }
+        Key::ErrIdempotencyKeyReused => {
+            "Esta prova já foi enviada com outros dados. Tente de novo."
+        }
+        Key::ErrIdempotencyKeyInUse => {
+            "Sua foto ainda está sendo enviada. Aguarde um momento e tente de novo."
+        }
+        Key::ErrProviderOutOfCredit => "A prova virtual está indisponível agora.",
+        Key::ErrProviderAuth => {
+            "A prova virtual ainda não está configurada corretamente nesta loja. Tente de novo mais tarde."
+        }
+        Key::ErrContentRejected => "Esta foto não pode ser usada na prova. Escolha outra foto.",
+        Key::ErrPoseNotDetected => {
+            "Não encontramos um corpo inteiro nesta foto. Use uma em que você esteja em pé, de frente para a câmera."
+        }
+        Key::ErrQuotaExhausted => {
+            "A prova virtual atingiu o limite de hoje nesta loja. Volte amanhã."
+        }
+        Key::ErrOriginNotAllowed => "A prova virtual não está ativada para este site.",
+        Key::ErrUnauthorized => {
+            "Não foi possível verificar esta solicitação. Recarregue a página e tente de novo."
+        }
+        Key::ErrRequestTimeout => "O envio demorou demais. Verifique sua conexão e tente de novo.",
+        Key::ErrStoreUnavailable => {
+            "A prova virtual está fora do ar por um momento. Tente de novo em alguns minutos."
+        }
+        Key::ErrInternal => "Algo deu errado do nosso lado. Tente de novo.",
+        Key::ErrNetwork => {
+            "Não conseguimos acessar o serviço de prova. Verifique sua conexão e tente de novo."
+        }
+        Key::ErrUploadFailed => "O envio foi interrompido. Verifique sua conexão e tente de novo.",
+        Key::ErrUnexpectedAnswer => {
+            "O serviço de prova deu uma resposta que não entendemos. Tente de novo mais tarde."
+        }
+        Key::ErrResultUnavailable => {
+            "Seu look está pronto, mas não pôde ser baixado. Tente de novo."
+        }
+        Key::ErrPreparerUnavailable => {
+            "A preparação da foto não pôde começar neste navegador. Recarregue a página e tente de novo."
+        }
+        Key::ErrNoGarment => "Este produto não tem imagem para experimentar.",
+    }
+}

@@ -1,0 +1,236 @@
+//! The bridge to the photo-preparation worker (`www/prepare-worker.js` + the `tryon-photo` wasm).
+//!
+//! Decoding and resizing a 12 MP photo takes long enough to freeze a phone's page, so it runs in
+//! a module Web Worker, and the photo wasm (much larger than the UI's) is fetched by that worker
+//! only when the dialog opens. A page cannot start a worker from another origin's URL, and the
+//! widget is served from the proxy's origin, so the worker is started from a same-origin `blob:`
+//! module whose only job is to `import()` the real script (allowed cross-origin with CORS).
+//!
+//! Protocol (all messages are plain objects; byte buffers are transferred, never copied):
+//! - worker → page `{kind: "ready"}` once the real script has loaded, or `{kind: "fatal"}`;
+//! - page → worker `{kind: "warm"}`: start fetching the photo wasm now;
+//! - page → worker `{kind: "prepare", id, bytes: ArrayBuffer, maxEdge, quality}`;
+//! - worker → page `{kind: "prepared", id, ok: true, jpeg: ArrayBuffer, width, height}` or
+//!   `{kind: "prepared", id, ok: false, error: "invalid_image" | "unsupported_type" | …}`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use js_sys::{Array, ArrayBuffer, Function, Object, Promise, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Blob, BlobPropertyBag, MessageEvent, Worker, WorkerOptions, WorkerType};
+
+use crate::dom::{self, EventListener, ObjectUrl};
+use crate::state::{Failure, PhotoFacts};
+
+/// JPEG quality of the prepared photo: visually lossless for a try-on, a third of quality 100.
+pub const JPEG_QUALITY: u8 = 90;
+
+/// A prepared photo: the JPEG that will be uploaded and what it is.
+pub struct PreparedPhoto {
+    pub jpeg: Blob,
+    pub facts: PhotoFacts,
+}
+
+/// The running worker; terminated on drop.
+pub struct PhotoWorker {
+    worker: Worker,
+    shared: Rc<RefCell<Shared>>,
+    _listeners: [EventListener; 2],
+}
+
+#[derive(Default)]
+struct Shared {
+    ready: bool,
+    broken: bool,
+    next_id: u32,
+    /// The trampoline's `blob:` URL, revoked once the worker has loaded from it.
+    trampoline: Option<ObjectUrl>,
+    /// `resolve` functions of requests waiting for an answer, by request id.
+    pending: HashMap<u32, Function>,
+    /// Requests made before the worker was ready: message and transfer list.
+    waiting: Vec<(Object, Array)>,
+}
+
+impl PhotoWorker {
+    /// Starts the worker from `script_url` (absolute, possibly on another origin).
+    pub fn start(script_url: &str) -> Result<Self, Failure> {
+        let trampoline = trampoline(script_url).ok_or(Failure::PreparerUnavailable)?;
+        let options = WorkerOptions::new();
+        options.set_type(WorkerType::Module);
+        let worker = Worker::new_with_options(trampoline.as_str(), &options)
+            .map_err(|_| Failure::PreparerUnavailable)?;
+        let shared = Rc::new(RefCell::new(Shared {
+            trampoline: Some(trampoline),
+            ..Shared::default()
+        }));
+        let on_message = EventListener::new(&worker, "message", {
+            let shared = Rc::clone(&shared);
+            let worker = worker.clone();
+            move |event| {
+                if let Some(event) = event.dyn_ref::<MessageEvent>() {
+                    receive(&shared, &worker, event.data());
+                }
+            }
+        });
+        // A worker whose script cannot even be parsed reports on the Worker object, not by message.
+        let on_error = EventListener::new(&worker, "error", {
+            let shared = Rc::clone(&shared);
+            move |_| give_up(&shared)
+        });
+        Ok(Self {
+            worker,
+            shared,
+            _listeners: [on_message, on_error],
+        })
+    }
+
+    /// Prepares `bytes` (the picked file, moved to the worker) so its long edge is at most
+    /// `max_edge`.
+    pub async fn prepare(
+        &self,
+        bytes: ArrayBuffer,
+        max_edge: u32,
+    ) -> Result<PreparedPhoto, Failure> {
+        let answer = {
+            let mut shared = self.shared.borrow_mut();
+            if shared.broken {
+                return Err(Failure::PreparerUnavailable);
+            }
+            shared.next_id += 1;
+            let id = shared.next_id;
+            let message = Object::new();
+            set(&message, "kind", &"prepare".into());
+            set(&message, "id", &id.into());
+            set(&message, "bytes", &bytes);
+            set(&message, "maxEdge", &max_edge.into());
+            set(&message, "quality", &JPEG_QUALITY.into());
+            let promise = Promise::new(&mut |resolve, _reject| {
+                shared.pending.insert(id, resolve);
+            });
+            let transfer = Array::of1(&bytes);
+            if shared.ready {
+                post(&self.worker, &message, &transfer, &mut shared);
+            } else {
+                shared.waiting.push((message, transfer));
+            }
+            promise
+        };
+        let answer = JsFuture::from(answer)
+            .await
+            .map_err(|_| Failure::PreparerUnavailable)?;
+        read_answer(&answer)
+    }
+}
+
+impl Drop for PhotoWorker {
+    fn drop(&mut self) {
+        self.worker.terminate();
+        // Settle every waiting request so no future stays suspended forever.
+        give_up(&self.shared);
+    }
+}
+
+/// The same-origin module that loads the real worker script.
+fn trampoline(script_url: &str) -> Option<ObjectUrl> {
+    let url = serde_json::to_string(script_url).ok()?;
+    let code = format!(
+        "import({url}).then(()=>postMessage({{kind:'ready'}}),e=>postMessage({{kind:'fatal',error:String(e)}}))"
+    );
+    let options = BlobPropertyBag::new();
+    options.set_type("text/javascript");
+    let blob = Blob::new_with_str_sequence_and_options(&Array::of1(&code.into()), &options).ok()?;
+    ObjectUrl::new(&blob)
+}
+
+fn receive(shared: &Rc<RefCell<Shared>>, worker: &Worker, data: JsValue) {
+    match dom::string(&data, "kind").as_deref() {
+        Some("ready") => {
+            let mut shared = shared.borrow_mut();
+            shared.ready = true;
+            shared.trampoline = None;
+            let warm = Object::new();
+            set(&warm, "kind", &"warm".into());
+            let _ = worker.post_message(&warm);
+            for (message, transfer) in std::mem::take(&mut shared.waiting) {
+                post(worker, &message, &transfer, &mut shared);
+            }
+        }
+        Some("fatal") => give_up(shared),
+        Some("prepared") => {
+            let id = dom::number(&data, "id").map(|n| n as u32);
+            let resolve = id.and_then(|id| shared.borrow_mut().pending.remove(&id));
+            if let Some(resolve) = resolve {
+                let _ = resolve.call1(&JsValue::NULL, &data);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn post(worker: &Worker, message: &Object, transfer: &Array, shared: &mut Shared) {
+    if worker
+        .post_message_with_transfer(message, transfer)
+        .is_err()
+    {
+        let id = dom::number(message, "id").map(|n| n as u32);
+        if let Some(resolve) = id.and_then(|id| shared.pending.remove(&id)) {
+            let _ = resolve.call1(&JsValue::NULL, &failed_answer());
+        }
+    }
+}
+
+/// Marks the worker unusable and answers every waiting request with a failure.
+fn give_up(shared: &Rc<RefCell<Shared>>) {
+    let pending: Vec<Function> = {
+        let mut shared = shared.borrow_mut();
+        shared.broken = true;
+        shared.trampoline = None;
+        shared.waiting.clear();
+        shared.pending.drain().map(|(_, resolve)| resolve).collect()
+    };
+    let answer = failed_answer();
+    for resolve in pending {
+        let _ = resolve.call1(&JsValue::NULL, &answer);
+    }
+}
+
+fn failed_answer() -> JsValue {
+    let answer = Object::new();
+    set(&answer, "ok", &false.into());
+    set(&answer, "error", &"preparer_unavailable".into());
+    answer.into()
+}
+
+fn read_answer(answer: &JsValue) -> Result<PreparedPhoto, Failure> {
+    if Reflect::get(answer, &"ok".into())
+        .ok()
+        .and_then(|ok| ok.as_bool())
+        != Some(true)
+    {
+        let name = dom::string(answer, "error").unwrap_or_default();
+        return Err(Failure::from_worker(&name));
+    }
+    let jpeg: ArrayBuffer = dom::field(answer, "jpeg").ok_or(Failure::PreparerUnavailable)?;
+    let dimension = |name| {
+        dom::number(answer, name)
+            .map(|n| n as u32)
+            .ok_or(Failure::PreparerUnavailable)
+    };
+    let facts = PhotoFacts {
+        bytes: u64::from(jpeg.byte_length()),
+        width: dimension("width")?,
+        height: dimension("height")?,
+    };
+    let options = BlobPropertyBag::new();
+    options.set_type(tryon_proxy::wire::media::JPEG);
+    let jpeg = Blob::new_with_buffer_source_sequence_and_options(&Array::of1(&jpeg), &options)
+        .map_err(|_| Failure::PreparerUnavailable)?;
+    Ok(PreparedPhoto { jpeg, facts })
+}
+
+fn set(object: &Object, name: &str, value: &JsValue) {
+    let _ = Reflect::set(object, &name.into(), value);
+}

@@ -1,0 +1,852 @@
+//! The try-on flow as a plain state machine, free of any browser type.
+//!
+//! Everything the shopper sees (which step, which line of text, how full the bar is) is derived
+//! from [`Flow`], and every browser callback (worker answer, upload progress, SSE status, failure)
+//! is fed into it as a method call. Keeping it free of `web-sys` means the rules that matter most
+//! to the shopper (progress never goes backwards, stale callbacks are ignored, "Try again" goes
+//! back to the right step) are unit-tested natively with `cargo test -p tryon-widget`.
+
+use tryon_proxy::wire::{ErrorCode, ResultInfo, TaskStatus, TryOnView};
+
+/// Where each phase of a try-on sits on the one 0–100 bar the shopper sees.
+///
+/// Preparing the photo is quick, the upload depends on the network, generation takes longest;
+/// the shares roughly follow what a shopper on a phone waits for.
+pub mod scale {
+    /// Preparation runs from 0 up to here.
+    pub const PREPARED: u8 = 10;
+    /// The upload fills the bar from [`PREPARED`] up to here.
+    pub const UPLOADED: u8 = 40;
+    /// Generation fills the rest, up to 100.
+    pub const COMPLETE: u8 = 100;
+
+    /// Maps `part / whole` of a phase onto `[from, to]`.
+    pub fn within(from: u8, to: u8, part: u64, whole: u64) -> u8 {
+        if whole == 0 {
+            return from;
+        }
+        let part = part.min(whole);
+        let span = u64::from(to - from);
+        from + u8::try_from(span * part / whole).unwrap_or(to - from)
+    }
+}
+
+/// A value on the bar that can only go up within one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress(u8);
+
+impl Progress {
+    pub fn value(self) -> u8 {
+        self.0
+    }
+
+    /// Moves the bar to `to` unless it already shows more: late or reordered reports never pull
+    /// it back.
+    fn raise(&mut self, to: u8) {
+        self.0 = self.0.max(to.min(scale::COMPLETE));
+    }
+}
+
+/// What the prepared photo is: shown before upload, so the shopper sees what leaves the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhotoFacts {
+    pub bytes: u64,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl PhotoFacts {
+    /// Size in kilobytes as a shopper reads it: rounded, and never "0 KB" for a real file.
+    pub fn kilobytes(self) -> u64 {
+        ((self.bytes + 512) / 1024).max(1)
+    }
+}
+
+/// Why an attempt failed. Every variant has its own sentence in every locale (see `i18n`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// A code of the contract, said by the proxy or by the photo worker (which throws the same
+    /// spellings: `invalid_image`, `unsupported_type`, `image_too_large`).
+    Code(ErrorCode),
+    /// The proxy could not be reached at all: offline, DNS, refused connection, CORS refusal.
+    Network,
+    /// The connection broke while the photo was being sent.
+    UploadFailed,
+    /// The proxy answered something that is not the v1 contract.
+    UnexpectedAnswer,
+    /// The task succeeded but its image could not be downloaded.
+    ResultUnavailable,
+    /// The photo worker (its script or its wasm) could not be started.
+    PreparerUnavailable,
+    /// The page names no garment: no `garment` attribute and no `og:image`.
+    NoGarment,
+}
+
+/// Where "Try again" leads after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryFrom {
+    /// The photo itself was the problem: pick another one.
+    ChoosePhoto,
+    /// Something else failed: send the same prepared photo again.
+    SamePhoto,
+}
+
+impl Failure {
+    pub fn retry_from(self) -> RetryFrom {
+        match self {
+            Self::Code(
+                ErrorCode::InvalidImage
+                | ErrorCode::UnsupportedType
+                | ErrorCode::ImageTooLarge
+                | ErrorCode::ContentRejected
+                | ErrorCode::PoseNotDetected,
+            )
+            | Self::PreparerUnavailable => RetryFrom::ChoosePhoto,
+            _ => RetryFrom::SamePhoto,
+        }
+    }
+
+    /// The wire spelling for contract codes, a stable client-side name otherwise: what
+    /// `tryon:failed` events carry, so merchants can count failures by kind.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Code(code) => code.as_str(),
+            Self::Network => "network",
+            Self::UploadFailed => "upload_failed",
+            Self::UnexpectedAnswer => "unexpected_answer",
+            Self::ResultUnavailable => "result_unavailable",
+            Self::PreparerUnavailable => "preparer_unavailable",
+            Self::NoGarment => "no_garment",
+        }
+    }
+
+    /// Reads a failed HTTP answer: the problem+json `code` when the body has one, else a code
+    /// guessed from the status so an older or newer proxy still yields a useful sentence.
+    pub fn from_response(status: u16, body: &str) -> Self {
+        #[derive(serde::Deserialize)]
+        struct CodeOnly {
+            code: ErrorCode,
+        }
+        if let Ok(problem) = serde_json::from_str::<CodeOnly>(body) {
+            return Self::Code(problem.code);
+        }
+        match status {
+            0 => Self::Network,
+            401 => Self::Code(ErrorCode::Unauthorized),
+            403 => Self::Code(ErrorCode::OriginNotAllowed),
+            404 => Self::Code(ErrorCode::NotFound),
+            413 => Self::Code(ErrorCode::ImageTooLarge),
+            415 => Self::Code(ErrorCode::UnsupportedType),
+            429 => Self::Code(ErrorCode::RateLimited),
+            502..=504 => Self::Code(ErrorCode::ProviderUnavailable),
+            500..=599 => Self::Code(ErrorCode::Internal),
+            _ => Self::UnexpectedAnswer,
+        }
+    }
+
+    /// The worker reports failures by name; codes of the contract keep their sentence, anything
+    /// else means the worker itself broke.
+    pub fn from_worker(name: &str) -> Self {
+        match name {
+            "invalid_image" => Self::Code(ErrorCode::InvalidImage),
+            "unsupported_type" => Self::Code(ErrorCode::UnsupportedType),
+            "image_too_large" => Self::Code(ErrorCode::ImageTooLarge),
+            _ => Self::PreparerUnavailable,
+        }
+    }
+}
+
+/// The step the dialog shows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Tips and the file picker.
+    Choosing,
+    /// The worker is preparing the chosen photo.
+    Preparing,
+    /// The prepared photo is shown with its facts; **Try it on** is enabled.
+    Ready,
+    /// Bytes are leaving the device.
+    Uploading {
+        sent: u64,
+        total: u64,
+    },
+    /// The proxy accepted the task; `ahead` is its place in line once known.
+    Queued {
+        ahead: Option<u32>,
+    },
+    /// The provider is generating; `percent` is the task's own progress.
+    Generating {
+        percent: u8,
+    },
+    /// The result is ready at `result.url` (relative to the proxy).
+    Done {
+        result: ResultInfo,
+    },
+    Failed(Failure),
+}
+
+/// The line of text under the bar. Each variant is one i18n key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusLine {
+    Preparing,
+    Uploading { percent: u8 },
+    Starting,
+    InLine { ahead: u32 },
+    Next,
+    Creating { percent: u8 },
+    Done,
+}
+
+/// A change worth telling the page about (dispatched as `tryon:*` events).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Milestone {
+    /// The proxy accepted the task.
+    Started {
+        task_id: String,
+    },
+    /// The bar moved.
+    Progress {
+        value: u8,
+    },
+    Completed {
+        task_id: String,
+    },
+    Failed {
+        failure: Failure,
+    },
+}
+
+/// A callback that arrived for a step the flow has already left, or a call the current step
+/// does not allow (a double click, a late upload event after a failure, a status of an older
+/// task). Callers drop it; it is an `Err` so it cannot be mistaken for a transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stale;
+
+/// The whole flow of one dialog: the step, the prepared photo, the task, the bar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flow {
+    step: Step,
+    photo: Option<PhotoFacts>,
+    task_id: Option<String>,
+    progress: Progress,
+}
+
+impl Default for Flow {
+    fn default() -> Self {
+        Self {
+            step: Step::Choosing,
+            photo: None,
+            task_id: None,
+            progress: Progress::default(),
+        }
+    }
+}
+
+impl Flow {
+    pub fn step(&self) -> &Step {
+        &self.step
+    }
+
+    pub fn photo(&self) -> Option<PhotoFacts> {
+        self.photo
+    }
+
+    pub fn task_id(&self) -> Option<&str> {
+        self.task_id.as_deref()
+    }
+
+    pub fn progress(&self) -> Progress {
+        self.progress
+    }
+
+    /// While busy the picker and the submit button are disabled.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self.step,
+            Step::Preparing
+                | Step::Uploading { .. }
+                | Step::Queued { .. }
+                | Step::Generating { .. }
+        )
+    }
+
+    /// The bar is shown from the moment a photo is being prepared until the result is shown.
+    pub fn shows_progress(&self) -> bool {
+        self.status_line().is_some()
+    }
+
+    /// The picker, tips and preview are shown until the try-on is sent.
+    pub fn shows_picker(&self) -> bool {
+        matches!(self.step, Step::Choosing | Step::Preparing | Step::Ready)
+    }
+
+    pub fn status_line(&self) -> Option<StatusLine> {
+        Some(match self.step {
+            Step::Preparing => StatusLine::Preparing,
+            Step::Uploading { sent, total } => StatusLine::Uploading {
+                percent: scale::within(0, 100, sent, total),
+            },
+            Step::Queued { ahead: None } => StatusLine::Starting,
+            Step::Queued { ahead: Some(0) } => StatusLine::Next,
+            Step::Queued { ahead: Some(ahead) } => StatusLine::InLine { ahead },
+            Step::Generating { percent } => StatusLine::Creating { percent },
+            Step::Done { .. } => StatusLine::Done,
+            Step::Choosing | Step::Ready | Step::Failed(_) => return None,
+        })
+    }
+
+    /// A new photo was chosen: a fresh attempt starts, whatever came before.
+    pub fn choose_photo(&mut self) -> Result<(), Stale> {
+        if self.is_busy() && self.step != Step::Preparing {
+            return Err(Stale);
+        }
+        *self = Self {
+            step: Step::Preparing,
+            ..Self::default()
+        };
+        Ok(())
+    }
+
+    pub fn photo_prepared(&mut self, facts: PhotoFacts) -> Result<(), Stale> {
+        self.expect(matches!(self.step, Step::Preparing))?;
+        self.photo = Some(facts);
+        self.step = Step::Ready;
+        self.progress.raise(scale::PREPARED);
+        Ok(())
+    }
+
+    /// **Try it on** was pressed.
+    pub fn submit(&mut self) -> Result<(), Stale> {
+        self.expect(matches!(self.step, Step::Ready) && self.photo.is_some())?;
+        self.step = Step::Uploading {
+            sent: 0,
+            total: self.photo.map_or(0, |p| p.bytes),
+        };
+        self.progress.raise(scale::PREPARED);
+        Ok(())
+    }
+
+    /// `XMLHttpRequest.upload.onprogress`: bytes sent over the request's total.
+    pub fn upload_progress(&mut self, sent: u64, total: u64) -> Result<(), Stale> {
+        self.expect(matches!(self.step, Step::Uploading { .. }))?;
+        self.step = Step::Uploading { sent, total };
+        self.progress
+            .raise(scale::within(scale::PREPARED, scale::UPLOADED, sent, total));
+        Ok(())
+    }
+
+    /// `202` from `POST /v1/tryons`.
+    pub fn created(&mut self, task_id: String) -> Result<(), Stale> {
+        self.expect(matches!(self.step, Step::Uploading { .. }))?;
+        self.task_id = Some(task_id);
+        self.step = Step::Queued { ahead: None };
+        self.progress.raise(scale::UPLOADED);
+        Ok(())
+    }
+
+    /// A status of the task, from the event stream or from polling.
+    pub fn status(&mut self, view: &TryOnView) -> Result<(), Stale> {
+        let following = matches!(self.step, Step::Queued { .. } | Step::Generating { .. });
+        self.expect(following && self.task_id.as_deref() == Some(view.id.as_str()))?;
+        match view.status {
+            TaskStatus::Queued => {
+                self.step = Step::Queued {
+                    ahead: view.queue_position,
+                };
+            }
+            TaskStatus::Running => {
+                let percent = view.progress.min(100);
+                self.step = Step::Generating { percent };
+                self.progress.raise(generation_value(percent));
+            }
+            TaskStatus::Succeeded => match &view.result {
+                Some(result) => {
+                    self.step = Step::Done {
+                        result: result.clone(),
+                    };
+                    self.progress.raise(scale::COMPLETE);
+                }
+                None => self.step = Step::Failed(Failure::UnexpectedAnswer),
+            },
+            TaskStatus::Failed => {
+                let code = view
+                    .error
+                    .as_ref()
+                    .map_or(ErrorCode::ProviderFailed, |e| e.code);
+                self.step = Step::Failed(Failure::Code(code));
+            }
+        }
+        Ok(())
+    }
+
+    /// Anything that ends the attempt: a worker error, a failed upload, a lost stream, a result
+    /// that cannot be downloaded. A failure after a failure keeps the first one, which is the cause.
+    pub fn fail(&mut self, failure: Failure) -> Result<(), Stale> {
+        self.expect(!matches!(self.step, Step::Choosing | Step::Failed(_)))?;
+        self.step = Step::Failed(failure);
+        Ok(())
+    }
+
+    /// **Try again**: back to the picker when the photo was the problem, else straight back to
+    /// the prepared photo so one press of **Try it on** sends it again.
+    pub fn retry(&mut self) -> Result<(), Stale> {
+        let Step::Failed(failure) = self.step else {
+            return Err(Stale);
+        };
+        let photo = self
+            .photo
+            .filter(|_| failure.retry_from() == RetryFrom::SamePhoto);
+        *self = Self::default();
+        if let Some(facts) = photo {
+            self.photo = Some(facts);
+            self.step = Step::Ready;
+            self.progress.raise(scale::PREPARED);
+        }
+        Ok(())
+    }
+
+    /// **Try another photo** after a result: the picker again, nothing kept.
+    pub fn start_over(&mut self) -> Result<(), Stale> {
+        self.expect(!self.is_busy())?;
+        *self = Self::default();
+        Ok(())
+    }
+
+    fn expect(&self, allowed: bool) -> Result<(), Stale> {
+        if allowed { Ok(()) } else { Err(Stale) }
+    }
+}
+
+/// The task's own 0–100 mapped onto the generation share of the bar.
+fn generation_value(percent: u8) -> u8 {
+    scale::within(scale::UPLOADED, scale::COMPLETE, u64::from(percent), 100)
+}
+
+/// What changed between two snapshots of the flow that the page should hear about.
+pub fn milestones(before: &Flow, after: &Flow) -> Vec<Milestone> {
+    let mut out = Vec::new();
+    let task_id = || after.task_id.clone().unwrap_or_default();
+    if before.task_id.is_none() && after.task_id.is_some() {
+        out.push(Milestone::Started { task_id: task_id() });
+    }
+    if before.progress != after.progress {
+        out.push(Milestone::Progress {
+            value: after.progress.value(),
+        });
+    }
+    match (&before.step, &after.step) {
+        (Step::Done { .. }, _) | (Step::Failed(_), _) => {}
+        (_, Step::Done { .. }) => out.push(Milestone::Completed { task_id: task_id() }),
+        (_, Step::Failed(failure)) => out.push(Milestone::Failed { failure: *failure }),
+        _ => {}
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use tryon_proxy::wire::{ProgressKind, TaskError};
+
+    const PHOTO: PhotoFacts = PhotoFacts {
+        bytes: 400_000,
+        width: 1536,
+        height: 2048,
+    };
+
+    fn view(id: &str, status: TaskStatus, progress: u8) -> TryOnView {
+        TryOnView {
+            id: id.into(),
+            status,
+            progress,
+            progress_kind: ProgressKind::Estimated,
+            stage: None,
+            queue_position: None,
+            result: None,
+            error: None,
+            created_at: "2026-01-01T00:00:00Z".into(),
+            updated_at: "2026-01-01T00:00:00Z".into(),
+        }
+    }
+
+    fn succeeded(id: &str) -> TryOnView {
+        TryOnView {
+            result: Some(ResultInfo {
+                url: format!("/v1/tryons/{id}/result"),
+                width: 768,
+                height: 1024,
+                content_type: "image/jpeg".into(),
+            }),
+            ..view(id, TaskStatus::Succeeded, 100)
+        }
+    }
+
+    /// A flow that has sent its photo and been given task `id`.
+    fn following(id: &str) -> Flow {
+        let mut flow = Flow::default();
+        flow.choose_photo().unwrap();
+        flow.photo_prepared(PHOTO).unwrap();
+        flow.submit().unwrap();
+        flow.created(id.into()).unwrap();
+        flow
+    }
+
+    #[test]
+    fn a_whole_try_on_walks_the_bar_up_through_every_line_of_text() {
+        let mut flow = Flow::default();
+        let mut seen = vec![(flow.status_line(), flow.progress().value())];
+        let mut record = |flow: &Flow| seen.push((flow.status_line(), flow.progress().value()));
+
+        flow.choose_photo().unwrap();
+        record(&flow);
+        flow.photo_prepared(PHOTO).unwrap();
+        flow.submit().unwrap();
+        flow.upload_progress(168_000, 400_000).unwrap();
+        record(&flow);
+        flow.created("t1".into()).unwrap();
+        flow.status(&TryOnView {
+            queue_position: Some(2),
+            ..view("t1", TaskStatus::Queued, 0)
+        })
+        .unwrap();
+        record(&flow);
+        flow.status(&view("t1", TaskStatus::Running, 63)).unwrap();
+        record(&flow);
+        flow.status(&succeeded("t1")).unwrap();
+        record(&flow);
+
+        assert_eq!(
+            seen,
+            vec![
+                (None, 0),
+                (Some(StatusLine::Preparing), 0),
+                (Some(StatusLine::Uploading { percent: 42 }), 22),
+                (Some(StatusLine::InLine { ahead: 2 }), 40),
+                (Some(StatusLine::Creating { percent: 63 }), 77),
+                (Some(StatusLine::Done), 100),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_bar_never_goes_backwards_when_reports_arrive_out_of_order() {
+        let mut flow = following("t1");
+        flow.status(&view("t1", TaskStatus::Running, 80)).unwrap();
+        let high = flow.progress().value();
+        flow.status(&view("t1", TaskStatus::Running, 30)).unwrap();
+        assert_eq!(
+            flow.progress().value(),
+            high,
+            "a late 30% must not pull the bar back"
+        );
+        assert_eq!(
+            flow.step(),
+            &Step::Generating { percent: 30 },
+            "the text still says what the task said"
+        );
+
+        let mut uploading = Flow::default();
+        uploading.choose_photo().unwrap();
+        uploading.photo_prepared(PHOTO).unwrap();
+        uploading.submit().unwrap();
+        uploading.upload_progress(300, 400).unwrap();
+        let after_big = uploading.progress().value();
+        uploading.upload_progress(100, 400).unwrap();
+        assert_eq!(uploading.progress().value(), after_big);
+    }
+
+    #[test]
+    fn the_bar_stays_inside_each_phase_share() {
+        let mut flow = Flow::default();
+        flow.choose_photo().unwrap();
+        flow.photo_prepared(PHOTO).unwrap();
+        assert_eq!(flow.progress().value(), scale::PREPARED);
+        flow.submit().unwrap();
+        flow.upload_progress(400_000, 400_000).unwrap();
+        assert_eq!(flow.progress().value(), scale::UPLOADED);
+        flow.upload_progress(u64::MAX, 3).unwrap();
+        assert_eq!(
+            flow.progress().value(),
+            scale::UPLOADED,
+            "a bogus sent > total stays at the share's end"
+        );
+        flow.created("t".into()).unwrap();
+        flow.status(&view("t", TaskStatus::Running, 99)).unwrap();
+        assert!(flow.progress().value() < 100, "only success fills the bar");
+    }
+
+    #[test]
+    fn upload_percent_is_bytes_sent_over_total_and_survives_an_unknown_total() {
+        let mut flow = Flow::default();
+        flow.choose_photo().unwrap();
+        flow.photo_prepared(PhotoFacts { bytes: 0, ..PHOTO })
+            .unwrap();
+        flow.submit().unwrap();
+        assert_eq!(
+            flow.status_line(),
+            Some(StatusLine::Uploading { percent: 0 })
+        );
+        flow.upload_progress(1, 3).unwrap();
+        assert_eq!(
+            flow.status_line(),
+            Some(StatusLine::Uploading { percent: 33 })
+        );
+    }
+
+    #[test]
+    fn statuses_of_another_task_or_after_the_end_are_stale() {
+        let mut flow = following("mine");
+        assert_eq!(
+            flow.status(&view("theirs", TaskStatus::Running, 50)),
+            Err(Stale)
+        );
+        flow.status(&succeeded("mine")).unwrap();
+        assert_eq!(
+            flow.status(&view("mine", TaskStatus::Running, 50)),
+            Err(Stale)
+        );
+        assert!(matches!(flow.step(), Step::Done { .. }));
+    }
+
+    #[test]
+    fn double_submits_and_late_upload_events_are_stale() {
+        let mut flow = Flow::default();
+        assert_eq!(flow.submit(), Err(Stale), "nothing to send yet");
+        flow.choose_photo().unwrap();
+        flow.photo_prepared(PHOTO).unwrap();
+        flow.submit().unwrap();
+        assert_eq!(flow.submit(), Err(Stale));
+        assert_eq!(
+            flow.choose_photo(),
+            Err(Stale),
+            "the picker is locked while sending"
+        );
+        flow.fail(Failure::UploadFailed).unwrap();
+        assert_eq!(flow.upload_progress(10, 20), Err(Stale));
+        assert_eq!(flow.created("late".into()), Err(Stale));
+    }
+
+    #[test]
+    fn a_failed_task_shows_its_code_and_a_missing_code_reads_as_provider_failed() {
+        let mut flow = following("t");
+        let mut failed = view("t", TaskStatus::Failed, 40);
+        failed.error = Some(TaskError {
+            code: ErrorCode::RateLimited,
+            message: "slow down".into(),
+            retryable: true,
+        });
+        flow.status(&failed).unwrap();
+        assert_eq!(
+            flow.step(),
+            &Step::Failed(Failure::Code(ErrorCode::RateLimited))
+        );
+
+        let mut flow = following("t");
+        flow.status(&view("t", TaskStatus::Failed, 40)).unwrap();
+        assert_eq!(
+            flow.step(),
+            &Step::Failed(Failure::Code(ErrorCode::ProviderFailed))
+        );
+
+        let mut flow = following("t");
+        flow.status(&view("t", TaskStatus::Succeeded, 100)).unwrap();
+        assert_eq!(
+            flow.step(),
+            &Step::Failed(Failure::UnexpectedAnswer),
+            "success without a result"
+        );
+    }
+
+    #[test]
+    fn try_again_keeps_the_photo_unless_the_photo_was_the_problem() {
+        let mut flow = following("t");
+        flow.fail(Failure::Network).unwrap();
+        flow.retry().unwrap();
+        assert_eq!(flow.step(), &Step::Ready);
+        assert_eq!(flow.photo(), Some(PHOTO));
+        assert_eq!(flow.task_id(), None, "a retry is a new task");
+        assert_eq!(flow.progress().value(), scale::PREPARED);
+        flow.submit().unwrap();
+
+        let mut flow = following("t");
+        flow.fail(Failure::Code(ErrorCode::InvalidImage)).unwrap();
+        flow.retry().unwrap();
+        assert_eq!(flow, Flow::default());
+
+        let mut flow = Flow::default();
+        flow.choose_photo().unwrap();
+        flow.fail(Failure::from_worker("unsupported_type")).unwrap();
+        flow.retry().unwrap();
+        assert_eq!(flow.step(), &Step::Choosing);
+        assert_eq!(flow.retry(), Err(Stale), "nothing to retry");
+    }
+
+    #[test]
+    fn the_first_failure_is_kept() {
+        let mut flow = following("t");
+        flow.fail(Failure::UploadFailed).unwrap();
+        assert_eq!(flow.fail(Failure::Network), Err(Stale));
+        assert_eq!(flow.step(), &Step::Failed(Failure::UploadFailed));
+    }
+
+    #[test]
+    fn a_new_photo_starts_a_fresh_attempt_from_any_resting_step() {
+        let mut flow = following("t");
+        flow.status(&succeeded("t")).unwrap();
+        flow.choose_photo().unwrap();
+        assert_eq!(flow.progress().value(), 0);
+        assert_eq!(flow.task_id(), None);
+        assert_eq!(flow.photo(), None);
+        flow.choose_photo().unwrap();
+        assert_eq!(
+            flow.step(),
+            &Step::Preparing,
+            "choosing again while preparing replaces the photo"
+        );
+        flow.photo_prepared(PHOTO).unwrap();
+        assert_eq!(flow.photo_prepared(PHOTO), Err(Stale));
+    }
+
+    #[test]
+    fn milestones_name_exactly_what_changed() {
+        let mut flow = Flow::default();
+        flow.choose_photo().unwrap();
+        flow.photo_prepared(PHOTO).unwrap();
+        flow.submit().unwrap();
+        let before = flow.clone();
+        flow.created("t9".into()).unwrap();
+        assert_eq!(
+            milestones(&before, &flow),
+            vec![
+                Milestone::Started {
+                    task_id: "t9".into()
+                },
+                Milestone::Progress { value: 40 }
+            ]
+        );
+        let before = flow.clone();
+        flow.status(&succeeded("t9")).unwrap();
+        assert_eq!(
+            milestones(&before, &flow),
+            vec![
+                Milestone::Progress { value: 100 },
+                Milestone::Completed {
+                    task_id: "t9".into()
+                }
+            ]
+        );
+        assert_eq!(milestones(&flow, &flow.clone()), vec![]);
+        let before = flow.clone();
+        flow.start_over().unwrap();
+        assert_eq!(
+            milestones(&before, &flow),
+            vec![Milestone::Progress { value: 0 }]
+        );
+    }
+
+    #[test]
+    fn a_failure_is_announced_once() {
+        let mut flow = following("t");
+        let before = flow.clone();
+        flow.fail(Failure::ResultUnavailable).unwrap();
+        assert_eq!(
+            milestones(&before, &flow),
+            vec![Milestone::Failed {
+                failure: Failure::ResultUnavailable
+            }]
+        );
+        assert_eq!(milestones(&flow, &flow.clone()), vec![]);
+    }
+
+    #[test]
+    fn http_failures_read_the_problem_code_first_then_the_status() {
+        let body = r#"{"type":"https://tryon.dev/problems/rate_limited","title":"t","status":429,"detail":"d","code":"rate_limited"}"#;
+        assert_eq!(
+            Failure::from_response(429, body),
+            Failure::Code(ErrorCode::RateLimited)
+        );
+        assert_eq!(
+            Failure::from_response(400, r#"{"code":"garment_url_not_allowed"}"#),
+            Failure::Code(ErrorCode::GarmentUrlNotAllowed)
+        );
+        assert_eq!(
+            Failure::from_response(503, "<html>"),
+            Failure::Code(ErrorCode::ProviderUnavailable)
+        );
+        assert_eq!(
+            Failure::from_response(413, ""),
+            Failure::Code(ErrorCode::ImageTooLarge)
+        );
+        assert_eq!(
+            Failure::from_response(500, r#"{"code":"from_the_future"}"#),
+            Failure::Code(ErrorCode::Internal)
+        );
+        assert_eq!(Failure::from_response(0, ""), Failure::Network);
+        assert_eq!(
+            Failure::from_response(418, "teapot"),
+            Failure::UnexpectedAnswer
+        );
+    }
+
+    #[test]
+    fn worker_errors_keep_contract_codes_and_anything_else_is_a_broken_worker() {
+        assert_eq!(
+            Failure::from_worker("image_too_large"),
+            Failure::Code(ErrorCode::ImageTooLarge)
+        );
+        assert_eq!(
+            Failure::from_worker("invalid_image"),
+            Failure::Code(ErrorCode::InvalidImage)
+        );
+        assert_eq!(
+            Failure::from_worker("RuntimeError: unreachable"),
+            Failure::PreparerUnavailable
+        );
+    }
+
+    #[test]
+    fn failure_names_are_distinct() {
+        let mut names: Vec<_> = ErrorCode::ALL
+            .into_iter()
+            .map(|c| Failure::Code(c).name())
+            .collect();
+        names.extend(CLIENT_FAILURES.map(Failure::name));
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count);
+    }
+
+    #[test]
+    fn kilobytes_round_and_never_show_zero() {
+        assert_eq!(
+            PhotoFacts {
+                bytes: 10,
+                width: 1,
+                height: 1
+            }
+            .kilobytes(),
+            1
+        );
+        assert_eq!(
+            PhotoFacts {
+                bytes: 1536,
+                width: 1,
+                height: 1
+            }
+            .kilobytes(),
+            2
+        );
+        assert_eq!(PHOTO.kilobytes(), 391);
+    }
+
+    /// Every client-side failure, for tests that must cover them all.
+    pub(crate) const CLIENT_FAILURES: [Failure; 6] = [
+        Failure::Network,
+        Failure::UploadFailed,
+        Failure::UnexpectedAnswer,
+        Failure::ResultUnavailable,
+        Failure::PreparerUnavailable,
+        Failure::NoGarment,
+    ];
+}
