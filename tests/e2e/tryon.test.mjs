@@ -143,6 +143,9 @@ test("a shopper tries on the demo product with a sideways 12 MP phone photo", { 
   });
 
   await page.goto(proxy.url);
+  const garment = await page.locator("try-on-button").getAttribute("garment");
+  const garmentResponse = await fetch(new URL(garment, proxy.url));
+  assert.equal(garmentResponse.status, 200, `the demo page's garment ${garment} is not served\n${proxy.describe()}`);
   const stored = withExifOrientation(await drawStoredPhoto(page), 6);
   const photoPath = await saveArtifact("person-4000x3000-exif6.jpg", stored);
 
