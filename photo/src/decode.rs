@@ -8,7 +8,7 @@ use std::io::Cursor;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageError, ImageReader};
 
-use crate::{Limits, PhotoError, SourceInfo, sniff};
+use crate::{Limits, PhotoError, SourceFormat, SourceInfo, sniff};
 
 /// Longest side accepted whatever the pixel budget, so a 1×25,000,000 strip is refused too.
 const MAX_SIDE: u32 = 32_768;
@@ -32,7 +32,13 @@ pub fn decode_upright(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, Pho
 }
 
 pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded, PhotoError> {
+    if bytes.is_empty() {
+        return Err(PhotoError::InvalidImage("the file is empty".into()));
+    }
     let format = sniff(bytes).ok_or(PhotoError::UnsupportedType)?;
+    if format == SourceFormat::Jpeg && !jpeg_has_end(bytes) {
+        return Err(PhotoError::InvalidImage("the JPEG is truncated".into()));
+    }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
     // Only the allocation cap while the header is read: the dimension limits are checked by
     // hand below so the refusal can say how large the image claimed to be.
@@ -63,6 +69,37 @@ pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded, PhotoErro
             height,
         },
     })
+}
+
+/// Whether an end-of-image marker follows the first scan.
+///
+/// The JPEG decoder is lenient and fills a cut-off file with grey; a half-uploaded photo must
+/// be refused instead. Inside scan data a 0xFF byte is always stuffed (0xFF00) or a marker, so
+/// the first 0xFFD9 after the headers is the end; an EXIF thumbnail's own EOI sits in APP1,
+/// before the first scan, and is skipped with the headers.
+fn jpeg_has_end(bytes: &[u8]) -> bool {
+    const EOI: [u8; 2] = [0xFF, 0xD9];
+    first_scan_offset(bytes).is_some_and(|scan| bytes[scan..].windows(2).any(|pair| pair == EOI))
+}
+
+/// Offset of the first start-of-scan marker, walking the header segments by their lengths.
+fn first_scan_offset(bytes: &[u8]) -> Option<usize> {
+    let mut at = 2;
+    loop {
+        let marker = *bytes.get(at + 1)?;
+        if bytes[at] != 0xFF {
+            return None;
+        }
+        match marker {
+            0xDA => return Some(at),
+            // Fill bytes before a marker.
+            0xFF => at += 1,
+            _ => {
+                let length = u16::from_be_bytes([*bytes.get(at + 2)?, *bytes.get(at + 3)?]);
+                at += 2 + usize::from(length);
+            }
+        }
+    }
 }
 
 fn check_dimensions(width: u32, height: u32, limits: &Limits) -> Result<(), PhotoError> {
