@@ -13,7 +13,10 @@ use axum::routing::get;
 use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 
+use crate::abuse::Limiter;
 use crate::config::Settings;
+use crate::recent::RecentSubmissions;
+use crate::serving::{handler_deadline, upload_deadline};
 use crate::garment_fetch::{FetchOptions, FetcherSetupError, GarmentFetcher, SystemResolver};
 use crate::garments::GarmentSource;
 use crate::idempotency::IdempotencyKeys;
@@ -32,6 +35,10 @@ pub struct AppState {
     pub images: ImagePreparer,
     pub garments: Arc<GarmentSource>,
     pub idempotency: Arc<IdempotencyKeys>,
+    /// Per-client rate limits and daily quotas (issue 6).
+    pub limiter: Arc<Limiter>,
+    /// Identical submissions of the last ten minutes (issue 6).
+    pub recent: Arc<RecentSubmissions>,
     shutdown: Arc<watch::Sender<bool>>,
 }
 
@@ -52,9 +59,12 @@ impl AppState {
                 provider,
                 RegistryOptions { max_running: settings.max_running_tasks, retention: settings.result_retention },
             ),
-            images: ImagePreparer::new(settings.person_max_edge, settings.garment_max_edge),
+            images: ImagePreparer::new(settings.person_max_edge, settings.garment_max_edge)
+                .with_max_pixels(settings.max_pixels),
             garments: Arc::new(GarmentSource::new(fetcher, demo_dir, settings.max_image_bytes)),
             idempotency: Arc::new(IdempotencyKeys::new(settings.result_retention)),
+            limiter: Arc::new(Limiter::in_memory(settings.abuse.clone())),
+            recent: Arc::new(RecentSubmissions::default()),
             shutdown: Arc::new(watch::Sender::new(false)),
             settings: Arc::new(settings),
         };
@@ -81,6 +91,7 @@ impl AppState {
         let every = (self.settings.result_retention / 10).clamp(Duration::from_millis(100), Duration::from_secs(60));
         let registry = self.registry.clone();
         let idempotency = Arc::downgrade(&self.idempotency);
+        let recent = Arc::downgrade(&self.recent);
         let mut stop = self.shutdown.subscribe();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(every);
@@ -92,6 +103,9 @@ impl AppState {
                 let Some(idempotency) = idempotency.upgrade() else { return };
                 let swept = registry.sweep();
                 idempotency.sweep();
+                if let Some(recent) = recent.upgrade() {
+                    recent.sweep();
+                }
                 if swept > 0 {
                     tracing::info!(swept, "expired try-ons removed");
                 }
@@ -104,17 +118,21 @@ impl AppState {
 /// in demo mode, the demo storefront.
 pub fn app(state: AppState) -> Router {
     let body_limit = usize::try_from(state.settings.max_request_bytes).unwrap_or(usize::MAX);
+    // Issue 6: a slow upload gets 408; other non-streaming handlers are bounded too. The event
+    // stream is long-lived by design and has neither.
+    let upload = axum::middleware::from_fn_with_state(state.settings.upload_timeout, upload_deadline);
+    let bounded = axum::middleware::from_fn_with_state(state.settings.handler_timeout, handler_deadline);
     let mut router = Router::new()
-        .route(paths::CONFIG, get(api::get_config))
+        .route(paths::CONFIG, get(api::get_config).layer(bounded.clone()))
         .route(
             paths::TRYONS,
-            axum::routing::post(create::create_tryon).layer(DefaultBodyLimit::max(body_limit)),
+            axum::routing::post(create::create_tryon).layer(DefaultBodyLimit::max(body_limit)).layer(upload),
         )
-        .route(paths::TRYON, get(api::get_tryon).delete(api::delete_tryon))
+        .route(paths::TRYON, get(api::get_tryon).delete(api::delete_tryon).layer(bounded.clone()))
         .route(paths::TRYON_EVENTS, get(events::tryon_events))
-        .route(paths::TRYON_RESULT, get(api::get_result))
-        .route(paths::OPENAPI, get(openapi::openapi_json))
-        .route(paths::HEALTHZ, get(api::healthz));
+        .route(paths::TRYON_RESULT, get(api::get_result).layer(bounded.clone()))
+        .route(paths::OPENAPI, get(openapi::openapi_json).layer(bounded.clone()))
+        .route(paths::HEALTHZ, get(api::healthz).layer(bounded));
     if state.settings.demo {
         router = router.route("/", get(assets::demo_index)).route("/demo/{*path}", get(assets::demo_file));
     }

@@ -13,7 +13,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use ipnet::IpNet;
 use serde::Deserialize;
+
+use crate::abuse::{AbuseLimits, BucketRule, parse_trusted_proxies};
+use crate::serving::ServeOptions;
 
 /// The try-on services the proxy can drive. Only the built-in compositor exists so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -94,6 +98,61 @@ pub struct Cli {
     /// with --demo, the demo garments].
     #[arg(long, env = "TRYON_GARMENT_HOSTS", value_name = "PREFIXES", value_delimiter = ',')]
     pub garment_hosts: Option<Vec<String>>,
+
+    // Issue 6: limits that keep bad input, credit abuse and slow clients from costing anything.
+    /// Largest decoded image, in megapixels (width × height), checked from the header before
+    /// any pixel is allocated [default: 25].
+    #[arg(long, env = "TRYON_MAX_MEGAPIXELS", value_name = "MP")]
+    pub max_megapixels: Option<f64>,
+
+    /// Try-on creates one client address may make at once before it is limited [default: 3].
+    #[arg(long, env = "TRYON_CREATE_BURST", value_name = "N")]
+    pub create_burst: Option<u32>,
+
+    /// Seconds after which a limited client address may create one more try-on [default: 20].
+    #[arg(long, env = "TRYON_CREATE_PERIOD_S", value_name = "SECONDS")]
+    pub create_period_s: Option<u64>,
+
+    /// Pre-flight checks one client address may make at once [default: 10].
+    #[arg(long, env = "TRYON_CHECK_BURST", value_name = "N")]
+    pub check_burst: Option<u32>,
+
+    /// Seconds per further check once the burst is spent [default: 3].
+    #[arg(long, env = "TRYON_CHECK_PERIOD_S", value_name = "SECONDS")]
+    pub check_period_s: Option<u64>,
+
+    /// Try-ons each shop may start per UTC day [default: unlimited].
+    #[arg(long, env = "TRYON_SHOP_DAILY_QUOTA", value_name = "N")]
+    pub shop_daily_quota: Option<u64>,
+
+    /// Paid try-ons the whole proxy may start per UTC day; counted only when the provider
+    /// accepted the task [default: unlimited].
+    #[arg(long, env = "TRYON_DAILY_BUDGET", value_name = "N")]
+    pub daily_budget: Option<u64>,
+
+    /// Comma-separated CIDRs of our own reverse proxies; only requests from them may name the
+    /// client in X-Forwarded-For (the right-most address not in this list is used)
+    /// [default: none, so the socket peer is the client].
+    #[arg(long, env = "TRYON_TRUSTED_PROXIES", value_name = "CIDRS", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<String>>,
+
+    /// Seconds a client has to send a complete request head; also how long an idle kept-alive
+    /// connection stays open [default: 10].
+    #[arg(long, env = "TRYON_HEADER_TIMEOUT_S", value_name = "SECONDS")]
+    pub header_timeout_s: Option<u64>,
+
+    /// Seconds a client has to upload a create request's body; slower uploads get 408
+    /// [default: 30].
+    #[arg(long, env = "TRYON_UPLOAD_TIMEOUT_S", value_name = "SECONDS")]
+    pub upload_timeout_s: Option<u64>,
+
+    /// Seconds any other non-streaming request may take [default: 10].
+    #[arg(long, env = "TRYON_HANDLER_TIMEOUT_S", value_name = "SECONDS")]
+    pub handler_timeout_s: Option<u64>,
+
+    /// Connections served at once; more wait in the listen backlog [default: 2048].
+    #[arg(long, env = "TRYON_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
 }
 
 /// Why the configuration cannot be used; printed at start-up.
@@ -107,6 +166,8 @@ pub enum ConfigError {
     GarmentHost(String),
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    #[error("--trusted-proxies: {0}")]
+    TrustedProxies(String),
 }
 
 /// The resolved configuration every part of the server reads.
@@ -125,6 +186,13 @@ pub struct Settings {
     pub person_max_edge: u32,
     pub garment_max_edge: u32,
     pub garment_hosts: Vec<String>,
+    /// Largest decoded image, in pixels.
+    pub max_pixels: u64,
+    pub abuse: AbuseLimits,
+    pub trusted_proxies: Vec<IpNet>,
+    pub serve: ServeOptions,
+    pub upload_timeout: Duration,
+    pub handler_timeout: Duration,
 }
 
 impl Settings {
@@ -164,6 +232,28 @@ impl Settings {
             person_max_edge: cli.person_max_edge.or(file.person_max_edge).unwrap_or(2048),
             garment_max_edge: cli.garment_max_edge.or(file.garment_max_edge).unwrap_or(1024),
             garment_hosts,
+            max_pixels: (cli.max_megapixels.or(file.max_megapixels).unwrap_or(25.0).max(0.0) * 1e6) as u64,
+            abuse: AbuseLimits {
+                create: BucketRule {
+                    burst: cli.create_burst.or(file.create_burst).unwrap_or(3),
+                    period: Duration::from_secs(cli.create_period_s.or(file.create_period_s).unwrap_or(20)),
+                },
+                check: BucketRule {
+                    burst: cli.check_burst.or(file.check_burst).unwrap_or(10),
+                    period: Duration::from_secs(cli.check_period_s.or(file.check_period_s).unwrap_or(3)),
+                },
+                shop_daily_quota: cli.shop_daily_quota.or(file.shop_daily_quota),
+                daily_budget: cli.daily_budget.or(file.daily_budget),
+            },
+            trusted_proxies: parse_trusted_proxies(&cli.trusted_proxies.or(file.trusted_proxies).unwrap_or_default().join(","))
+                .map_err(ConfigError::TrustedProxies)?,
+            serve: ServeOptions {
+                header_read_timeout: Duration::from_secs(cli.header_timeout_s.or(file.header_timeout_s).unwrap_or(10)),
+                max_connections: cli.max_connections.or(file.max_connections).unwrap_or(2048),
+                ..ServeOptions::default()
+            },
+            upload_timeout: Duration::from_secs(cli.upload_timeout_s.or(file.upload_timeout_s).unwrap_or(30)),
+            handler_timeout: Duration::from_secs(cli.handler_timeout_s.or(file.handler_timeout_s).unwrap_or(10)),
         };
         settings.check_positive()?;
         Ok(settings)
@@ -177,6 +267,13 @@ impl Settings {
             ("--person-max-edge", u64::from(self.person_max_edge)),
             ("--garment-max-edge", u64::from(self.garment_max_edge)),
             ("--result-retention-s", self.result_retention.as_secs()),
+            ("--max-megapixels", self.max_pixels),
+            ("--create-burst", u64::from(self.abuse.create.burst)),
+            ("--check-burst", u64::from(self.abuse.check.burst)),
+            ("--header-timeout-s", self.serve.header_read_timeout.as_secs()),
+            ("--upload-timeout-s", self.upload_timeout.as_secs()),
+            ("--handler-timeout-s", self.handler_timeout.as_secs()),
+            ("--max-connections", self.serve.max_connections as u64),
         ];
         match checks.into_iter().find(|(_, value)| *value == 0) {
             Some((name, _)) => Err(ConfigError::Zero(name)),
@@ -237,6 +334,26 @@ mod tests {
     }
 
     #[test]
+    fn abuse_and_slow_client_defaults_are_the_issue_6_values() {
+        let s = Settings::resolve(cli(&[]), Cli::default()).unwrap();
+        assert_eq!((s.abuse.create.burst, s.abuse.create.period), (3, Duration::from_secs(20)));
+        assert_eq!((s.abuse.shop_daily_quota, s.abuse.daily_budget), (None, None));
+        assert_eq!(s.max_pixels, 25_000_000);
+        assert!(s.trusted_proxies.is_empty());
+        assert_eq!(s.serve.header_read_timeout, Duration::from_secs(10));
+        assert_eq!((s.upload_timeout, s.handler_timeout), (Duration::from_secs(30), Duration::from_secs(10)));
+        let s = Settings::resolve(
+            cli(&["--create-burst", "5", "--daily-budget", "100", "--trusted-proxies", "10.0.0.0/8,192.168.0.1"]),
+            Cli::default(),
+        )
+        .unwrap();
+        assert_eq!((s.abuse.create.burst, s.abuse.daily_budget), (5, Some(100)));
+        assert_eq!(s.trusted_proxies.len(), 2);
+        let err = Settings::resolve(cli(&["--trusted-proxies", "not-a-cidr"]), Cli::default()).unwrap_err();
+        assert!(matches!(err, ConfigError::TrustedProxies(_)), "{err}");
+    }
+
+    #[test]
     fn unknown_file_keys_are_refused() {
         assert!(toml::from_str::<Cli>("lisen = \"127.0.0.1:1\"").is_err());
     }
@@ -255,6 +372,9 @@ mod tests {
             "--config", "--listen", "--provider", "--assets-dir", "--www-dir", "--demo", "--local-duration-ms",
             "--max-running-tasks", "--result-retention-s", "--max-image-bytes", "--max-request-bytes",
             "--person-max-edge", "--garment-max-edge", "--garment-hosts", "TRYON_LISTEN", "TRYON_GARMENT_HOSTS",
+            "TRYON_CREATE_BURST", "TRYON_CREATE_PERIOD_S", "TRYON_SHOP_DAILY_QUOTA", "TRYON_DAILY_BUDGET",
+            "TRYON_TRUSTED_PROXIES", "TRYON_MAX_IMAGE_BYTES", "TRYON_MAX_MEGAPIXELS", "TRYON_HEADER_TIMEOUT_S",
+            "TRYON_UPLOAD_TIMEOUT_S", "TRYON_HANDLER_TIMEOUT_S", "TRYON_MAX_CONNECTIONS",
         ] {
             assert!(help.contains(flag), "--help does not mention {flag}:\n{help}");
         }

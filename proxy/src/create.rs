@@ -4,14 +4,20 @@
 //! finally the registry. Nothing reaches the registry (or the provider) unless every image
 //! decoded within its limits.
 
-use axum::Json;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, State};
+use axum::extract::{ConnectInfo, Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use utoipa::ToSchema;
 
+use crate::abuse::{Charge, client_ip};
 use crate::app::AppState;
+use crate::recent::Submission;
+use crate::shopify::AppProxyRequest;
+use crate::wire::TaskStatus;
 use crate::error::ApiError;
 use crate::idempotency::{self, Claim};
 use crate::images::ImageRole;
@@ -58,28 +64,93 @@ pub struct CreateTryOnForm {
     ))]
 pub async fn create_tryon(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    app_proxy: Option<Extension<AppProxyRequest>>,
     request_headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     check_declared_length(&request_headers, state.settings.max_request_bytes)?;
     let key = idempotency_key(&request_headers)?;
+    // Issue 6: everything that can refuse without the body does so before reading it.
+    let admission = Admission { state: &state, peer, app_proxy, headers: &request_headers };
+    let charge = admission.before_body(key.as_deref()).await?;
     let multipart = multipart.map_err(|rejection| {
         ApiError::InvalidField(format!("expected a multipart/form-data body: {}", rejection.body_text()))
     })?;
     let form = upload::read_form(multipart, state.settings.max_image_bytes).await?;
     let host = request_headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let created = match key {
-        None => submit(&state, form, host).await?,
+        None => submit_once(&state, form, host, admission.charge(charge).await?).await?,
         Some(key) => match state.idempotency.claim(&key, form.fingerprint).await? {
             Claim::Replay(id) => replay(&state, &id)?,
             Claim::Fresh(guard) => {
-                let created = submit(&state, form, host).await?;
+                let created = submit_once(&state, form, host, admission.charge(charge).await?).await?;
                 guard.complete(created.id.clone());
                 created
             }
         },
     };
     Ok(accepted(created))
+}
+
+/// The issue 6 gate in front of a create: a required key for browsers, 409 for a key in
+/// flight, and the client's rate limit and the daily quotas (not for a replay of a finished key).
+struct Admission<'a> {
+    state: &'a AppState,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    app_proxy: Option<Extension<AppProxyRequest>>,
+    headers: &'a HeaderMap,
+}
+
+impl Admission<'_> {
+    async fn before_body(&self, key: Option<&str>) -> Result<Option<Charge>, ApiError> {
+        match key {
+            // Browsers always send `Origin` on a POST; server-to-server callers need no key.
+            None if self.headers.contains_key(header::ORIGIN) => {
+                Err(ApiError::MissingField("Idempotency-Key header (browsers must send one with every create)"))
+            }
+            Some(key) if self.state.idempotency.in_flight(key) => Err(ApiError::IdempotencyKeyInUse),
+            Some(key) if self.state.idempotency.completed(key) => Ok(None),
+            _ => self.admit().await.map(Some),
+        }
+    }
+
+    /// The reservation for a task about to be created, taken now if the key looked like a replay.
+    async fn charge(&self, reserved: Option<Charge>) -> Result<Charge, ApiError> {
+        match reserved {
+            Some(charge) => Ok(charge),
+            None => self.admit().await,
+        }
+    }
+
+    async fn admit(&self) -> Result<Charge, ApiError> {
+        // Without connection info (a server not started by `serving::serve`) every client
+        // shares one bucket: stricter, never looser.
+        let peer = self.peer.as_ref().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(a))| a.ip());
+        let client = client_ip(peer, self.headers, &self.state.settings.trusted_proxies);
+        let shop = self.app_proxy.as_ref().map(|Extension(request)| request.proxy.shop.as_str());
+        Ok(self.state.limiter.admit_create(client, shop).await?)
+    }
+}
+
+/// Creates the task unless the same submission (photo, garment, options) made one within the
+/// last ten minutes, so a double click is never a double charge.
+async fn submit_once(
+    state: &AppState,
+    form: TryOnForm,
+    host: Option<&str>,
+    charge: Charge,
+) -> Result<CreatedTryOn, ApiError> {
+    let reusable = |id: &str| state.registry.view(id).is_some_and(|view| view.status != TaskStatus::Failed);
+    match state.recent.begin(form.fingerprint, reusable) {
+        Submission::Existing(id) => replay(state, &id),
+        Submission::InFlight => Err(ApiError::IdempotencyKeyInUse),
+        Submission::Fresh(guard) => {
+            let created = submit(state, form, host, charge).await?;
+            guard.created(created.id.clone());
+            Ok(created)
+        }
+    }
 }
 
 /// Refuses a declared body over the limit before reading any of it.
@@ -104,7 +175,7 @@ fn idempotency_key(request_headers: &HeaderMap) -> Result<Option<String>, ApiErr
 }
 
 /// Prepares every image and queues the task.
-async fn submit(state: &AppState, form: TryOnForm, host: Option<&str>) -> Result<CreatedTryOn, ApiError> {
+async fn submit(state: &AppState, form: TryOnForm, host: Option<&str>, charge: Charge) -> Result<CreatedTryOn, ApiError> {
     let lower = async {
         match form.lower_garment {
             Some(input) => prepare_garment(state, fields::LOWER_GARMENT, fields::LOWER_GARMENT_URL, input, host).await.map(Some),
@@ -116,13 +187,11 @@ async fn submit(state: &AppState, form: TryOnForm, host: Option<&str>) -> Result
         prepare_garment(state, fields::GARMENT, fields::GARMENT_URL, form.garment, host),
         lower,
     )?;
-    let view = state.registry.create(TryOnJob {
-        person,
-        garment,
-        lower_garment,
-        category: form.category,
-        quality: form.quality,
-    });
+    let job = TryOnJob { person, garment, lower_garment, category: form.category, quality: form.quality };
+    let settle = move |accepted: bool| {
+        tokio::spawn(charge.settle(accepted));
+    };
+    let view = state.registry.create_then(job, Some(Box::new(settle)));
     Ok(CreatedTryOn { links: TryOnLinks::for_task(&view.id), id: view.id, status: view.status })
 }
 

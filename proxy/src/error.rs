@@ -39,6 +39,18 @@ pub enum ApiError {
     RateLimited { retry_after: Duration },
     #[error("this Idempotency-Key was already used with a different request body")]
     IdempotencyKeyReused,
+    /// A request with the same key is still being processed (IETF idempotency draft: 409).
+    #[error("a request with this Idempotency-Key is still being processed; retry when it has finished")]
+    IdempotencyKeyInUse,
+    /// A per-shop or proxy-wide daily quota is used up.
+    #[error("the daily try-on quota is used up; retry in {} s", retry_after.as_secs())]
+    QuotaExhausted { retry_after: Duration },
+    /// The client sent its request (head or body) too slowly.
+    #[error("the request was not received in time")]
+    RequestTimeout,
+    /// The limit store is unreachable; nothing was charged.
+    #[error("the proxy cannot check its limits right now; nothing was charged")]
+    StoreUnavailable,
     /// A bug or an environment failure; the message is for the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -57,6 +69,10 @@ impl ApiError {
             Self::NotReady => ErrorCode::NotReady,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            Self::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
+            Self::QuotaExhausted { .. } => ErrorCode::QuotaExhausted,
+            Self::RequestTimeout => ErrorCode::RequestTimeout,
+            Self::StoreUnavailable => ErrorCode::StoreUnavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -68,7 +84,10 @@ impl ApiError {
             Self::InvalidImage { .. } | Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::MissingField(_) | Self::InvalidField(_) | Self::GarmentUrlNotAllowed(_) => StatusCode::BAD_REQUEST,
             Self::NotFound | Self::NotReady => StatusCode::NOT_FOUND,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::QuotaExhausted { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -91,6 +110,20 @@ impl ApiError {
     }
 }
 
+impl From<crate::abuse::Refusal> for ApiError {
+    fn from(refusal: crate::abuse::Refusal) -> Self {
+        use crate::abuse::Refusal;
+        match refusal {
+            Refusal::RateLimited { retry_after } => Self::RateLimited { retry_after },
+            Refusal::QuotaExhausted { retry_after, .. } => Self::QuotaExhausted { retry_after },
+            Refusal::Store(error) => {
+                tracing::error!(%error, "limit store unavailable");
+                Self::StoreUnavailable
+            }
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Self::Internal(details) = &self {
@@ -101,7 +134,7 @@ impl IntoResponse for ApiError {
         let mut response = (self.status(), body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(wire::media::PROBLEM_JSON));
-        if let Self::RateLimited { retry_after } = self {
+        if let Self::RateLimited { retry_after } | Self::QuotaExhausted { retry_after } = self {
             // Retry-After in whole seconds, rounded up so a client never retries too early.
             let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
@@ -159,6 +192,10 @@ mod tests {
             (ApiError::GarmentUrlNotAllowed("http".into()), 400),
             (ApiError::NotFound, 404),
             (ApiError::NotReady, 404),
+            (ApiError::IdempotencyKeyInUse, 409),
+            (ApiError::QuotaExhausted { retry_after: Duration::from_secs(5) }, 429),
+            (ApiError::RequestTimeout, 408),
+            (ApiError::StoreUnavailable, 503),
         ];
         for (error, status) in cases {
             assert_eq!(error.status().as_u16(), status, "{error:?}");

@@ -1,8 +1,9 @@
 //! `Idempotency-Key` on create: a retried upload must never become a second paid try-on.
 //!
 //! Each key owns an async lock. The first request with a key holds it while it creates the
-//! task; a concurrent request with the same key waits for it and then replays the outcome, so
-//! two tasks can never come from one key. The same key with a different body (another
+//! task; a concurrent request with the same key is refused with 409 `idempotency_key_in_use`
+//! (the IETF draft's answer) and may retry to get the replay, so two tasks can never come
+//! from one key. The same key with a different body (another
 //! fingerprint) is refused. A request that fails before creating anything leaves the key
 //! unused, so a retry after fixing the cause works. Records expire with the tasks' retention.
 
@@ -68,15 +69,29 @@ impl IdempotencyKeys {
         Self { slots: Mutex::default(), ttl }
     }
 
-    /// Claims `key` for a body with `fingerprint`, waiting while another request holds it.
+    /// Claims `key` for a body with `fingerprint`; 409 while another request holds it.
     pub async fn claim(&self, key: &str, fingerprint: [u8; 32]) -> Result<Claim, ApiError> {
         let slot = self.slots.lock().unwrap_or_else(|p| p.into_inner()).entry(key.to_owned()).or_default().clone();
-        let guard = slot.lock_owned().await;
+        let guard = slot.try_lock_owned().map_err(|_| ApiError::IdempotencyKeyInUse)?;
         match &*guard {
             Some(record) if record.fingerprint == fingerprint => Ok(Claim::Replay(record.task_id.clone())),
             Some(_) => Err(ApiError::IdempotencyKeyReused),
             None => Ok(Claim::Fresh(KeyGuard { slot: guard, fingerprint })),
         }
+    }
+
+    /// Whether a request with `key` is being processed right now (checked before the body is
+    /// read, so a duplicate upload is refused without receiving it).
+    pub fn in_flight(&self, key: &str) -> bool {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.get(key).is_some_and(|slot| slot.try_lock().is_err())
+    }
+
+    /// Whether `key` already created a task: its retry is a replay, not a new create, and is
+    /// not counted against the client's rate limit.
+    pub fn completed(&self, key: &str) -> bool {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.get(key).is_some_and(|slot| slot.try_lock().is_ok_and(|record| record.is_some()))
     }
 
     /// Forgets keys older than the retention time and unused keys nobody is holding.
@@ -106,17 +121,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_concurrent_claim_waits_for_the_first_and_replays_it() {
-        let keys = Arc::new(IdempotencyKeys::new(Duration::from_secs(60)));
+    async fn a_concurrent_claim_is_refused_with_409_and_a_later_one_replays() {
+        let keys = IdempotencyKeys::new(Duration::from_secs(60));
         let Claim::Fresh(guard) = keys.claim("k", [1; 32]).await.unwrap() else { panic!("first use must be fresh") };
-        let second = tokio::spawn({
-            let keys = keys.clone();
-            async move { keys.claim("k", [1; 32]).await.map(|c| matches!(c, Claim::Replay(id) if id == "t")) }
-        });
-        tokio::task::yield_now().await;
-        assert!(!second.is_finished(), "the second claim must wait while the first holds the key");
+        assert!(keys.in_flight("k") && !keys.completed("k"));
+        assert!(matches!(keys.claim("k", [1; 32]).await, Err(ApiError::IdempotencyKeyInUse)));
         guard.complete("t".into());
-        assert!(second.await.unwrap().unwrap(), "the second claim replays the first task");
+        assert!(!keys.in_flight("k") && keys.completed("k"));
+        assert!(matches!(keys.claim("k", [1; 32]).await.unwrap(), Claim::Replay(id) if id == "t"));
     }
 
     #[tokio::test]

@@ -9,8 +9,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::Semaphore;
-use tryon_photo::{PhotoError, PrepareOptions, SourceFormat};
+use tryon_photo::{Limits, PhotoError, PrepareOptions, SourceFormat};
+
+use crate::decode_gate::DecodeGate;
 
 use crate::error::ApiError;
 use crate::providers::PreparedImage;
@@ -25,15 +26,23 @@ pub enum ImageRole {
 /// Prepares uploaded images within the configured edge limits and decode concurrency.
 #[derive(Clone)]
 pub struct ImagePreparer {
-    decodes: Arc<Semaphore>,
+    decodes: Arc<DecodeGate>,
     person_max_edge: u32,
     garment_max_edge: u32,
+    limits: Limits,
 }
 
 impl ImagePreparer {
     pub fn new(person_max_edge: u32, garment_max_edge: u32) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self { decodes: Arc::new(Semaphore::new(2 * cores)), person_max_edge, garment_max_edge }
+        let decodes = Arc::new(DecodeGate::for_this_machine());
+        Self { decodes, person_max_edge, garment_max_edge, limits: Limits::server() }
+    }
+
+    /// The same preparer decoding at most `max_pixels` (`TRYON_MAX_MEGAPIXELS`); the decoder's
+    /// allocation cap scales with it (RGBA at 4 B/px plus room for the decoder's own buffers).
+    pub fn with_max_pixels(self, max_pixels: u64) -> Self {
+        let max_alloc = max_pixels.saturating_mul(4).saturating_add(16 * 1024 * 1024);
+        Self { limits: Limits { max_pixels, max_alloc }, ..self }
     }
 
     /// Validates and re-encodes the bytes the client sent as `field`, logging what it sent.
@@ -45,11 +54,15 @@ impl ImagePreparer {
         let options = match role {
             ImageRole::Person => PrepareOptions::person(self.person_max_edge),
             ImageRole::Garment => PrepareOptions::garment(self.garment_max_edge),
-        };
-        let _slot = self.decodes.acquire().await.map_err(|_| ApiError::Internal("decode semaphore closed".into()))?;
+        }
+        .with_limits(self.limits);
         let sent_bytes = bytes.len();
-        let prepared = tokio::task::spawn_blocking(move || tryon_photo::prepare(&bytes, &options))
+        let prepared = self
+            .decodes
+            .run(move || tryon_photo::prepare(&bytes, &options))
             .await
+            // The decoders and their waiting line are full: refuse now rather than queue.
+            .map_err(|_| ApiError::RateLimited { retry_after: std::time::Duration::from_secs(1) })?
             .map_err(|join| ApiError::Internal(format!("image preparation of `{field}` panicked: {join}")))?
             .map_err(|error| photo_error(field, error))?;
         let source = prepared.source;

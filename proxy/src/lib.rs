@@ -43,3 +43,9 @@ pub mod upload;
 
 #[cfg(feature = "server")]
 pub mod abuse;
+#[cfg(feature = "server")]
+pub mod decode_gate;
+#[cfg(feature = "server")]
+pub mod serving;
+#[cfg(feature = "server")]
+pub mod recent;

@@ -62,7 +62,9 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
             state.begin_shutdown();
         }
     };
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
+    // Issue 6: hyper with a header-read timeout and a connection cap (see `serving`).
+    let serve_options = state.settings.serve;
+    tryon_proxy::serving::serve(listener, app(state), serve_options, shutdown).await?;
     Ok(())
 }
 

@@ -137,6 +137,13 @@ impl Registry {
 
     /// Queues a try-on and starts its one driver. Returns the task's first view.
     pub fn create(&self, job: TryOnJob) -> TryOnView {
+        self.create_then(job, None)
+    }
+
+    /// Like [`Registry::create`], and calls `on_finish` with whether the provider accepted the
+    /// task once its run ends (issue 6: quotas are charged only for accepted tasks). A task
+    /// deleted before it ran drops `on_finish` without calling it.
+    pub fn create_then(&self, job: TryOnJob, on_finish: Option<OnFinish>) -> TryOnView {
         let id = new_task_id();
         let now = now_rfc3339();
         let mut line = lock(&self.inner.line);
@@ -170,7 +177,7 @@ impl Registry {
         line.push_back(id);
         self.inner.tickets.send(grant).expect("the dispatcher lives as long as the registry");
         drop(line);
-        let driver = tokio::spawn(drive(Arc::downgrade(&self.inner), task.clone(), granted));
+        let driver = tokio::spawn(drive(Arc::downgrade(&self.inner), task.clone(), granted, on_finish));
         *lock(&task.driver) = Some(driver.abort_handle());
         first
     }
@@ -263,8 +270,16 @@ async fn dispatch(
     }
 }
 
+/// Told whether the provider accepted a finished task.
+pub type OnFinish = Box<dyn FnOnce(bool) + Send>;
+
 /// The one driver of a task: waits for a slot, runs the provider, records the outcome.
-async fn drive(registry: Weak<Inner>, task: Arc<Task>, granted: oneshot::Receiver<OwnedSemaphorePermit>) {
+async fn drive(
+    registry: Weak<Inner>,
+    task: Arc<Task>,
+    granted: oneshot::Receiver<OwnedSemaphorePermit>,
+    on_finish: Option<OnFinish>,
+) {
     let Ok(_slot) = granted.await else { return };
     let Some(provider) = registry.upgrade().map(|inner| {
         inner.leave_line(&task.id);
@@ -275,6 +290,10 @@ async fn drive(registry: Weak<Inner>, task: Arc<Task>, granted: oneshot::Receive
     let Some(job) = task.start() else { return };
     let sink = TaskSink(task.clone());
     let outcome = AssertUnwindSafe(provider.run(job, &sink)).catch_unwind().await;
+    if let Some(on_finish) = on_finish {
+        // A panic says nothing about the vendor; assume it accepted (and bills) the task.
+        on_finish(outcome.as_ref().map_or(true, crate::abuse::provider_accepted));
+    }
     let outcome = match outcome {
         Ok(Ok(output)) => Ok(output),
         Ok(Err(error)) => Err(provider_task_error(&task.id, &error)),

@@ -66,6 +66,7 @@ impl ByteCache {
         );
     }
 
+    #[cfg(test)]
     pub fn used_bytes(&self) -> usize {
         self.used_bytes
     }

@@ -1,0 +1,148 @@
+//! Identical submissions within a short window become one task.
+//!
+//! A double click, a page reload mid-upload or a second tab can send the same photo, garment
+//! and options twice without the same `Idempotency-Key`; each would be a paid try-on. The
+//! form's fingerprint (a hash over every field, photo bytes included) identifies such a
+//! repeat: within [`WINDOW`] it gets the existing task instead of a new one, and while the
+//! first is still being created the repeat is told to retry (409), never given a second task.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long an identical submission returns the existing task.
+pub const WINDOW: Duration = Duration::from_secs(10 * 60);
+
+type Fingerprint = [u8; 32];
+
+#[derive(Debug, Clone)]
+enum Entry {
+    Creating,
+    Created { task_id: String, at: Instant },
+}
+
+/// Recent fingerprints and the task each created.
+#[derive(Debug, Default)]
+pub struct RecentSubmissions {
+    entries: Arc<Mutex<HashMap<Fingerprint, Entry>>>,
+}
+
+/// What to do with a submission.
+#[derive(Debug)]
+pub enum Submission {
+    /// The same submission created this task less than [`WINDOW`] ago.
+    Existing(String),
+    /// The same submission is being created right now.
+    InFlight,
+    /// New: create the task, then [`SubmissionGuard::created`].
+    Fresh(SubmissionGuard),
+}
+
+/// Marks a fingerprint as being created; dropping it without [`SubmissionGuard::created`]
+/// (the create failed) forgets the fingerprint so a corrected retry is not blocked.
+#[derive(Debug)]
+pub struct SubmissionGuard {
+    entries: Arc<Mutex<HashMap<Fingerprint, Entry>>>,
+    fingerprint: Fingerprint,
+    done: bool,
+}
+
+impl SubmissionGuard {
+    pub fn created(mut self, task_id: String) {
+        self.done = true;
+        lock(&self.entries).insert(
+            self.fingerprint,
+            Entry::Created {
+                task_id,
+                at: Instant::now(),
+            },
+        );
+    }
+}
+
+impl Drop for SubmissionGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            lock(&self.entries).remove(&self.fingerprint);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl RecentSubmissions {
+    /// Looks `fingerprint` up; `reusable` says whether a remembered task may be handed out
+    /// again (a failed or deleted one may not: the shopper is trying again on purpose).
+    pub fn begin(&self, fingerprint: Fingerprint, reusable: impl Fn(&str) -> bool) -> Submission {
+        let mut entries = lock(&self.entries);
+        match entries.get(&fingerprint) {
+            Some(Entry::Creating) => return Submission::InFlight,
+            Some(Entry::Created { task_id, at }) if at.elapsed() < WINDOW && reusable(task_id) => {
+                return Submission::Existing(task_id.clone());
+            }
+            _ => {}
+        }
+        entries.insert(fingerprint, Entry::Creating);
+        Submission::Fresh(SubmissionGuard {
+            entries: self.entries.clone(),
+            fingerprint,
+            done: false,
+        })
+    }
+
+    /// Forgets submissions older than the window.
+    pub fn sweep(&self) {
+        lock(&self.entries).retain(|_, entry| match entry {
+            Entry::Creating => true,
+            Entry::Created { at, .. } => at.elapsed() < WINDOW,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeat_gets_the_existing_task_and_a_concurrent_repeat_waits() {
+        let recent = RecentSubmissions::default();
+        let Submission::Fresh(guard) = recent.begin([1; 32], |_| true) else {
+            panic!("first is fresh")
+        };
+        assert!(matches!(
+            recent.begin([1; 32], |_| true),
+            Submission::InFlight
+        ));
+        guard.created("task-1".into());
+        assert!(
+            matches!(recent.begin([1; 32], |_| true), Submission::Existing(id) if id == "task-1")
+        );
+        assert!(
+            matches!(recent.begin([2; 32], |_| true), Submission::Fresh(_)),
+            "another submission is new"
+        );
+    }
+
+    #[test]
+    fn failed_tasks_and_failed_creates_are_not_reused() {
+        let recent = RecentSubmissions::default();
+        let Submission::Fresh(guard) = recent.begin([1; 32], |_| true) else {
+            panic!("fresh")
+        };
+        guard.created("failed-task".into());
+        assert!(
+            matches!(recent.begin([1; 32], |_| false), Submission::Fresh(_)),
+            "a failed task is retried"
+        );
+        let recent = RecentSubmissions::default();
+        drop(recent.begin([3; 32], |_| true));
+        assert!(
+            matches!(recent.begin([3; 32], |_| true), Submission::Fresh(_)),
+            "an abandoned create is forgotten"
+        );
+    }
+}
