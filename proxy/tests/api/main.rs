@@ -1,0 +1,12 @@
+//! Integration tests of the proxy's HTTP API, in-process on a loopback port: one test binary
+//! (linking is the slow part of a test build), one module per area of the contract.
+
+#[path = "../util/mod.rs"]
+mod util;
+
+mod assets;
+mod create;
+mod events;
+mod idempotency;
+mod meta;
+mod tasks;

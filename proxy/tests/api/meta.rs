@@ -1,0 +1,105 @@
+//! Configuration, health, the OpenAPI document and unknown paths.
+
+use crate::util::{TestServer, assert_problem};
+
+#[tokio::test]
+async fn config_reports_provider_options_and_limits() {
+    let server = TestServer::with_local(
+        100,
+        &["--max-image-bytes", "5000000", "--person-max-edge", "1536"],
+    )
+    .await;
+    let (status, json) = server.get_json("/v1/config").await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["provider"], "local");
+    assert_eq!(
+        json["categories"],
+        serde_json::json!(["upper", "lower", "full", "combo"])
+    );
+    assert_eq!(
+        json["qualities"],
+        serde_json::json!(["fast", "balanced", "best"])
+    );
+    assert_eq!(
+        json["checks"],
+        serde_json::json!({"person": false, "garment": false})
+    );
+    let limits = &json["limits"];
+    assert_eq!(limits["max_upload_bytes"], 5_000_000);
+    assert_eq!(limits["person_max_edge"], 1536);
+    assert_eq!(limits["garment_max_edge"], 1024);
+    assert_eq!(
+        limits["accept"],
+        serde_json::json!(["image/jpeg", "image/png", "image/webp"])
+    );
+}
+
+#[tokio::test]
+async fn healthz_answers_while_serving() {
+    let server = TestServer::with_local(100, &[]).await;
+    let response = server.get("/healthz").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn openapi_document_is_3_1_and_lists_every_route() {
+    let server = TestServer::with_local(100, &[]).await;
+    let (status, doc) = server.get_json("/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "version: {}",
+        doc["openapi"]
+    );
+    let paths = doc["paths"].as_object().expect("paths object");
+    let expected = [
+        ("/v1/config", "get"),
+        ("/v1/tryons", "post"),
+        ("/v1/tryons/{id}", "get"),
+        ("/v1/tryons/{id}", "delete"),
+        ("/v1/tryons/{id}/events", "get"),
+        ("/v1/tryons/{id}/result", "get"),
+        ("/healthz", "get"),
+        ("/v1/openapi.json", "get"),
+    ];
+    for (path, method) in expected {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing from {paths:?}"
+        );
+    }
+    let create = &paths["/v1/tryons"]["post"];
+    assert!(
+        create["requestBody"]["content"]["multipart/form-data"].is_object(),
+        "multipart body: {create}"
+    );
+    assert!(
+        create["responses"]["202"].is_object() && create["responses"]["413"].is_object(),
+        "{create}"
+    );
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    for schema in [
+        "TryOnView",
+        "Problem",
+        "ErrorCode",
+        "ConfigResponse",
+        "CreatedTryOn",
+    ] {
+        assert!(schemas.contains_key(schema), "schema {schema} missing");
+    }
+}
+
+#[tokio::test]
+async fn unknown_paths_are_problem_404s() {
+    let server = TestServer::with_local(100, &[]).await;
+    let response = server.get("/v1/nothing-here").await;
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let status = response.status().as_u16();
+    assert_problem(status, &response.json().await.unwrap(), 404, "not_found");
+}

@@ -1,0 +1,202 @@
+//! Task status, result, delete and the first-in-first-out queue.
+
+use tryon_proxy::wire::{ErrorCode, TaskStatus};
+
+use crate::util::{Step, SteppedProvider, TestServer, assert_problem};
+
+#[tokio::test]
+async fn an_unknown_task_is_not_found_everywhere() {
+    let server = TestServer::start(SteppedProvider::new(), &[]).await;
+    let id = "0123456789abcdef0123456789abcdef";
+    for path in [
+        format!("/v1/tryons/{id}"),
+        format!("/v1/tryons/{id}/result"),
+    ] {
+        let (status, json) = server.get_json(&path).await;
+        assert_problem(status, &json, 404, "not_found");
+    }
+    let response = server
+        .client
+        .delete(server.url(&format!("/v1/tryons/{id}")))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    assert_problem(status, &response.json().await.unwrap(), 404, "not_found");
+}
+
+#[tokio::test]
+async fn the_result_is_not_ready_before_success_and_private_after() {
+    let provider = SteppedProvider::new();
+    let server = TestServer::start(provider.clone(), &[]).await;
+    let id = server.create_ok().await;
+    provider.wait_runs(1).await;
+    let (status, json) = server.get_json(&format!("/v1/tryons/{id}/result")).await;
+    assert_problem(status, &json, 404, "not_ready");
+
+    provider.step(Step::Progress(40));
+    let running = server
+        .wait_for(&id, "progress 40", |v| v.progress == 40)
+        .await;
+    assert_eq!(running.status, TaskStatus::Running);
+    assert_eq!(running.stage.as_deref(), Some("stepping"));
+    assert_eq!(running.queue_position, None);
+    assert!(running.result.is_none());
+
+    provider.step(Step::Succeed);
+    let done = server.wait_terminal(&id).await;
+    assert_eq!((done.status, done.progress), (TaskStatus::Succeeded, 100));
+    let result = done.result.expect("a succeeded task names its result");
+    assert_eq!(result.url, format!("/v1/tryons/{id}/result"));
+    assert_eq!(result.content_type, "image/jpeg");
+    let response = server.get(&result.url).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/jpeg");
+    assert_eq!(response.headers()["cache-control"], "private");
+    let bytes = response.bytes().await.unwrap();
+    let image = image::load_from_memory(&bytes).expect("the result decodes");
+    assert_eq!(
+        (image.width(), image.height()),
+        (result.width, result.height)
+    );
+    assert!(
+        time::OffsetDateTime::parse(
+            &done.created_at,
+            &time::format_description::well_known::Rfc3339
+        )
+        .is_ok()
+    );
+    assert!(
+        done.updated_at >= done.created_at,
+        "{} < {}",
+        done.updated_at,
+        done.created_at
+    );
+}
+
+#[tokio::test]
+async fn a_failed_task_reports_its_error() {
+    let provider = SteppedProvider::new();
+    let server = TestServer::start(provider.clone(), &[]).await;
+    let id = server.create_ok().await;
+    provider.step(Step::Progress(30));
+    provider.step(Step::Fail);
+    let done = server.wait_terminal(&id).await;
+    assert_eq!(done.status, TaskStatus::Failed);
+    assert_eq!(done.progress, 30, "failure keeps the progress reached");
+    let error = done.error.expect("a failed task has an error");
+    assert_eq!(error.code, ErrorCode::ProviderFailed);
+    assert!(error.retryable);
+    let (status, json) = server.get_json(&format!("/v1/tryons/{id}/result")).await;
+    assert_problem(status, &json, 404, "not_ready");
+}
+
+#[tokio::test]
+async fn delete_removes_a_finished_task_at_once() {
+    let provider = SteppedProvider::new();
+    let server = TestServer::start(provider.clone(), &[]).await;
+    let id = server.create_ok().await;
+    provider.step(Step::Succeed);
+    server.wait_terminal(&id).await;
+    let response = server
+        .client
+        .delete(server.url(&format!("/v1/tryons/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    for path in [
+        format!("/v1/tryons/{id}"),
+        format!("/v1/tryons/{id}/result"),
+    ] {
+        let (status, json) = server.get_json(&path).await;
+        assert_problem(status, &json, 404, "not_found");
+    }
+    assert_eq!(
+        server.events(&id, None).await.status(),
+        204,
+        "events of a deleted task"
+    );
+}
+
+#[tokio::test]
+async fn delete_cancels_a_running_task_and_frees_its_slot() {
+    let provider = SteppedProvider::new();
+    let server = TestServer::start(provider.clone(), &["--max-running-tasks", "1"]).await;
+    let first = server.create_ok().await;
+    provider.wait_runs(1).await;
+    let second = server.create_ok().await;
+    assert_eq!(server.view(&second).await.queue_position, Some(0));
+    let response = server
+        .client
+        .delete(server.url(&format!("/v1/tryons/{first}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    provider.wait_runs(2).await;
+    let running = server
+        .wait_for(&second, "running", |v| v.status == TaskStatus::Running)
+        .await;
+    assert_eq!(running.queue_position, None);
+    provider.step(Step::Succeed);
+    assert_eq!(
+        server.wait_terminal(&second).await.status,
+        TaskStatus::Succeeded
+    );
+}
+
+#[tokio::test]
+async fn queued_tasks_see_their_real_position_move_up() {
+    let provider = SteppedProvider::new();
+    let server = TestServer::start(provider.clone(), &["--max-running-tasks", "1"]).await;
+    let ids = [
+        server.create_ok().await,
+        server.create_ok().await,
+        server.create_ok().await,
+    ];
+    provider.wait_runs(1).await;
+    let positions = |views: &[tryon_proxy::wire::TryOnView]| {
+        views.iter().map(|v| v.queue_position).collect::<Vec<_>>()
+    };
+    let mut views = Vec::new();
+    for id in &ids {
+        views.push(server.view(id).await);
+    }
+    assert_eq!(positions(&views), [None, Some(0), Some(1)], "{views:#?}");
+    assert_eq!(views[1].status, TaskStatus::Queued);
+
+    provider.step(Step::Succeed);
+    server
+        .wait_for(&ids[1], "running", |v| v.status == TaskStatus::Running)
+        .await;
+    let third = server
+        .wait_for(&ids[2], "first in line", |v| v.queue_position == Some(0))
+        .await;
+    assert_eq!(third.status, TaskStatus::Queued);
+    provider.step(Step::Succeed);
+    provider.step(Step::Succeed);
+    server.wait_terminal(&ids[2]).await;
+    assert_eq!(provider.runs(), 3);
+}
+
+#[tokio::test]
+async fn finished_tasks_expire_after_the_retention() {
+    let provider = SteppedProvider::new();
+    let server = TestServer::start(provider.clone(), &["--result-retention-s", "1"]).await;
+    let id = server.create_ok().await;
+    provider.step(Step::Succeed);
+    server.wait_terminal(&id).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (status, _) = server.get_json(&format!("/v1/tryons/{id}")).await;
+        if status == 404 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "task still there 5 s after a 1 s retention"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
