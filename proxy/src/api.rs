@@ -39,7 +39,10 @@ pub async fn get_config(State(state): State<AppState>) -> Json<ConfigResponse> {
         (status = 200, description = "Current state", body = TryOnView),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get_tryon(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<TryOnView>, ApiError> {
+pub async fn get_tryon(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<TryOnView>, ApiError> {
     state.registry.view(&id).map(Json).ok_or(ApiError::NotFound)
 }
 
@@ -52,18 +55,24 @@ pub async fn get_tryon(State(state): State<AppState>, Path(id): Path<String>) ->
         (status = 404, description = "`not_found`, or `not_ready` before success", body = Problem,
             content_type = "application/problem+json"),
     ))]
-pub async fn get_result(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn get_result(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let output = match state.registry.result(&id) {
         ResultLookup::Unknown => return Err(ApiError::NotFound),
         ResultLookup::NotReady => return Err(ApiError::NotReady),
         ResultLookup::Ready(output) => output,
     };
-    let content_type =
-        HeaderValue::from_str(&output.content_type).map_err(|_| ApiError::Internal("result content type is not a header value".into()))?;
+    let content_type = HeaderValue::from_str(&output.content_type)
+        .map_err(|_| ApiError::Internal("result content type is not a header value".into()))?;
     let headers = [
         (header::CONTENT_TYPE, content_type),
         (header::CACHE_CONTROL, HeaderValue::from_static("private")),
-        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
     ];
     Ok((headers, output.bytes).into_response())
 }
@@ -75,8 +84,15 @@ pub async fn get_result(State(state): State<AppState>, Path(id): Path<String>) -
         (status = 204, description = "Deleted"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn delete_tryon(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    if state.registry.delete(&id) { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound) }
+pub async fn delete_tryon(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if state.registry.delete(&id) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
 }
 
 /// 200 while the process serves.

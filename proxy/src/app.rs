@@ -15,14 +15,14 @@ use tower_http::trace::TraceLayer;
 
 use crate::abuse::Limiter;
 use crate::config::Settings;
-use crate::recent::RecentSubmissions;
-use crate::serving::{handler_deadline, upload_deadline};
 use crate::garment_fetch::{FetchOptions, FetcherSetupError, GarmentFetcher, SystemResolver};
 use crate::garments::GarmentSource;
 use crate::idempotency::IdempotencyKeys;
 use crate::images::ImagePreparer;
 use crate::providers::{Provider, ProviderInfo};
+use crate::recent::RecentSubmissions;
 use crate::registry::{Registry, RegistryOptions};
+use crate::serving::{handler_deadline, upload_deadline};
 use crate::wire::paths;
 use crate::{api, assets, create, events, openapi};
 
@@ -57,11 +57,18 @@ impl AppState {
             provider: Arc::new(provider.info()),
             registry: Registry::new(
                 provider,
-                RegistryOptions { max_running: settings.max_running_tasks, retention: settings.result_retention },
+                RegistryOptions {
+                    max_running: settings.max_running_tasks,
+                    retention: settings.result_retention,
+                },
             ),
             images: ImagePreparer::new(settings.person_max_edge, settings.garment_max_edge)
                 .with_max_pixels(settings.max_pixels),
-            garments: Arc::new(GarmentSource::new(fetcher, demo_dir, settings.max_image_bytes)),
+            garments: Arc::new(GarmentSource::new(
+                fetcher,
+                demo_dir,
+                settings.max_image_bytes,
+            )),
             idempotency: Arc::new(IdempotencyKeys::new(settings.result_retention)),
             limiter: Arc::new(Limiter::in_memory(settings.abuse.clone())),
             recent: Arc::new(RecentSubmissions::default()),
@@ -88,7 +95,8 @@ impl AppState {
     /// Removes expired tasks and idempotency keys, often enough that a short test retention
     /// is honoured and rarely enough to cost nothing.
     fn spawn_sweeper(&self) {
-        let every = (self.settings.result_retention / 10).clamp(Duration::from_millis(100), Duration::from_secs(60));
+        let every = (self.settings.result_retention / 10)
+            .clamp(Duration::from_millis(100), Duration::from_secs(60));
         let registry = self.registry.clone();
         let idempotency = Arc::downgrade(&self.idempotency);
         let recent = Arc::downgrade(&self.recent);
@@ -100,7 +108,9 @@ impl AppState {
                     _ = ticks.tick() => {}
                     _ = stop.wait_for(|down| *down) => return,
                 }
-                let Some(idempotency) = idempotency.upgrade() else { return };
+                let Some(idempotency) = idempotency.upgrade() else {
+                    return;
+                };
                 let swept = registry.sweep();
                 idempotency.sweep();
                 if let Some(recent) = recent.upgrade() {
@@ -120,21 +130,41 @@ pub fn app(state: AppState) -> Router {
     let body_limit = usize::try_from(state.settings.max_request_bytes).unwrap_or(usize::MAX);
     // Issue 6: a slow upload gets 408; other non-streaming handlers are bounded too. The event
     // stream is long-lived by design and has neither.
-    let upload = axum::middleware::from_fn_with_state(state.settings.upload_timeout, upload_deadline);
-    let bounded = axum::middleware::from_fn_with_state(state.settings.handler_timeout, handler_deadline);
+    let upload =
+        axum::middleware::from_fn_with_state(state.settings.upload_timeout, upload_deadline);
+    let bounded =
+        axum::middleware::from_fn_with_state(state.settings.handler_timeout, handler_deadline);
     let mut router = Router::new()
         .route(paths::CONFIG, get(api::get_config).layer(bounded.clone()))
         .route(
             paths::TRYONS,
-            axum::routing::post(create::create_tryon).layer(DefaultBodyLimit::max(body_limit)).layer(upload),
+            axum::routing::post(create::create_tryon)
+                .layer(DefaultBodyLimit::max(body_limit))
+                .layer(upload),
         )
-        .route(paths::TRYON, get(api::get_tryon).delete(api::delete_tryon).layer(bounded.clone()))
+        .route(
+            paths::TRYON,
+            get(api::get_tryon)
+                .delete(api::delete_tryon)
+                .layer(bounded.clone()),
+        )
         .route(paths::TRYON_EVENTS, get(events::tryon_events))
-        .route(paths::TRYON_RESULT, get(api::get_result).layer(bounded.clone()))
-        .route(paths::OPENAPI, get(openapi::openapi_json).layer(bounded.clone()))
+        .route(
+            paths::TRYON_RESULT,
+            get(api::get_result).layer(bounded.clone()),
+        )
+        .route(
+            paths::OPENAPI,
+            get(openapi::openapi_json).layer(bounded.clone()),
+        )
         .route(paths::HEALTHZ, get(api::healthz).layer(bounded));
     if state.settings.demo {
-        router = router.route("/", get(assets::demo_index)).route("/demo/{*path}", get(assets::demo_file));
+        router = router
+            .route("/", get(assets::demo_index))
+            .route("/demo/{*path}", get(assets::demo_file));
     }
-    router.fallback(assets::widget_file).layer(TraceLayer::new_for_http()).with_state(state)
+    router
+        .fallback(assets::widget_file)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
 }

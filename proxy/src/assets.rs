@@ -34,17 +34,30 @@ pub async fn widget_file(State(state): State<AppState>, request: Request) -> Res
 /// `GET /` in demo mode: the demo product page.
 pub async fn demo_index(State(state): State<AppState>, request: Request) -> Response {
     let page = state.settings.www_dir.join("demo").join("index.html");
-    with_headers(serve(ServeFile::new(page), request).await, REVALIDATE, false)
+    with_headers(
+        serve(ServeFile::new(page), request).await,
+        REVALIDATE,
+        false,
+    )
 }
 
 /// `GET /demo/*` in demo mode: files of `<www-dir>/demo/`.
 pub async fn demo_file(State(state): State<AppState>, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
     // ServeDir serves relative to its folder, so strip the `/demo` the route matched.
-    let inner = parts.uri.path().strip_prefix("/demo").unwrap_or("/").to_owned();
+    let inner = parts
+        .uri
+        .path()
+        .strip_prefix("/demo")
+        .unwrap_or("/")
+        .to_owned();
     parts.uri = inner.parse().unwrap_or_default();
     let dir = state.settings.www_dir.join("demo");
-    with_headers(serve(ServeDir::new(dir), Request::from_parts(parts, body)).await, REVALIDATE, false)
+    with_headers(
+        serve(ServeDir::new(dir), Request::from_parts(parts, body)).await,
+        REVALIDATE,
+        false,
+    )
 }
 
 async fn serve<S>(service: S, request: Request) -> Response
@@ -67,13 +80,19 @@ fn with_headers(response: Response, cache: &'static str, cross_origin: bool) -> 
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     if cross_origin {
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
     }
     response
 }
 
 fn file_name(path: &str) -> &str {
-    Path::new(path).file_name().and_then(|name| name.to_str()).unwrap_or("")
+    Path::new(path)
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or("")
 }
 
 fn cache_policy(name: &str) -> &'static str {
@@ -101,11 +120,21 @@ mod tests {
 
     #[test]
     fn hashed_names_are_recognised() {
-        for hashed in ["tryon_widget-1a2b3c4d.wasm", "worker-0123456789abcdef.js", "a-b-deadbeef.css"] {
+        for hashed in [
+            "tryon_widget-1a2b3c4d.wasm",
+            "worker-0123456789abcdef.js",
+            "a-b-deadbeef.css",
+        ] {
             assert!(is_content_hashed(hashed), "{hashed}");
             assert_eq!(cache_policy(hashed), IMMUTABLE);
         }
-        for plain in ["widget.js", "tryon-widget.wasm", "x-1a2b3c.js", "x-1a2b3c4dz.js", "x-1a2b3c4d"] {
+        for plain in [
+            "widget.js",
+            "tryon-widget.wasm",
+            "x-1a2b3c.js",
+            "x-1a2b3c4dz.js",
+            "x-1a2b3c4d",
+        ] {
             assert!(!is_content_hashed(plain), "{plain}");
         }
         assert_eq!(cache_policy("widget.js"), LOADER);

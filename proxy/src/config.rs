@@ -96,7 +96,12 @@ pub struct Cli {
     /// Comma-separated URL prefixes a `garment_url` may start with; each must be `https://`
     /// and end in `/` (e.g. `https://cdn.shopify.com/`) [default: none, so only uploads and,
     /// with --demo, the demo garments].
-    #[arg(long, env = "TRYON_GARMENT_HOSTS", value_name = "PREFIXES", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "TRYON_GARMENT_HOSTS",
+        value_name = "PREFIXES",
+        value_delimiter = ','
+    )]
     pub garment_hosts: Option<Vec<String>>,
 
     // Issue 6: limits that keep bad input, credit abuse and slow clients from costing anything.
@@ -133,7 +138,12 @@ pub struct Cli {
     /// Comma-separated CIDRs of our own reverse proxies; only requests from them may name the
     /// client in X-Forwarded-For (the right-most address not in this list is used)
     /// [default: none, so the socket peer is the client].
-    #[arg(long, env = "TRYON_TRUSTED_PROXIES", value_name = "CIDRS", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "TRYON_TRUSTED_PROXIES",
+        value_name = "CIDRS",
+        value_delimiter = ','
+    )]
     pub trusted_proxies: Option<Vec<String>>,
 
     /// Seconds a client has to send a complete request head; also how long an idle kept-alive
@@ -159,9 +169,15 @@ pub struct Cli {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid config file {path}: {source}")]
-    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
     #[error("garment host prefix {0:?} must start with https:// and end with /")]
     GarmentHost(String),
     #[error("{0} must be greater than zero")]
@@ -213,47 +229,104 @@ impl Settings {
 
     fn resolve(cli: Cli, file: Cli) -> Result<Self, ConfigError> {
         let garment_hosts = cli.garment_hosts.or(file.garment_hosts).unwrap_or_default();
-        let garment_hosts: Vec<String> =
-            garment_hosts.into_iter().map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).collect();
-        if let Some(bad) = garment_hosts.iter().find(|h| !(h.starts_with("https://") && h.ends_with('/'))) {
+        let garment_hosts: Vec<String> = garment_hosts
+            .into_iter()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .collect();
+        if let Some(bad) = garment_hosts
+            .iter()
+            .find(|h| !(h.starts_with("https://") && h.ends_with('/')))
+        {
             return Err(ConfigError::GarmentHost(bad.clone()));
         }
         let settings = Self {
-            listen: cli.listen.or(file.listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
-            provider: cli.provider.or(file.provider).unwrap_or(ProviderKind::Local),
-            assets_dir: cli.assets_dir.or(file.assets_dir).unwrap_or_else(|| "target/dist".into()),
+            listen: cli
+                .listen
+                .or(file.listen)
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            provider: cli
+                .provider
+                .or(file.provider)
+                .unwrap_or(ProviderKind::Local),
+            assets_dir: cli
+                .assets_dir
+                .or(file.assets_dir)
+                .unwrap_or_else(|| "target/dist".into()),
             www_dir: cli.www_dir.or(file.www_dir).unwrap_or_else(|| "www".into()),
             demo: cli.demo || file.demo,
-            local_duration: Duration::from_millis(cli.local_duration_ms.or(file.local_duration_ms).unwrap_or(3000)),
-            max_running_tasks: cli.max_running_tasks.or(file.max_running_tasks).unwrap_or(4),
-            result_retention: Duration::from_secs(cli.result_retention_s.or(file.result_retention_s).unwrap_or(86_400)),
-            max_image_bytes: cli.max_image_bytes.or(file.max_image_bytes).unwrap_or(10_000_000),
-            max_request_bytes: cli.max_request_bytes.or(file.max_request_bytes).unwrap_or(25_000_000),
+            local_duration: Duration::from_millis(
+                cli.local_duration_ms
+                    .or(file.local_duration_ms)
+                    .unwrap_or(3000),
+            ),
+            max_running_tasks: cli
+                .max_running_tasks
+                .or(file.max_running_tasks)
+                .unwrap_or(4),
+            result_retention: Duration::from_secs(
+                cli.result_retention_s
+                    .or(file.result_retention_s)
+                    .unwrap_or(86_400),
+            ),
+            max_image_bytes: cli
+                .max_image_bytes
+                .or(file.max_image_bytes)
+                .unwrap_or(10_000_000),
+            max_request_bytes: cli
+                .max_request_bytes
+                .or(file.max_request_bytes)
+                .unwrap_or(25_000_000),
             person_max_edge: cli.person_max_edge.or(file.person_max_edge).unwrap_or(2048),
-            garment_max_edge: cli.garment_max_edge.or(file.garment_max_edge).unwrap_or(1024),
+            garment_max_edge: cli
+                .garment_max_edge
+                .or(file.garment_max_edge)
+                .unwrap_or(1024),
             garment_hosts,
-            max_pixels: (cli.max_megapixels.or(file.max_megapixels).unwrap_or(25.0).max(0.0) * 1e6) as u64,
+            max_pixels: (cli
+                .max_megapixels
+                .or(file.max_megapixels)
+                .unwrap_or(25.0)
+                .max(0.0)
+                * 1e6) as u64,
             abuse: AbuseLimits {
                 create: BucketRule {
                     burst: cli.create_burst.or(file.create_burst).unwrap_or(3),
-                    period: Duration::from_secs(cli.create_period_s.or(file.create_period_s).unwrap_or(20)),
+                    period: Duration::from_secs(
+                        cli.create_period_s.or(file.create_period_s).unwrap_or(20),
+                    ),
                 },
                 check: BucketRule {
                     burst: cli.check_burst.or(file.check_burst).unwrap_or(10),
-                    period: Duration::from_secs(cli.check_period_s.or(file.check_period_s).unwrap_or(3)),
+                    period: Duration::from_secs(
+                        cli.check_period_s.or(file.check_period_s).unwrap_or(3),
+                    ),
                 },
                 shop_daily_quota: cli.shop_daily_quota.or(file.shop_daily_quota),
                 daily_budget: cli.daily_budget.or(file.daily_budget),
             },
-            trusted_proxies: parse_trusted_proxies(&cli.trusted_proxies.or(file.trusted_proxies).unwrap_or_default().join(","))
-                .map_err(ConfigError::TrustedProxies)?,
+            trusted_proxies: parse_trusted_proxies(
+                &cli.trusted_proxies
+                    .or(file.trusted_proxies)
+                    .unwrap_or_default()
+                    .join(","),
+            )
+            .map_err(ConfigError::TrustedProxies)?,
             serve: ServeOptions {
-                header_read_timeout: Duration::from_secs(cli.header_timeout_s.or(file.header_timeout_s).unwrap_or(10)),
+                header_read_timeout: Duration::from_secs(
+                    cli.header_timeout_s.or(file.header_timeout_s).unwrap_or(10),
+                ),
                 max_connections: cli.max_connections.or(file.max_connections).unwrap_or(2048),
                 ..ServeOptions::default()
             },
-            upload_timeout: Duration::from_secs(cli.upload_timeout_s.or(file.upload_timeout_s).unwrap_or(30)),
-            handler_timeout: Duration::from_secs(cli.handler_timeout_s.or(file.handler_timeout_s).unwrap_or(10)),
+            upload_timeout: Duration::from_secs(
+                cli.upload_timeout_s.or(file.upload_timeout_s).unwrap_or(30),
+            ),
+            handler_timeout: Duration::from_secs(
+                cli.handler_timeout_s
+                    .or(file.handler_timeout_s)
+                    .unwrap_or(10),
+            ),
         };
         settings.check_positive()?;
         Ok(settings)
@@ -270,7 +343,10 @@ impl Settings {
             ("--max-megapixels", self.max_pixels),
             ("--create-burst", u64::from(self.abuse.create.burst)),
             ("--check-burst", u64::from(self.abuse.check.burst)),
-            ("--header-timeout-s", self.serve.header_read_timeout.as_secs()),
+            (
+                "--header-timeout-s",
+                self.serve.header_read_timeout.as_secs(),
+            ),
             ("--upload-timeout-s", self.upload_timeout.as_secs()),
             ("--handler-timeout-s", self.handler_timeout.as_secs()),
             ("--max-connections", self.serve.max_connections as u64),
@@ -283,8 +359,14 @@ impl Settings {
 }
 
 fn read_file(path: &Path) -> Result<Cli, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-    toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source: Box::new(source) })
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.into(),
+        source: Box::new(source),
+    })
 }
 
 #[cfg(test)]
@@ -292,7 +374,8 @@ mod tests {
     use super::*;
 
     fn cli(args: &[&str]) -> Cli {
-        Cli::try_parse_from(std::iter::once("tryon-proxy").chain(args.iter().copied())).expect("valid flags")
+        Cli::try_parse_from(std::iter::once("tryon-proxy").chain(args.iter().copied()))
+            .expect("valid flags")
     }
 
     #[test]
@@ -304,7 +387,10 @@ mod tests {
         assert_eq!(s.local_duration, Duration::from_millis(3000));
         assert_eq!(s.max_running_tasks, 4);
         assert_eq!(s.result_retention, Duration::from_secs(86_400));
-        assert_eq!((s.max_image_bytes, s.max_request_bytes), (10_000_000, 25_000_000));
+        assert_eq!(
+            (s.max_image_bytes, s.max_request_bytes),
+            (10_000_000, 25_000_000)
+        );
         assert_eq!((s.person_max_edge, s.garment_max_edge), (2048, 1024));
         assert!(!s.demo && s.garment_hosts.is_empty());
     }
@@ -317,18 +403,32 @@ mod tests {
         .unwrap();
         let s = Settings::resolve(cli(&["--max-running-tasks", "2"]), file).unwrap();
         assert_eq!(s.max_running_tasks, 2, "flag wins");
-        assert_eq!(s.listen, "127.0.0.1:9000".parse().unwrap(), "file beats default");
+        assert_eq!(
+            s.listen,
+            "127.0.0.1:9000".parse().unwrap(),
+            "file beats default"
+        );
         assert!(s.demo);
         assert_eq!(s.garment_hosts, ["https://cdn.example/"]);
     }
 
     #[test]
     fn garment_hosts_are_comma_separated_https_prefixes() {
-        let s = Settings::resolve(cli(&["--garment-hosts", "https://a.example/,https://b.example/img/"]), Cli::default())
-            .unwrap();
-        assert_eq!(s.garment_hosts, ["https://a.example/", "https://b.example/img/"]);
+        let s = Settings::resolve(
+            cli(&[
+                "--garment-hosts",
+                "https://a.example/,https://b.example/img/",
+            ]),
+            Cli::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            s.garment_hosts,
+            ["https://a.example/", "https://b.example/img/"]
+        );
         for bad in ["http://a.example/", "https://a.example"] {
-            let err = Settings::resolve(cli(&["--garment-hosts", bad]), Cli::default()).unwrap_err();
+            let err =
+                Settings::resolve(cli(&["--garment-hosts", bad]), Cli::default()).unwrap_err();
             assert!(matches!(err, ConfigError::GarmentHost(_)), "{bad}: {err}");
         }
     }
@@ -336,20 +436,37 @@ mod tests {
     #[test]
     fn abuse_and_slow_client_defaults_are_the_issue_6_values() {
         let s = Settings::resolve(cli(&[]), Cli::default()).unwrap();
-        assert_eq!((s.abuse.create.burst, s.abuse.create.period), (3, Duration::from_secs(20)));
-        assert_eq!((s.abuse.shop_daily_quota, s.abuse.daily_budget), (None, None));
+        assert_eq!(
+            (s.abuse.create.burst, s.abuse.create.period),
+            (3, Duration::from_secs(20))
+        );
+        assert_eq!(
+            (s.abuse.shop_daily_quota, s.abuse.daily_budget),
+            (None, None)
+        );
         assert_eq!(s.max_pixels, 25_000_000);
         assert!(s.trusted_proxies.is_empty());
         assert_eq!(s.serve.header_read_timeout, Duration::from_secs(10));
-        assert_eq!((s.upload_timeout, s.handler_timeout), (Duration::from_secs(30), Duration::from_secs(10)));
+        assert_eq!(
+            (s.upload_timeout, s.handler_timeout),
+            (Duration::from_secs(30), Duration::from_secs(10))
+        );
         let s = Settings::resolve(
-            cli(&["--create-burst", "5", "--daily-budget", "100", "--trusted-proxies", "10.0.0.0/8,192.168.0.1"]),
+            cli(&[
+                "--create-burst",
+                "5",
+                "--daily-budget",
+                "100",
+                "--trusted-proxies",
+                "10.0.0.0/8,192.168.0.1",
+            ]),
             Cli::default(),
         )
         .unwrap();
         assert_eq!((s.abuse.create.burst, s.abuse.daily_budget), (5, Some(100)));
         assert_eq!(s.trusted_proxies.len(), 2);
-        let err = Settings::resolve(cli(&["--trusted-proxies", "not-a-cidr"]), Cli::default()).unwrap_err();
+        let err = Settings::resolve(cli(&["--trusted-proxies", "not-a-cidr"]), Cli::default())
+            .unwrap_err();
         assert!(matches!(err, ConfigError::TrustedProxies(_)), "{err}");
     }
 
@@ -360,8 +477,12 @@ mod tests {
 
     #[test]
     fn zero_limits_are_refused() {
-        let err = Settings::resolve(cli(&["--max-running-tasks", "0"]), Cli::default()).unwrap_err();
-        assert!(matches!(err, ConfigError::Zero("--max-running-tasks")), "{err}");
+        let err =
+            Settings::resolve(cli(&["--max-running-tasks", "0"]), Cli::default()).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Zero("--max-running-tasks")),
+            "{err}"
+        );
     }
 
     #[test]
@@ -369,14 +490,38 @@ mod tests {
         use clap::CommandFactory;
         let help = Cli::command().render_long_help().to_string();
         for flag in [
-            "--config", "--listen", "--provider", "--assets-dir", "--www-dir", "--demo", "--local-duration-ms",
-            "--max-running-tasks", "--result-retention-s", "--max-image-bytes", "--max-request-bytes",
-            "--person-max-edge", "--garment-max-edge", "--garment-hosts", "TRYON_LISTEN", "TRYON_GARMENT_HOSTS",
-            "TRYON_CREATE_BURST", "TRYON_CREATE_PERIOD_S", "TRYON_SHOP_DAILY_QUOTA", "TRYON_DAILY_BUDGET",
-            "TRYON_TRUSTED_PROXIES", "TRYON_MAX_IMAGE_BYTES", "TRYON_MAX_MEGAPIXELS", "TRYON_HEADER_TIMEOUT_S",
-            "TRYON_UPLOAD_TIMEOUT_S", "TRYON_HANDLER_TIMEOUT_S", "TRYON_MAX_CONNECTIONS",
+            "--config",
+            "--listen",
+            "--provider",
+            "--assets-dir",
+            "--www-dir",
+            "--demo",
+            "--local-duration-ms",
+            "--max-running-tasks",
+            "--result-retention-s",
+            "--max-image-bytes",
+            "--max-request-bytes",
+            "--person-max-edge",
+            "--garment-max-edge",
+            "--garment-hosts",
+            "TRYON_LISTEN",
+            "TRYON_GARMENT_HOSTS",
+            "TRYON_CREATE_BURST",
+            "TRYON_CREATE_PERIOD_S",
+            "TRYON_SHOP_DAILY_QUOTA",
+            "TRYON_DAILY_BUDGET",
+            "TRYON_TRUSTED_PROXIES",
+            "TRYON_MAX_IMAGE_BYTES",
+            "TRYON_MAX_MEGAPIXELS",
+            "TRYON_HEADER_TIMEOUT_S",
+            "TRYON_UPLOAD_TIMEOUT_S",
+            "TRYON_HANDLER_TIMEOUT_S",
+            "TRYON_MAX_CONNECTIONS",
         ] {
-            assert!(help.contains(flag), "--help does not mention {flag}:\n{help}");
+            assert!(
+                help.contains(flag),
+                "--help does not mention {flag}:\n{help}"
+            );
         }
     }
 }

@@ -15,14 +15,14 @@ use utoipa::ToSchema;
 
 use crate::abuse::{Charge, client_ip};
 use crate::app::AppState;
-use crate::recent::Submission;
-use crate::shopify::AppProxyRequest;
-use crate::wire::TaskStatus;
 use crate::error::ApiError;
 use crate::idempotency::{self, Claim};
 use crate::images::ImageRole;
 use crate::providers::{PreparedImage, TryOnJob};
+use crate::recent::Submission;
+use crate::shopify::AppProxyRequest;
 use crate::upload::{self, GarmentInput, TryOnForm};
+use crate::wire::TaskStatus;
 use crate::wire::{CreatedTryOn, Problem, TryOnLinks, fields, headers};
 
 /// The multipart form of `POST /v1/tryons`, for the OpenAPI document only: the handler reads
@@ -72,19 +72,30 @@ pub async fn create_tryon(
     check_declared_length(&request_headers, state.settings.max_request_bytes)?;
     let key = idempotency_key(&request_headers)?;
     // Issue 6: everything that can refuse without the body does so before reading it.
-    let admission = Admission { state: &state, peer, app_proxy, headers: &request_headers };
+    let admission = Admission {
+        state: &state,
+        peer,
+        app_proxy,
+        headers: &request_headers,
+    };
     let charge = admission.before_body(key.as_deref()).await?;
     let multipart = multipart.map_err(|rejection| {
-        ApiError::InvalidField(format!("expected a multipart/form-data body: {}", rejection.body_text()))
+        ApiError::InvalidField(format!(
+            "expected a multipart/form-data body: {}",
+            rejection.body_text()
+        ))
     })?;
     let form = upload::read_form(multipart, state.settings.max_image_bytes).await?;
-    let host = request_headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let host = request_headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
     let created = match key {
         None => submit_once(&state, form, host, admission.charge(charge).await?).await?,
         Some(key) => match state.idempotency.claim(&key, form.fingerprint).await? {
             Claim::Replay(id) => replay(&state, &id)?,
             Claim::Fresh(guard) => {
-                let created = submit_once(&state, form, host, admission.charge(charge).await?).await?;
+                let created =
+                    submit_once(&state, form, host, admission.charge(charge).await?).await?;
                 guard.complete(created.id.clone());
                 created
             }
@@ -106,10 +117,12 @@ impl Admission<'_> {
     async fn before_body(&self, key: Option<&str>) -> Result<Option<Charge>, ApiError> {
         match key {
             // Browsers always send `Origin` on a POST; server-to-server callers need no key.
-            None if self.headers.contains_key(header::ORIGIN) => {
-                Err(ApiError::MissingField("Idempotency-Key header (browsers must send one with every create)"))
+            None if self.headers.contains_key(header::ORIGIN) => Err(ApiError::MissingField(
+                "Idempotency-Key header (browsers must send one with every create)",
+            )),
+            Some(key) if self.state.idempotency.in_flight(key) => {
+                Err(ApiError::IdempotencyKeyInUse)
             }
-            Some(key) if self.state.idempotency.in_flight(key) => Err(ApiError::IdempotencyKeyInUse),
             Some(key) if self.state.idempotency.completed(key) => Ok(None),
             _ => self.admit().await.map(Some),
         }
@@ -126,9 +139,15 @@ impl Admission<'_> {
     async fn admit(&self) -> Result<Charge, ApiError> {
         // Without connection info (a server not started by `serving::serve`) every client
         // shares one bucket: stricter, never looser.
-        let peer = self.peer.as_ref().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(a))| a.ip());
+        let peer = self.peer.as_ref().map_or(
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            |Extension(ConnectInfo(a))| a.ip(),
+        );
         let client = client_ip(peer, self.headers, &self.state.settings.trusted_proxies);
-        let shop = self.app_proxy.as_ref().map(|Extension(request)| request.proxy.shop.as_str());
+        let shop = self
+            .app_proxy
+            .as_ref()
+            .map(|Extension(request)| request.proxy.shop.as_str());
         Ok(self.state.limiter.admit_create(client, shop).await?)
     }
 }
@@ -141,7 +160,12 @@ async fn submit_once(
     host: Option<&str>,
     charge: Charge,
 ) -> Result<CreatedTryOn, ApiError> {
-    let reusable = |id: &str| state.registry.view(id).is_some_and(|view| view.status != TaskStatus::Failed);
+    let reusable = |id: &str| {
+        state
+            .registry
+            .view(id)
+            .is_some_and(|view| view.status != TaskStatus::Failed)
+    };
     match state.recent.begin(form.fingerprint, reusable) {
         Submission::Existing(id) => replay(state, &id),
         Submission::InFlight => Err(ApiError::IdempotencyKeyInUse),
@@ -154,7 +178,10 @@ async fn submit_once(
 }
 
 /// Refuses a declared body over the limit before reading any of it.
-fn check_declared_length(request_headers: &HeaderMap, max_request_bytes: u64) -> Result<(), ApiError> {
+fn check_declared_length(
+    request_headers: &HeaderMap,
+    max_request_bytes: u64,
+) -> Result<(), ApiError> {
     let declared = request_headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
@@ -168,31 +195,66 @@ fn check_declared_length(request_headers: &HeaderMap, max_request_bytes: u64) ->
 }
 
 fn idempotency_key(request_headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = request_headers.get(headers::IDEMPOTENCY_KEY) else { return Ok(None) };
-    let key = value.to_str().map_err(|_| ApiError::InvalidField("Idempotency-Key must be ASCII".into()))?;
+    let Some(value) = request_headers.get(headers::IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| ApiError::InvalidField("Idempotency-Key must be ASCII".into()))?;
     idempotency::validate_key(key)?;
     Ok(Some(key.to_owned()))
 }
 
 /// Prepares every image and queues the task.
-async fn submit(state: &AppState, form: TryOnForm, host: Option<&str>, charge: Charge) -> Result<CreatedTryOn, ApiError> {
+async fn submit(
+    state: &AppState,
+    form: TryOnForm,
+    host: Option<&str>,
+    charge: Charge,
+) -> Result<CreatedTryOn, ApiError> {
     let lower = async {
         match form.lower_garment {
-            Some(input) => prepare_garment(state, fields::LOWER_GARMENT, fields::LOWER_GARMENT_URL, input, host).await.map(Some),
+            Some(input) => prepare_garment(
+                state,
+                fields::LOWER_GARMENT,
+                fields::LOWER_GARMENT_URL,
+                input,
+                host,
+            )
+            .await
+            .map(Some),
             None => Ok(None),
         }
     };
     let (person, garment, lower_garment) = tokio::try_join!(
-        state.images.prepare(fields::PERSON, ImageRole::Person, form.person),
-        prepare_garment(state, fields::GARMENT, fields::GARMENT_URL, form.garment, host),
+        state
+            .images
+            .prepare(fields::PERSON, ImageRole::Person, form.person),
+        prepare_garment(
+            state,
+            fields::GARMENT,
+            fields::GARMENT_URL,
+            form.garment,
+            host
+        ),
         lower,
     )?;
-    let job = TryOnJob { person, garment, lower_garment, category: form.category, quality: form.quality };
+    let job = TryOnJob {
+        person,
+        garment,
+        lower_garment,
+        category: form.category,
+        quality: form.quality,
+    };
     let settle = move |accepted: bool| {
         tokio::spawn(charge.settle(accepted));
     };
     let view = state.registry.create_then(job, Some(Box::new(settle)));
-    Ok(CreatedTryOn { links: TryOnLinks::for_task(&view.id), id: view.id, status: view.status })
+    Ok(CreatedTryOn {
+        links: TryOnLinks::for_task(&view.id),
+        id: view.id,
+        status: view.status,
+    })
 }
 
 async fn prepare_garment(
@@ -203,10 +265,18 @@ async fn prepare_garment(
     host: Option<&str>,
 ) -> Result<PreparedImage, ApiError> {
     match input {
-        GarmentInput::Upload(bytes) => state.images.prepare(file_field, ImageRole::Garment, bytes).await,
+        GarmentInput::Upload(bytes) => {
+            state
+                .images
+                .prepare(file_field, ImageRole::Garment, bytes)
+                .await
+        }
         GarmentInput::Url(url) => {
             let bytes = state.garments.load(&url, host).await?;
-            state.images.prepare(url_field, ImageRole::Garment, bytes).await
+            state
+                .images
+                .prepare(url_field, ImageRole::Garment, bytes)
+                .await
         }
     }
 }
@@ -214,10 +284,19 @@ async fn prepare_garment(
 /// The answer a repeated request with the same key and body gets: the same task.
 fn replay(state: &AppState, id: &str) -> Result<CreatedTryOn, ApiError> {
     let view = state.registry.view(id).ok_or(ApiError::NotFound)?;
-    Ok(CreatedTryOn { id: view.id.clone(), status: view.status, links: TryOnLinks::for_task(&view.id) })
+    Ok(CreatedTryOn {
+        id: view.id.clone(),
+        status: view.status,
+        links: TryOnLinks::for_task(&view.id),
+    })
 }
 
 fn accepted(created: CreatedTryOn) -> Response {
     let location = HeaderValue::from_str(&created.links.self_).expect("task paths are ASCII");
-    (StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(created)).into_response()
+    (
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(created),
+    )
+        .into_response()
 }

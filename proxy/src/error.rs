@@ -40,7 +40,9 @@ pub enum ApiError {
     #[error("this Idempotency-Key was already used with a different request body")]
     IdempotencyKeyReused,
     /// A request with the same key is still being processed (IETF idempotency draft: 409).
-    #[error("a request with this Idempotency-Key is still being processed; retry when it has finished")]
+    #[error(
+        "a request with this Idempotency-Key is still being processed; retry when it has finished"
+    )]
     IdempotencyKeyInUse,
     /// A per-shop or proxy-wide daily quota is used up.
     #[error("the daily try-on quota is used up; retry in {} s", retry_after.as_secs())]
@@ -81,8 +83,12 @@ impl ApiError {
         match self {
             Self::ImageTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::InvalidImage { .. } | Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::MissingField(_) | Self::InvalidField(_) | Self::GarmentUrlNotAllowed(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidImage { .. } | Self::IdempotencyKeyReused => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::MissingField(_) | Self::InvalidField(_) | Self::GarmentUrlNotAllowed(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::NotFound | Self::NotReady => StatusCode::NOT_FOUND,
             Self::RateLimited { .. } | Self::QuotaExhausted { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
@@ -97,7 +103,9 @@ impl ApiError {
         let status = self.status();
         let code = self.code();
         let detail = match self {
-            Self::Internal(_) => "Something went wrong inside the try-on proxy; it has been logged.".to_owned(),
+            Self::Internal(_) => {
+                "Something went wrong inside the try-on proxy; it has been logged.".to_owned()
+            }
             other => other.to_string(),
         };
         Problem {
@@ -133,7 +141,10 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&problem).expect("a Problem always serialises");
         let mut response = (self.status(), body).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(wire::media::PROBLEM_JSON));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(wire::media::PROBLEM_JSON),
+        );
         if let Self::RateLimited { retry_after } | Self::QuotaExhausted { retry_after } = self {
             // Retry-After in whole seconds, rounded up so a client never retries too early.
             let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
@@ -148,7 +159,9 @@ mod tests {
     use super::*;
 
     fn body_json(response: Response) -> serde_json::Value {
-        let bytes = futures::executor::block_on(axum::body::to_bytes(response.into_body(), usize::MAX)).unwrap();
+        let bytes =
+            futures::executor::block_on(axum::body::to_bytes(response.into_body(), usize::MAX))
+                .unwrap();
         serde_json::from_slice(&bytes).unwrap()
     }
 
@@ -156,7 +169,10 @@ mod tests {
     fn problems_carry_type_code_and_status() {
         let response = ApiError::MissingField("person").into_response();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
         let json = body_json(response);
         assert_eq!(json["type"], "https://tryon.dev/problems/missing_field");
         assert_eq!(json["code"], "missing_field");
@@ -167,7 +183,10 @@ mod tests {
 
     #[test]
     fn rate_limits_say_when_to_retry_rounded_up() {
-        let response = ApiError::RateLimited { retry_after: Duration::from_millis(2500) }.into_response();
+        let response = ApiError::RateLimited {
+            retry_after: Duration::from_millis(2500),
+        }
+        .into_response();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[header::RETRY_AFTER], "3");
         assert_eq!(body_json(response)["code"], "rate_limited");
@@ -175,11 +194,15 @@ mod tests {
 
     #[test]
     fn internal_details_never_reach_the_client() {
-        let response = ApiError::Internal("open /secret/path: permission denied".into()).into_response();
+        let response =
+            ApiError::Internal("open /secret/path: permission denied".into()).into_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let json = body_json(response);
         assert_eq!(json["code"], "internal");
-        assert!(!json["detail"].as_str().unwrap().contains("secret"), "{json}");
+        assert!(
+            !json["detail"].as_str().unwrap().contains("secret"),
+            "{json}"
+        );
     }
 
     #[test]
@@ -187,13 +210,24 @@ mod tests {
         let cases = [
             (ApiError::ImageTooLarge("x".into()), 413),
             (ApiError::UnsupportedType { field: "person" }, 415),
-            (ApiError::InvalidImage { field: "person", reason: "truncated".into() }, 422),
+            (
+                ApiError::InvalidImage {
+                    field: "person",
+                    reason: "truncated".into(),
+                },
+                422,
+            ),
             (ApiError::IdempotencyKeyReused, 422),
             (ApiError::GarmentUrlNotAllowed("http".into()), 400),
             (ApiError::NotFound, 404),
             (ApiError::NotReady, 404),
             (ApiError::IdempotencyKeyInUse, 409),
-            (ApiError::QuotaExhausted { retry_after: Duration::from_secs(5) }, 429),
+            (
+                ApiError::QuotaExhausted {
+                    retry_after: Duration::from_secs(5),
+                },
+                429,
+            ),
             (ApiError::RequestTimeout, 408),
             (ApiError::StoreUnavailable, 503),
         ];

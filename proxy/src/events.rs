@@ -34,23 +34,42 @@ const RETRY: Duration = Duration::from_millis(3000);
             content_type = "text/event-stream", body = TryOnView),
         (status = 204, description = "Unknown task, or finished and nothing left to send"),
     ))]
-pub async fn tryon_events(State(state): State<AppState>, Path(id): Path<String>, request_headers: HeaderMap) -> Response {
+pub async fn tryon_events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request_headers: HeaderMap,
+) -> Response {
     let after = last_event_id(&request_headers);
-    let Some(position) = state.registry.watch_state(&id) else { return StatusCode::NO_CONTENT.into_response() };
+    let Some(position) = state.registry.watch_state(&id) else {
+        return StatusCode::NO_CONTENT.into_response();
+    };
     if position.terminal && after >= position.last_event {
         return StatusCode::NO_CONTENT.into_response();
     }
-    let Some(events) = state.registry.events(&id, after) else { return StatusCode::NO_CONTENT.into_response() };
+    let Some(events) = state.registry.events(&id, after) else {
+        return StatusCode::NO_CONTENT.into_response();
+    };
     let mut first = true;
     let stream = events
         .map(move |(event_id, view)| {
             let event = status_event(event_id, &view);
-            let event = if std::mem::take(&mut first) { event.retry(RETRY) } else { event };
+            let event = if std::mem::take(&mut first) {
+                event.retry(RETRY)
+            } else {
+                event
+            };
             Ok::<_, Infallible>(event)
         })
         .take_until(state.shutting_down());
-    let no_buffering = (HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no"));
-    ([no_buffering], Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))).into_response()
+    let no_buffering = (
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
+    (
+        [no_buffering],
+        Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)),
+    )
+        .into_response()
 }
 
 /// The id of the last event the client saw; 0 (everything) when absent or malformed.
@@ -66,7 +85,10 @@ fn last_event_id(request_headers: &HeaderMap) -> u64 {
 /// already replaced them in provider text, so the data can never carry a bare CR or LF.
 fn status_event(event_id: u64, view: &TryOnView) -> Event {
     let data = serde_json::to_string(view).expect("a TryOnView always serialises");
-    Event::default().event(STATUS_EVENT).id(event_id.to_string()).data(data)
+    Event::default()
+        .event(STATUS_EVENT)
+        .id(event_id.to_string())
+        .data(data)
 }
 
 #[cfg(test)]

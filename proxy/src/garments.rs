@@ -27,7 +27,11 @@ pub struct GarmentSource {
 
 impl GarmentSource {
     pub fn new(fetcher: GarmentFetcher, demo_dir: Option<PathBuf>, max_bytes: u64) -> Self {
-        Self { fetcher, demo_dir, max_bytes }
+        Self {
+            fetcher,
+            demo_dir,
+            max_bytes,
+        }
     }
 
     /// The bytes behind `raw_url`; `request_host` is the `Host` the request came to.
@@ -39,10 +43,20 @@ impl GarmentSource {
     }
 
     /// `Some(path)` if `raw_url` names one of this server's demo files.
-    fn demo_path(&self, raw_url: &str, request_host: Option<&str>) -> Result<Option<PathBuf>, ApiError> {
-        let (Some(dir), Some(host)) = (&self.demo_dir, request_host) else { return Ok(None) };
-        let Ok(url) = Url::parse(raw_url) else { return Ok(None) };
-        let Some(rest) = url.path().strip_prefix(DEMO_PREFIX) else { return Ok(None) };
+    fn demo_path(
+        &self,
+        raw_url: &str,
+        request_host: Option<&str>,
+    ) -> Result<Option<PathBuf>, ApiError> {
+        let (Some(dir), Some(host)) = (&self.demo_dir, request_host) else {
+            return Ok(None);
+        };
+        let Ok(url) = Url::parse(raw_url) else {
+            return Ok(None);
+        };
+        let Some(rest) = url.path().strip_prefix(DEMO_PREFIX) else {
+            return Ok(None);
+        };
         if !same_authority(&url, host) {
             return Ok(None);
         }
@@ -58,9 +72,14 @@ impl GarmentSource {
             return Err(missing());
         }
         if metadata.len() > self.max_bytes {
-            return Err(ApiError::ImageTooLarge(format!("the garment image is over {} bytes", self.max_bytes)));
+            return Err(ApiError::ImageTooLarge(format!(
+                "the garment image is over {} bytes",
+                self.max_bytes
+            )));
         }
-        let bytes = tokio::fs::read(&path).await.map_err(|error| ApiError::Internal(format!("reading demo garment {}: {error}", path.display())))?;
+        let bytes = tokio::fs::read(&path).await.map_err(|error| {
+            ApiError::Internal(format!("reading demo garment {}: {error}", path.display()))
+        })?;
         Ok(Bytes::from(bytes))
     }
 }
@@ -76,7 +95,9 @@ fn fetch_error(error: GarmentFetchError) -> ApiError {
 /// Whether `url` points at the host and port named by a request's `Host` header.
 fn same_authority(url: &Url, host_header: &str) -> bool {
     let (host, port) = match host_header.rsplit_once(':') {
-        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => (host, port.parse().ok()),
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            (host, port.parse().ok())
+        }
         _ => (host_header, None),
     };
     let default_port = match url.scheme() {
@@ -84,7 +105,8 @@ fn same_authority(url: &Url, host_header: &str) -> bool {
         "http" => Some(80),
         _ => None,
     };
-    url.host_str().is_some_and(|h| h.eq_ignore_ascii_case(host)) && url.port_or_known_default() == port.or(default_port)
+    url.host_str().is_some_and(|h| h.eq_ignore_ascii_case(host))
+        && url.port_or_known_default() == port.or(default_port)
 }
 
 /// Accepts only plain names separated by `/` (letters, digits, `.`, `-`, `_`), none of them
@@ -92,9 +114,16 @@ fn same_authority(url: &Url, host_header: &str) -> bool {
 pub fn safe_relative_path(rest: &str) -> Option<PathBuf> {
     let segments: Vec<&str> = rest.split('/').collect();
     let plain = |s: &&str| {
-        !s.is_empty() && *s != "." && *s != ".." && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        !s.is_empty()
+            && *s != "."
+            && *s != ".."
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
     };
-    segments.iter().all(plain).then(|| segments.iter().collect())
+    segments
+        .iter()
+        .all(plain)
+        .then(|| segments.iter().collect())
 }
 
 #[cfg(test)]
@@ -103,9 +132,24 @@ mod tests {
 
     #[test]
     fn only_plain_names_inside_the_folder_pass() {
-        assert_eq!(safe_relative_path("garment.jpg"), Some(PathBuf::from("garment.jpg")));
-        assert_eq!(safe_relative_path("img/shirt-1_a.png"), Some(PathBuf::from("img/shirt-1_a.png")));
-        for bad in ["", "../secret", "a/../../b", "%2e%2e/x", "a//b", "./a", "a\\b", "dir/"] {
+        assert_eq!(
+            safe_relative_path("garment.jpg"),
+            Some(PathBuf::from("garment.jpg"))
+        );
+        assert_eq!(
+            safe_relative_path("img/shirt-1_a.png"),
+            Some(PathBuf::from("img/shirt-1_a.png"))
+        );
+        for bad in [
+            "",
+            "../secret",
+            "a/../../b",
+            "%2e%2e/x",
+            "a//b",
+            "./a",
+            "a\\b",
+            "dir/",
+        ] {
             assert_eq!(safe_relative_path(bad), None, "{bad:?}");
         }
     }

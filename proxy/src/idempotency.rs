@@ -50,7 +50,11 @@ pub struct KeyGuard {
 impl KeyGuard {
     /// Records the task this key created.
     pub fn complete(mut self, task_id: String) {
-        *self.slot = Some(Record { fingerprint: self.fingerprint, task_id, created: Instant::now() });
+        *self.slot = Some(Record {
+            fingerprint: self.fingerprint,
+            task_id,
+            created: Instant::now(),
+        });
     }
 }
 
@@ -66,17 +70,33 @@ pub fn validate_key(key: &str) -> Result<(), ApiError> {
 
 impl IdempotencyKeys {
     pub fn new(ttl: Duration) -> Self {
-        Self { slots: Mutex::default(), ttl }
+        Self {
+            slots: Mutex::default(),
+            ttl,
+        }
     }
 
     /// Claims `key` for a body with `fingerprint`; 409 while another request holds it.
     pub async fn claim(&self, key: &str, fingerprint: [u8; 32]) -> Result<Claim, ApiError> {
-        let slot = self.slots.lock().unwrap_or_else(|p| p.into_inner()).entry(key.to_owned()).or_default().clone();
-        let guard = slot.try_lock_owned().map_err(|_| ApiError::IdempotencyKeyInUse)?;
+        let slot = self
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.to_owned())
+            .or_default()
+            .clone();
+        let guard = slot
+            .try_lock_owned()
+            .map_err(|_| ApiError::IdempotencyKeyInUse)?;
         match &*guard {
-            Some(record) if record.fingerprint == fingerprint => Ok(Claim::Replay(record.task_id.clone())),
+            Some(record) if record.fingerprint == fingerprint => {
+                Ok(Claim::Replay(record.task_id.clone()))
+            }
             Some(_) => Err(ApiError::IdempotencyKeyReused),
-            None => Ok(Claim::Fresh(KeyGuard { slot: guard, fingerprint })),
+            None => Ok(Claim::Fresh(KeyGuard {
+                slot: guard,
+                fingerprint,
+            })),
         }
     }
 
@@ -91,7 +111,9 @@ impl IdempotencyKeys {
     /// not counted against the client's rate limit.
     pub fn completed(&self, key: &str) -> bool {
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        slots.get(key).is_some_and(|slot| slot.try_lock().is_ok_and(|record| record.is_some()))
+        slots
+            .get(key)
+            .is_some_and(|slot| slot.try_lock().is_ok_and(|record| record.is_some()))
     }
 
     /// Forgets keys older than the retention time and unused keys nobody is holding.
@@ -100,7 +122,9 @@ impl IdempotencyKeys {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let before = slots.len();
         slots.retain(|_, slot| match slot.try_lock() {
-            Ok(record) => record.as_ref().is_some_and(|r| now.duration_since(r.created) < self.ttl),
+            Ok(record) => record
+                .as_ref()
+                .is_some_and(|r| now.duration_since(r.created) < self.ttl),
             Err(_) => true, // in use right now
         });
         before - slots.len()
@@ -114,18 +138,30 @@ mod tests {
     #[tokio::test]
     async fn same_body_replays_and_another_body_is_refused() {
         let keys = IdempotencyKeys::new(Duration::from_secs(60));
-        let Claim::Fresh(guard) = keys.claim("k", [1; 32]).await.unwrap() else { panic!("first use must be fresh") };
+        let Claim::Fresh(guard) = keys.claim("k", [1; 32]).await.unwrap() else {
+            panic!("first use must be fresh")
+        };
         guard.complete("task-1".into());
-        assert!(matches!(keys.claim("k", [1; 32]).await.unwrap(), Claim::Replay(id) if id == "task-1"));
-        assert!(matches!(keys.claim("k", [2; 32]).await, Err(ApiError::IdempotencyKeyReused)));
+        assert!(
+            matches!(keys.claim("k", [1; 32]).await.unwrap(), Claim::Replay(id) if id == "task-1")
+        );
+        assert!(matches!(
+            keys.claim("k", [2; 32]).await,
+            Err(ApiError::IdempotencyKeyReused)
+        ));
     }
 
     #[tokio::test]
     async fn a_concurrent_claim_is_refused_with_409_and_a_later_one_replays() {
         let keys = IdempotencyKeys::new(Duration::from_secs(60));
-        let Claim::Fresh(guard) = keys.claim("k", [1; 32]).await.unwrap() else { panic!("first use must be fresh") };
+        let Claim::Fresh(guard) = keys.claim("k", [1; 32]).await.unwrap() else {
+            panic!("first use must be fresh")
+        };
         assert!(keys.in_flight("k") && !keys.completed("k"));
-        assert!(matches!(keys.claim("k", [1; 32]).await, Err(ApiError::IdempotencyKeyInUse)));
+        assert!(matches!(
+            keys.claim("k", [1; 32]).await,
+            Err(ApiError::IdempotencyKeyInUse)
+        ));
         guard.complete("t".into());
         assert!(!keys.in_flight("k") && keys.completed("k"));
         assert!(matches!(keys.claim("k", [1; 32]).await.unwrap(), Claim::Replay(id) if id == "t"));
@@ -135,7 +171,10 @@ mod tests {
     async fn a_failed_first_attempt_leaves_the_key_free_and_sweep_drops_it() {
         let keys = IdempotencyKeys::new(Duration::from_secs(60));
         drop(keys.claim("k", [1; 32]).await.unwrap());
-        assert!(matches!(keys.claim("k", [2; 32]).await.unwrap(), Claim::Fresh(_)));
+        assert!(matches!(
+            keys.claim("k", [2; 32]).await.unwrap(),
+            Claim::Fresh(_)
+        ));
         assert_eq!(keys.sweep(), 1);
     }
 

@@ -35,18 +35,36 @@ pub struct ImagePreparer {
 impl ImagePreparer {
     pub fn new(person_max_edge: u32, garment_max_edge: u32) -> Self {
         let decodes = Arc::new(DecodeGate::for_this_machine());
-        Self { decodes, person_max_edge, garment_max_edge, limits: Limits::server() }
+        Self {
+            decodes,
+            person_max_edge,
+            garment_max_edge,
+            limits: Limits::server(),
+        }
     }
 
     /// The same preparer decoding at most `max_pixels` (`TRYON_MAX_MEGAPIXELS`); the decoder's
     /// allocation cap scales with it (RGBA at 4 B/px plus room for the decoder's own buffers).
     pub fn with_max_pixels(self, max_pixels: u64) -> Self {
-        let max_alloc = max_pixels.saturating_mul(4).saturating_add(16 * 1024 * 1024);
-        Self { limits: Limits { max_pixels, max_alloc }, ..self }
+        let max_alloc = max_pixels
+            .saturating_mul(4)
+            .saturating_add(16 * 1024 * 1024);
+        Self {
+            limits: Limits {
+                max_pixels,
+                max_alloc,
+            },
+            ..self
+        }
     }
 
     /// Validates and re-encodes the bytes the client sent as `field`, logging what it sent.
-    pub async fn prepare(&self, field: &'static str, role: ImageRole, bytes: Bytes) -> Result<PreparedImage, ApiError> {
+    pub async fn prepare(
+        &self,
+        field: &'static str,
+        role: ImageRole,
+        bytes: Bytes,
+    ) -> Result<PreparedImage, ApiError> {
         // Sniffing is cheap and needs no decode slot; most junk stops here.
         if tryon_photo::sniff(&bytes).is_none() {
             return Err(ApiError::UnsupportedType { field });
@@ -62,8 +80,12 @@ impl ImagePreparer {
             .run(move || tryon_photo::prepare(&bytes, &options))
             .await
             // The decoders and their waiting line are full: refuse now rather than queue.
-            .map_err(|_| ApiError::RateLimited { retry_after: std::time::Duration::from_secs(1) })?
-            .map_err(|join| ApiError::Internal(format!("image preparation of `{field}` panicked: {join}")))?
+            .map_err(|_| ApiError::RateLimited {
+                retry_after: std::time::Duration::from_secs(1),
+            })?
+            .map_err(|join| {
+                ApiError::Internal(format!("image preparation of `{field}` panicked: {join}"))
+            })?
             .map_err(|error| photo_error(field, error))?;
         let source = prepared.source;
         tracing::info!(
@@ -95,8 +117,8 @@ fn photo_error(field: &'static str, error: PhotoError) -> ApiError {
     match error {
         PhotoError::UnsupportedType => ApiError::UnsupportedType { field },
         PhotoError::InvalidImage(reason) => ApiError::InvalidImage { field, reason },
-        PhotoError::TooLarge { width, height } => {
-            ApiError::ImageTooLarge(format!("`{field}` is {width}×{height} pixels, more than this proxy decodes"))
-        }
+        PhotoError::TooLarge { width, height } => ApiError::ImageTooLarge(format!(
+            "`{field}` is {width}×{height} pixels, more than this proxy decodes"
+        )),
     }
 }

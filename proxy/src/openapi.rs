@@ -6,13 +6,16 @@ use axum::Json;
 use utoipa::OpenApi;
 
 use crate::wire::{
-    Category, ChecksAvailable, ConfigResponse, CreatedTryOn, ErrorCode, Limits, Problem, ProgressKind, Quality,
-    ResultInfo, TaskError, TaskStatus, TryOnLinks, TryOnView,
+    Category, ChecksAvailable, ConfigResponse, CreatedTryOn, ErrorCode, Limits, Problem,
+    ProgressKind, Quality, ResultInfo, TaskError, TaskStatus, TryOnLinks, TryOnView,
 };
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Try-on proxy", description = "The v1 contract between the <try-on-button> widget and its proxy."),
+    info(
+        title = "Try-on proxy",
+        description = "The v1 contract between the <try-on-button> widget and its proxy."
+    ),
     paths(
         crate::api::get_config,
         crate::create::create_tryon,
@@ -24,8 +27,20 @@ use crate::wire::{
         openapi_json,
     ),
     components(schemas(
-        ConfigResponse, ChecksAvailable, Limits, Category, Quality, CreatedTryOn, TryOnLinks, TryOnView, TaskStatus,
-        ProgressKind, ResultInfo, TaskError, Problem, ErrorCode,
+        ConfigResponse,
+        ChecksAvailable,
+        Limits,
+        Category,
+        Quality,
+        CreatedTryOn,
+        TryOnLinks,
+        TryOnView,
+        TaskStatus,
+        ProgressKind,
+        ResultInfo,
+        TaskError,
+        Problem,
+        ErrorCode,
     ))
 )]
 pub struct ApiDoc;

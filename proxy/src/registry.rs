@@ -28,7 +28,9 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 
-use crate::providers::{ProgressSink, ProgressUpdate, Provider, ProviderError, TryOnJob, TryOnOutput};
+use crate::providers::{
+    ProgressSink, ProgressUpdate, Provider, ProviderError, TryOnJob, TryOnOutput,
+};
 use crate::wire::{ErrorCode, ProgressKind, ResultInfo, TaskError, TaskStatus, TryOnView, paths};
 
 /// How the registry schedules and keeps tasks.
@@ -80,7 +82,10 @@ impl Tasks {
     fn expired(&self, retention: Duration, now: Instant) -> Vec<String> {
         lock(&self.0)
             .values()
-            .filter(|task| task.finished_at().is_some_and(|at| now.duration_since(at) >= retention))
+            .filter(|task| {
+                task.finished_at()
+                    .is_some_and(|at| now.duration_since(at) >= retention)
+            })
             .map(|task| task.id.clone())
             .collect()
     }
@@ -108,11 +113,15 @@ struct TaskState {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks cannot leave the data half-updated in a way
     // that matters more than refusing all further requests would, so poisoning is ignored.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn now_rfc3339() -> String {
-    OffsetDateTime::now_utc().format(&Rfc3339).expect("the current time formats as RFC 3339")
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .expect("the current time formats as RFC 3339")
 }
 
 /// A new random task id: 128 bits from the OS-seeded CSPRNG, as 32 hex digits.
@@ -123,16 +132,29 @@ fn new_task_id() -> String {
 /// Replaces CR, LF and other control characters: provider text ends up in SSE frames, where a
 /// line break would end the field (and axum's event builder panics on one).
 pub fn sanitise_text(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 impl Registry {
     /// Creates the registry and its dispatcher; must be called inside a Tokio runtime.
     pub fn new(provider: Arc<dyn Provider>, options: RegistryOptions) -> Self {
         let (tickets, waiting) = mpsc::unbounded_channel();
-        tokio::spawn(dispatch(waiting, Arc::new(Semaphore::new(options.max_running.max(1)))));
-        let inner = Inner { provider, tasks: Tasks::default(), line: Mutex::default(), tickets, retention: options.retention };
-        Self { inner: Arc::new(inner) }
+        tokio::spawn(dispatch(
+            waiting,
+            Arc::new(Semaphore::new(options.max_running.max(1))),
+        ));
+        let inner = Inner {
+            provider,
+            tasks: Tasks::default(),
+            line: Mutex::default(),
+            tickets,
+            retention: options.retention,
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
     }
 
     /// Queues a try-on and starts its one driver. Returns the task's first view.
@@ -175,9 +197,17 @@ impl Registry {
         let (grant, granted) = oneshot::channel();
         // Joining the line and taking a ticket under one lock keeps both in the same order.
         line.push_back(id);
-        self.inner.tickets.send(grant).expect("the dispatcher lives as long as the registry");
+        self.inner
+            .tickets
+            .send(grant)
+            .expect("the dispatcher lives as long as the registry");
         drop(line);
-        let driver = tokio::spawn(drive(Arc::downgrade(&self.inner), task.clone(), granted, on_finish));
+        let driver = tokio::spawn(drive(
+            Arc::downgrade(&self.inner),
+            task.clone(),
+            granted,
+            on_finish,
+        ));
         *lock(&task.driver) = Some(driver.abort_handle());
         first
     }
@@ -189,7 +219,9 @@ impl Registry {
 
     /// The finished image, if the task has succeeded.
     pub fn result(&self, id: &str) -> ResultLookup {
-        let Some(task) = self.inner.tasks.get(id) else { return ResultLookup::Unknown };
+        let Some(task) = self.inner.tasks.get(id) else {
+            return ResultLookup::Unknown;
+        };
         let state = lock(&task.state);
         match &state.result {
             Some(output) => ResultLookup::Ready(output.clone()),
@@ -201,21 +233,36 @@ impl Registry {
     pub fn watch_state(&self, id: &str) -> Option<WatchState> {
         let task = self.inner.tasks.get(id)?;
         let state = lock(&task.state);
-        Some(WatchState { last_event: state.log.len() as u64, terminal: state.current().status.is_terminal() })
+        Some(WatchState {
+            last_event: state.log.len() as u64,
+            terminal: state.current().status.is_terminal(),
+        })
     }
 
     /// Every event after `after`, then each new one as it happens, without gaps or repeats;
     /// ends after the terminal status (or when the task is deleted). `None` if unknown.
-    pub fn events(&self, id: &str, after: u64) -> Option<impl Stream<Item = (u64, TryOnView)> + Send + 'static> {
+    pub fn events(
+        &self,
+        id: &str,
+        after: u64,
+    ) -> Option<impl Stream<Item = (u64, TryOnView)> + Send + 'static> {
         let task = self.inner.tasks.get(id)?;
-        let watcher = Watcher { changes: task.latest.subscribe(), task, sent: after, pending: VecDeque::new(), done: false };
+        let watcher = Watcher {
+            changes: task.latest.subscribe(),
+            task,
+            sent: after,
+            pending: VecDeque::new(),
+            done: false,
+        };
         Some(futures::stream::unfold(watcher, Watcher::next))
     }
 
     /// Removes a task at once: cancels it if queued or running, drops photos and result.
     /// Returns whether it existed.
     pub fn delete(&self, id: &str) -> bool {
-        let Some(task) = self.inner.tasks.remove(id) else { return false };
+        let Some(task) = self.inner.tasks.remove(id) else {
+            return false;
+        };
         task.remove();
         self.inner.leave_line(id);
         true
@@ -223,7 +270,10 @@ impl Registry {
 
     /// Removes every task whose retention has passed.
     pub fn sweep(&self) -> usize {
-        let expired = self.inner.tasks.expired(self.inner.retention, Instant::now());
+        let expired = self
+            .inner
+            .tasks
+            .expired(self.inner.retention, Instant::now());
         expired.iter().filter(|id| self.delete(id)).count()
     }
 }
@@ -239,14 +289,17 @@ impl Inner {
     /// Takes `id` out of the line and tells everybody behind it their new position.
     fn leave_line(&self, id: &str) {
         let mut line = lock(&self.line);
-        let Some(index) = line.iter().position(|queued| queued == id) else { return };
+        let Some(index) = line.iter().position(|queued| queued == id) else {
+            return;
+        };
         line.remove(index);
         // Publishing under the line lock keeps positions from two moves from crossing.
         for (position, queued) in line.iter().enumerate().skip(index) {
             if let Some(task) = self.tasks.get(queued) {
                 let position = u32::try_from(position).unwrap_or(u32::MAX);
                 task.publish(|_, view| {
-                    let changed = view.status == TaskStatus::Queued && view.queue_position != Some(position);
+                    let changed =
+                        view.status == TaskStatus::Queued && view.queue_position != Some(position);
                     view.queue_position = Some(position);
                     changed
                 });
@@ -264,7 +317,9 @@ async fn dispatch(
         if grant.is_closed() {
             continue; // deleted while waiting
         }
-        let Ok(slot) = slots.clone().acquire_owned().await else { return };
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         // If the task was deleted meanwhile, the slot comes back at once with the error.
         let _ = grant.send(slot);
     }
@@ -289,17 +344,27 @@ async fn drive(
     };
     let Some(job) = task.start() else { return };
     let sink = TaskSink(task.clone());
-    let outcome = AssertUnwindSafe(provider.run(job, &sink)).catch_unwind().await;
+    let outcome = AssertUnwindSafe(provider.run(job, &sink))
+        .catch_unwind()
+        .await;
     if let Some(on_finish) = on_finish {
         // A panic says nothing about the vendor; assume it accepted (and bills) the task.
-        on_finish(outcome.as_ref().map_or(true, crate::abuse::provider_accepted));
+        on_finish(
+            outcome
+                .as_ref()
+                .map_or(true, crate::abuse::provider_accepted),
+        );
     }
     let outcome = match outcome {
         Ok(Ok(output)) => Ok(output),
         Ok(Err(error)) => Err(provider_task_error(&task.id, &error)),
         Err(_) => {
             tracing::error!(task = %task.id, "provider panicked");
-            Err(TaskError { code: ErrorCode::ProviderFailed, message: "the provider crashed".into(), retryable: true })
+            Err(TaskError {
+                code: ErrorCode::ProviderFailed,
+                message: "the provider crashed".into(),
+                retryable: true,
+            })
         }
     };
     task.finish(outcome);
@@ -407,8 +472,14 @@ impl ProgressSink for TaskSink {
                 return false;
             }
             let progress = update.progress.min(99).max(view.progress);
-            let stage = update.stage.as_deref().map(sanitise_text).or_else(|| view.stage.clone());
-            let changed = progress != view.progress || stage != view.stage || update.kind != view.progress_kind;
+            let stage = update
+                .stage
+                .as_deref()
+                .map(sanitise_text)
+                .or_else(|| view.stage.clone());
+            let changed = progress != view.progress
+                || stage != view.stage
+                || update.kind != view.progress_kind;
             view.progress = progress;
             view.stage = stage;
             view.progress_kind = update.kind;
@@ -451,7 +522,9 @@ impl Watcher {
             self.done = true;
             return;
         }
-        let start = usize::try_from(self.sent).unwrap_or(usize::MAX).min(state.log.len());
+        let start = usize::try_from(self.sent)
+            .unwrap_or(usize::MAX)
+            .min(state.log.len());
         for (index, view) in state.log.iter().enumerate().skip(start) {
             self.pending.push_back((index as u64 + 1, view.clone()));
         }
@@ -476,9 +549,17 @@ mod tests {
     #[async_trait]
     impl Provider for Scripted {
         fn info(&self) -> ProviderInfo {
-            ProviderInfo { name: "scripted", categories: vec![Category::Upper], checks: ChecksAvailable::default() }
+            ProviderInfo {
+                name: "scripted",
+                categories: vec![Category::Upper],
+                checks: ChecksAvailable::default(),
+            }
         }
-        async fn run(&self, _job: TryOnJob, sink: &dyn ProgressSink) -> Result<TryOnOutput, ProviderError> {
+        async fn run(
+            &self,
+            _job: TryOnJob,
+            sink: &dyn ProgressSink,
+        ) -> Result<TryOnOutput, ProviderError> {
             for &progress in &self.0 {
                 sink.report(ProgressUpdate {
                     progress,
@@ -486,12 +567,22 @@ mod tests {
                     stage: Some("line\r\nbreak".into()),
                 });
             }
-            Ok(TryOnOutput { bytes: vec![1, 2, 3].into(), width: 1, height: 1, content_type: "image/jpeg".into() })
+            Ok(TryOnOutput {
+                bytes: vec![1, 2, 3].into(),
+                width: 1,
+                height: 1,
+                content_type: "image/jpeg".into(),
+            })
         }
     }
 
     fn job() -> TryOnJob {
-        let image = PreparedImage { bytes: vec![0].into(), width: 1, height: 1, content_type: "image/jpeg" };
+        let image = PreparedImage {
+            bytes: vec![0].into(),
+            width: 1,
+            height: 1,
+            content_type: "image/jpeg",
+        };
         TryOnJob {
             person: image.clone(),
             garment: image,
@@ -504,7 +595,10 @@ mod tests {
     fn registry(progress: Vec<u8>) -> Registry {
         Registry::new(
             Arc::new(Scripted(progress)),
-            RegistryOptions { max_running: 1, retention: Duration::from_secs(60) },
+            RegistryOptions {
+                max_running: 1,
+                retention: Duration::from_secs(60),
+            },
         )
     }
 
@@ -515,10 +609,23 @@ mod tests {
         let events: Vec<_> = registry.events(&id, 0).unwrap().collect().await;
         let progress: Vec<_> = events.iter().map(|(_, v)| (v.status, v.progress)).collect();
         use TaskStatus::*;
-        assert_eq!(progress, [(Queued, 0), (Running, 0), (Running, 10), (Running, 99), (Succeeded, 100)]);
+        assert_eq!(
+            progress,
+            [
+                (Queued, 0),
+                (Running, 0),
+                (Running, 10),
+                (Running, 99),
+                (Succeeded, 100)
+            ]
+        );
         let ids: Vec<_> = events.iter().map(|(id, _)| *id).collect();
         assert_eq!(ids, [1, 2, 3, 4, 5]);
-        assert_eq!(events[2].1.stage.as_deref(), Some("line  break"), "control characters are replaced");
+        assert_eq!(
+            events[2].1.stage.as_deref(),
+            Some("line  break"),
+            "control characters are replaced"
+        );
     }
 
     #[tokio::test]
@@ -528,14 +635,23 @@ mod tests {
         let all: Vec<_> = registry.events(&id, 0).unwrap().collect().await;
         let rest: Vec<_> = registry.events(&id, 2).unwrap().collect().await;
         assert_eq!(rest, all[2..].to_vec());
-        assert_eq!(registry.watch_state(&id), Some(WatchState { last_event: all.len() as u64, terminal: true }));
+        assert_eq!(
+            registry.watch_state(&id),
+            Some(WatchState {
+                last_event: all.len() as u64,
+                terminal: true
+            })
+        );
     }
 
     #[tokio::test]
     async fn sweep_removes_finished_tasks_after_retention() {
         let registry = Registry::new(
             Arc::new(Scripted(vec![])),
-            RegistryOptions { max_running: 1, retention: Duration::from_millis(1) },
+            RegistryOptions {
+                max_running: 1,
+                retention: Duration::from_millis(1),
+            },
         );
         let id = registry.create(job()).id;
         let _: Vec<_> = registry.events(&id, 0).unwrap().collect().await;

@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::Multipart;
+use axum::extract::multipart::{Field, MultipartError};
 use axum::http::StatusCode;
 use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
@@ -20,7 +20,12 @@ use crate::wire::{Category, Quality, fields};
 const MAX_TEXT_BYTES: u64 = 8 * 1024;
 
 const FILE_FIELDS: [&str; 3] = [fields::PERSON, fields::GARMENT, fields::LOWER_GARMENT];
-const TEXT_FIELDS: [&str; 4] = [fields::GARMENT_URL, fields::LOWER_GARMENT_URL, fields::CATEGORY, fields::QUALITY];
+const TEXT_FIELDS: [&str; 4] = [
+    fields::GARMENT_URL,
+    fields::LOWER_GARMENT_URL,
+    fields::CATEGORY,
+    fields::QUALITY,
+];
 
 /// A garment as the client gave it.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,30 +48,72 @@ pub struct TryOnForm {
 }
 
 /// Reads every part of the body, each file within `max_image_bytes`.
-pub async fn read_form(mut multipart: Multipart, max_image_bytes: u64) -> Result<TryOnForm, ApiError> {
+pub async fn read_form(
+    mut multipart: Multipart,
+    max_image_bytes: u64,
+) -> Result<TryOnForm, ApiError> {
     let mut parts: BTreeMap<&'static str, Bytes> = BTreeMap::new();
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         // Unknown parts are skipped (multer discards their bytes, still under the body limit),
         // so a newer widget can add optional fields.
-        let Some(name) = field.name().and_then(known_field) else { continue };
-        let cap = if FILE_FIELDS.contains(&name) { max_image_bytes } else { MAX_TEXT_BYTES };
+        let Some(name) = field.name().and_then(known_field) else {
+            continue;
+        };
+        let cap = if FILE_FIELDS.contains(&name) {
+            max_image_bytes
+        } else {
+            MAX_TEXT_BYTES
+        };
+        let declared = field.content_type().map(str::to_owned);
         let bytes = read_field(field, name, cap).await?;
+        refuse_contradicting_type(name, declared.as_deref(), &bytes)?;
         if parts.insert(name, bytes).is_some() {
-            return Err(ApiError::InvalidField(format!("the field `{name}` was sent more than once")));
+            return Err(ApiError::InvalidField(format!(
+                "the field `{name}` was sent more than once"
+            )));
         }
     }
     TryOnForm::from_parts(parts)
 }
 
+/// Issue 6 (OWASP): a part declared as one image type whose bytes are another (a PNG sent as
+/// `image/jpeg`) is refused with 415: something on the way lied about it. Undeclared and
+/// generic types (`application/octet-stream`) are judged by the bytes alone.
+fn refuse_contradicting_type(
+    name: &'static str,
+    declared: Option<&str>,
+    bytes: &[u8],
+) -> Result<(), ApiError> {
+    let Some(declared) = declared else {
+        return Ok(());
+    };
+    let essence = declared.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let claimed = match essence.as_str() {
+        "image/jpeg" | "image/jpg" | "image/pjpeg" => tryon_photo::SourceFormat::Jpeg,
+        "image/png" => tryon_photo::SourceFormat::Png,
+        "image/webp" => tryon_photo::SourceFormat::WebP,
+        _ => return Ok(()),
+    };
+    match tryon_photo::sniff(bytes) {
+        Some(actual) if actual != claimed => Err(ApiError::UnsupportedType { field: name }),
+        _ => Ok(()),
+    }
+}
+
 fn known_field(name: &str) -> Option<&'static str> {
-    FILE_FIELDS.into_iter().chain(TEXT_FIELDS).find(|known| *known == name)
+    FILE_FIELDS
+        .into_iter()
+        .chain(TEXT_FIELDS)
+        .find(|known| *known == name)
 }
 
 async fn read_field(mut field: Field<'_>, name: &'static str, cap: u64) -> Result<Bytes, ApiError> {
     let mut buffer = BytesMut::new();
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         if (buffer.len() + chunk.len()) as u64 > cap {
-            return Err(ApiError::ImageTooLarge(format!("the field `{name}` is over {cap} bytes")));
+            return Err(ApiError::ImageTooLarge(format!(
+                "the field `{name}` is over {cap} bytes"
+            )));
         }
         buffer.extend_from_slice(&chunk);
     }
@@ -84,18 +131,33 @@ fn multipart_error(error: MultipartError) -> ApiError {
 impl TryOnForm {
     fn from_parts(mut parts: BTreeMap<&'static str, Bytes>) -> Result<Self, ApiError> {
         let fingerprint = fingerprint(&parts);
-        let person = parts.remove(fields::PERSON).ok_or(ApiError::MissingField(fields::PERSON))?;
+        let person = parts
+            .remove(fields::PERSON)
+            .ok_or(ApiError::MissingField(fields::PERSON))?;
         let category = match text(&parts, fields::CATEGORY)? {
             None => Category::default(),
-            Some(word) => Category::parse(word).ok_or_else(|| invalid_word(fields::CATEGORY, word, Category::ALL.map(Category::as_str).as_slice()))?,
+            Some(word) => Category::parse(word).ok_or_else(|| {
+                invalid_word(
+                    fields::CATEGORY,
+                    word,
+                    Category::ALL.map(Category::as_str).as_slice(),
+                )
+            })?,
         };
         let quality = match text(&parts, fields::QUALITY)? {
             None => Quality::default(),
-            Some(word) => Quality::parse(word).ok_or_else(|| invalid_word(fields::QUALITY, word, Quality::ALL.map(Quality::as_str).as_slice()))?,
+            Some(word) => Quality::parse(word).ok_or_else(|| {
+                invalid_word(
+                    fields::QUALITY,
+                    word,
+                    Quality::ALL.map(Quality::as_str).as_slice(),
+                )
+            })?,
         };
         let garment = garment_input(&mut parts, fields::GARMENT, fields::GARMENT_URL)?
             .ok_or(ApiError::MissingField(fields::GARMENT))?;
-        let lower_garment = garment_input(&mut parts, fields::LOWER_GARMENT, fields::LOWER_GARMENT_URL)?;
+        let lower_garment =
+            garment_input(&mut parts, fields::LOWER_GARMENT, fields::LOWER_GARMENT_URL)?;
         match (category, &lower_garment) {
             (Category::Combo, None) => return Err(ApiError::MissingField(fields::LOWER_GARMENT)),
             (Category::Combo, Some(_)) | (_, None) => {}
@@ -106,23 +168,38 @@ impl TryOnForm {
                 )));
             }
         }
-        Ok(Self { person, garment, lower_garment, category, quality, fingerprint })
+        Ok(Self {
+            person,
+            garment,
+            lower_garment,
+            category,
+            quality,
+            fingerprint,
+        })
     }
 }
 
 /// A text field as UTF-8, if present.
-fn text<'a>(parts: &'a BTreeMap<&'static str, Bytes>, name: &'static str) -> Result<Option<&'a str>, ApiError> {
+fn text<'a>(
+    parts: &'a BTreeMap<&'static str, Bytes>,
+    name: &'static str,
+) -> Result<Option<&'a str>, ApiError> {
     parts
         .get(name)
         .map(|bytes| {
-            std::str::from_utf8(bytes).map(str::trim).map_err(|_| ApiError::InvalidField(format!("`{name}` is not UTF-8 text")))
+            std::str::from_utf8(bytes)
+                .map(str::trim)
+                .map_err(|_| ApiError::InvalidField(format!("`{name}` is not UTF-8 text")))
         })
         .transpose()
 }
 
 fn invalid_word(name: &str, word: &str, allowed: &[&str]) -> ApiError {
     let word: String = word.chars().take(40).collect();
-    ApiError::InvalidField(format!("`{name}` must be one of {}, not {word:?}", allowed.join(", ")))
+    ApiError::InvalidField(format!(
+        "`{name}` must be one of {}, not {word:?}",
+        allowed.join(", ")
+    ))
 }
 
 /// The file or the URL form of a garment; both at once is ambiguous and refused.
@@ -133,7 +210,9 @@ fn garment_input(
 ) -> Result<Option<GarmentInput>, ApiError> {
     let link = text(parts, url)?.map(str::to_owned);
     match (parts.remove(file), link) {
-        (Some(_), Some(_)) => Err(ApiError::InvalidField(format!("send either `{file}` or `{url}`, not both"))),
+        (Some(_), Some(_)) => Err(ApiError::InvalidField(format!(
+            "send either `{file}` or `{url}`, not both"
+        ))),
         (Some(bytes), None) => Ok(Some(GarmentInput::Upload(bytes))),
         (None, Some(link)) => Ok(Some(GarmentInput::Url(link))),
         (None, None) => Ok(None),
@@ -157,13 +236,19 @@ mod tests {
     use super::*;
 
     fn parts(entries: &[(&'static str, &str)]) -> BTreeMap<&'static str, Bytes> {
-        entries.iter().map(|(name, value)| (*name, Bytes::from(value.to_string()))).collect()
+        entries
+            .iter()
+            .map(|(name, value)| (*name, Bytes::from(value.to_string())))
+            .collect()
     }
 
     #[test]
     fn defaults_are_auto_and_balanced() {
         let form = TryOnForm::from_parts(parts(&[("person", "p"), ("garment", "g")])).unwrap();
-        assert_eq!((form.category, form.quality), (Category::Auto, Quality::Balanced));
+        assert_eq!(
+            (form.category, form.quality),
+            (Category::Auto, Quality::Balanced)
+        );
         assert_eq!(form.garment, GarmentInput::Upload(Bytes::from("g")));
         assert_eq!(form.lower_garment, None);
     }
@@ -173,9 +258,22 @@ mod tests {
         let cases: [(&[(&'static str, &str)], &str); 5] = [
             (&[("garment", "g")], "person"),
             (&[("person", "p")], "garment"),
-            (&[("person", "p"), ("garment", "g"), ("category", "combo")], "lower_garment"),
-            (&[("person", "p"), ("garment", "g"), ("category", "hat")], "category"),
-            (&[("person", "p"), ("garment", "g"), ("garment_url", "https://x/")], "garment_url"),
+            (
+                &[("person", "p"), ("garment", "g"), ("category", "combo")],
+                "lower_garment",
+            ),
+            (
+                &[("person", "p"), ("garment", "g"), ("category", "hat")],
+                "category",
+            ),
+            (
+                &[
+                    ("person", "p"),
+                    ("garment", "g"),
+                    ("garment_url", "https://x/"),
+                ],
+                "garment_url",
+            ),
         ];
         for (entries, named) in cases {
             let error = TryOnForm::from_parts(parts(entries)).unwrap_err();
@@ -192,7 +290,10 @@ mod tests {
             ("lower_garment_url", "https://cdn.example/l.jpg"),
         ]))
         .unwrap();
-        assert_eq!(form.lower_garment, Some(GarmentInput::Url("https://cdn.example/l.jpg".into())));
+        assert_eq!(
+            form.lower_garment,
+            Some(GarmentInput::Url("https://cdn.example/l.jpg".into()))
+        );
     }
 
     #[test]
