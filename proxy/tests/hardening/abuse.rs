@@ -1,0 +1,161 @@
+//! Credit abuse through the real create route: per-client bucket, daily budget, spoofed
+//! `X-Forwarded-For`, required and concurrent `Idempotency-Key`s, identical submissions.
+
+use std::sync::Arc;
+
+use crate::support::{Create, Server, assert_problem};
+
+const BURST_3: &[&str] = &["--create-burst", "3", "--create-period-s", "20"];
+
+#[tokio::test]
+async fn twenty_creates_from_one_address_let_exactly_the_burst_through() {
+    let server = Server::start(BURST_3).await;
+    let mut accepted = 0;
+    for n in 0..20 {
+        let (status, retry_after, json) = server.create(Create::unique(n)).await;
+        if status == 202 {
+            accepted += 1;
+            continue;
+        }
+        assert_problem(status, &json, 429, "rate_limited");
+        let wait = retry_after.expect("429 carries Retry-After");
+        assert!(
+            (1..=20).contains(&wait),
+            "Retry-After {wait} s is within one period"
+        );
+    }
+    assert_eq!(accepted, 3);
+    assert_eq!(
+        server.provider.wait_jobs(3).await.len(),
+        3,
+        "refused creates never ran"
+    );
+}
+
+#[tokio::test]
+async fn the_daily_budget_stops_creates_at_its_number() {
+    let server = Server::start(&["--daily-budget", "2", "--create-burst", "100"]).await;
+    for n in 0..2 {
+        let (status, _, json) = server.create(Create::unique(n)).await;
+        assert_eq!(status, 202, "{json}");
+    }
+    server.provider.wait_jobs(2).await;
+    for n in 2..5 {
+        let (status, retry_after, json) = server.create(Create::unique(n)).await;
+        assert_problem(status, &json, 429, "quota_exhausted");
+        let wait = retry_after.expect("Retry-After");
+        assert!(
+            (1..=86_400).contains(&wait),
+            "retry at the next UTC midnight, not {wait}"
+        );
+    }
+    assert_eq!(server.provider.jobs().len(), 2);
+}
+
+#[tokio::test]
+async fn a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let server = Server::start(BURST_3).await;
+    let mut statuses = Vec::new();
+    for n in 0..5 {
+        let spoofed = format!("198.51.100.{n}");
+        let request = Create::unique(n).header("X-Forwarded-For", &spoofed);
+        statuses.push(server.create(request).await.0);
+    }
+    assert_eq!(
+        statuses,
+        [202, 202, 202, 429, 429],
+        "every request is 127.0.0.1's"
+    );
+}
+
+#[tokio::test]
+async fn through_a_trusted_proxy_the_right_most_untrusted_address_is_the_client() {
+    let mut args = BURST_3.to_vec();
+    args.extend(["--trusted-proxies", "127.0.0.0/8"]);
+    let server = Server::start(&args).await;
+    // Five shoppers behind our proxy: each has its own bucket, whatever they put on the left.
+    for n in 0..5 {
+        let chain = format!("6.6.6.6, 198.51.100.{n}");
+        let (status, _, json) = server
+            .create(Create::unique(n).header("X-Forwarded-For", &chain))
+            .await;
+        assert_eq!(status, 202, "shopper {n}: {json}");
+    }
+    // One shopper rotating the forged left-most entry is still one client.
+    let mut statuses = Vec::new();
+    for n in 10..14 {
+        let chain = format!("6.6.6.{n}, 203.0.113.7");
+        statuses.push(
+            server
+                .create(Create::unique(n).header("X-Forwarded-For", &chain))
+                .await
+                .0,
+        );
+    }
+    assert_eq!(statuses, [202, 202, 202, 429]);
+}
+
+#[tokio::test]
+async fn browsers_must_send_an_idempotency_key() {
+    let server = Server::start(&[]).await;
+    let browser = Create::unique(1).header("Origin", "https://shop.example");
+    let (status, _, json) = server.create(browser).await;
+    assert_problem(status, &json, 400, "missing_field");
+    assert!(
+        json["detail"].as_str().unwrap().contains("Idempotency-Key"),
+        "{json}"
+    );
+    let keyed = Create::unique(1)
+        .header("Origin", "https://shop.example")
+        .header("Idempotency-Key", "5b1f0c1e-4f7e-4c5e-9a53-0e1d2c3b4a59");
+    assert_eq!(server.create(keyed).await.0, 202);
+    assert!(server.provider.wait_jobs(1).await.len() == 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_creates_with_one_key_make_exactly_one_upstream_task() {
+    let server = Arc::new(Server::start(&["--create-burst", "1000"]).await);
+    let creates: Vec<_> = (0..50)
+        .map(|_| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                server
+                    .create(Create::unique(7).header("Idempotency-Key", "one-click"))
+                    .await
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for create in creates {
+        let (status, _, json) = create.await.unwrap();
+        match status {
+            202 => ids.push(json["id"].as_str().unwrap().to_owned()),
+            409 => assert_problem(status, &json, 409, "idempotency_key_in_use"),
+            other => panic!("expected 202 or 409, got {other}: {json}"),
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every 202 names the same task: {ids:?}");
+    server.provider.wait_jobs(1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(server.provider.jobs().len(), 1, "exactly one upstream task");
+}
+
+#[tokio::test]
+async fn an_identical_submission_without_a_key_returns_the_existing_task() {
+    let server = Server::start(&[]).await;
+    let (first_status, _, first) = server.create(Create::unique(3)).await;
+    let (second_status, _, second) = server.create(Create::unique(3)).await;
+    assert_eq!(
+        (first_status, second_status),
+        (202, 202),
+        "{first} {second}"
+    );
+    assert_eq!(first["id"], second["id"], "a double click is one task");
+    let (_, _, other) = server.create(Create::unique(4)).await;
+    assert_ne!(first["id"], other["id"], "another photo is another task");
+    server.provider.wait_jobs(2).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(server.provider.jobs().len(), 2);
+}
