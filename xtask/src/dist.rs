@@ -157,6 +157,7 @@ pub fn dist() -> Result<Vec<Asset>> {
     }
 
     write_dist(&dist_dir(), &assets)?;
+    copy_to_shopify_extension(&assets)?;
     print_size_table(&assets);
     Ok(assets)
 }
@@ -292,6 +293,24 @@ fn write_dist(dir: &Path, assets: &[Asset]) -> Result<()> {
     let path = dir.join("manifest.json");
     let text = serde_json::to_string_pretty(&manifest).expect("a JSON value always serialises");
     fs::write(&path, text + "\n").io("writing", &path)
+}
+
+/// The Shopify theme app extension ships the same files from its flat `assets/` folder (its
+/// blocks load `widget.js` with `asset_url`; the loader finds the rest next to itself).
+fn copy_to_shopify_extension(assets: &[Asset]) -> Result<()> {
+    let dir = repo_root().join("www/shopify/assets");
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(snippet) = assets.iter().find(|asset| asset.role == Role::Snippet) {
+        return Err(Error::SnippetInShopifyAssets(snippet.name.clone()));
+    }
+    remove_stale(&dir, assets)?;
+    for asset in assets {
+        let path = dir.join(&asset.name);
+        fs::write(&path, &asset.bytes).io("writing", &path)?;
+    }
+    Ok(())
 }
 
 /// Deletes hashed files and snippets of earlier builds; anything else in the folder is left alone.

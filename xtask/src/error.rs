@@ -27,6 +27,8 @@ pub enum Error {
         source_path: PathBuf,
         placeholder: &'static str,
     },
+    #[error("wasm-bindgen emitted {0}, but a Shopify assets/ folder takes no subfolders")]
+    SnippetInShopifyAssets(String),
     #[error("usage: {0}")]
     Usage(String),
     #[error("{0}")]

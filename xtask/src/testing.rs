@@ -39,8 +39,9 @@ pub fn test() -> Result<()> {
             .ok_or_else(|| Error::Setup("npm is still missing after installing it".into()))
     });
     if summary.failed() == 0 {
+        // --no-fail-fast: one failing suite must not hide the results of the others.
         summary.run("cargo test --workspace", || {
-            process::run(process::cargo().args(["test", "--workspace"]))
+            process::run(process::cargo().args(["test", "--workspace", "--no-fail-fast"]))
         });
         let dist = summary.run("cargo xtask dist", || dist::dist().map(drop));
         let proxy = summary.run("build tryon-proxy", build_proxy);
