@@ -146,6 +146,21 @@ async fn two_watchers_share_one_upstream_run() {
     assert_eq!(provider.runs(), 1, "one driver, however many watchers");
 }
 
+#[tokio::test]
+async fn shutting_down_ends_open_streams_so_the_server_can_drain() {
+    let provider = SteppedProvider::new();
+    let server = TestServer::start(provider.clone(), &[]).await;
+    let id = server.create_ok().await;
+    let mut reader = SseReader::new(server.events(&id, None).await);
+    reader.next().await.expect("the current state");
+    server.state.begin_shutdown();
+    let rest = reader.collect().await;
+    assert!(
+        rest.iter().all(|e| !e.view().status.is_terminal()),
+        "the stream ended because of the shutdown, not the task: {rest:?}"
+    );
+}
+
 /// The real compositor end to end: upload, follow the stream, fetch the picture.
 #[tokio::test]
 async fn the_local_provider_runs_a_try_on_to_a_real_result() {
