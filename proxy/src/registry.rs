@@ -528,7 +528,9 @@ impl Watcher {
         for (index, view) in state.log.iter().enumerate().skip(start) {
             self.pending.push_back((index as u64 + 1, view.clone()));
         }
-        self.sent = state.log.len() as u64;
+        // A client claiming an id beyond the log (it cannot have seen one) is not sent the
+        // events up to its claim a second time.
+        self.sent = self.sent.max(state.log.len() as u64);
         if state.current().status.is_terminal() {
             self.done = true;
         }
@@ -642,6 +644,14 @@ mod tests {
                 terminal: true
             })
         );
+    }
+
+    #[tokio::test]
+    async fn an_id_beyond_the_log_never_receives_lower_ids() {
+        let registry = registry(vec![30, 60]);
+        let id = registry.create(job()).id;
+        let beyond: Vec<_> = registry.events(&id, 1000).unwrap().collect().await;
+        assert!(beyond.is_empty(), "{beyond:?}");
     }
 
     #[tokio::test]
