@@ -4,15 +4,33 @@
 //! behind it. Each adapter lives in its own file and translates the v1 contract (categories,
 //! qualities, progress, errors) to and from its vendor's API. `local` is the built-in compositor
 //! used when no vendor key is configured.
+//!
+//! The vendor adapters (`fitroom`, `tryiton`, `vtryon`, `fitinview`) share the machinery in
+//! [`upstream`]: one rate limiter per key, retries that never double-charge, estimated progress
+//! and immediate result download. [`build_vendor`] picks one from [`VendorSettings`].
 
+pub mod checks;
+pub mod fitinview;
+pub mod fitroom;
 pub mod local;
+mod settings;
+pub mod upstream;
 
+pub use settings::{
+    FitInViewSettings, FitroomSettings, SettingsError, TryItOnSettings, UpstreamTuning, VendorKind,
+    VendorSettings, VtryonSettings,
+};
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::wire::{Category, ChecksAvailable, ErrorCode, ProgressKind, Quality, TaskError};
+use crate::wire::{
+    Category, ChecksAvailable, ErrorCode, GarmentCheck, PersonCheck, ProgressKind, Quality,
+    TaskError,
+};
 
 /// An image the proxy has already sniffed, decoded, oriented and re-encoded (so it carries no
 /// metadata and no trailing payload) and is ready to send upstream.
@@ -28,7 +46,14 @@ pub struct PreparedImage {
 impl std::fmt::Debug for PreparedImage {
     // Photos never reach logs: Debug shows the shape, not the bytes.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PreparedImage({}x{}, {} bytes, {})", self.width, self.height, self.bytes.len(), self.content_type)
+        write!(
+            f,
+            "PreparedImage({}x{}, {} bytes, {})",
+            self.width,
+            self.height,
+            self.bytes.len(),
+            self.content_type
+        )
     }
 }
 
@@ -54,7 +79,14 @@ pub struct TryOnOutput {
 
 impl std::fmt::Debug for TryOnOutput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TryOnOutput({}x{}, {} bytes, {})", self.width, self.height, self.bytes.len(), self.content_type)
+        write!(
+            f,
+            "TryOnOutput({}x{}, {} bytes, {})",
+            self.width,
+            self.height,
+            self.bytes.len(),
+            self.content_type
+        )
     }
 }
 
@@ -71,6 +103,10 @@ pub struct ProgressUpdate {
 /// Where a running provider reports progress; implemented by the task registry.
 pub trait ProgressSink: Send + Sync {
     fn report(&self, update: ProgressUpdate);
+
+    /// The task waits for the provider's shared request budget with `ahead` calls before it
+    /// (`queue_position`); `None` once it has its turn. Sinks that do not show a line ignore it.
+    fn queued(&self, _ahead: Option<u32>) {}
 }
 
 /// What a provider is and offers, for `GET /v1/config`.
@@ -90,13 +126,23 @@ pub enum ProviderError {
     InputRejected { code: ErrorCode, message: String },
     /// The vendor cannot take work now (5xx, 429 after retries, connection refused).
     #[error("provider unavailable: {message}")]
-    Unavailable { message: String, retry_after: Option<Duration> },
-    /// The vendor did not answer in time.
+    Unavailable {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// The vendor did not answer in time, or the answer to a create was lost (then the
+    /// duration is zero): the task's fate upstream is unknown and it may have been billed.
     #[error("provider timed out after {0:?}")]
     Timeout(Duration),
     /// The vendor accepted the task and then failed it.
     #[error("provider failed the task: {0}")]
     Failed(String),
+    /// The merchant's account has no credit left (vendor 402). Never the shopper's fault.
+    #[error("provider account is out of credit: {0}")]
+    OutOfCredit(String),
+    /// The vendor refused the merchant's key (401/403): a configuration error to log loudly.
+    #[error("provider refused the API key: {0}")]
+    Auth(String),
 }
 
 impl ProviderError {
@@ -106,8 +152,24 @@ impl ProviderError {
             Self::InputRejected { code, .. } => (*code, false),
             Self::Unavailable { .. } | Self::Timeout(_) => (ErrorCode::ProviderUnavailable, true),
             Self::Failed(_) => (ErrorCode::ProviderFailed, true),
+            // Retrying cannot help until the merchant acts: buys credit or fixes the key.
+            Self::OutOfCredit(_) => (ErrorCode::ProviderOutOfCredit, false),
+            Self::Auth(_) => (ErrorCode::ProviderAuth, false),
         };
-        TaskError { code, message: self.to_string(), retryable }
+        TaskError {
+            code,
+            message: self.to_string(),
+            retryable,
+        }
+    }
+
+    /// Whether new tasks should go to the next provider of a failover list: the provider,
+    /// not the shopper's input, is the problem.
+    pub fn fails_over(&self) -> bool {
+        matches!(
+            self,
+            Self::OutOfCredit(_) | Self::Unavailable { .. } | Self::Timeout(_) | Self::Auth(_)
+        )
     }
 }
 
@@ -119,5 +181,59 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Runs one try-on to the end, reporting progress on the way. Called by exactly one driver
     /// per task, however many browsers watch it.
-    async fn run(&self, job: TryOnJob, progress: &dyn ProgressSink) -> Result<TryOnOutput, ProviderError>;
+    async fn run(
+        &self,
+        job: TryOnJob,
+        progress: &dyn ProgressSink,
+    ) -> Result<TryOnOutput, ProviderError>;
+
+    /// Is this person photo usable, before a credit is spent? Providers without a check of
+    /// their own answer with the proxy's local checks (`source: local`).
+    async fn check_person(&self, person: &PreparedImage) -> Result<PersonCheck, ProviderError> {
+        Ok(checks::local_person_check(person))
+    }
+
+    /// What kind of garment is this, and is it usable? Local checks unless the provider has one.
+    async fn check_garment(&self, garment: &PreparedImage) -> Result<GarmentCheck, ProviderError> {
+        Ok(checks::local_garment_check(garment))
+    }
+
+    /// Whether this provider waits for signed webhooks (FitInView with a webhook secret and
+    /// `TRYON_PUBLIC_URL`), so the proxy should route them here.
+    fn accepts_webhooks(&self) -> bool {
+        false
+    }
+
+    /// A webhook's raw body and signature header, as received. Verified before anything in
+    /// it is believed; duplicates and unknown jobs are accepted and ignored.
+    async fn webhook(&self, _signature: Option<&str>, _body: &[u8]) -> Result<(), WebhookError> {
+        Err(WebhookError::NotConfigured)
+    }
+}
+
+/// Why a webhook was refused; the route answers 404, 401 and 400 respectively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    #[error("this provider takes no webhooks")]
+    NotConfigured,
+    #[error("the webhook signature is missing or wrong")]
+    BadSignature,
+    #[error("the webhook body is not an event we know")]
+    Malformed,
+}
+
+/// Builds the vendor adapter its settings describe; the caller builds `local` itself
+/// (e.g. `build_vendor(VendorSettings::from_env(VendorKind::Fitroom)?)`).
+pub fn build_vendor(settings: VendorSettings) -> Result<Arc<dyn Provider>, SettingsError> {
+    Ok(match settings {
+        VendorSettings::Fitroom(s) => Arc::new(fitroom::Fitroom::new(s)?),
+        VendorSettings::FitInView(s) => Arc::new(fitinview::FitInView::new(s)?),
+        // Adapters landing in the next commits.
+        other => {
+            return Err(SettingsError::Client(format!(
+                "{} is not available in this build yet",
+                other.kind().name()
+            )));
+        }
+    })
 }

@@ -1,0 +1,290 @@
+//! One request budget per vendor key, shared by every task and every kind of call.
+//!
+//! Vendors count requests per key over a sliding window (Fitroom: 60 per minute). The limiter
+//! keeps a log of the calls it let through and admits a new one only while fewer than `limit`
+//! fall inside the window. Waiting calls line up by priority, then arrival: a create (a shopper
+//! who just pressed the button) goes before the polls of tasks already running, which can
+//! afford to be a little late. Because the vendor measures arrival times, not our grant times,
+//! the window the limiter enforces is a tenth longer than the vendor's, absorbing the jitter
+//! between granting a call and the vendor receiving it.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// Which calls go first when the budget is short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    /// Creates, the uploads and checks a create waits for: a shopper is watching a spinner.
+    Create = 0,
+    /// Status polls and clean-up calls of tasks already running.
+    Poll = 1,
+}
+
+#[derive(Debug)]
+struct State {
+    limit: u32,
+    window: Duration,
+    granted: VecDeque<Instant>,
+    waiting: BTreeSet<(Priority, u64)>,
+    next_ticket: u64,
+}
+
+impl State {
+    fn forget_expired(&mut self, now: Instant) {
+        while self
+            .granted
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
+            self.granted.pop_front();
+        }
+    }
+}
+
+/// A sliding-window rate limiter with two priority classes and first-come order within each.
+#[derive(Debug)]
+pub struct RateLimiter {
+    state: Mutex<State>,
+    changed: Notify,
+}
+
+impl RateLimiter {
+    /// Admits at most `limit` calls per `vendor_window` as the vendor sees them.
+    pub fn new(limit: u32, vendor_window: Duration) -> Self {
+        Self {
+            state: Mutex::new(State {
+                limit: limit.max(1),
+                window: with_slack(vendor_window),
+                granted: VecDeque::new(),
+                waiting: BTreeSet::new(),
+                next_ticket: 0,
+            }),
+            changed: Notify::new(),
+        }
+    }
+
+    /// Adopts a limit the vendor reported about itself (FitInView's `rate_limit_per_min`).
+    pub fn set_limit(&self, limit: u32, vendor_window: Duration) {
+        let mut state = self.lock();
+        state.limit = limit.max(1);
+        state.window = with_slack(vendor_window);
+        drop(state);
+        self.changed.notify_waiters();
+    }
+
+    pub fn limit(&self) -> u32 {
+        self.lock().limit
+    }
+
+    /// Waits until this call may go out. `on_wait` hears how many calls are ahead while it
+    /// waits (0 = next), and `None` when the call is admitted after having waited.
+    pub async fn acquire(&self, priority: Priority, mut on_wait: impl FnMut(Option<u32>)) {
+        let ticket = {
+            let mut state = self.lock();
+            let ticket = (priority, state.next_ticket);
+            state.next_ticket += 1;
+            state.waiting.insert(ticket);
+            ticket
+        };
+        // If the caller gives up (its task was deleted), its place in line must go with it.
+        let mut place = Place {
+            limiter: self,
+            ticket: Some(ticket),
+        };
+        let mut waited = false;
+        let mut last_ahead = None;
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let wake_at = {
+                let mut state = self.lock();
+                let now = Instant::now();
+                state.forget_expired(now);
+                let ahead = state.waiting.range(..ticket).count() as u32;
+                let full = state.granted.len() as u32 >= state.limit;
+                if ahead == 0 && !full {
+                    state.granted.push_back(now);
+                    state.waiting.remove(&ticket);
+                    place.ticket = None;
+                    drop(state);
+                    // The next in line may be admissible now.
+                    self.changed.notify_waiters();
+                    if waited {
+                        on_wait(None);
+                    }
+                    return;
+                }
+                if last_ahead != Some(ahead) {
+                    on_wait(Some(ahead));
+                    last_ahead = Some(ahead);
+                }
+                waited = true;
+                // Only the head of the line watches the clock; the others wait for it to move.
+                (ahead == 0)
+                    .then(|| state.granted.front().map(|t| *t + state.window))
+                    .flatten()
+            };
+            match wake_at {
+                Some(at) => {
+                    tokio::select! {
+                        _ = &mut notified => {}
+                        _ = tokio::time::sleep_until(at) => {}
+                    }
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the log inconsistent: keep going.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The window the limiter enforces: the vendor's plus a tenth for delivery jitter.
+fn with_slack(vendor_window: Duration) -> Duration {
+    vendor_window + vendor_window / 10
+}
+
+/// A waiting call's place in line, given up if the waiting future is dropped.
+struct Place<'a> {
+    limiter: &'a RateLimiter,
+    ticket: Option<(Priority, u64)>,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.limiter.lock().waiting.remove(&ticket);
+            self.limiter.changed.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn admits_the_limit_at_once_then_waits_for_the_window() {
+        let limiter = RateLimiter::new(3, Duration::from_secs(10));
+        let start = Instant::now();
+        for _ in 0..3 {
+            limiter.acquire(Priority::Poll, |_| {}).await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        limiter.acquire(Priority::Poll, |_| {}).await;
+        // 10 s window + 1 s slack.
+        assert_eq!(start.elapsed(), Duration::from_secs(11));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_create_goes_before_earlier_polls() {
+        let limiter = Arc::new(RateLimiter::new(1, Duration::from_secs(10)));
+        limiter.acquire(Priority::Poll, |_| {}).await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut handles = Vec::new();
+        for (name, priority) in [
+            ("poll-a", Priority::Poll),
+            ("poll-b", Priority::Poll),
+            ("create", Priority::Create),
+        ] {
+            let (limiter, order) = (limiter.clone(), order.clone());
+            handles.push(tokio::spawn(async move {
+                limiter.acquire(priority, |_| {}).await;
+                order.lock().unwrap().push(name);
+            }));
+            // Make the arrival order certain.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        for handle in handles {
+            handle.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), ["create", "poll-a", "poll-b"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_callers_hear_their_place_in_line() {
+        let limiter = Arc::new(RateLimiter::new(1, Duration::from_secs(10)));
+        limiter.acquire(Priority::Create, |_| {}).await;
+        let first = tokio::spawn({
+            let limiter = limiter.clone();
+            async move { limiter.acquire(Priority::Create, |_| {}).await }
+        });
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let second = tokio::spawn({
+            let (limiter, heard) = (limiter.clone(), heard.clone());
+            async move {
+                limiter
+                    .acquire(Priority::Create, |ahead| heard.lock().unwrap().push(ahead))
+                    .await
+            }
+        });
+        first.await.unwrap();
+        second.await.unwrap();
+        assert_eq!(*heard.lock().unwrap(), [Some(1), Some(0), None]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_that_gives_up_leaves_the_line() {
+        let limiter = Arc::new(RateLimiter::new(1, Duration::from_secs(10)));
+        limiter.acquire(Priority::Create, |_| {}).await;
+        let quitter = tokio::spawn({
+            let limiter = limiter.clone();
+            async move { limiter.acquire(Priority::Create, |_| {}).await }
+        });
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        quitter.abort();
+        let start = Instant::now();
+        limiter.acquire(Priority::Poll, |_| {}).await;
+        assert!(
+            start.elapsed() <= Duration::from_secs(11),
+            "the abandoned ticket blocked the line"
+        );
+        assert!(limiter.lock().waiting.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn never_more_than_the_limit_in_any_window() {
+        let limiter = Arc::new(RateLimiter::new(5, Duration::from_secs(1)));
+        let times = Arc::new(Mutex::new(Vec::new()));
+        let handles: Vec<_> = (0..23)
+            .map(|i| {
+                let (limiter, times) = (limiter.clone(), times.clone());
+                let priority = if i % 3 == 0 {
+                    Priority::Create
+                } else {
+                    Priority::Poll
+                };
+                tokio::spawn(async move {
+                    limiter.acquire(priority, |_| {}).await;
+                    times.lock().unwrap().push(Instant::now());
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.await.unwrap();
+        }
+        let mut times = times.lock().unwrap().clone();
+        times.sort();
+        for (i, t) in times.iter().enumerate() {
+            let in_window = times[i..]
+                .iter()
+                .take_while(|u| u.duration_since(*t) < Duration::from_secs(1))
+                .count();
+            assert!(
+                in_window <= 5,
+                "{in_window} calls within one window starting at call {i}"
+            );
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! What every vendor adapter needs and none should write twice.
+//!
+//! - [`client`]: the one path to a vendor's API — key header, shared rate limit, retries that
+//!   never charge a shopper twice, vendor errors classified.
+//! - [`limiter`]: the per-key request budget, creates before polls.
+//! - [`poll`]: following a task to its end without wasting the budget.
+//! - [`progress`]: one monotonic bar per task, reported or estimated from durations.
+//! - [`download`]: fetching the result from its signed URL before it expires.
+//! - [`cache`]: vendor answers keyed by image content, so an image is never paid for twice.
+
+pub mod cache;
+pub mod client;
+pub mod download;
+pub mod limiter;
+pub mod poll;
+pub mod progress;
+
+pub use cache::{ContentCache, ContentHash, content_hash};
+pub use client::{KeyHeader, Replay, Reply, Upstream, UpstreamError};
+pub use download::Downloader;
+pub use limiter::{Priority, RateLimiter};
+pub use poll::{PollPlan, Polled, until_done};
+pub use progress::{DurationBook, Progress, Span};

@@ -1,0 +1,438 @@
+//! A strict FitInView, per `fitinview-api.md`.
+//!
+//! `Authorization: Bearer <key>` only; `POST /api/v1/tryon` must be `application/json` with
+//! the canonical field names (no aliases), raw base64 without a data-URL prefix, 1-3 garments,
+//! `output_size` of `1K|2K|4K` and `wait: false` (a sync call would hold the connection 90 s);
+//! `Idempotency-Key` is honoured: a repeated key returns the first job and creates nothing.
+//! `GET /api/v1/tryon/{job_id}` goes `running → succeeded|failed` by the clock;
+//! `GET /api/v1/account` reports the rate limit. Errors are `{"detail": ...}`. When a job has
+//! a `webhook_url`, the fake posts the signed `tryon.completed` event there (optionally twice,
+//! as FitInView's retries do).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use tokio::time::Instant;
+
+use super::{Recorder, Storage, drop_connection, error, is_jpeg, serve};
+use crate::util::{KEY, png};
+
+pub const CREATE: &str = "create";
+pub const STATUS: &str = "status";
+pub const ACCOUNT: &str = "account";
+pub const WEBHOOK_SECRET: &str = "whsec_fake_secret";
+
+#[derive(Debug, Clone)]
+pub struct Behaviour {
+    pub processing_for: Duration,
+    /// `Some((error_code, error_message))`: jobs end `failed`.
+    pub fail_with: Option<(String, String)>,
+    pub out_of_credit: bool,
+    pub rate_limit_per_min: u32,
+    /// Deliver each webhook this many times.
+    pub webhook_deliveries: u32,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Self {
+            processing_for: Duration::from_millis(400),
+            fail_with: None,
+            out_of_credit: false,
+            rate_limit_per_min: 20,
+            webhook_deliveries: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub garments: usize,
+    pub output_size: String,
+    pub idempotency_key: String,
+    pub webhook_url: Option<String>,
+    created: Instant,
+    behaviour: Behaviour,
+    result_path: Option<String>,
+    webhook_sent: bool,
+    pub result: bytes::Bytes,
+}
+
+pub struct FitInViewFake {
+    pub recorder: Recorder,
+    pub storage: Storage,
+    pub behaviour: Mutex<Behaviour>,
+    pub jobs: Mutex<HashMap<String, Job>>,
+    next_id: AtomicU64,
+    pub auth_failures: AtomicU32,
+    pub webhook_statuses: Mutex<Vec<u16>>,
+    base: Mutex<String>,
+}
+
+impl FitInViewFake {
+    /// Rate window: FitInView's minute, or shorter for tests that count calls.
+    pub async fn start(rate_window: Duration) -> Arc<Self> {
+        let fake = Arc::new(Self {
+            recorder: Recorder::new(20, rate_window),
+            storage: Storage::default(),
+            behaviour: Mutex::new(Behaviour::default()),
+            jobs: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            auth_failures: AtomicU32::new(0),
+            webhook_statuses: Mutex::new(Vec::new()),
+            base: Mutex::new(String::new()),
+        });
+        let router = Router::new()
+            .route("/api/v1/tryon", axum::routing::post(create))
+            .route("/api/v1/tryon/{job_id}", get(status))
+            .route("/api/v1/account", get(account))
+            .route("/files/{file}", get(file))
+            .fallback(undocumented)
+            .method_not_allowed_fallback(undocumented)
+            .with_state(fake.clone());
+        *fake.base.lock().unwrap() = serve(router).await;
+        fake
+    }
+
+    pub fn base_url(&self) -> String {
+        self.base.lock().unwrap().clone()
+    }
+
+    pub fn set(&self, change: impl FnOnce(&mut Behaviour)) {
+        let mut behaviour = self.behaviour.lock().unwrap();
+        change(&mut behaviour);
+        self.recorder
+            .set_rate_limit(behaviour.rate_limit_per_min, self.recorder.rate_window());
+    }
+
+    pub fn jobs(&self) -> Vec<Job> {
+        self.jobs.lock().unwrap().values().cloned().collect()
+    }
+
+    pub fn only_job(&self) -> Job {
+        let jobs = self.jobs();
+        assert_eq!(
+            jobs.len(),
+            1,
+            "expected exactly one job upstream, found {}",
+            jobs.len()
+        );
+        jobs.into_iter().next().unwrap()
+    }
+
+    async fn gate(&self, endpoint: &'static str, headers: &HeaderMap) -> Result<bool, Response> {
+        let drop_after = self
+            .recorder
+            .admit(endpoint, |m| json!({"detail": m}))
+            .await?;
+        if headers.contains_key("x-api-key") {
+            self.recorder.violation(format!(
+                "{endpoint}: FitInView takes a bearer token, not X-API-KEY"
+            ));
+        }
+        let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+            self.recorder
+                .violation(format!("{endpoint}: no Authorization header"));
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                None,
+                json!({"detail": "Missing API key"}),
+            ));
+        };
+        let Some(token) = auth.strip_prefix("Bearer ") else {
+            self.recorder
+                .violation(format!("{endpoint}: Authorization is not a Bearer token"));
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                None,
+                json!({"detail": "Invalid API key"}),
+            ));
+        };
+        if token != KEY {
+            self.auth_failures.fetch_add(1, Ordering::SeqCst);
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                None,
+                json!({"detail": "Invalid API key"}),
+            ));
+        }
+        Ok(drop_after)
+    }
+
+    fn bad_request(&self, what: String) -> Response {
+        self.recorder.violation(what);
+        error(
+            StatusCode::BAD_REQUEST,
+            None,
+            json!({"detail": "Bad request"}),
+        )
+    }
+
+    fn job_json(&self, id: &str, job: &mut Job) -> Value {
+        let elapsed = job.created.elapsed();
+        let base = json!({
+            "job_id": id, "status": "running", "result_url": null, "error_code": null, "error_message": null,
+            "cost_credits": 8, "duration_ms": null, "created_at": "2026-04-29T16:44:52Z", "completed_at": null
+        });
+        if elapsed < job.behaviour.processing_for {
+            return base;
+        }
+        let mut done = base;
+        done["duration_ms"] = json!(elapsed.as_millis() as u64);
+        done["completed_at"] = json!("2026-04-29T16:45:11Z");
+        if let Some((code, message)) = &job.behaviour.fail_with {
+            done["status"] = json!("failed");
+            done["error_code"] = json!(code);
+            done["error_message"] = json!(message);
+            return done;
+        }
+        let path = job
+            .result_path
+            .get_or_insert_with(|| self.storage.put(id, job.result.clone()))
+            .clone();
+        done["status"] = json!("succeeded");
+        done["result_url"] = json!(format!("{}{path}", self.base_url()));
+        done
+    }
+}
+
+async fn create(
+    State(fake): State<Arc<FitInViewFake>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let drop_after = match fake.gate(CREATE, &headers).await {
+        Ok(drop_after) => drop_after,
+        Err(response) => return response,
+    };
+    if !headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"))
+    {
+        return fake.bad_request("create: Content-Type is not application/json".into());
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return fake.bad_request("create: body is not JSON".into());
+    };
+    let Some(fields) = request.as_object() else {
+        return fake.bad_request("create: body is not a JSON object".into());
+    };
+    let known = [
+        "person_url",
+        "person_image_b64",
+        "garment_urls",
+        "garment_images_b64",
+        "output_size",
+        "prompt",
+        "style_hint",
+        "wait",
+        "metadata",
+        "seed",
+        "negative_prompt",
+        "webhook_url",
+    ];
+    for name in fields.keys() {
+        if !known.contains(&name.as_str()) {
+            return fake.bad_request(format!("create: {name:?} is not a canonical field"));
+        }
+    }
+    let Some(person) = fields.get("person_image_b64").and_then(Value::as_str) else {
+        return fake.bad_request("create: person_image_b64 missing".into());
+    };
+    if !raw_base64_jpeg(person) {
+        return fake.bad_request(
+            "create: person_image_b64 is not raw base64 of a JPEG (no data: prefix)".into(),
+        );
+    }
+    let garments: Vec<&str> = fields
+        .get("garment_images_b64")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if garments.is_empty() || garments.len() > 3 || !garments.iter().all(|g| raw_base64_jpeg(g)) {
+        return fake
+            .bad_request("create: garment_images_b64 must hold 1-3 raw base64 JPEGs".into());
+    }
+    if fields.get("wait") != Some(&json!(false)) {
+        return fake.bad_request("create: wait must be false (sync mode blocks up to 90 s)".into());
+    }
+    let output_size = fields
+        .get("output_size")
+        .and_then(Value::as_str)
+        .unwrap_or("1K")
+        .to_owned();
+    if !["1K", "2K", "4K"].contains(&output_size.as_str()) {
+        return fake.bad_request(format!("create: output_size {output_size:?}"));
+    }
+    let webhook_url = fields
+        .get("webhook_url")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let Some(idempotency_key) = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+    else {
+        return fake.bad_request(
+            "create: no Idempotency-Key (the proxy relies on it to retry safely)".into(),
+        );
+    };
+    if idempotency_key.is_empty() || idempotency_key.len() > 200 {
+        return fake.bad_request("create: Idempotency-Key must be 1-200 characters".into());
+    }
+    let behaviour = fake.behaviour.lock().unwrap().clone();
+    if behaviour.out_of_credit {
+        return error(
+            StatusCode::PAYMENT_REQUIRED,
+            None,
+            json!({"detail": "Insufficient credits"}),
+        );
+    }
+    let mut jobs = fake.jobs.lock().unwrap();
+    let existing = jobs
+        .iter()
+        .find(|(_, j)| j.idempotency_key == idempotency_key)
+        .map(|(id, _)| id.clone());
+    let id = match existing {
+        Some(id) => id,
+        None => {
+            let id = format!("job_{:06}", fake.next_id.fetch_add(1, Ordering::SeqCst));
+            let shade = (jobs.len() * 40 % 250) as u8;
+            jobs.insert(
+                id.clone(),
+                Job {
+                    garments: garments.len(),
+                    output_size,
+                    idempotency_key,
+                    webhook_url,
+                    created: Instant::now(),
+                    behaviour,
+                    result_path: None,
+                    webhook_sent: false,
+                    result: png(80, 120, [shade, 200, 90]).into(),
+                },
+            );
+            id
+        }
+    };
+    let job = jobs.get(&id).unwrap().clone();
+    drop(jobs);
+    if let Some(url) = job.webhook_url.clone() {
+        spawn_webhook(fake.clone(), id.clone(), url);
+    }
+    if drop_after {
+        drop_connection();
+    }
+    Json(json!({"job_id": id, "status": "running"})).into_response()
+}
+
+/// Posts the signed terminal event once the job is done, like FitInView's delivery.
+fn spawn_webhook(fake: Arc<FitInViewFake>, id: String, url: String) {
+    tokio::spawn(async move {
+        let pause = fake.jobs.lock().unwrap()[&id].behaviour.processing_for;
+        tokio::time::sleep(pause).await;
+        let (body, deliveries) = {
+            let mut jobs = fake.jobs.lock().unwrap();
+            let job = jobs.get_mut(&id).unwrap();
+            if job.webhook_sent {
+                return;
+            }
+            job.webhook_sent = true;
+            let mut status = fake.job_json(&id, job);
+            status["event"] = json!("tryon.completed");
+            (
+                serde_json::to_vec(&status).unwrap(),
+                job.behaviour.webhook_deliveries,
+            )
+        };
+        let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+        mac.update(&body);
+        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        for _ in 0..deliveries {
+            let response = reqwest::Client::new()
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("x-fitinview-signature", &signature)
+                .header("x-fitinview-event", "tryon.completed")
+                .header("x-fitinview-job-id", &id)
+                .body(body.clone())
+                .send()
+                .await;
+            let status = response.map(|r| r.status().as_u16()).unwrap_or(0);
+            fake.webhook_statuses.lock().unwrap().push(status);
+        }
+    });
+}
+
+fn raw_base64_jpeg(text: &str) -> bool {
+    !text.starts_with("data:") && BASE64.decode(text).is_ok_and(|bytes| is_jpeg(&bytes))
+}
+
+async fn status(
+    State(fake): State<Arc<FitInViewFake>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(response) = fake.gate(STATUS, &headers).await {
+        return response;
+    }
+    let mut jobs = fake.jobs.lock().unwrap();
+    let Some(job) = jobs.get_mut(&id) else {
+        fake.recorder
+            .violation(format!("status: polled unknown job {id:?}"));
+        return error(
+            StatusCode::NOT_FOUND,
+            None,
+            json!({"detail": "Job not found"}),
+        );
+    };
+    Json(fake.job_json(&id, job)).into_response()
+}
+
+async fn account(State(fake): State<Arc<FitInViewFake>>, headers: HeaderMap) -> Response {
+    if let Err(response) = fake.gate(ACCOUNT, &headers).await {
+        return response;
+    }
+    let behaviour = fake.behaviour.lock().unwrap().clone();
+    Json(json!({
+        "name": "Production",
+        "credits_remaining": if behaviour.out_of_credit { 0 } else { 142 },
+        "rate_limit_per_min": behaviour.rate_limit_per_min,
+        "total_calls": 17,
+        "tryon_cost_credits": {"1K": 8, "2K": 12, "4K": 20}
+    }))
+    .into_response()
+}
+
+async fn file(
+    State(fake): State<Arc<FitInViewFake>>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+) -> Response {
+    fake.storage.get(&fake.recorder, &file, &headers)
+}
+
+async fn undocumented(
+    State(fake): State<Arc<FitInViewFake>>,
+    method: Method,
+    uri: Uri,
+) -> Response {
+    fake.recorder
+        .violation(format!("undocumented endpoint {method} {uri}"));
+    error(StatusCode::NOT_FOUND, None, json!({"detail": "Not Found"}))
+}

@@ -1,0 +1,154 @@
+//! Helpers shared by the provider tests: images, a recording progress sink, fast tuning.
+
+use std::io::Cursor;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use image::{ImageFormat, Rgb, RgbImage};
+use tryon_proxy::providers::{
+    PreparedImage, ProgressSink, ProgressUpdate, TryOnJob, UpstreamTuning,
+};
+use tryon_proxy::wire::{Category, ProgressKind, Quality};
+
+/// A key distinctive enough that finding it anywhere is certainly a leak.
+pub const KEY: &str = "sk_live_DISTINCTIVE_K3Y_a9f0c1";
+
+/// A JPEG of `width`×`height` in one colour; different colours give different content hashes.
+pub fn jpeg(width: u32, height: u32, colour: [u8; 3]) -> PreparedImage {
+    let image = RgbImage::from_pixel(width, height, Rgb(colour));
+    let mut bytes = Vec::new();
+    image
+        .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Jpeg)
+        .expect("encode test JPEG");
+    PreparedImage {
+        bytes: Bytes::from(bytes),
+        width,
+        height,
+        content_type: "image/jpeg",
+    }
+}
+
+/// A PNG, as vendors return results.
+pub fn png(width: u32, height: u32, colour: [u8; 3]) -> Vec<u8> {
+    let image = RgbImage::from_pixel(width, height, Rgb(colour));
+    let mut bytes = Vec::new();
+    image
+        .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
+        .expect("encode test PNG");
+    bytes
+}
+
+/// Encoded once per test binary: encoding is CPU work that would otherwise stall the
+/// single-threaded test runtime the fakes share with the adapters.
+fn cached(cell: &'static OnceLock<PreparedImage>, make: fn() -> PreparedImage) -> PreparedImage {
+    cell.get_or_init(make).clone()
+}
+
+pub fn person() -> PreparedImage {
+    static CELL: OnceLock<PreparedImage> = OnceLock::new();
+    cached(&CELL, || jpeg(600, 900, [180, 150, 130]))
+}
+
+pub fn garment() -> PreparedImage {
+    static CELL: OnceLock<PreparedImage> = OnceLock::new();
+    cached(&CELL, || jpeg(400, 400, [20, 60, 200]))
+}
+
+pub fn lower_garment() -> PreparedImage {
+    static CELL: OnceLock<PreparedImage> = OnceLock::new();
+    cached(&CELL, || jpeg(400, 400, [40, 40, 40]))
+}
+
+pub fn job(category: Category, quality: Quality) -> TryOnJob {
+    TryOnJob {
+        person: person(),
+        garment: garment(),
+        lower_garment: (category == Category::Combo).then(lower_garment),
+        category,
+        quality,
+    }
+}
+
+/// Everything in seconds instead of minutes; the rate limit stays the vendor's unless a test
+/// shrinks it.
+pub fn fast_tuning(rate_limit: u32, rate_window: Duration) -> UpstreamTuning {
+    UpstreamTuning {
+        rate_limit,
+        rate_window,
+        poll_interval: Duration::from_millis(60),
+        request_timeout: Duration::from_millis(1500),
+        task_timeout: Duration::from_secs(20),
+        expected_duration: Some(Duration::from_millis(400)),
+        max_attempts: 3,
+        backoff_base: Duration::from_millis(20),
+        backoff_cap: Duration::from_millis(200),
+        max_retry_after: Duration::from_secs(2),
+        max_result_bytes: 5_000_000,
+    }
+}
+
+/// A progress sink that keeps every update, as the registry would fan them out.
+#[derive(Default)]
+pub struct Recorder {
+    pub updates: Mutex<Vec<ProgressUpdate>>,
+    pub queued: Mutex<Vec<Option<u32>>>,
+}
+
+impl ProgressSink for Recorder {
+    fn report(&self, update: ProgressUpdate) {
+        self.updates.lock().unwrap().push(update);
+    }
+
+    fn queued(&self, ahead: Option<u32>) {
+        self.queued.lock().unwrap().push(ahead);
+    }
+}
+
+impl Recorder {
+    pub fn values(&self) -> Vec<u8> {
+        self.updates
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|u| u.progress)
+            .collect()
+    }
+
+    /// Progress never went backwards, never showed 100, and was always of `kind`.
+    pub fn assert_well_formed(&self, kind: ProgressKind) {
+        let updates = self.updates.lock().unwrap();
+        assert!(!updates.is_empty(), "no progress was reported");
+        for pair in updates.windows(2) {
+            assert!(
+                pair[0].progress <= pair[1].progress,
+                "progress went backwards: {:?} then {:?}",
+                pair[0],
+                pair[1]
+            );
+        }
+        for update in updates.iter() {
+            assert!(update.progress < 100, "a running task showed {update:?}");
+            assert_eq!(update.kind, kind, "wrong progress kind in {update:?}");
+        }
+    }
+
+    /// How many distinct values the bar showed.
+    pub fn distinct_values(&self) -> usize {
+        let mut values = self.values();
+        values.dedup();
+        values.len()
+    }
+}
+
+/// Asserts that `text` does not contain the test key.
+pub fn assert_no_key(what: &str, text: &str) {
+    assert!(
+        !text.contains(KEY),
+        "the API key leaked into {what}: {text}"
+    );
+    assert!(
+        !text.contains("DISTINCTIVE_K3Y"),
+        "part of the API key leaked into {what}: {text}"
+    );
+}
