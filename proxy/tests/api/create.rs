@@ -199,6 +199,13 @@ async fn an_oversize_declared_body_is_refused_before_it_is_sent() {
     );
     let response = raw_exchange(server.addr, &head, b"").await;
     assert_eq!(response.status, 413, "{response:?}");
+    assert!(
+        response
+            .head
+            .to_ascii_lowercase()
+            .contains("content-type: application/problem+json"),
+        "{response:?}"
+    );
     let json = response.json();
     assert_eq!(json["code"], "image_too_large", "{json}");
     assert_eq!(provider.runs(), 0);

@@ -2,8 +2,6 @@
 //! the test steps by hand, generated images, multipart bodies, raw HTTP and an SSE reader.
 //! Every helper that can time out says what it was waiting for and what it saw instead.
 
-#![allow(dead_code)] // each test module uses a different subset
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
