@@ -14,6 +14,9 @@ pub mod middleware;
 pub mod signature;
 pub mod stream_token;
 
+use std::sync::Arc;
+
+use axum::Router;
 use secrecy::SecretString;
 
 pub use middleware::{
@@ -130,6 +133,36 @@ impl ShopifyConfig {
     pub fn serves_shop(&self, shop: &str) -> bool {
         self.shops.iter().any(|served| served == shop)
     }
+
+    /// The direct event stream a create response relayed by the App Proxy offers for
+    /// `task_id`, or `None` without [`ShopifyConfig::public_url`] (the widget then polls).
+    pub fn direct_stream(
+        &self,
+        task_id: &str,
+        request: &AppProxyRequest,
+        now_unix: u64,
+    ) -> Option<DirectStream> {
+        let public_url = self.public_url.as_deref()?;
+        let key = StreamTokenKey::derive(self);
+        let origin = request.storefront_origin.as_deref();
+        Some(key.direct_stream(public_url, task_id, &request.proxy.shop, origin, now_unix))
+    }
+}
+
+/// Adds the Shopify surface to the proxy's finished router `app`: the same routes under
+/// `/shopify` (the App Proxy's target), each behind [`require_app_proxy_signature`], and on the
+/// plain routes [`grant_stream_by_token`], which acts only on requests carrying a stream token.
+pub fn mount(app: Router, config: Arc<ShopifyConfig>) -> Router {
+    let stream_key = Arc::new(StreamTokenKey::derive(&config));
+    let signed = axum::middleware::from_fn_with_state(
+        AppProxyAuth::new(config),
+        require_app_proxy_signature,
+    );
+    let tokens =
+        axum::middleware::from_fn_with_state(StreamAuth::new(stream_key), grant_stream_by_token);
+    Router::new()
+        .nest("/shopify", app.clone().layer(signed))
+        .merge(app.layer(tokens))
 }
 
 /// Lowercases `shop` and checks it is `<name>.myshopify.com` with a DNS-label name: the only
