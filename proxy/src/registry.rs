@@ -486,6 +486,18 @@ impl ProgressSink for TaskSink {
             changed
         });
     }
+
+    /// A running task that waits for the vendor's shared request budget is, to the shopper,
+    /// still in line: the wait shows as its `queue_position` until its turn comes.
+    fn queued(&self, ahead: Option<u32>) {
+        self.0.publish(|_, view| {
+            let changed = view.status == TaskStatus::Running && view.queue_position != ahead;
+            if changed {
+                view.queue_position = ahead;
+            }
+            changed
+        });
+    }
 }
 
 /// One watcher's position in a task's event log.
@@ -578,6 +590,26 @@ mod tests {
         }
     }
 
+    /// Waits in its vendor's line (two ahead, reported twice), then gets its turn.
+    struct LinedUp;
+
+    #[async_trait]
+    impl Provider for LinedUp {
+        fn info(&self) -> ProviderInfo {
+            Scripted(vec![]).info()
+        }
+        async fn run(
+            &self,
+            job: TryOnJob,
+            sink: &dyn ProgressSink,
+        ) -> Result<TryOnOutput, ProviderError> {
+            sink.queued(Some(2));
+            sink.queued(Some(2));
+            sink.queued(None);
+            Scripted(vec![]).run(job, sink).await
+        }
+    }
+
     fn job() -> TryOnJob {
         let image = PreparedImage {
             bytes: vec![0].into(),
@@ -643,6 +675,34 @@ mod tests {
                 last_event: all.len() as u64,
                 terminal: true
             })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wait_in_the_vendors_line_shows_as_a_queue_position() {
+        let registry = Registry::new(
+            Arc::new(LinedUp),
+            RegistryOptions {
+                max_running: 1,
+                retention: Duration::from_secs(60),
+            },
+        );
+        let id = registry.create(job()).id;
+        let events: Vec<_> = registry.events(&id, 0).unwrap().collect().await;
+        let lines: Vec<_> = events
+            .iter()
+            .map(|(_, v)| (v.status, v.queue_position))
+            .collect();
+        use TaskStatus::*;
+        assert_eq!(
+            lines,
+            [
+                (Queued, Some(0)),
+                (Running, None),
+                (Running, Some(2)),
+                (Running, None),
+                (Succeeded, None)
+            ]
         );
     }
 
