@@ -184,12 +184,12 @@ mod tests {
 
     #[test]
     fn the_bound_applies_to_the_upright_long_edge() {
-        let stored = stored_for_orientation(&photo_like(1200, 3000), 6);
+        let stored = stored_for_orientation(&photo_like(800, 2400), 6);
         let file = with_exif_orientation(&jpeg(&stored), 6);
         let prepared = prepare(&file, &PrepareOptions::person(2048)).unwrap();
         assert_eq!(
             (prepared.width, prepared.height),
-            (819, 2048),
+            (683, 2048),
             "portrait, as the shopper held the phone"
         );
     }

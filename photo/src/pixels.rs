@@ -1,5 +1,7 @@
 //! Pixel work between decoding and encoding: alpha flattening and the long-edge resize.
 
+use fast_image_resize::images::Image;
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, RgbImage, RgbaImage};
 
 /// JPEG has no alpha: transparent areas become white (what a product photo's background is),
@@ -36,10 +38,22 @@ pub(crate) fn fitted_size(width: u32, height: u32, max_edge: u32) -> (u32, u32) 
 }
 
 /// Downscales so the long edge is at most `max_edge`; smaller images pass through untouched.
+///
+/// `fast_image_resize` rather than `image::imageops::resize`: the same Lanczos3 filter with
+/// integer SIMD convolution (SSE4.1/AVX2 natively, simd128 in wasm), several times faster.
 pub(crate) fn fit_long_edge(rgb: RgbImage, max_edge: u32) -> RgbImage {
     let (width, height) = fitted_size(rgb.width(), rgb.height(), max_edge.max(1));
     if (width, height) == rgb.dimensions() {
         return rgb;
     }
-    image::imageops::resize(&rgb, width, height, image::imageops::FilterType::Lanczos3)
+    let (source_width, source_height) = rgb.dimensions();
+    let source = Image::from_vec_u8(source_width, source_height, rgb.into_raw(), PixelType::U8x3)
+        .expect("an RgbImage buffer holds width × height × 3 bytes");
+    let mut target = Image::new(width, height, PixelType::U8x3);
+    let lanczos = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+    Resizer::new()
+        .resize(&source, &mut target, &lanczos)
+        .expect("both images are U8x3");
+    RgbImage::from_raw(width, height, target.into_vec())
+        .expect("the target holds width × height × 3 bytes")
 }
