@@ -87,7 +87,12 @@ fn refuse_contradicting_type(
     let Some(declared) = declared else {
         return Ok(());
     };
-    let essence = declared.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = declared
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let claimed = match essence.as_str() {
         "image/jpeg" | "image/jpg" | "image/pjpeg" => tryon_photo::SourceFormat::Jpeg,
         "image/png" => tryon_photo::SourceFormat::Png,
