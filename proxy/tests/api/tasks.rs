@@ -2,7 +2,7 @@
 
 use tryon_proxy::wire::{ErrorCode, TaskStatus};
 
-use crate::util::{Step, SteppedProvider, TestServer, assert_problem};
+use crate::util::{Step, SteppedProvider, TestServer, assert_problem, file_part, png};
 
 #[tokio::test]
 async fn an_unknown_task_is_not_found_everywhere() {
@@ -71,6 +71,37 @@ async fn the_result_is_not_ready_before_success_and_private_after() {
         "{} < {}",
         done.updated_at,
         done.created_at
+    );
+}
+
+/// The stepped provider hands back the person photo it received, so the result shows what
+/// went upstream: a JPEG re-encoded from the PNG upload, resized to `--person-max-edge`.
+#[tokio::test]
+async fn the_provider_receives_a_re_encoded_photo_within_the_edge_limit() {
+    let provider = SteppedProvider::new();
+    let server = TestServer::start(provider.clone(), &["--person-max-edge", "64"]).await;
+    let form = reqwest::multipart::Form::new()
+        .part("person", file_part(png(300, 200), "person.png"))
+        .part("garment", file_part(png(40, 40), "garment.png"))
+        .text("category", "upper");
+    let (status, json) = server.create(form, None).await;
+    assert_eq!(status, 202, "{json}");
+    let id = json["id"].as_str().unwrap();
+    provider.step(Step::Succeed);
+    let result = server.wait_terminal(id).await.result.expect("a result");
+    let bytes = server.get(&result.url).await.bytes().await.unwrap();
+    assert_eq!(
+        &bytes[..2],
+        [0xFF, 0xD8],
+        "upstream got a JPEG, not the PNG that was sent"
+    );
+    let image = image::load_from_memory(&bytes).unwrap();
+    assert_eq!(image.width(), 64, "long edge at the limit");
+    assert!(
+        image.height().abs_diff(43) <= 1,
+        "aspect kept: {}x{}",
+        image.width(),
+        image.height()
     );
 }
 
