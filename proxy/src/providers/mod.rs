@@ -14,6 +14,7 @@ pub mod fitinview;
 pub mod fitroom;
 pub mod local;
 mod settings;
+pub mod tryiton;
 pub mod upstream;
 
 pub use settings::{
@@ -228,6 +229,7 @@ pub fn build_vendor(settings: VendorSettings) -> Result<Arc<dyn Provider>, Setti
     Ok(match settings {
         VendorSettings::Fitroom(s) => Arc::new(fitroom::Fitroom::new(s)?),
         VendorSettings::FitInView(s) => Arc::new(fitinview::FitInView::new(s)?),
+        VendorSettings::TryItOn(s) => Arc::new(tryiton::TryItOn::new(s)?),
         // Adapters landing in the next commits.
         other => {
             return Err(SettingsError::Client(format!(

@@ -11,3 +11,4 @@ mod util;
 
 mod fitinview;
 mod fitroom;
+mod tryiton;

@@ -9,6 +9,7 @@
 
 pub mod fitinview;
 pub mod fitroom;
+pub mod tryiton;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
