@@ -341,7 +341,7 @@ fn the_app_block_renders_the_selected_variants_garment_and_the_variant_image_map
         attribute(&button, "data-variant-images"),
         "tryon-variants-B1"
     );
-    for absent in ["design-mode", "floating", "locale"] {
+    for absent in ["design-mode", "floating", "locale", "proxy"] {
         assert!(
             !button.contains_key(absent),
             "unexpected `{absent}` in {button:?}"
@@ -628,6 +628,16 @@ fn the_floating_button_shows_the_products_featured_image() {
     assert_eq!(attribute(&button, "garment"), at_1024(BLUE));
     assert_eq!(attribute(&button, "category"), "auto");
     assert_eq!(attribute(&button, "style"), "--tryon-accent: #00aa00;");
+    assert_eq!(
+        attribute(&button, "proxy"),
+        "/apps/tryon",
+        "the embed's proxy setting"
+    );
+    assert_eq!(
+        attribute(&button, "locale"),
+        "de",
+        "the embed's language setting"
+    );
 }
 
 #[test]

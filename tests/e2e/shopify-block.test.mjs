@@ -58,7 +58,7 @@ function productPage({ picker = "dawn", embed = true, floating = false, designMo
         ${update}
       });
     </script>
-    ${embed ? `<script src="/assets/widget.js" data-tryon-loader data-proxy="/apps/tryon" async></script>` : ""}
+    ${embed ? `<script src="/assets/widget.js" data-tryon-loader data-proxy="/a/try" data-locale="fr" async></script>` : ""}
     ${floating ? `<try-on-button floating garment="${BLUE}" product="Linen shirt"></try-on-button>` : ""}
     </body></html>`;
 }
@@ -162,6 +162,15 @@ test("the embed's floating button goes away where the block shows a button", asy
   const page = await open({ floating: true });
   assert.equal(await page.locator("try-on-button[floating]").count(), 0);
   assert.equal(await page.locator("try-on-button").count(), 1);
+});
+
+test("the block's buttons take the app embed's proxy and language", async () => {
+  const page = await open({ embed: true });
+  assert.equal(await page.getAttribute("#tryon-button-B1", "proxy"), "/a/try");
+  assert.equal(await page.getAttribute("#tryon-button-B1", "locale"), "fr");
+  const alone = await open({ embed: false });
+  assert.equal(await alone.getAttribute("#tryon-button-B1", "proxy"), "/apps/tryon", "the App Proxy path without the embed");
+  assert.equal(await alone.getAttribute("#tryon-button-B1", "locale"), null, "the page's language without the embed");
 });
 
 test("the block loads the loader itself only when the app embed is off", async () => {

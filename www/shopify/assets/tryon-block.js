@@ -1,8 +1,9 @@
 // Loaded once per page by Shopify for the "Try-on button" app block (schema "javascript").
 // Keeps every block's <try-on-button> in step with the product form, so picking another colour
-// changes the garment to that variant's image; marks buttons in the theme editor with
-// `design-mode` (an example result, no proxy call); drops the app embed's floating button where
-// a block already shows one; and loads the widget itself when the merchant left the embed off.
+// changes the garment to that variant's image; gives the buttons the app embed's proxy and
+// language; marks buttons in the theme editor with `design-mode` (an example result, no proxy
+// call); drops the app embed's floating button where a block already shows one; and loads the
+// widget itself when the merchant left the embed off.
 // Kept small on purpose: theme-check warns above 10 KB of app block JavaScript.
 (function () {
   'use strict';
@@ -39,6 +40,18 @@
     });
   }
 
+  // The app embed's script tag holds the shop-wide settings; without the embed, the App
+  // Proxy's default path is the proxy.
+  function applyShopSettings() {
+    var loader = document.querySelector('script[data-tryon-loader]');
+    var proxy = (loader && loader.getAttribute('data-proxy')) || '/apps/tryon';
+    var locale = loader && loader.getAttribute('data-locale');
+    Array.prototype.forEach.call(document.querySelectorAll('.tryon-block try-on-button'), function (button) {
+      if (!button.hasAttribute('proxy')) button.setAttribute('proxy', proxy);
+      if (locale && !button.hasAttribute('locale')) button.setAttribute('locale', locale);
+    });
+  }
+
   function markDesignMode() {
     if (!(window.Shopify && window.Shopify.designMode)) return;
     Array.prototype.forEach.call(document.querySelectorAll('try-on-button:not([design-mode])'), function (button) {
@@ -66,6 +79,7 @@
   }
 
   function refresh() {
+    applyShopSettings();
     markDesignMode();
     dropFloatingButton();
     syncGarments();
