@@ -471,6 +471,26 @@ mod tests {
     }
 
     #[test]
+    fn the_config_file_is_read_from_the_path_given() {
+        let path =
+            std::env::temp_dir().join(format!("tryon-proxy-config-{}.toml", std::process::id()));
+        std::fs::write(&path, "max-running-tasks = 7\nperson-max-edge = 1600\n").unwrap();
+        let loaded = Settings::from_cli(cli(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--person-max-edge",
+            "1200",
+        ]));
+        std::fs::remove_file(&path).unwrap();
+        let s = loaded.unwrap();
+        assert_eq!((s.max_running_tasks, s.person_max_edge), (7, 1200));
+
+        let missing =
+            Settings::from_cli(cli(&["--config", "/nonexistent/tryon.toml"])).unwrap_err();
+        assert!(matches!(missing, ConfigError::Read { .. }), "{missing}");
+    }
+
+    #[test]
     fn unknown_file_keys_are_refused() {
         assert!(toml::from_str::<Cli>("lisen = \"127.0.0.1:1\"").is_err());
     }
