@@ -16,6 +16,7 @@ pub mod local;
 mod settings;
 pub mod tryiton;
 pub mod upstream;
+pub mod vtryon;
 
 pub use settings::{
     FitInViewSettings, FitroomSettings, SettingsError, TryItOnSettings, UpstreamTuning, VendorKind,
@@ -108,6 +109,11 @@ pub trait ProgressSink: Send + Sync {
     /// The task waits for the provider's shared request budget with `ahead` calls before it
     /// (`queue_position`); `None` once it has its turn. Sinks that do not show a line ignore it.
     fn queued(&self, _ahead: Option<u32>) {}
+
+    /// The upstream task exists: `state` (e.g. the vendor's task id) is what
+    /// [`Provider::resume`] needs to poll it again after a restart instead of creating (and
+    /// paying for) it a second time. The registry persists it; other sinks ignore it.
+    fn upstream_started(&self, _state: serde_json::Value) {}
 }
 
 /// What a provider is and offers, for `GET /v1/config`.
@@ -188,6 +194,24 @@ pub trait Provider: Send + Sync + 'static {
         progress: &dyn ProgressSink,
     ) -> Result<TryOnOutput, ProviderError>;
 
+    /// Continues a task that an earlier process started upstream, from the `state` it gave
+    /// [`ProgressSink::upstream_started`]: poll the vendor's task, never create it again.
+    /// A task that never reported upstream state is simply `run` again (the local provider
+    /// recomputes from the persisted photos). Adapters that cannot resume fail the task as
+    /// retryable rather than risk a second charge.
+    async fn resume(
+        &self,
+        job: TryOnJob,
+        state: serde_json::Value,
+        progress: &dyn ProgressSink,
+    ) -> Result<TryOnOutput, ProviderError> {
+        let _ = (job, state, progress);
+        Err(ProviderError::Failed(format!(
+            "the {} provider cannot resume a task after a restart",
+            self.info().name
+        )))
+    }
+
     /// Is this person photo usable, before a credit is spent? Providers without a check of
     /// their own answer with the proxy's local checks (`source: local`).
     async fn check_person(&self, person: &PreparedImage) -> Result<PersonCheck, ProviderError> {
@@ -230,12 +254,6 @@ pub fn build_vendor(settings: VendorSettings) -> Result<Arc<dyn Provider>, Setti
         VendorSettings::Fitroom(s) => Arc::new(fitroom::Fitroom::new(s)?),
         VendorSettings::FitInView(s) => Arc::new(fitinview::FitInView::new(s)?),
         VendorSettings::TryItOn(s) => Arc::new(tryiton::TryItOn::new(s)?),
-        // Adapters landing in the next commits.
-        other => {
-            return Err(SettingsError::Client(format!(
-                "{} is not available in this build yet",
-                other.kind().name()
-            )));
-        }
+        VendorSettings::Vtryon(s) => Arc::new(vtryon::Vtryon::new(s)?),
     })
 }

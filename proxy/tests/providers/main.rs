@@ -12,3 +12,4 @@ mod util;
 mod fitinview;
 mod fitroom;
 mod tryiton;
+mod vtryon;

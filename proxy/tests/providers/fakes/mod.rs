@@ -10,6 +10,7 @@
 pub mod fitinview;
 pub mod fitroom;
 pub mod tryiton;
+pub mod vtryon;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
