@@ -112,11 +112,11 @@ impl Provider for LocalProvider {
             .await?;
 
         let fit_all = async {
-            let fitted: Vec<(Cutout, Placement)> = cutouts
+            let fitted: Vec<(Cutout, Placement, Region)> = cutouts
                 .into_iter()
                 .map(|(cutout, region)| {
                     let placement = compose::fit(&scene.body, &cutout, region);
-                    (cutout, placement)
+                    (cutout, placement, region)
                 })
                 .collect();
             Ok::<_, ProviderError>(fitted)
@@ -244,7 +244,10 @@ fn cut_out_all(
         .collect()
 }
 
-fn dress(scene: Scene, fitted: &[(Cutout, Placement)]) -> Result<TryOnOutput, ProviderError> {
+fn dress(
+    scene: Scene,
+    fitted: &[(Cutout, Placement, Region)],
+) -> Result<TryOnOutput, ProviderError> {
     let Scene {
         mut photo,
         figure,
@@ -253,8 +256,9 @@ fn dress(scene: Scene, fitted: &[(Cutout, Placement)]) -> Result<TryOnOutput, Pr
     // Clothes sit a little outside the skin line.
     let clip = figure.grown((body.height() / 120).max(1));
     let shading = Shading::of(&photo, &figure);
-    for (cutout, placement) in fitted {
-        compose::blend(&mut photo, &clip, &shading, cutout, *placement);
+    for (cutout, placement, region) in fitted {
+        let keep_clear = (*region != Region::Legs).then(|| body.neck_zone());
+        compose::blend(&mut photo, &clip, &shading, cutout, *placement, keep_clear);
     }
     let mut jpeg = Vec::new();
     JpegEncoder::new_with_quality(&mut jpeg, RESULT_QUALITY)

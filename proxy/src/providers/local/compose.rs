@@ -112,7 +112,7 @@ pub fn matte_from_border(image: &RgbImage) -> Matte {
         .collect();
     let noise = border_noise(image, background);
     let solid_from = (3.0 * noise).max(14.0);
-    let solid_at = solid_from + 22.0;
+    let solid_at = solid_from + 16.0;
 
     let reachable = flood_from_border(&distance, width, height, solid_at);
     let alpha = distance
@@ -252,22 +252,26 @@ fn keep_largest_object(matte: &mut Matte) {
     }
 }
 
-/// Box blur of a single-channel plane with a running sum per row and per column, O(pixels).
+/// Box blur of a single-channel 8-bit plane.
 fn box_blur(plane: &[u8], width: u32, height: u32, radius: u32) -> Vec<u8> {
-    let (w, h, r) = (width as usize, height as usize, radius as usize);
-    let pass = |input: &[u8], len: usize, lines: usize, at: &dyn Fn(usize, usize) -> usize| {
-        let mut output = vec![0u8; input.len()];
+    let plane: Vec<f32> = plane.iter().map(|&v| f32::from(v)).collect();
+    box_blur_f32(&plane, width, height, radius)
+        .into_iter()
+        .map(|v| v.round() as u8)
+        .collect()
+}
+
+/// Box blur with a running sum per row and per column, O(pixels) whatever the radius.
+fn box_blur_f32(plane: &[f32], width: u32, height: u32, radius: u32) -> Vec<f32> {
+    let (w, h, r) = (width as usize, height as usize, radius as isize);
+    let pass = |input: &[f32], len: usize, lines: usize, at: &dyn Fn(usize, usize) -> usize| {
+        let mut output = vec![0.0; input.len()];
         for line in 0..lines {
-            let mut sum: u32 = 0;
-            let value =
-                |pos: isize| u32::from(input[at(line, pos.clamp(0, len as isize - 1) as usize)]);
-            for pos in -(r as isize)..=(r as isize) {
-                sum += value(pos);
-            }
+            let value = |pos: isize| input[at(line, pos.clamp(0, len as isize - 1) as usize)];
+            let mut sum: f32 = (-r..=r).map(value).sum();
             for pos in 0..len {
-                output[at(line, pos)] = (sum / (2 * r as u32 + 1)) as u8;
-                sum += value(pos as isize + r as isize + 1);
-                sum -= value(pos as isize - r as isize);
+                output[at(line, pos)] = sum / (2 * r + 1) as f32;
+                sum += value(pos as isize + r + 1) - value(pos as isize - r);
             }
         }
         output
@@ -295,12 +299,58 @@ pub struct Body {
     pub hip_width: u32,
     /// Where the legs part.
     pub crotch_y: u32,
+    /// Left and right edge of the neck at `neck_y`, just above the shoulders.
+    pub neck: (u32, u32),
+    pub neck_y: u32,
 }
 
 impl Body {
     pub fn height(&self) -> u32 {
         self.bottom - self.top + 1
     }
+
+    /// The neck, rounded off just below the shoulder line like a crew neckline: a top's
+    /// collar opening shows the inside of its back there, which the person's own neck hides.
+    pub fn neck_zone(&self) -> KeepClear {
+        let (left, right) = self.neck;
+        let half_width = (right - left) as f32 / 2.0 + 1.0;
+        let rounding_from = self.neck_y as f32;
+        let bottom = self.shoulder_y as f32 + 0.015 * self.height() as f32;
+        KeepClear {
+            centre_x: (left + right) as f32 / 2.0,
+            half_width,
+            rounding_from,
+            depth: bottom - rounding_from,
+        }
+    }
+}
+
+/// A band hanging from the top of the photo whose bottom is rounded like a neckline: the
+/// area a top must leave alone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeepClear {
+    pub centre_x: f32,
+    pub half_width: f32,
+    /// Where the straight sides turn into the half-ellipse at the bottom.
+    pub rounding_from: f32,
+    /// Height of the half-ellipse.
+    pub depth: f32,
+}
+
+impl KeepClear {
+    /// 1 well inside, 0 outside, a ramp of about two pixels across the edge.
+    fn coverage(&self, x: u32, y: u32) -> f32 {
+        let dx = (x as f32 - self.centre_x) / self.half_width;
+        let dy = (y as f32 - self.rounding_from).max(0.0) / self.depth.max(1.0);
+        let inside_by = (1.0 - (dx * dx + dy * dy).sqrt()) * self.half_width.min(self.depth);
+        (inside_by / 2.0 + 0.5).clamp(0.0, 1.0)
+    }
+}
+
+fn neck_span(matte: &Matte, y: u32, centre_x: u32) -> (u32, u32) {
+    let width = matte.span_width(y, centre_x);
+    let left = centre_x.saturating_sub(width / 2);
+    (left, (left + width).min(matte.width - 1).max(left))
 }
 
 /// Average human proportions, as fractions of the figure's height from the top of the head;
@@ -325,7 +375,11 @@ pub fn measure_body(matte: &Matte) -> Option<Body> {
         .max(shoulder_y + 1);
     let shoulder_width = matte.span_width((shoulder_y + height / 40).min(bottom), centre_x);
     let hip_width = matte.span_width(crotch_y.saturating_sub(height / 30).max(top), centre_x);
+    let neck_y = shoulder_y.saturating_sub(height / 100).max(top);
+    let neck = neck_span(matte, neck_y, centre_x);
     Some(Body {
+        neck,
+        neck_y,
         top,
         bottom,
         centre_x,
@@ -426,8 +480,9 @@ pub struct Placement {
     pub height: u32,
 }
 
-/// A top's body is this much wider than the shoulders it hangs from (ease, not a second skin).
-const TOP_EASE: f32 = 1.12;
+/// A top's body, below the sleeves, is this fraction of the shoulders' span across the arms:
+/// a relaxed fit, neither a second skin nor a tent.
+const TOP_EASE: f32 = 0.84;
 /// Trousers' waistband is this much wider than the hips measured in the silhouette.
 const WAIST_EASE: f32 = 1.06;
 
@@ -440,7 +495,8 @@ pub fn fit(body: &Body, garment: &Cutout, region: Region) -> Placement {
             // The hem of a top is its body width, free of the sleeves.
             let scale = body.shoulder_width as f32 * TOP_EASE / garment.width_at(0.85) as f32;
             let (width, height) = (gw * scale, gh * scale);
-            let y = body.shoulder_y as f32 - 0.045 * body.height() as f32;
+            // The back of the collar sits just above where the neck meets the shoulders.
+            let y = body.shoulder_y as f32 - 0.03 * body.height() as f32;
             centred(body.centre_x, y, width, height)
         }
         Region::Legs => {
@@ -479,23 +535,40 @@ pub struct Shading {
 }
 
 impl Shading {
+    /// Ratio of fine to coarse luminance over the figure only: folds and the roundness of
+    /// limbs, largely free of the colour of what the person wears (dark leggings are not a
+    /// shadow) and of the backdrop around the silhouette.
     pub fn of(person: &RgbImage, figure: &Matte) -> Shading {
         let (width, height) = person.dimensions();
-        let luma: Vec<u8> = person.pixels().map(|px| luma(*px)).collect();
-        let smooth = box_blur(&luma, width, height, (width.max(height) / 150).max(1));
-        let (sum, count) = smooth
-            .iter()
-            .zip(&figure.alpha)
-            .filter(|(_, a)| **a >= SOLID)
-            .fold((0.0f64, 0u64), |(s, c), (l, _)| (s + f64::from(*l), c + 1));
-        let mean = if count == 0 {
-            128.0
-        } else {
-            (sum / count as f64).max(1.0) as f32
+        let weight: Vec<f32> = figure.alpha.iter().map(|&a| f32::from(a) / 255.0).collect();
+        let weighted: Vec<f32> = person
+            .pixels()
+            .zip(&weight)
+            .map(|(px, w)| f32::from(luma(*px)) * w)
+            .collect();
+        let long = width.max(height);
+        let mean_over_figure = |radius: u32| {
+            let sums = box_blur_f32(&weighted, width, height, radius);
+            let weights = box_blur_f32(&weight, width, height, radius);
+            sums.iter()
+                .zip(weights)
+                .map(|(s, w)| if w > 0.01 { s / w } else { 0.0 })
+                .collect::<Vec<f32>>()
         };
-        let relative = smooth
+        let (fine, coarse) = (
+            mean_over_figure((long / 300).max(1)),
+            mean_over_figure((long / 40).max(2)),
+        );
+        let relative = fine
             .iter()
-            .map(|&l| (f32::from(l) / mean).sqrt().clamp(0.65, 1.2))
+            .zip(&coarse)
+            .map(|(&f, &c)| {
+                if c < 1.0 {
+                    1.0
+                } else {
+                    (f / c).sqrt().clamp(0.86, 1.1)
+                }
+            })
             .collect();
         Shading { width, relative }
     }
@@ -510,13 +583,14 @@ fn luma(px: Rgb<u8>) -> u8 {
 }
 
 /// Draws the garment onto the person at `placement`, only where `clip` (the figure, slightly
-/// grown) allows, shaded like the body underneath.
+/// grown) allows and outside `keep_clear`, shaded like the body underneath.
 pub fn blend(
     person: &mut RgbImage,
     clip: &Matte,
     shading: &Shading,
     garment: &Cutout,
     placement: Placement,
+    keep_clear: Option<KeepClear>,
 ) {
     let scaled = imageops::resize(
         &garment.image,
@@ -531,7 +605,9 @@ pub fn blend(
             continue;
         }
         let (x, y) = (x as u32, y as u32);
-        let coverage = f32::from(px[3]) * f32::from(clip.alpha(x, y)) / (255.0 * 255.0);
+        let kept_clear = keep_clear.map_or(0.0, |zone| zone.coverage(x, y));
+        let coverage =
+            f32::from(px[3]) * f32::from(clip.alpha(x, y)) / (255.0 * 255.0) * (1.0 - kept_clear);
         if coverage <= 0.0 {
             continue;
         }
@@ -687,7 +763,18 @@ mod tests {
             width: 120,
             height: 100,
         };
-        blend(&mut person, &figure, &shading, &shirt, at);
+        let neck = KeepClear {
+            centre_x: 60.0,
+            half_width: 6.0,
+            rounding_from: 30.0,
+            depth: 8.0,
+        };
+        blend(&mut person, &figure, &shading, &shirt, at, Some(neck));
+        assert_eq!(
+            *person.get_pixel(60, 33),
+            Rgb([200, 150, 120]),
+            "the neck is kept clear"
+        );
         let on_torso = person.get_pixel(60, 70);
         assert!(
             on_torso[2] > on_torso[0] + 20,
