@@ -10,6 +10,7 @@
 //! and immediate result download. [`build_vendor`] picks one from [`VendorSettings`].
 
 pub mod checks;
+pub mod failover;
 pub mod fitinview;
 pub mod fitroom;
 pub mod local;

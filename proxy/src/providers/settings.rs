@@ -32,6 +32,11 @@ impl VendorKind {
         }
     }
 
+    /// The vendor `name` names (as in `TRYON_PROVIDER`), if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
     /// Prefix of the vendor's environment variables, e.g. `FITROOM` in `FITROOM_API_KEY`.
     pub fn env_prefix(self) -> &'static str {
         match self {
@@ -315,6 +320,14 @@ mod tests {
             panic!("wrong kind")
         };
         assert_eq!(s.status_path, "/api/v1/status/{id}");
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for kind in VendorKind::ALL {
+            assert_eq!(VendorKind::parse(kind.name()), Some(kind));
+        }
+        assert_eq!(VendorKind::parse("local"), None);
     }
 
     #[test]

@@ -1,0 +1,305 @@
+//! An ordered list of providers behind one [`Provider`]: when one is out of credit, refuses its
+//! key, or stays unavailable after its retries, new tasks go to the next.
+//!
+//! A task is moved to the next provider at once only when the failed one certainly did not take
+//! (and bill) it: out of credit or a refused key, both answered before anything was created.
+//! After any other provider failure (unavailable, timed out) the task fails as it is, because
+//! the first vendor may still finish and charge it, and only later tasks go elsewhere. A
+//! provider that failed is skipped for a cool-down and then tried again, so a short outage
+//! does not move traffic for good.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use super::{
+    PreparedImage, ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput,
+    WebhookError,
+};
+use crate::wire::{GarmentCheck, PersonCheck};
+
+/// How long a provider that failed over is skipped before it is tried again.
+pub const DEFAULT_COOL_DOWN: Duration = Duration::from_secs(300);
+
+pub struct Failover {
+    providers: Vec<std::sync::Arc<dyn Provider>>,
+    /// When each provider last failed over; `None` while healthy.
+    failed_at: Mutex<Vec<Option<Instant>>>,
+    cool_down: Duration,
+}
+
+impl Failover {
+    /// `providers` in order of preference; at least one.
+    pub fn new(providers: Vec<std::sync::Arc<dyn Provider>>, cool_down: Duration) -> Option<Self> {
+        if providers.is_empty() {
+            return None;
+        }
+        let failed_at = Mutex::new(vec![None; providers.len()]);
+        Some(Self {
+            providers,
+            failed_at,
+            cool_down,
+        })
+    }
+
+    /// The first provider not cooling down; the first of all if every one is.
+    fn current(&self) -> usize {
+        let now = Instant::now();
+        let failed_at = self.lock();
+        failed_at
+            .iter()
+            .position(|t| t.is_none_or(|t| now.duration_since(t) >= self.cool_down))
+            .unwrap_or(0)
+    }
+
+    fn mark_failed(&self, index: usize) {
+        let name = self.providers[index].info().name;
+        tracing::warn!(
+            provider = name,
+            "provider failed over; new tasks go to the next one"
+        );
+        self.lock()[index] = Some(Instant::now());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Option<Instant>>> {
+        self.failed_at.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Refusals that certainly created nothing upstream: the task may move on at once.
+fn refused_before_create(error: &ProviderError) -> bool {
+    matches!(
+        error,
+        ProviderError::OutOfCredit(_) | ProviderError::Auth(_)
+    )
+}
+
+#[async_trait]
+impl Provider for Failover {
+    /// The provider new tasks go to now.
+    fn info(&self) -> ProviderInfo {
+        self.providers[self.current()].info()
+    }
+
+    async fn run(
+        &self,
+        job: TryOnJob,
+        progress: &dyn ProgressSink,
+    ) -> Result<TryOnOutput, ProviderError> {
+        let mut index = self.current();
+        loop {
+            let outcome = self.providers[index].run(job.clone(), progress).await;
+            let error = match outcome {
+                Ok(output) => return Ok(output),
+                Err(error) => error,
+            };
+            if !error.fails_over() {
+                return Err(error);
+            }
+            self.mark_failed(index);
+            let next = index + 1;
+            if !refused_before_create(&error) || next >= self.providers.len() {
+                return Err(error);
+            }
+            index = next;
+        }
+    }
+
+    async fn check_person(&self, person: &PreparedImage) -> Result<PersonCheck, ProviderError> {
+        self.providers[self.current()].check_person(person).await
+    }
+
+    async fn check_garment(&self, garment: &PreparedImage) -> Result<GarmentCheck, ProviderError> {
+        self.providers[self.current()].check_garment(garment).await
+    }
+
+    fn accepts_webhooks(&self) -> bool {
+        self.providers.iter().any(|p| p.accepts_webhooks())
+    }
+
+    async fn webhook(&self, signature: Option<&str>, body: &[u8]) -> Result<(), WebhookError> {
+        match self.providers.iter().find(|p| p.accepts_webhooks()) {
+            Some(provider) => provider.webhook(signature, body).await,
+            None => Err(WebhookError::NotConfigured),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::providers::ProgressUpdate;
+    use crate::wire::{Category, ChecksAvailable, Quality};
+
+    /// A provider that answers each run with the next scripted outcome.
+    struct Scripted {
+        name: &'static str,
+        fail_with: Mutex<Vec<fn() -> ProviderError>>,
+        runs: AtomicU32,
+    }
+
+    impl Scripted {
+        fn new(name: &'static str, fail_with: Vec<fn() -> ProviderError>) -> Arc<Self> {
+            Arc::new(Self {
+                name,
+                fail_with: Mutex::new(fail_with),
+                runs: AtomicU32::new(0),
+            })
+        }
+    }
+
+    #[async_trait]
+    impl Provider for Scripted {
+        fn info(&self) -> ProviderInfo {
+            ProviderInfo {
+                name: self.name,
+                categories: vec![],
+                checks: ChecksAvailable::default(),
+            }
+        }
+
+        async fn run(
+            &self,
+            _job: TryOnJob,
+            _progress: &dyn ProgressSink,
+        ) -> Result<TryOnOutput, ProviderError> {
+            self.runs.fetch_add(1, Ordering::SeqCst);
+            let next = self.fail_with.lock().unwrap().pop();
+            match next {
+                Some(error) => Err(error()),
+                None => Ok(TryOnOutput {
+                    bytes: Bytes::from_static(self.name.as_bytes()),
+                    width: 1,
+                    height: 1,
+                    content_type: "image/png".into(),
+                }),
+            }
+        }
+    }
+
+    struct Quiet;
+    impl ProgressSink for Quiet {
+        fn report(&self, _update: ProgressUpdate) {}
+    }
+
+    fn job() -> TryOnJob {
+        let image = PreparedImage {
+            bytes: Bytes::new(),
+            width: 1,
+            height: 1,
+            content_type: "image/jpeg",
+        };
+        TryOnJob {
+            person: image.clone(),
+            garment: image,
+            lower_garment: None,
+            category: Category::Upper,
+            quality: Quality::Fast,
+        }
+    }
+
+    fn out_of_credit() -> ProviderError {
+        ProviderError::OutOfCredit("402".into())
+    }
+
+    fn unavailable() -> ProviderError {
+        ProviderError::Unavailable {
+            message: "503".into(),
+            retry_after: None,
+        }
+    }
+
+    fn rejected() -> ProviderError {
+        ProviderError::InputRejected {
+            code: crate::wire::ErrorCode::PoseNotDetected,
+            message: "pose".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn out_of_credit_moves_the_same_task_to_the_next_provider() {
+        let (first, second) = (
+            Scripted::new("first", vec![out_of_credit]),
+            Scripted::new("second", vec![]),
+        );
+        let failover =
+            Failover::new(vec![first.clone(), second.clone()], DEFAULT_COOL_DOWN).unwrap();
+        let output = failover.run(job(), &Quiet).await.unwrap();
+        assert_eq!(&output.bytes[..], b"second");
+        assert_eq!(
+            failover.info().name,
+            "second",
+            "new tasks go to the next provider"
+        );
+        failover.run(job(), &Quiet).await.unwrap();
+        assert_eq!(
+            first.runs.load(Ordering::SeqCst),
+            1,
+            "the failed provider is skipped while it cools down"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_provider_fails_its_task_and_sends_the_next_ones_on() {
+        let (first, second) = (
+            Scripted::new("first", vec![unavailable]),
+            Scripted::new("second", vec![]),
+        );
+        let failover =
+            Failover::new(vec![first.clone(), second.clone()], DEFAULT_COOL_DOWN).unwrap();
+        let error = failover.run(job(), &Quiet).await.unwrap_err();
+        assert!(
+            matches!(error, ProviderError::Unavailable { .. }),
+            "the task may have been billed: no second try"
+        );
+        assert_eq!(second.runs.load(Ordering::SeqCst), 0);
+        failover.run(job(), &Quiet).await.unwrap();
+        assert_eq!(second.runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn the_shoppers_own_errors_never_fail_over() {
+        let (first, second) = (
+            Scripted::new("first", vec![rejected]),
+            Scripted::new("second", vec![]),
+        );
+        let failover =
+            Failover::new(vec![first.clone(), second.clone()], DEFAULT_COOL_DOWN).unwrap();
+        assert!(failover.run(job(), &Quiet).await.is_err());
+        assert_eq!(failover.info().name, "first");
+        assert_eq!(second.runs.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_provider_is_tried_again_after_its_cool_down() {
+        let (first, second) = (
+            Scripted::new("first", vec![unavailable]),
+            Scripted::new("second", vec![]),
+        );
+        let failover = Failover::new(vec![first.clone(), second], Duration::from_secs(60)).unwrap();
+        let _ = failover.run(job(), &Quiet).await;
+        assert_eq!(failover.info().name, "second");
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert_eq!(failover.info().name, "first");
+        failover.run(job(), &Quiet).await.unwrap();
+        assert_eq!(first.runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn the_last_provider_out_of_credit_ends_the_task() {
+        let only = Scripted::new("only", vec![out_of_credit]);
+        let failover = Failover::new(vec![only], DEFAULT_COOL_DOWN).unwrap();
+        assert!(matches!(
+            failover.run(job(), &Quiet).await,
+            Err(ProviderError::OutOfCredit(_))
+        ));
+        assert!(Failover::new(vec![], DEFAULT_COOL_DOWN).is_none());
+    }
+}
