@@ -64,11 +64,7 @@ pub struct AppProxyRequest {
 /// Refuses requests without a valid App Proxy signature (401 `unauthorized`); records the
 /// verified shop as an [`AppProxyRequest`] extension otherwise.
 ///
-/// ```ignore
-/// let shopify = v1_routes().layer(middleware::from_fn_with_state(
-///     AppProxyAuth::new(config), require_app_proxy_signature));
-/// let app = Router::new().merge(v1_routes()).nest("/shopify", shopify);
-/// ```
+/// [`super::mount`] layers it onto the `/shopify` nest.
 pub async fn require_app_proxy_signature(
     State(auth): State<AppProxyAuth>,
     mut request: Request,
