@@ -11,6 +11,7 @@ pub fn bench() -> Result<()> {
     setup::ensure_chromium()?;
     setup::ensure_node()?;
     setup::ensure_npm_packages()?;
+    setup::ensure_demo_samples()?;
     let assets = dist::dist()?;
     testing::build_proxy()?;
 

@@ -15,6 +15,7 @@ pub fn demo(proxy_args: &[String]) -> Result<()> {
     if !setup::ensure_npm_packages()? {
         eprintln!("note: npm not found; building without wasm-opt (the widget is larger)");
     }
+    setup::ensure_demo_samples()?;
     dist::dist()?;
     process::run(process::cargo().args(["build", "--release", "-p", "tryon-proxy"]))?;
 

@@ -4,12 +4,14 @@
 //! - `test`: install what tests need, run every test.
 //! - `dist`: the widget's release build into `target/dist/`.
 //! - `bench`: transfer sizes and photo-preparation timings.
+//! - `samples`: redraw the demo storefront's sample pictures into `www/demo/`.
 
 mod bench;
 mod demo;
 mod dist;
 mod error;
 mod process;
+mod samples;
 mod setup;
 mod testing;
 mod wasm_features;
@@ -18,7 +20,7 @@ use std::process::ExitCode;
 
 use error::{Error, Result};
 
-const USAGE: &str = "cargo xtask <demo [-- proxy args] | test | dist | bench>";
+const USAGE: &str = "cargo xtask <demo [-- proxy args] | test | dist | bench | samples>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -53,6 +55,7 @@ fn dispatch(args: &[String]) -> Result<()> {
         "test" => no_arguments().and_then(|()| testing::test()),
         "dist" => no_arguments().and_then(|()| dist::dist().map(drop)),
         "bench" => no_arguments().and_then(|()| bench::bench()),
+        "samples" => no_arguments().and_then(|()| setup::write_demo_samples()),
         "help" | "--help" | "-h" => {
             println!("usage: {USAGE}");
             Ok(())

@@ -4,11 +4,34 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::process::{self, repo_root};
+use crate::samples;
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// The demo storefront's sample pictures, which its page links and the local provider uses.
+const DEMO_SAMPLES: [&str; 3] = ["garment.png", "trousers.png", "person.jpg"];
+
+/// Draws the demo storefront's sample pictures into `www/demo/`, replacing any there.
+pub fn write_demo_samples() -> Result<()> {
+    let dir = repo_root().join("www/demo");
+    let written = samples::write_samples(&dir).io("writing sample pictures into", &dir)?;
+    for path in written {
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Draws the sample pictures when any of them is missing (a fresh clone).
+pub fn ensure_demo_samples() -> Result<()> {
+    let dir = repo_root().join("www/demo");
+    if DEMO_SAMPLES.iter().all(|name| dir.join(name).is_file()) {
+        return Ok(());
+    }
+    write_demo_samples()
+}
 
 /// Adds the wasm32 target through rustup when the active toolchain lacks it.
 pub fn ensure_wasm_target() -> Result<()> {

@@ -38,6 +38,7 @@ pub fn test() -> Result<()> {
             .then_some(())
             .ok_or_else(|| Error::Setup("npm is still missing after installing it".into()))
     });
+    summary.run("demo sample pictures", setup::ensure_demo_samples);
     if summary.failed() == 0 {
         // --no-fail-fast: one failing suite must not hide the results of the others.
         summary.run("cargo test --workspace", || {
