@@ -13,7 +13,7 @@ use axum::routing::get;
 use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 
-use crate::abuse::Limiter;
+use crate::abuse::{CounterStore, Limiter, SystemClock};
 use crate::config::Settings;
 use crate::garment_fetch::{FetchOptions, FetcherSetupError, GarmentFetcher, SystemResolver};
 use crate::garments::GarmentSource;
@@ -23,6 +23,7 @@ use crate::providers::{Provider, ProviderInfo};
 use crate::recent::RecentSubmissions;
 use crate::registry::{Registry, RegistryOptions};
 use crate::serving::{handler_deadline, upload_deadline};
+use crate::store::{MemoryStore, Store, StoreError};
 use crate::wire::paths;
 use crate::{api, assets, create, events, openapi};
 
@@ -42,10 +43,30 @@ pub struct AppState {
     shutdown: Arc<watch::Sender<bool>>,
 }
 
+/// Why the server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Fetcher(#[from] FetcherSetupError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 impl AppState {
-    /// Builds the state around a provider; must be called inside a Tokio runtime (it starts
-    /// the registry's dispatcher and the sweeper).
-    pub fn new(settings: Settings, provider: Arc<dyn Provider>) -> Result<Self, FetcherSetupError> {
+    /// Builds the state around a provider, keeping everything in memory (tests, embedding);
+    /// must be called inside a Tokio runtime (it starts the registry's dispatcher and the
+    /// sweeper).
+    pub fn new(settings: Settings, provider: Arc<dyn Provider>) -> Result<Self, SetupError> {
+        Self::with_store(settings, provider, Arc::new(MemoryStore::default()))
+    }
+
+    /// Builds the state on `store` (issue 7): tasks, idempotency keys and counters live
+    /// there, and the tasks it holds are reloaded and the unfinished ones resumed.
+    pub fn with_store(
+        settings: Settings,
+        provider: Arc<dyn Provider>,
+        store: Arc<dyn Store>,
+    ) -> Result<Self, SetupError> {
         let fetch_options = FetchOptions {
             prefixes: settings.garment_hosts.clone(),
             max_bytes: settings.max_image_bytes,
@@ -55,13 +76,14 @@ impl AppState {
         let demo_dir = settings.demo.then(|| settings.www_dir.join("demo"));
         let state = Self {
             provider: Arc::new(provider.info()),
-            registry: Registry::new(
+            registry: Registry::with_store(
                 provider,
                 RegistryOptions {
                     max_running: settings.max_running_tasks,
                     retention: settings.result_retention,
                 },
-            ),
+                store.clone(),
+            )?,
             images: ImagePreparer::new(settings.person_max_edge, settings.garment_max_edge)
                 .with_max_pixels(settings.max_pixels),
             garments: Arc::new(GarmentSource::new(
@@ -69,8 +91,15 @@ impl AppState {
                 demo_dir,
                 settings.max_image_bytes,
             )),
-            idempotency: Arc::new(IdempotencyKeys::new(settings.result_retention)),
-            limiter: Arc::new(Limiter::in_memory(settings.abuse.clone())),
+            idempotency: Arc::new(IdempotencyKeys::with_store(
+                settings.result_retention,
+                store.clone(),
+            )),
+            limiter: Arc::new(Limiter::new(
+                settings.abuse.clone(),
+                store as Arc<dyn CounterStore>,
+                Arc::new(SystemClock),
+            )),
             recent: Arc::new(RecentSubmissions::default()),
             shutdown: Arc::new(watch::Sender::new(false)),
             settings: Arc::new(settings),

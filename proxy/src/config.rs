@@ -163,6 +163,12 @@ pub struct Cli {
     /// Connections served at once; more wait in the listen backlog [default: 2048].
     #[arg(long, env = "TRYON_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
+
+    // Issue 7: durable state.
+    /// Folder of the embedded store (tasks, results until their retention, idempotency keys,
+    /// counters), so a restart loses no try-on [default: ./data].
+    #[arg(long, env = "TRYON_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Why the configuration cannot be used; printed at start-up.
@@ -209,6 +215,8 @@ pub struct Settings {
     pub serve: ServeOptions,
     pub upload_timeout: Duration,
     pub handler_timeout: Duration,
+    /// Where the embedded store keeps its file (issue 7).
+    pub data_dir: PathBuf,
 }
 
 impl Settings {
@@ -327,6 +335,10 @@ impl Settings {
                     .or(file.handler_timeout_s)
                     .unwrap_or(10),
             ),
+            data_dir: cli
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| "data".into()),
         };
         settings.check_positive()?;
         Ok(settings)
@@ -537,6 +549,7 @@ mod tests {
             "TRYON_UPLOAD_TIMEOUT_S",
             "TRYON_HANDLER_TIMEOUT_S",
             "TRYON_MAX_CONNECTIONS",
+            "TRYON_DATA_DIR",
         ] {
             assert!(
                 help.contains(flag),

@@ -249,7 +249,14 @@ async fn submit(
     let settle = move |accepted: bool| {
         tokio::spawn(charge.settle(accepted));
     };
-    let view = state.registry.create_then(job, Some(Box::new(settle)));
+    let view = state
+        .registry
+        .create_then(job, Some(Box::new(settle)))
+        .map_err(|error| {
+            // Fail closed: no task, so the reservation is given back when `settle` drops.
+            tracing::error!(%error, "creating a task failed");
+            ApiError::StoreUnavailable
+        })?;
     Ok(CreatedTryOn {
         links: TryOnLinks::for_task(&view.id),
         id: view.id,

@@ -6,14 +6,18 @@
 //! from one key. The same key with a different body (another
 //! fingerprint) is refused. A request that fails before creating anything leaves the key
 //! unused, so a retry after fixing the cause works. Records expire with the tasks' retention.
+//!
+//! Completed records are also written to the [`Store`] (issue 7), so a retry after a restart
+//! still replays instead of paying for a second try-on; the in-flight locks stay in memory.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 use crate::error::ApiError;
+use crate::store::{IdempotencyRecord, MemoryStore, Store, now_ms};
 
 /// Longest accepted key; the IETF draft suggests UUIDs, which are far shorter.
 const MAX_KEY_LEN: usize = 255;
@@ -22,7 +26,7 @@ const MAX_KEY_LEN: usize = 255;
 struct Record {
     fingerprint: [u8; 32],
     task_id: String,
-    created: Instant,
+    created_ms: u64,
 }
 
 type Slot = Arc<AsyncMutex<Option<Record>>>;
@@ -31,6 +35,7 @@ type Slot = Arc<AsyncMutex<Option<Record>>>;
 pub struct IdempotencyKeys {
     slots: Mutex<HashMap<String, Slot>>,
     ttl: Duration,
+    store: Arc<dyn Store>,
 }
 
 /// What to do with a request that carries a key.
@@ -45,16 +50,28 @@ pub enum Claim {
 pub struct KeyGuard {
     slot: OwnedMutexGuard<Option<Record>>,
     fingerprint: [u8; 32],
+    key: String,
+    store: Arc<dyn Store>,
 }
 
 impl KeyGuard {
     /// Records the task this key created.
     pub fn complete(mut self, task_id: String) {
-        *self.slot = Some(Record {
+        let record = Record {
             fingerprint: self.fingerprint,
             task_id,
-            created: Instant::now(),
-        });
+            created_ms: now_ms(),
+        };
+        let stored = IdempotencyRecord {
+            fingerprint: record.fingerprint,
+            task_id: record.task_id.clone(),
+            created_ms: record.created_ms,
+        };
+        if let Err(error) = self.store.idempotency_put(&self.key, &stored) {
+            // This process still replays; only a retry after a restart would not.
+            tracing::error!(%error, "storing an idempotency key failed");
+        }
+        *self.slot = Some(record);
     }
 }
 
@@ -69,11 +86,34 @@ pub fn validate_key(key: &str) -> Result<(), ApiError> {
 }
 
 impl IdempotencyKeys {
+    /// Keys kept in memory only.
     pub fn new(ttl: Duration) -> Self {
+        Self::with_store(ttl, Arc::new(MemoryStore::default()))
+    }
+
+    /// Keys whose completed records also live in `store`.
+    pub fn with_store(ttl: Duration, store: Arc<dyn Store>) -> Self {
         Self {
             slots: Mutex::default(),
             ttl,
+            store,
         }
+    }
+
+    /// A completed record an earlier process (or another instance) stored, unless expired.
+    fn stored(&self, key: &str) -> Result<Option<Record>, ApiError> {
+        let record = self.store.idempotency_get(key).map_err(|error| {
+            tracing::error!(%error, "reading an idempotency key failed");
+            ApiError::StoreUnavailable
+        })?;
+        let oldest = now_ms().saturating_sub(self.ttl.as_millis() as u64);
+        Ok(record
+            .filter(|record| record.created_ms >= oldest)
+            .map(|record| Record {
+                fingerprint: record.fingerprint,
+                task_id: record.task_id,
+                created_ms: record.created_ms,
+            }))
     }
 
     /// Claims `key` for a body with `fingerprint`; 409 while another request holds it.
@@ -85,9 +125,12 @@ impl IdempotencyKeys {
             .entry(key.to_owned())
             .or_default()
             .clone();
-        let guard = slot
+        let mut guard = slot
             .try_lock_owned()
             .map_err(|_| ApiError::IdempotencyKeyInUse)?;
+        if guard.is_none() {
+            *guard = self.stored(key)?;
+        }
         match &*guard {
             Some(record) if record.fingerprint == fingerprint => {
                 Ok(Claim::Replay(record.task_id.clone()))
@@ -96,6 +139,8 @@ impl IdempotencyKeys {
             None => Ok(Claim::Fresh(KeyGuard {
                 slot: guard,
                 fingerprint,
+                key: key.to_owned(),
+                store: self.store.clone(),
             })),
         }
     }
@@ -110,21 +155,25 @@ impl IdempotencyKeys {
     /// Whether `key` already created a task: its retry is a replay, not a new create, and is
     /// not counted against the client's rate limit.
     pub fn completed(&self, key: &str) -> bool {
-        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        slots
-            .get(key)
-            .is_some_and(|slot| slot.try_lock().is_ok_and(|record| record.is_some()))
+        let in_memory = {
+            let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots
+                .get(key)
+                .is_some_and(|slot| slot.try_lock().is_ok_and(|record| record.is_some()))
+        };
+        in_memory || self.stored(key).is_ok_and(|record| record.is_some())
     }
 
     /// Forgets keys older than the retention time and unused keys nobody is holding.
     pub fn sweep(&self) -> usize {
-        let now = Instant::now();
+        let oldest = now_ms().saturating_sub(self.ttl.as_millis() as u64);
+        if let Err(error) = self.store.idempotency_sweep(oldest) {
+            tracing::error!(%error, "sweeping idempotency keys failed");
+        }
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let before = slots.len();
         slots.retain(|_, slot| match slot.try_lock() {
-            Ok(record) => record
-                .as_ref()
-                .is_some_and(|r| now.duration_since(r.created) < self.ttl),
+            Ok(record) => record.as_ref().is_some_and(|r| r.created_ms >= oldest),
             Err(_) => true, // in use right now
         });
         before - slots.len()
@@ -176,6 +225,25 @@ mod tests {
             Claim::Fresh(_)
         ));
         assert_eq!(keys.sweep(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_completed_key_replays_from_the_store_after_a_restart() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let before = IdempotencyKeys::with_store(Duration::from_secs(60), store.clone());
+        let Claim::Fresh(guard) = before.claim("k", [1; 32]).await.unwrap() else {
+            panic!("first use must be fresh")
+        };
+        guard.complete("task-1".into());
+        let after = IdempotencyKeys::with_store(Duration::from_secs(60), store);
+        assert!(after.completed("k"));
+        assert!(
+            matches!(after.claim("k", [1; 32]).await.unwrap(), Claim::Replay(id) if id == "task-1")
+        );
+        assert!(matches!(
+            after.claim("k", [2; 32]).await,
+            Err(ApiError::IdempotencyKeyReused)
+        ));
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub mod openapi;
 #[cfg(feature = "server")]
 pub mod registry;
 #[cfg(feature = "server")]
+pub mod store;
+#[cfg(feature = "server")]
 pub mod upload;
 
 #[cfg(feature = "server")]

@@ -50,7 +50,9 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind(settings.listen).await?;
     let address = listener.local_addr()?;
     let demo = settings.demo;
-    let state = AppState::new(settings, provider)?;
+    // Issue 7: the embedded store in the data directory, so a restart resumes every task.
+    let store = tryon_proxy::store::open(&settings.data_dir)?;
+    let state = AppState::with_store(settings, provider, store)?;
     tracing::info!(%address, demo, provider = state.provider.name, "tryon-proxy listening");
     println!("tryon-proxy listening on http://{address}/");
     if demo {

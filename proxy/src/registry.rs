@@ -13,14 +13,19 @@
 //! removes expired tasks and `delete` removes one at once, cancelling it if it is still
 //! queued or running.
 //!
-//! Everything a persistent store would keep (the task map, each task's event log, result
-//! bytes) sits behind the private [`Tasks`] map and [`TaskState`]; issue 7 replaces those with
-//! a store trait without changing the public methods here.
+//! The registry is the in-process cache and fan-out; what must survive the process goes
+//! through a [`Store`] (issue 7): each task's photos on create, every event as it is published,
+//! the provider's upstream state, and the result together with the terminal event.
+//! [`Registry::with_store`] reloads every task on start-up and resumes the unfinished ones:
+//! the event ids continue where the log ended, so watchers that reconnect with
+//! `Last-Event-ID` get the rest without gaps or repeats. A task whose provider reported
+//! upstream state is [`Provider::resume`]d (polled, not created again); any other is run again
+//! from its stored photos.
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{FutureExt, Stream};
 use time::OffsetDateTime;
@@ -31,6 +36,7 @@ use tokio::task::AbortHandle;
 use crate::providers::{
     ProgressSink, ProgressUpdate, Provider, ProviderError, TryOnJob, TryOnOutput,
 };
+use crate::store::{MemoryStore, Store, StoreError, TaskRecord, now_ms};
 use crate::wire::{ErrorCode, ProgressKind, ResultInfo, TaskError, TaskStatus, TryOnView, paths};
 
 /// How the registry schedules and keeps tasks.
@@ -63,6 +69,7 @@ struct Inner {
     line: Mutex<VecDeque<String>>,
     tickets: mpsc::UnboundedSender<oneshot::Sender<OwnedSemaphorePermit>>,
     retention: Duration,
+    store: Arc<dyn Store>,
 }
 
 /// The in-memory task map.
@@ -79,12 +86,13 @@ impl Tasks {
     fn remove(&self, id: &str) -> Option<Arc<Task>> {
         lock(&self.0).remove(id)
     }
-    fn expired(&self, retention: Duration, now: Instant) -> Vec<String> {
+    fn expired(&self, retention: Duration, now_ms: u64) -> Vec<String> {
+        let retention_ms = retention.as_millis() as u64;
         lock(&self.0)
             .values()
             .filter(|task| {
-                task.finished_at()
-                    .is_some_and(|at| now.duration_since(at) >= retention)
+                task.finished_at_ms()
+                    .is_some_and(|at| now_ms.saturating_sub(at) >= retention_ms)
             })
             .map(|task| task.id.clone())
             .collect()
@@ -97,15 +105,17 @@ struct Task {
     /// The id of the newest event; watchers subscribe to it.
     latest: watch::Sender<u64>,
     driver: Mutex<Option<AbortHandle>>,
+    store: Arc<dyn Store>,
 }
 
 struct TaskState {
     /// Event `n` is `log[n - 1]`; the last entry is the current view.
     log: Vec<TryOnView>,
-    /// The photos, until the driver takes them to run the task.
+    /// The photos, until the driver takes them to run the task (the store keeps its copy until
+    /// the task ends, for a resumption after a restart).
     job: Option<TryOnJob>,
-    result: Option<TryOnOutput>,
-    finished_at: Option<Instant>,
+    /// Wall-clock end time, so retention counts across restarts.
+    finished_at_ms: Option<u64>,
     /// Set by delete and sweep so watchers still holding the task stop.
     removed: bool,
 }
@@ -138,8 +148,27 @@ pub fn sanitise_text(text: &str) -> String {
 }
 
 impl Registry {
-    /// Creates the registry and its dispatcher; must be called inside a Tokio runtime.
+    /// Creates the registry, keeping tasks in memory only, and its dispatcher; must be called
+    /// inside a Tokio runtime.
     pub fn new(provider: Arc<dyn Provider>, options: RegistryOptions) -> Self {
+        Self::with_store(provider, options, Arc::new(MemoryStore::default()))
+            .expect("an empty memory store always loads")
+    }
+
+    /// Creates the registry on `store`, reloads every task it holds and resumes the
+    /// unfinished ones (those that were running first, then the line, each in creation order).
+    pub fn with_store(
+        provider: Arc<dyn Provider>,
+        options: RegistryOptions,
+        store: Arc<dyn Store>,
+    ) -> Result<Self, StoreError> {
+        let records = store.load_tasks()?;
+        let registry = Self::empty(provider, options, store);
+        registry.restore(records);
+        Ok(registry)
+    }
+
+    fn empty(provider: Arc<dyn Provider>, options: RegistryOptions, store: Arc<dyn Store>) -> Self {
         let (tickets, waiting) = mpsc::unbounded_channel();
         tokio::spawn(dispatch(
             waiting,
@@ -151,21 +180,72 @@ impl Registry {
             line: Mutex::default(),
             tickets,
             retention: options.retention,
+            store,
         };
         Self {
             inner: Arc::new(inner),
         }
     }
 
-    /// Queues a try-on and starts its one driver. Returns the task's first view.
-    pub fn create(&self, job: TryOnJob) -> TryOnView {
+    /// Puts the stored tasks back and starts a driver for each unfinished one.
+    fn restore(&self, records: Vec<TaskRecord>) {
+        let mut resumed: Vec<(Arc<Task>, Option<serde_json::Value>)> = Vec::new();
+        for record in records {
+            let finished = record.finished_at_ms.is_some();
+            let upstream = record.upstream.clone();
+            let task = Task::restore(record, self.inner.store.clone());
+            self.inner.tasks.insert(task.clone());
+            if !finished {
+                resumed.push((task, upstream));
+            }
+        }
+        // Tasks that were running keep their head start over those still in line.
+        resumed.sort_by_key(|(task, _)| task.current().status == TaskStatus::Queued);
+        if !resumed.is_empty() {
+            tracing::info!(tasks = resumed.len(), "resuming unfinished try-ons");
+        }
+        let mut line = lock(&self.inner.line);
+        for (task, upstream) in resumed {
+            if task.current().status == TaskStatus::Queued {
+                line.push_back(task.id.clone());
+            }
+            self.start_driver(task, Start { upstream }, None);
+        }
+        self.inner.announce_positions(&line, 0);
+    }
+
+    /// Takes a ticket for a slot and spawns the task's one driver. Called under the line lock,
+    /// so tickets are in line order.
+    fn start_driver(&self, task: Arc<Task>, start: Start, on_finish: Option<OnFinish>) {
+        let (grant, granted) = oneshot::channel();
+        self.inner
+            .tickets
+            .send(grant)
+            .expect("the dispatcher lives as long as the registry");
+        let driver = tokio::spawn(drive(
+            Arc::downgrade(&self.inner),
+            task.clone(),
+            granted,
+            start,
+            on_finish,
+        ));
+        *lock(&task.driver) = Some(driver.abort_handle());
+    }
+
+    /// Queues a try-on and starts its one driver. Returns the task's first view, or the store's
+    /// error, in which case nothing was created.
+    pub fn create(&self, job: TryOnJob) -> Result<TryOnView, StoreError> {
         self.create_then(job, None)
     }
 
     /// Like [`Registry::create`], and calls `on_finish` with whether the provider accepted the
     /// task once its run ends (issue 6: quotas are charged only for accepted tasks). A task
     /// deleted before it ran drops `on_finish` without calling it.
-    pub fn create_then(&self, job: TryOnJob, on_finish: Option<OnFinish>) -> TryOnView {
+    pub fn create_then(
+        &self,
+        job: TryOnJob,
+        on_finish: Option<OnFinish>,
+    ) -> Result<TryOnView, StoreError> {
         let id = new_task_id();
         let now = now_rfc3339();
         let mut line = lock(&self.inner.line);
@@ -181,35 +261,35 @@ impl Registry {
             created_at: now.clone(),
             updated_at: now,
         };
+        self.inner.store.insert_task(&first, &job)?;
         let task = Arc::new(Task {
             id: id.clone(),
             state: Mutex::new(TaskState {
                 log: vec![first.clone()],
                 job: Some(job),
-                result: None,
-                finished_at: None,
+                finished_at_ms: None,
                 removed: false,
             }),
             latest: watch::Sender::new(1),
             driver: Mutex::new(None),
+            store: self.inner.store.clone(),
         });
         self.inner.tasks.insert(task.clone());
-        let (grant, granted) = oneshot::channel();
         // Joining the line and taking a ticket under one lock keeps both in the same order.
         line.push_back(id);
-        self.inner
-            .tickets
-            .send(grant)
-            .expect("the dispatcher lives as long as the registry");
+        self.start_driver(task, Start { upstream: None }, on_finish);
         drop(line);
-        let driver = tokio::spawn(drive(
-            Arc::downgrade(&self.inner),
-            task.clone(),
-            granted,
-            on_finish,
-        ));
-        *lock(&task.driver) = Some(driver.abort_handle());
-        first
+        Ok(first)
+    }
+
+    /// Tasks waiting for a running slot.
+    pub fn queue_depth(&self) -> usize {
+        lock(&self.inner.line).len()
+    }
+
+    /// Whether the store answers (for `/readyz`).
+    pub fn store_ready(&self) -> Result<(), StoreError> {
+        self.inner.store.ping()
     }
 
     /// The current view of a task.
@@ -222,10 +302,16 @@ impl Registry {
         let Some(task) = self.inner.tasks.get(id) else {
             return ResultLookup::Unknown;
         };
-        let state = lock(&task.state);
-        match &state.result {
-            Some(output) => ResultLookup::Ready(output.clone()),
-            None => ResultLookup::NotReady,
+        if task.current().status != TaskStatus::Succeeded {
+            return ResultLookup::NotReady;
+        }
+        match self.inner.store.result(id) {
+            Ok(Some(output)) => ResultLookup::Ready(output),
+            Ok(None) => ResultLookup::NotReady,
+            Err(error) => {
+                tracing::error!(task = %id, %error, "reading a result failed");
+                ResultLookup::NotReady
+            }
         }
     }
 
@@ -264,17 +350,23 @@ impl Registry {
             return false;
         };
         task.remove();
+        if let Err(error) = self.inner.store.delete_task(id) {
+            tracing::error!(task = %id, %error, "deleting a task from the store failed");
+        }
         self.inner.leave_line(id);
         true
     }
 
-    /// Removes every task whose retention has passed.
+    /// Removes every task whose retention has passed, and their bytes from the disk.
     pub fn sweep(&self) -> usize {
-        let expired = self
-            .inner
-            .tasks
-            .expired(self.inner.retention, Instant::now());
-        expired.iter().filter(|id| self.delete(id)).count()
+        let expired = self.inner.tasks.expired(self.inner.retention, now_ms());
+        let swept = expired.iter().filter(|id| self.delete(id)).count();
+        if swept > 0
+            && let Err(error) = self.inner.store.compact()
+        {
+            tracing::error!(%error, "compacting the store failed");
+        }
+        swept
     }
 }
 
@@ -293,8 +385,13 @@ impl Inner {
             return;
         };
         line.remove(index);
-        // Publishing under the line lock keeps positions from two moves from crossing.
-        for (position, queued) in line.iter().enumerate().skip(index) {
+        self.announce_positions(&line, index);
+    }
+
+    /// Tells every task in `line` from `from` on its position. Called under the line lock, which
+    /// keeps positions from two moves from crossing.
+    fn announce_positions(&self, line: &VecDeque<String>, from: usize) {
+        for (position, queued) in line.iter().enumerate().skip(from) {
             if let Some(task) = self.tasks.get(queued) {
                 let position = u32::try_from(position).unwrap_or(u32::MAX);
                 task.publish(|_, view| {
@@ -328,11 +425,18 @@ async fn dispatch(
 /// Told whether the provider accepted a finished task.
 pub type OnFinish = Box<dyn FnOnce(bool) + Send>;
 
-/// The one driver of a task: waits for a slot, runs the provider, records the outcome.
+/// How a driver begins: `upstream` is the provider's state from before a restart.
+struct Start {
+    upstream: Option<serde_json::Value>,
+}
+
+/// The one driver of a task: waits for a slot, runs (or resumes) the provider, records the
+/// outcome.
 async fn drive(
     registry: Weak<Inner>,
     task: Arc<Task>,
     granted: oneshot::Receiver<OwnedSemaphorePermit>,
+    start: Start,
     on_finish: Option<OnFinish>,
 ) {
     let Ok(_slot) = granted.await else { return };
@@ -342,11 +446,20 @@ async fn drive(
     }) else {
         return;
     };
-    let Some(job) = task.start() else { return };
+    let Some(job) = task.start() else {
+        task.finish(Err(TaskError {
+            code: ErrorCode::ProviderFailed,
+            message: "the photos of this try-on were lost".into(),
+            retryable: true,
+        }));
+        return;
+    };
     let sink = TaskSink(task.clone());
-    let outcome = AssertUnwindSafe(provider.run(job, &sink))
-        .catch_unwind()
-        .await;
+    let run = match start.upstream {
+        Some(state) => provider.resume(job, state, &sink),
+        None => provider.run(job, &sink),
+    };
+    let outcome = AssertUnwindSafe(run).catch_unwind().await;
     if let Some(on_finish) = on_finish {
         // A panic says nothing about the vendor; assume it accepted (and bills) the task.
         on_finish(
@@ -384,17 +497,46 @@ impl TaskState {
 }
 
 impl Task {
+    /// A task as the store kept it.
+    fn restore(record: TaskRecord, store: Arc<dyn Store>) -> Arc<Self> {
+        let last = record.log.len() as u64;
+        Arc::new(Self {
+            id: record.id,
+            state: Mutex::new(TaskState {
+                log: record.log,
+                job: record.job,
+                finished_at_ms: record.finished_at_ms,
+                removed: false,
+            }),
+            latest: watch::Sender::new(last),
+            driver: Mutex::new(None),
+            store,
+        })
+    }
+
     fn current(&self) -> TryOnView {
         lock(&self.state).current().clone()
     }
 
-    fn finished_at(&self) -> Option<Instant> {
-        lock(&self.state).finished_at
+    fn finished_at_ms(&self) -> Option<u64> {
+        lock(&self.state).finished_at_ms
     }
 
     /// Applies `change` to a copy of the current view; if it reports a change, appends the copy
-    /// as a new event and wakes the watchers.
+    /// as a new event, stores it and wakes the watchers.
     fn publish(&self, change: impl FnOnce(&mut TaskState, &mut TryOnView) -> bool) {
+        self.publish_then_store(change, |store, id, event_id, view| {
+            store.append_event(id, event_id, view)
+        });
+    }
+
+    /// [`Task::publish`] with the store write chosen by the caller. The write happens under the
+    /// state lock, so the store sees the events in log order.
+    fn publish_then_store(
+        &self,
+        change: impl FnOnce(&mut TaskState, &mut TryOnView) -> bool,
+        write: impl FnOnce(&dyn Store, &str, u64, &TryOnView) -> Result<(), StoreError>,
+    ) {
         let mut state = lock(&self.state);
         if state.removed {
             return;
@@ -404,47 +546,64 @@ impl Task {
             return;
         }
         next.updated_at = now_rfc3339();
+        let id = state.log.len() as u64 + 1;
+        if let Err(error) = write(self.store.as_ref(), &self.id, id, &next) {
+            // Watchers of this process still get the event; only a restart would miss it.
+            tracing::error!(task = %self.id, %error, "storing a task event failed");
+        }
         state.log.push(next);
-        let id = state.log.len() as u64;
         // Sent under the state lock so the watched id never runs ahead of the log.
         self.latest.send_replace(id);
     }
 
-    /// Moves the task to running and hands its photos to the driver.
+    /// Moves the task to running (unless it already was, before a restart) and hands its
+    /// photos to the driver.
     fn start(&self) -> Option<TryOnJob> {
         let mut job = None;
         self.publish(|state, view| {
             job = state.job.take();
+            if job.is_none() {
+                return false;
+            }
+            let changed = view.status != TaskStatus::Running || view.queue_position.is_some();
             view.status = TaskStatus::Running;
             view.queue_position = None;
-            job.is_some()
+            changed
         });
         job
     }
 
     fn finish(&self, outcome: Result<TryOnOutput, TaskError>) {
-        self.publish(|state, view| {
-            view.queue_position = None;
-            match outcome {
-                Ok(output) => {
-                    view.status = TaskStatus::Succeeded;
-                    view.progress = 100;
-                    view.result = Some(ResultInfo {
-                        url: paths::tryon_result(&view.id),
-                        width: output.width,
-                        height: output.height,
-                        content_type: output.content_type.clone(),
-                    });
-                    state.result = Some(output);
+        // `Bytes` clones share the buffer: the store gets the image without a copy.
+        let result = outcome.as_ref().ok().cloned();
+        let finished_at_ms = now_ms();
+        self.publish_then_store(
+            |state, view| {
+                view.queue_position = None;
+                match outcome {
+                    Ok(output) => {
+                        view.status = TaskStatus::Succeeded;
+                        view.progress = 100;
+                        view.result = Some(ResultInfo {
+                            url: paths::tryon_result(&view.id),
+                            width: output.width,
+                            height: output.height,
+                            content_type: output.content_type.clone(),
+                        });
+                    }
+                    Err(error) => {
+                        view.status = TaskStatus::Failed;
+                        view.error = Some(error);
+                    }
                 }
-                Err(error) => {
-                    view.status = TaskStatus::Failed;
-                    view.error = Some(error);
-                }
-            }
-            state.finished_at = Some(Instant::now());
-            true
-        });
+                state.job = None;
+                state.finished_at_ms = Some(finished_at_ms);
+                true
+            },
+            |store, id, event_id, view| {
+                store.finish_task(id, event_id, view, result.as_ref(), finished_at_ms)
+            },
+        );
     }
 
     fn remove(&self) {
@@ -454,7 +613,6 @@ impl Task {
         let mut state = lock(&self.state);
         state.removed = true;
         state.job = None;
-        state.result = None;
         let last = state.log.len() as u64;
         // Wakes watchers so they notice the removal and end their streams.
         self.latest.send_replace(last);
@@ -485,6 +643,13 @@ impl ProgressSink for TaskSink {
             view.progress_kind = update.kind;
             changed
         });
+    }
+
+    fn upstream_started(&self, state: serde_json::Value) {
+        if let Err(error) = self.0.store.save_upstream(&self.0.id, &state) {
+            // Without it a restart would run the task again instead of polling it.
+            tracing::error!(task = %self.0.id, %error, "storing the upstream task failed");
+        }
     }
 
     /// A running task that waits for the vendor's shared request budget is, to the shopper,
@@ -639,7 +804,7 @@ mod tests {
     #[tokio::test]
     async fn progress_never_goes_backwards_nor_reaches_100_before_success() {
         let registry = registry(vec![10, 5, 100, 50]);
-        let id = registry.create(job()).id;
+        let id = registry.create(job()).unwrap().id;
         let events: Vec<_> = registry.events(&id, 0).unwrap().collect().await;
         let progress: Vec<_> = events.iter().map(|(_, v)| (v.status, v.progress)).collect();
         use TaskStatus::*;
@@ -665,7 +830,7 @@ mod tests {
     #[tokio::test]
     async fn events_resume_after_the_given_id_and_end_at_the_terminal_one() {
         let registry = registry(vec![30]);
-        let id = registry.create(job()).id;
+        let id = registry.create(job()).unwrap().id;
         let all: Vec<_> = registry.events(&id, 0).unwrap().collect().await;
         let rest: Vec<_> = registry.events(&id, 2).unwrap().collect().await;
         assert_eq!(rest, all[2..].to_vec());
@@ -687,7 +852,7 @@ mod tests {
                 retention: Duration::from_secs(60),
             },
         );
-        let id = registry.create(job()).id;
+        let id = registry.create(job()).unwrap().id;
         let events: Vec<_> = registry.events(&id, 0).unwrap().collect().await;
         let lines: Vec<_> = events
             .iter()
@@ -709,7 +874,7 @@ mod tests {
     #[tokio::test]
     async fn an_id_beyond_the_log_never_receives_lower_ids() {
         let registry = registry(vec![30, 60]);
-        let id = registry.create(job()).id;
+        let id = registry.create(job()).unwrap().id;
         let beyond: Vec<_> = registry.events(&id, 1000).unwrap().collect().await;
         assert!(beyond.is_empty(), "{beyond:?}");
     }
@@ -723,12 +888,84 @@ mod tests {
                 retention: Duration::from_millis(1),
             },
         );
-        let id = registry.create(job()).id;
+        let id = registry.create(job()).unwrap().id;
         let _: Vec<_> = registry.events(&id, 0).unwrap().collect().await;
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert_eq!(registry.sweep(), 1);
         assert!(registry.view(&id).is_none());
         assert!(matches!(registry.result(&id), ResultLookup::Unknown));
+    }
+
+    /// Starts an upstream task and never finishes it (its process "dies"); a later process
+    /// resumes it from the recorded state.
+    #[derive(Default)]
+    struct Vendor {
+        runs: std::sync::atomic::AtomicUsize,
+        resumed: Mutex<Vec<serde_json::Value>>,
+    }
+
+    #[async_trait]
+    impl Provider for Vendor {
+        fn info(&self) -> ProviderInfo {
+            Scripted(vec![]).info()
+        }
+        async fn run(
+            &self,
+            _job: TryOnJob,
+            sink: &dyn ProgressSink,
+        ) -> Result<TryOnOutput, ProviderError> {
+            self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            sink.upstream_started(serde_json::json!({"vendor_task": "v-42"}));
+            sink.report(ProgressUpdate {
+                progress: 40,
+                kind: ProgressKind::Estimated,
+                stage: None,
+            });
+            std::future::pending().await
+        }
+        async fn resume(
+            &self,
+            job: TryOnJob,
+            state: serde_json::Value,
+            sink: &dyn ProgressSink,
+        ) -> Result<TryOnOutput, ProviderError> {
+            lock(&self.resumed).push(state);
+            Scripted(vec![70]).run(job, sink).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_restarted_registry_resumes_the_upstream_task_instead_of_creating_it_again() {
+        let dir = crate::store::tests::TempDir::new("resume");
+        let open =
+            || -> Arc<dyn Store> { Arc::new(crate::store::SqliteStore::open(&dir.0).unwrap()) };
+        let options = RegistryOptions {
+            max_running: 1,
+            retention: Duration::from_secs(60),
+        };
+        let vendor = Arc::new(Vendor::default());
+        let first = Registry::with_store(vendor.clone(), options, open()).unwrap();
+        let id = first.create(job()).unwrap().id;
+        let events_before: Vec<_> = first.events(&id, 0).unwrap().take(3).collect().await;
+        assert_eq!(events_before.last().unwrap().1.progress, 40);
+
+        let second = Registry::with_store(vendor.clone(), options, open()).unwrap();
+        let rest: Vec<_> = second.events(&id, 3).unwrap().collect().await;
+        let ids: Vec<_> = rest.iter().map(|(n, _)| *n).collect();
+        assert_eq!(ids, [4, 5], "the log continues after the last stored event");
+        assert_eq!(rest[0].1.progress, 70);
+        assert_eq!(rest[1].1.status, TaskStatus::Succeeded);
+        assert_eq!(
+            vendor.runs.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "created once"
+        );
+        assert_eq!(
+            *lock(&vendor.resumed),
+            [serde_json::json!({"vendor_task": "v-42"})],
+            "resumed with the state the first run recorded"
+        );
+        assert!(matches!(second.result(&id), ResultLookup::Ready(_)));
     }
 
     #[test]

@@ -19,6 +19,8 @@ use std::time::Duration;
 pub use client_ip::{client_ip, parse_trusted_proxies};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use store::{BucketRule, CounterStore, MemoryStore, StoreError};
+// The durable stores (crate::store) run the same bucket arithmetic.
+pub(crate) use store::gcra;
 
 use crate::providers::ProviderError;
 use crate::wire::ErrorCode;

@@ -1,0 +1,178 @@
+//! The store in this process's memory: for tests and for embedding the proxy as a library.
+//! Everything is lost with the process, exactly as before issue 7.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{IdempotencyRecord, Store, StoreError, TaskRecord, now_ms};
+use crate::abuse::{self, BucketRule, CounterStore};
+use crate::providers::{TryOnJob, TryOnOutput};
+use crate::wire::TryOnView;
+
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    counters: abuse::MemoryStore,
+}
+
+#[derive(Default)]
+struct State {
+    /// Task records in creation order.
+    tasks: Vec<TaskRecord>,
+    results: HashMap<String, TryOnOutput>,
+    idempotency: HashMap<String, IdempotencyRecord>,
+    cache: HashMap<String, (Vec<u8>, u64)>,
+}
+
+impl MemoryStore {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl State {
+    fn task(&mut self, id: &str) -> Option<&mut TaskRecord> {
+        self.tasks.iter_mut().find(|task| task.id == id)
+    }
+}
+
+impl Store for MemoryStore {
+    fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn insert_task(&self, first: &TryOnView, job: &TryOnJob) -> Result<(), StoreError> {
+        self.state().tasks.push(TaskRecord {
+            id: first.id.clone(),
+            log: vec![first.clone()],
+            job: Some(job.clone()),
+            upstream: None,
+            finished_at_ms: None,
+        });
+        Ok(())
+    }
+
+    fn append_event(&self, id: &str, event_id: u64, view: &TryOnView) -> Result<(), StoreError> {
+        if let Some(task) = self.state().task(id) {
+            task.log.truncate(event_id.saturating_sub(1) as usize);
+            task.log.push(view.clone());
+        }
+        Ok(())
+    }
+
+    fn save_upstream(&self, id: &str, state: &serde_json::Value) -> Result<(), StoreError> {
+        if let Some(task) = self.state().task(id) {
+            task.upstream = Some(state.clone());
+        }
+        Ok(())
+    }
+
+    fn finish_task(
+        &self,
+        id: &str,
+        event_id: u64,
+        view: &TryOnView,
+        result: Option<&TryOnOutput>,
+        finished_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.append_event(id, event_id, view)?;
+        let mut state = self.state();
+        if let Some(task) = state.task(id) {
+            task.job = None;
+            task.upstream = None;
+            task.finished_at_ms = Some(finished_at_ms);
+        }
+        if let Some(output) = result {
+            state.results.insert(id.to_owned(), output.clone());
+        }
+        Ok(())
+    }
+
+    fn delete_task(&self, id: &str) -> Result<(), StoreError> {
+        let mut state = self.state();
+        state.tasks.retain(|task| task.id != id);
+        state.results.remove(id);
+        Ok(())
+    }
+
+    fn load_tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
+        Ok(self.state().tasks.clone())
+    }
+
+    fn result(&self, id: &str) -> Result<Option<TryOnOutput>, StoreError> {
+        Ok(self.state().results.get(id).cloned())
+    }
+
+    fn idempotency_get(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        Ok(self.state().idempotency.get(key).cloned())
+    }
+
+    fn idempotency_put(&self, key: &str, record: &IdempotencyRecord) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        if state.idempotency.contains_key(key) {
+            return Ok(false);
+        }
+        state.idempotency.insert(key.to_owned(), record.clone());
+        Ok(true)
+    }
+
+    fn idempotency_sweep(&self, created_before_ms: u64) -> Result<usize, StoreError> {
+        let mut state = self.state();
+        let before = state.idempotency.len();
+        state
+            .idempotency
+            .retain(|_, record| record.created_ms >= created_before_ms);
+        Ok(before - state.idempotency.len())
+    }
+
+    fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let now = now_ms();
+        Ok(self
+            .state()
+            .cache
+            .get(key)
+            .filter(|(_, expires)| *expires > now)
+            .map(|(value, _)| value.clone()))
+    }
+
+    fn cache_put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut state = self.state();
+        state.cache.retain(|_, (_, expires)| *expires > now);
+        state.cache.insert(
+            key.to_owned(),
+            (value.to_vec(), now + ttl.as_millis() as u64),
+        );
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CounterStore for MemoryStore {
+    async fn take(
+        &self,
+        key: &str,
+        rule: BucketRule,
+        now_ms: u64,
+    ) -> Result<Result<(), Duration>, abuse::StoreError> {
+        self.counters.take(key, rule, now_ms).await
+    }
+
+    async fn reserve_daily(
+        &self,
+        key: &str,
+        day: u64,
+        limit: u64,
+    ) -> Result<bool, abuse::StoreError> {
+        self.counters.reserve_daily(key, day, limit).await
+    }
+
+    async fn release_daily(&self, key: &str, day: u64) -> Result<(), abuse::StoreError> {
+        self.counters.release_daily(key, day).await
+    }
+}

@@ -1,0 +1,192 @@
+//! Where the proxy keeps what must outlive a process: tasks (their event log, photos while
+//! they run, upstream ids for resumption), results until their retention ends, idempotency
+//! records, rate-limit and quota counters, and check caches.
+//!
+//! Why a trait: one instance keeps all of it in an embedded file database ([`SqliteStore`],
+//! the default, in `TRYON_DATA_DIR`), so a restart loses nothing; tests keep it in memory
+//! ([`MemoryStore`]); several instances share one server (issue 7's Redis variant) behind the
+//! same methods. The registry stays the in-process cache and fan-out; every change it
+//! publishes is written here first-hand, and on start-up [`Store::load_tasks`] gives it back
+//! everything that was in flight.
+//!
+//! The methods are synchronous: SQLite calls are short (WAL, no fsync per commit), and the
+//! registry publishes under its own locks, where awaiting is not possible.
+
+mod memory;
+mod sqlite;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+use crate::abuse::CounterStore;
+use crate::providers::{PreparedImage, TryOnJob, TryOnOutput};
+use crate::wire::{Category, Quality, TryOnView};
+
+/// The store could not be read or written. Creates fail closed on it (503
+/// `store_unavailable`), and nothing is charged.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("store unavailable: {0}")]
+pub struct StoreError(pub String);
+
+impl From<StoreError> for crate::abuse::StoreError {
+    fn from(error: StoreError) -> Self {
+        Self(error.0)
+    }
+}
+
+/// A task as the store gives it back after a restart.
+#[derive(Debug, Clone)]
+pub struct TaskRecord {
+    pub id: String,
+    /// Event `n` is `log[n - 1]`; never empty.
+    pub log: Vec<TryOnView>,
+    /// The photos, kept until the task ends.
+    pub job: Option<TryOnJob>,
+    /// What the provider recorded about its upstream task, to poll it again instead of
+    /// creating it a second time.
+    pub upstream: Option<serde_json::Value>,
+    /// Wall-clock milliseconds since the Unix epoch when the task ended.
+    pub finished_at_ms: Option<u64>,
+}
+
+/// What an `Idempotency-Key` produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub fingerprint: [u8; 32],
+    pub task_id: String,
+    pub created_ms: u64,
+}
+
+/// Durable state of the proxy. Counters (`take`, `reserve_daily`, `release_daily`) come from
+/// the [`CounterStore`] supertrait, so the limiter uses the same store.
+pub trait Store: CounterStore {
+    /// Whether the store answers (for `/readyz`).
+    fn ping(&self) -> Result<(), StoreError>;
+
+    /// Records a new task: its first event and its photos.
+    fn insert_task(&self, first: &TryOnView, job: &TryOnJob) -> Result<(), StoreError>;
+
+    /// Appends event `event_id` (always the next one) to a task's log.
+    fn append_event(&self, id: &str, event_id: u64, view: &TryOnView) -> Result<(), StoreError>;
+
+    /// Remembers the provider's upstream state of a running task.
+    fn save_upstream(&self, id: &str, state: &serde_json::Value) -> Result<(), StoreError>;
+
+    /// Appends the terminal event, keeps the result (if any) and deletes the photos, at once.
+    fn finish_task(
+        &self,
+        id: &str,
+        event_id: u64,
+        view: &TryOnView,
+        result: Option<&TryOnOutput>,
+        finished_at_ms: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets a task, its photos and its result.
+    fn delete_task(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Every task, oldest first.
+    fn load_tasks(&self) -> Result<Vec<TaskRecord>, StoreError>;
+
+    /// A succeeded task's image.
+    fn result(&self, id: &str) -> Result<Option<TryOnOutput>, StoreError>;
+
+    fn idempotency_get(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+
+    /// Records `key` unless it exists (`SET NX`); returns whether it was recorded.
+    fn idempotency_put(&self, key: &str, record: &IdempotencyRecord) -> Result<bool, StoreError>;
+
+    /// Forgets keys created before `created_before_ms`.
+    fn idempotency_sweep(&self, created_before_ms: u64) -> Result<usize, StoreError>;
+
+    /// A cached value (e.g. a pre-flight check's answer), unless it has expired.
+    fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Caches `value` under `key` for `ttl`.
+    fn cache_put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError>;
+
+    /// Gives deleted space back so deleted photos and results leave the disk, not only the
+    /// index. A no-op where nothing is on disk.
+    fn compact(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Milliseconds since the Unix epoch, the stores' one notion of time.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
+}
+
+/// A task's options as stored next to its photos.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct JobOptions {
+    category: Category,
+    quality: Quality,
+}
+
+/// Which photo of a job a stored image is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PhotoRole {
+    Person,
+    Garment,
+    LowerGarment,
+}
+
+impl PhotoRole {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Person => "person",
+            Self::Garment => "garment",
+            Self::LowerGarment => "lower_garment",
+        }
+    }
+
+    fn of(name: &str) -> Option<Self> {
+        [Self::Person, Self::Garment, Self::LowerGarment]
+            .into_iter()
+            .find(|role| role.name() == name)
+    }
+}
+
+/// The photos of a job with their roles, for writing.
+fn photos_of(job: &TryOnJob) -> Vec<(PhotoRole, &PreparedImage)> {
+    let mut photos = vec![
+        (PhotoRole::Person, &job.person),
+        (PhotoRole::Garment, &job.garment),
+    ];
+    if let Some(lower) = &job.lower_garment {
+        photos.push((PhotoRole::LowerGarment, lower));
+    }
+    photos
+}
+
+/// Reassembles a job from its stored photos; `None` if the person or garment is missing.
+fn job_from(options: JobOptions, photos: Vec<(PhotoRole, PreparedImage)>) -> Option<TryOnJob> {
+    let find = |wanted: PhotoRole| {
+        photos
+            .iter()
+            .find(|(role, _)| *role == wanted)
+            .map(|(_, image)| image.clone())
+    };
+    Some(TryOnJob {
+        person: find(PhotoRole::Person)?,
+        garment: find(PhotoRole::Garment)?,
+        lower_garment: find(PhotoRole::LowerGarment),
+        category: options.category,
+        quality: options.quality,
+    })
+}
+
+/// Opens the store `settings` name: the embedded database in the data directory by default.
+pub fn open(data_dir: &std::path::Path) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(std::sync::Arc::new(SqliteStore::open(data_dir)?))
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

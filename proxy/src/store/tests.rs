@@ -1,0 +1,259 @@
+//! One behaviour, two stores: every test runs against memory and SQLite.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::wire::{ProgressKind, ResultInfo, TaskStatus};
+
+fn stores() -> Vec<(&'static str, Arc<dyn Store>, Option<TempDir>)> {
+    let dir = TempDir::new("stores");
+    vec![
+        ("memory", Arc::new(MemoryStore::default()), None),
+        (
+            "sqlite",
+            Arc::new(SqliteStore::open(&dir.0).expect("opens")),
+            Some(dir),
+        ),
+    ]
+}
+
+/// A fresh folder under the system's temp dir, removed on drop.
+pub(crate) struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(label: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "tryon-store-{label}-{}-{}",
+            std::process::id(),
+            hex::encode(rand::random::<[u8; 6]>())
+        ));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn image(marker: u8, len: usize) -> PreparedImage {
+    PreparedImage {
+        bytes: vec![marker; len].into(),
+        width: 3,
+        height: 4,
+        content_type: crate::wire::media::JPEG,
+    }
+}
+
+fn job() -> TryOnJob {
+    TryOnJob {
+        person: image(1, 10),
+        garment: image(2, 10),
+        lower_garment: Some(image(3, 10)),
+        category: Category::Combo,
+        quality: Quality::Best,
+    }
+}
+
+fn view(id: &str, status: TaskStatus, progress: u8) -> TryOnView {
+    TryOnView {
+        id: id.into(),
+        status,
+        progress,
+        progress_kind: ProgressKind::Reported,
+        stage: None,
+        queue_position: None,
+        result: None,
+        error: None,
+        created_at: "2026-01-01T00:00:00Z".into(),
+        updated_at: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+/// A result whose bytes are a pattern no other data in the file contains.
+fn output() -> TryOnOutput {
+    TryOnOutput {
+        bytes: b"RESULT-PIXELS-7f3a9c".repeat(200).into(),
+        width: 5,
+        height: 6,
+        content_type: "image/jpeg".into(),
+    }
+}
+
+#[test]
+fn a_task_comes_back_with_its_log_photos_and_upstream_state() {
+    for (name, store, _dir) in stores() {
+        store
+            .insert_task(&view("a", TaskStatus::Queued, 0), &job())
+            .unwrap();
+        store
+            .append_event("a", 2, &view("a", TaskStatus::Running, 10))
+            .unwrap();
+        store
+            .save_upstream("a", &serde_json::json!({"vendor_task": "v-1"}))
+            .unwrap();
+        let tasks = store.load_tasks().unwrap();
+        assert_eq!(tasks.len(), 1, "{name}");
+        let task = &tasks[0];
+        let progress: Vec<_> = task.log.iter().map(|v| (v.status, v.progress)).collect();
+        assert_eq!(
+            progress,
+            [(TaskStatus::Queued, 0), (TaskStatus::Running, 10)],
+            "{name}"
+        );
+        let job = task.job.as_ref().expect("photos kept while running");
+        assert_eq!(job.person.bytes[..], [1; 10], "{name}");
+        assert_eq!(
+            job.lower_garment.as_ref().map(|g| g.bytes[0]),
+            Some(3),
+            "{name}"
+        );
+        assert_eq!(
+            (job.category, job.quality),
+            (Category::Combo, Quality::Best)
+        );
+        assert_eq!(
+            task.upstream,
+            Some(serde_json::json!({"vendor_task": "v-1"})),
+            "{name}"
+        );
+        assert_eq!(task.finished_at_ms, None, "{name}");
+    }
+}
+
+#[test]
+fn finishing_keeps_the_result_and_drops_the_photos_and_delete_drops_everything() {
+    for (name, store, _dir) in stores() {
+        store
+            .insert_task(&view("a", TaskStatus::Queued, 0), &job())
+            .unwrap();
+        let mut done = view("a", TaskStatus::Succeeded, 100);
+        done.result = Some(ResultInfo {
+            url: "/v1/tryons/a/result".into(),
+            width: 5,
+            height: 6,
+            content_type: "image/jpeg".into(),
+        });
+        store
+            .finish_task("a", 2, &done, Some(&output()), 1234)
+            .unwrap();
+        let task = store.load_tasks().unwrap().remove(0);
+        assert!(task.job.is_none(), "{name}: photos gone once the task ends");
+        assert_eq!(task.finished_at_ms, Some(1234), "{name}");
+        assert_eq!(task.log.last(), Some(&done), "{name}");
+        let result = store.result("a").unwrap().expect("result kept");
+        assert_eq!(result.bytes, output().bytes, "{name}");
+        store.delete_task("a").unwrap();
+        assert!(store.load_tasks().unwrap().is_empty(), "{name}");
+        assert!(store.result("a").unwrap().is_none(), "{name}");
+    }
+}
+
+#[test]
+fn idempotency_keys_are_set_once_and_swept_by_age() {
+    for (name, store, _dir) in stores() {
+        let record = |task: &str, created_ms| IdempotencyRecord {
+            fingerprint: [7; 32],
+            task_id: task.into(),
+            created_ms,
+        };
+        assert!(store.idempotency_put("k", &record("t1", 100)).unwrap());
+        assert!(
+            !store.idempotency_put("k", &record("t2", 200)).unwrap(),
+            "{name}: SET NX"
+        );
+        assert_eq!(
+            store.idempotency_get("k").unwrap(),
+            Some(record("t1", 100)),
+            "{name}"
+        );
+        assert_eq!(store.idempotency_sweep(101).unwrap(), 1, "{name}");
+        assert_eq!(store.idempotency_get("k").unwrap(), None, "{name}");
+    }
+}
+
+#[test]
+fn cached_values_expire() {
+    for (name, store, _dir) in stores() {
+        store
+            .cache_put("check", b"usable", Duration::from_secs(60))
+            .unwrap();
+        store
+            .cache_put("gone", b"x", Duration::from_millis(0))
+            .unwrap();
+        assert_eq!(
+            store.cache_get("check").unwrap().as_deref(),
+            Some(&b"usable"[..]),
+            "{name}"
+        );
+        assert_eq!(store.cache_get("gone").unwrap(), None, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn counters_reserve_up_to_the_limit_and_buckets_refill() {
+    let rule = crate::abuse::BucketRule {
+        burst: 1,
+        period: Duration::from_secs(10),
+    };
+    for (name, store, _dir) in stores() {
+        assert!(store.reserve_daily("shop", 1, 1).await.unwrap(), "{name}");
+        assert!(!store.reserve_daily("shop", 1, 1).await.unwrap(), "{name}");
+        store.release_daily("shop", 1).await.unwrap();
+        assert!(store.reserve_daily("shop", 1, 1).await.unwrap(), "{name}");
+        assert_eq!(store.take("ip", rule, 0).await.unwrap(), Ok(()), "{name}");
+        assert_eq!(
+            store.take("ip", rule, 1_000).await.unwrap(),
+            Err(Duration::from_secs(9)),
+            "{name}"
+        );
+        assert_eq!(
+            store.take("ip", rule, 10_000).await.unwrap(),
+            Ok(()),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn sqlite_keeps_everything_across_reopening_and_deleted_bytes_leave_the_disk() {
+    let dir = TempDir::new("reopen");
+    {
+        let store = SqliteStore::open(&dir.0).unwrap();
+        store
+            .insert_task(&view("a", TaskStatus::Queued, 0), &job())
+            .unwrap();
+        store
+            .finish_task(
+                "a",
+                2,
+                &view("a", TaskStatus::Succeeded, 100),
+                Some(&output()),
+                1,
+            )
+            .unwrap();
+    }
+    let store = SqliteStore::open(&dir.0).unwrap();
+    assert_eq!(store.load_tasks().unwrap()[0].log.len(), 2);
+    assert!(store.result("a").unwrap().is_some());
+    assert!(
+        files_contain(&dir.0, b"RESULT-PIXELS-7f3a9c"),
+        "the result is on disk while kept"
+    );
+    store.delete_task("a").unwrap();
+    store.compact().unwrap();
+    assert!(
+        !files_contain(&dir.0, b"RESULT-PIXELS-7f3a9c"),
+        "a deleted result must not stay in the database file or its journal"
+    );
+}
+
+fn files_contain(dir: &std::path::Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|entry| {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap_or_default();
+        bytes.windows(needle.len()).any(|window| window == needle)
+    })
+}
