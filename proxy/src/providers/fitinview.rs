@@ -28,8 +28,8 @@ use tokio::time::Instant;
 use super::settings::{FitInViewSettings, SettingsError};
 use super::upstream::client::{sanitize, vendor_id};
 use super::upstream::{
-    Downloader, DurationBook, KeyHeader, PollPlan, Polled, Priority, Progress, Replay, Upstream,
-    UpstreamError, until_done,
+    Downloader, DurationBook, FIRST_POLL_SHARE, KeyHeader, PollPlan, Polled, Priority, Progress,
+    Replay, Upstream, UpstreamError, until_done,
 };
 use super::{
     ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput, WebhookError,
@@ -215,7 +215,7 @@ impl FitInView {
         };
         let plan = PollPlan {
             interval: tuning.poll_interval * slowdown,
-            first_poll: expected.mul_f64(0.6) * slowdown,
+            first_poll: expected.mul_f64(FIRST_POLL_SHARE) * slowdown,
             expected,
             deadline: started + tuning.task_timeout,
         };

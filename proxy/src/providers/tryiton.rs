@@ -23,8 +23,8 @@ use tokio::time::Instant;
 use super::settings::{SettingsError, TryItOnSettings};
 use super::upstream::client::{sanitize, vendor_id};
 use super::upstream::{
-    Downloader, DurationBook, KeyHeader, PollPlan, Polled, Priority, Progress, Replay, Span,
-    Upstream, UpstreamError, until_done,
+    Downloader, DurationBook, FIRST_POLL_SHARE, KeyHeader, PollPlan, Polled, Priority, Progress,
+    Replay, Span, Upstream, UpstreamError, until_done,
 };
 use super::{ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput};
 use crate::wire::{Category, ChecksAvailable, ErrorCode, ProgressKind, Quality};
@@ -116,7 +116,7 @@ impl TryItOn {
         let expected = self.durations.expected(quality, documented);
         let plan = PollPlan {
             interval: tuning.poll_interval,
-            first_poll: expected.mul_f64(0.6),
+            first_poll: expected.mul_f64(FIRST_POLL_SHARE),
             expected,
             deadline: started + tuning.task_timeout,
         };

@@ -25,8 +25,8 @@ use super::checks::issue;
 use super::settings::{SettingsError, VtryonSettings};
 use super::upstream::client::{sanitize, vendor_id};
 use super::upstream::{
-    ContentCache, ContentHash, Downloader, DurationBook, KeyHeader, PollPlan, Polled, Priority,
-    Progress, Replay, Upstream, UpstreamError, content_hash, until_done,
+    ContentCache, ContentHash, Downloader, DurationBook, FIRST_POLL_SHARE, KeyHeader, PollPlan,
+    Polled, Priority, Progress, Replay, Upstream, UpstreamError, content_hash, until_done,
 };
 use super::{
     PreparedImage, ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput,
@@ -165,7 +165,7 @@ impl Vtryon {
         let expected = self.durations.expected(job.quality, documented);
         let plan = PollPlan {
             interval: tuning.poll_interval,
-            first_poll: expected.mul_f64(0.6),
+            first_poll: expected.mul_f64(FIRST_POLL_SHARE),
             expected,
             deadline: started + tuning.task_timeout,
         };

@@ -9,6 +9,7 @@
 mod fakes;
 mod util;
 
+mod budget;
 mod fitinview;
 mod fitroom;
 mod tryiton;

@@ -19,5 +19,5 @@ pub use cache::{ContentCache, ContentHash, content_hash};
 pub use client::{KeyHeader, Replay, Reply, Upstream, UpstreamError};
 pub use download::Downloader;
 pub use limiter::{Priority, RateLimiter};
-pub use poll::{PollPlan, Polled, until_done};
+pub use poll::{FIRST_POLL_SHARE, PollPlan, Polled, until_done};
 pub use progress::{DurationBook, Progress, Span};

@@ -43,6 +43,10 @@ pub struct PollPlan {
 const MAX_POLL_FAILURES: u32 = 3;
 /// How often an estimated bar moves between polls.
 const ESTIMATE_TICK: Duration = Duration::from_millis(250);
+/// For vendors that report no progress, the first poll comes at this share of the expected
+/// duration: polls earlier than that would almost always hear "running", and a task that
+/// finishes early is noticed at most one interval late.
+pub const FIRST_POLL_SHARE: f64 = 0.8;
 /// The stage name shown while the vendor works.
 pub const STAGE_WORKING: &str = "fitting_garment";
 
