@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 use tryon_proxy::app::{AppState, app};
-use tryon_proxy::config::{ProviderKind, Settings};
-use tryon_proxy::providers::Provider;
+use tryon_proxy::config::Settings;
+use tryon_proxy::providers::{Provider, VendorSettings, build_vendor};
 use tryon_proxy::providers::local::LocalProvider;
 
 #[tokio::main]
@@ -44,8 +44,10 @@ fn init_logging() {
 }
 
 async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
-    let provider: Arc<dyn Provider> = match settings.provider {
-        ProviderKind::Local => Arc::new(LocalProvider::new(settings.local_duration)),
+    // Issue 3: a vendor reads its key and base URL from the environment.
+    let provider: Arc<dyn Provider> = match settings.provider.vendor() {
+        None => Arc::new(LocalProvider::new(settings.local_duration)),
+        Some(vendor) => build_vendor(VendorSettings::from_env(vendor)?)?,
     };
     let listener = TcpListener::bind(settings.listen).await?;
     let address = listener.local_addr()?;
