@@ -7,8 +7,8 @@ use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 use tryon_proxy::app::{AppState, app};
 use tryon_proxy::config::Settings;
-use tryon_proxy::providers::{Provider, VendorSettings, build_vendor};
 use tryon_proxy::providers::local::LocalProvider;
+use tryon_proxy::providers::{Provider, VendorSettings, build_vendor};
 
 #[tokio::main]
 async fn main() -> ExitCode {
