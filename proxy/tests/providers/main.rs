@@ -12,5 +12,6 @@ mod util;
 mod budget;
 mod fitinview;
 mod fitroom;
+mod through_v1;
 mod tryiton;
 mod vtryon;
