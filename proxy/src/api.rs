@@ -95,6 +95,31 @@ pub async fn delete_tryon(
     }
 }
 
+/// 200 when this instance should get traffic: the store answers, a provider is configured,
+/// and it is not draining for shutdown. 503 otherwise, so a load balancer moves on.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    let store = state.registry.store_ready();
+    if let Err(error) = &store {
+        tracing::error!(%error, "readiness: store unavailable");
+    }
+    let draining = state.is_shutting_down();
+    let ready = store.is_ok() && !state.provider.name.is_empty() && !draining;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({
+        "ready": ready,
+        "store": if store.is_ok() { "ok" } else { "unavailable" },
+        "provider": state.provider.name,
+        "draining": draining,
+    });
+    (status, Json(body))
+}
+
 /// 200 while the process serves.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Serving", body = String)))]
 pub async fn healthz() -> &'static str {

@@ -11,7 +11,11 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use tokio::sync::watch;
-use tower_http::trace::TraceLayer;
+use axum::body::Body;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::Response;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::abuse::{CounterStore, Limiter, SystemClock};
 use crate::config::Settings;
@@ -25,7 +29,7 @@ use crate::registry::{Registry, RegistryOptions};
 use crate::serving::{handler_deadline, upload_deadline};
 use crate::store::{MemoryStore, Store, StoreError};
 use crate::wire::paths;
-use crate::{api, assets, create, events, openapi};
+use crate::{api, assets, create, events, metrics, openapi};
 
 /// Everything the handlers share; cheap to clone.
 #[derive(Clone)]
@@ -113,6 +117,11 @@ impl AppState {
         self.shutdown.send_replace(true);
     }
 
+    /// Whether [`AppState::begin_shutdown`] has been called (issue 7: no new creates, not ready).
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
     /// Resolves once [`AppState::begin_shutdown`] has been called.
     pub fn shutting_down(&self) -> impl Future<Output = ()> + Send + 'static {
         let mut flag = self.shutdown.subscribe();
@@ -186,7 +195,10 @@ pub fn app(state: AppState) -> Router {
             paths::OPENAPI,
             get(openapi::openapi_json).layer(bounded.clone()),
         )
-        .route(paths::HEALTHZ, get(api::healthz).layer(bounded));
+        .route(paths::HEALTHZ, get(api::healthz).layer(bounded.clone()))
+        // Issue 7: operating it.
+        .route("/readyz", get(api::readyz).layer(bounded.clone()))
+        .route("/metrics", get(metrics::metrics).layer(bounded));
     if state.settings.demo {
         router = router
             .route("/", get(assets::demo_index))
@@ -194,6 +206,42 @@ pub fn app(state: AppState) -> Router {
     }
     router
         .fallback(assets::widget_file)
-        .layer(TraceLayer::new_for_http())
         .with_state(state)
+        .layer(axum::middleware::from_fn(count_refusals))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The span every log line of a request carries: method, path (never the query string, which
+/// may hold a garment URL's signed parameters) and the request id, also sent back in
+/// `X-Request-Id` so a support ticket can name it.
+fn request_span(request: &Request<Body>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %request_id,
+    )
+}
+
+/// Counts 429 answers for `/metrics` (rate limits and quotas refuse with it).
+async fn count_refusals(request: Request<Body>, next: axum::middleware::Next) -> Response {
+    let route = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    if response.status() == StatusCode::TOO_MANY_REQUESTS {
+        crate::metrics::rate_limit_refused(&crate::metrics::endpoint_of(&route));
+    }
+    response
 }

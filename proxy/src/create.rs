@@ -69,6 +69,10 @@ pub async fn create_tryon(
     request_headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
+    // Issue 7: a draining instance starts nothing new; the client retries on another.
+    if state.is_shutting_down() {
+        return Err(ApiError::StoreUnavailable);
+    }
     check_declared_length(&request_headers, state.settings.max_request_bytes)?;
     let key = idempotency_key(&request_headers)?;
     // Issue 6: everything that can refuse without the body does so before reading it.

@@ -127,8 +127,9 @@ mod tests {
             );
         }
         assert_eq!(gate.waiting.load(Ordering::SeqCst), 0);
-        assert!(
-            gate.run(|| 7).await.unwrap().unwrap() == 7,
+        assert_eq!(
+            gate.run(|| 7).await.unwrap().unwrap(),
+            7,
             "free again afterwards"
         );
     }

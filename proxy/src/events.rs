@@ -50,8 +50,11 @@ pub async fn tryon_events(
         return StatusCode::NO_CONTENT.into_response();
     };
     let mut first = true;
+    // Counted while the stream lives (issue 7's connected-watchers gauge).
+    let connected = crate::metrics::watcher_connected();
     let stream = events
         .map(move |(event_id, view)| {
+            let _ = &connected;
             let event = status_event(event_id, &view);
             let event = if std::mem::take(&mut first) {
                 event.retry(RETRY)

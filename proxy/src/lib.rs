@@ -41,6 +41,8 @@ pub mod registry;
 #[cfg(feature = "server")]
 pub mod store;
 #[cfg(feature = "server")]
+pub mod metrics;
+#[cfg(feature = "server")]
 pub mod upload;
 
 #[cfg(feature = "server")]

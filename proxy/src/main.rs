@@ -60,19 +60,39 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     if demo {
         println!("demo storefront: http://{address}/");
     }
+    let (signalled, drain_started) = tokio::sync::oneshot::channel();
     let shutdown = {
         let state = state.clone();
         async move {
             shutdown_signal().await;
-            tracing::info!("shutting down");
+            tracing::info!("draining: no new creates, event streams told to reconnect");
             state.begin_shutdown();
+            let _ = signalled.send(());
+        }
+    };
+    // Issue 7: a drain that outlasts this is cut short, so the process exits within 10 s of
+    // the signal; unfinished tasks are in the store and the next start resumes them.
+    let drain_limit = async {
+        match drain_started.await {
+            Ok(()) => tokio::time::sleep(DRAIN_LIMIT).await,
+            Err(_) => std::future::pending().await,
         }
     };
     // Issue 6: hyper with a header-read timeout and a connection cap (see `serving`).
     let serve_options = state.settings.serve;
-    tryon_proxy::serving::serve(listener, app(state), serve_options, shutdown).await?;
+    let serving =
+        tryon_proxy::serving::serve(listener, app(state.clone()), serve_options, shutdown);
+    tokio::select! {
+        served = serving => served?,
+        () = drain_limit => tracing::warn!("drain limit reached; exiting with requests open"),
+    }
+    state.registry.flush()?;
+    tracing::info!("state flushed; exiting");
     Ok(())
 }
+
+/// How long a SIGTERM drain may take before the process exits anyway.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// SIGINT (Ctrl-C) or SIGTERM (service managers, containers).
 async fn shutdown_signal() {

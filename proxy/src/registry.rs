@@ -279,12 +279,18 @@ impl Registry {
         line.push_back(id);
         self.start_driver(task, Start { upstream: None }, on_finish);
         drop(line);
+        tracing::info!(task = %first.id, "try-on created");
         Ok(first)
     }
 
     /// Tasks waiting for a running slot.
     pub fn queue_depth(&self) -> usize {
         lock(&self.inner.line).len()
+    }
+
+    /// Writes everything the store buffers to disk (on shutdown).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.inner.store.compact()
     }
 
     /// Whether the store answers (for `/readyz`).
@@ -460,13 +466,16 @@ async fn drive(
         None => provider.run(job, &sink),
     };
     let outcome = AssertUnwindSafe(run).catch_unwind().await;
+    // A panic says nothing about the vendor; assume it accepted (and bills) the task.
+    let accepted = outcome
+        .as_ref()
+        .map_or(true, crate::abuse::provider_accepted);
+    let provider_name = provider.info().name;
+    if accepted {
+        crate::metrics::credit_spent(provider_name);
+    }
     if let Some(on_finish) = on_finish {
-        // A panic says nothing about the vendor; assume it accepted (and bills) the task.
-        on_finish(
-            outcome
-                .as_ref()
-                .map_or(true, crate::abuse::provider_accepted),
-        );
+        on_finish(accepted);
     }
     let outcome = match outcome {
         Ok(Ok(output)) => Ok(output),
@@ -480,6 +489,12 @@ async fn drive(
             })
         }
     };
+    let outcome_label = match &outcome {
+        Ok(_) => "succeeded",
+        Err(error) => error.code.as_str(),
+    };
+    crate::metrics::tryon_finished(provider_name, outcome_label);
+    tracing::info!(task = %task.id, provider = provider_name, outcome = outcome_label, "try-on finished");
     task.finish(outcome);
 }
 

@@ -159,3 +159,59 @@ async fn results_leave_the_disk_when_their_retention_passes() {
         "the result's bytes must be gone from the data directory after the retention"
     );
 }
+
+#[tokio::test]
+async fn sigterm_drains_within_ten_seconds_and_the_next_start_finishes_the_task() {
+    let data = DataDir::new("drain");
+    let args = &["--local-duration-ms", "4000"];
+    let first = Proxy::start(&data.0, args).await;
+    let (status, ready) = first.text("/readyz").await;
+    assert_eq!(status, 200, "a fresh proxy is ready: {ready}");
+    let (status, created) = first.create(3, None).await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let watcher = first.watch(&id, 0);
+    first
+        .wait_for(&id, "running", |v| v["status"] == "running")
+        .await;
+    let (_, metrics) = first.text("/metrics").await;
+    assert!(
+        metrics.contains("tryon_watchers 1") && metrics.contains("tryon_queue_depth 0"),
+        "one watcher, nobody in line:\n{metrics}"
+    );
+
+    let (took, clean) = first.terminate();
+    assert!(clean, "SIGTERM ends the proxy with a success status");
+    assert!(
+        took < Duration::from_secs(10),
+        "SIGTERM must end the proxy within 10 s, took {took:?}"
+    );
+    let before = tokio::time::timeout(PATIENCE, watcher)
+        .await
+        .expect("the event stream ends on SIGTERM")
+        .unwrap();
+    let last = before.last().expect("events before the drain");
+    assert_ne!(
+        last.1["status"], "succeeded",
+        "the stream was ended (told to reconnect), not finished"
+    );
+
+    let second = Proxy::start(&data.0, args).await;
+    let rest = tokio::time::timeout(PATIENCE, second.watch(&id, last.0))
+        .await
+        .expect("the task finishes after the restart")
+        .unwrap();
+    assert_eq!(
+        rest.first().map(|(n, _)| *n),
+        Some(last.0 + 1),
+        "the reconnect continues right after the last event"
+    );
+    assert_eq!(rest.last().unwrap().1["status"], "succeeded");
+    let (_, metrics) = second.text("/metrics").await;
+    for line in [
+        "tryon_tryons_total{provider=\"local\",outcome=\"succeeded\"} 1",
+        "tryon_credits_spent_total{provider=\"local\"} 1",
+    ] {
+        assert!(metrics.contains(line), "missing {line:?}:\n{metrics}");
+    }
+}

@@ -107,6 +107,33 @@ impl Proxy {
         format!("{}{path}", self.base)
     }
 
+    /// SIGTERM, then waits for the exit: how long it took and whether it was a clean one.
+    pub fn terminate(mut self) -> (Duration, bool) {
+        let sent = std::time::Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill -TERM");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = sent + PATIENCE;
+        loop {
+            if let Some(exit) = self.child.try_wait().expect("poll the proxy") {
+                return (sent.elapsed(), exit.success());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the proxy did not exit within {PATIENCE:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub async fn text(&self, path: &str) -> (u16, String) {
+        let response = self.client.get(self.url(path)).send().await.expect("GET");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
     /// SIGKILL: no handler runs, nothing is flushed.
     pub fn kill(mut self) {
         self.child.kill().expect("SIGKILL the proxy");
