@@ -265,6 +265,26 @@ impl Controller {
         }
     }
 
+    /// **Cancel** while the try-on runs: stop following it, tell the proxy to delete it, and go
+    /// back to the prepared photo.
+    pub fn cancel(self) {
+        let task_id = self
+            .flow
+            .try_with_untracked(|f| f.task_id().map(str::to_owned))
+            .flatten();
+        if !self.apply(Flow::cancel) {
+            return;
+        }
+        self.abandon_attempt(false);
+        if let Some(task_id) = task_id {
+            let client = self.client();
+            wasm_bindgen_futures::spawn_local(async move {
+                // Best effort: an unreachable proxy deletes the photo itself when the task ends.
+                let _ = client.delete(&task_id).await;
+            });
+        }
+    }
+
     /// **Try again** after a failure.
     pub fn retry(self) {
         if self.apply(Flow::retry) {
@@ -322,6 +342,7 @@ impl Controller {
         let Some(host) = self.host() else { return };
         let emit = |name, extra: &[(&str, JsValue)]| host.emit(name, task_id, extra);
         match milestone {
+            Milestone::PhotoReady => emit("photo-ready", &[]),
             Milestone::Started { .. } => emit("started", &[]),
             Milestone::Progress { value } => emit("progress", &[("progress", value.into())]),
             Milestone::Completed { .. } => emit("completed", &[]),

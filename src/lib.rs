@@ -11,7 +11,7 @@
 //! (browser resources that clean up on drop).
 //!
 //! Events, dispatched from the element, bubbling and composed, `detail = {product, taskId, …}`:
-//! `tryon:open`, `tryon:started`, `tryon:progress` (`detail.progress`, 0–100),
+//! `tryon:open`, `tryon:photo-ready`, `tryon:started`, `tryon:progress` (`detail.progress`, 0–100),
 //! `tryon:completed`, `tryon:failed` (`detail.error`: the contract's code or a client-side name
 //! such as `network`), `tryon:closed`.
 

@@ -200,6 +200,8 @@ pub enum StatusLine {
 /// A change worth telling the page about (dispatched as `tryon:*` events).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Milestone {
+    /// The prepared photo is shown and can be sent.
+    PhotoReady,
     /// The proxy accepted the task.
     Started {
         task_id: String,
@@ -405,6 +407,22 @@ impl Flow {
         Ok(())
     }
 
+    /// **Cancel** while sending or generating: back to the prepared photo, as a new attempt.
+    pub fn cancel(&mut self) -> Result<(), Stale> {
+        self.expect(matches!(
+            self.step,
+            Step::Uploading { .. } | Step::Queued { .. } | Step::Generating { .. }
+        ))?;
+        let photo = self.photo;
+        *self = Self {
+            step: Step::Ready,
+            photo,
+            ..Self::default()
+        };
+        self.progress.raise(scale::PREPARED);
+        Ok(())
+    }
+
     /// **Try another photo** after a result: the picker again, nothing kept.
     pub fn start_over(&mut self) -> Result<(), Stale> {
         self.expect(!self.is_busy())?;
@@ -426,6 +444,9 @@ fn generation_value(percent: u8) -> u8 {
 pub fn milestones(before: &Flow, after: &Flow) -> Vec<Milestone> {
     let mut out = Vec::new();
     let task_id = || after.task_id.clone().unwrap_or_default();
+    if before.step == Step::Preparing && after.step == Step::Ready {
+        out.push(Milestone::PhotoReady);
+    }
     if before.task_id.is_none() && after.task_id.is_some() {
         out.push(Milestone::Started { task_id: task_id() });
     }
@@ -741,6 +762,41 @@ pub(crate) mod tests {
         assert_eq!(
             milestones(&before, &flow),
             vec![Milestone::Progress { value: 0 }]
+        );
+    }
+
+    #[test]
+    fn cancel_returns_to_the_prepared_photo_as_a_new_attempt() {
+        let mut flow = following("t");
+        flow.status(&view("t", TaskStatus::Running, 50)).unwrap();
+        flow.cancel().unwrap();
+        assert_eq!(flow.step(), &Step::Ready);
+        assert_eq!(flow.photo(), Some(PHOTO));
+        assert_eq!(flow.task_id(), None);
+        assert_eq!(flow.progress().value(), scale::PREPARED);
+        assert_eq!(
+            flow.status(&view("t", TaskStatus::Running, 60)),
+            Err(Stale),
+            "the cancelled task is gone"
+        );
+        assert_eq!(flow.cancel(), Err(Stale), "nothing runs any more");
+        flow.submit().unwrap();
+    }
+
+    #[test]
+    fn a_prepared_photo_is_announced() {
+        let mut flow = Flow::default();
+        flow.choose_photo().unwrap();
+        let before = flow.clone();
+        flow.photo_prepared(PHOTO).unwrap();
+        assert_eq!(
+            milestones(&before, &flow),
+            vec![
+                Milestone::PhotoReady,
+                Milestone::Progress {
+                    value: scale::PREPARED
+                }
+            ]
         );
     }
 

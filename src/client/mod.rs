@@ -80,6 +80,22 @@ impl ProxyClient {
     }
 }
 
+impl ProxyClient {
+    /// `DELETE /v1/tryons/{id}`: the proxy forgets the photo and the result at once. A task the
+    /// proxy no longer knows is as gone as the shopper wants it.
+    pub async fn delete(&self, task_id: &str) -> Result<(), Failure> {
+        let response = Request::delete(&self.url(&paths::tryon(task_id)))
+            .send()
+            .await
+            .map_err(|_| Failure::Network)?;
+        if response.ok() || response.status() == 404 {
+            Ok(())
+        } else {
+            Err(failure_of(&response).await)
+        }
+    }
+}
+
 async fn failure_of(response: &gloo_net::http::Response) -> Failure {
     let body = response.text().await.unwrap_or_default();
     Failure::from_response(response.status(), &body)

@@ -17,6 +17,7 @@
 //! - `[data-role=progress-text]` — the line under it ("Uploading 42%"), an `aria-live` region;
 //! - `img[part=result]` — the result image;
 //! - `[data-role=error]` — the error sentence; `[data-action=retry]` — **Try again**;
+//! - `[data-action=cancel]` — **Cancel** while the try-on runs (deletes the task);
 //! - `[data-action=start-over]` — **Try another photo**; `[data-action=close]` — the close button.
 //!
 //! `::part()` names for theming: `button`, `dialog`, `progress`, `result`.

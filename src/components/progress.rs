@@ -4,11 +4,19 @@ use leptos::prelude::*;
 
 use crate::controller::Controller;
 use crate::i18n::Key;
-use crate::state::Flow;
+use crate::state::{Flow, Step};
 
 #[component]
 pub fn ProgressPanel(ctl: Controller) -> impl IntoView {
     let value = move || ctl.flow.with(|f| f.progress().value()).to_string();
+    let running = move || {
+        ctl.flow.with(|f| {
+            matches!(
+                f.step(),
+                Step::Uploading { .. } | Step::Queued { .. } | Step::Generating { .. }
+            )
+        })
+    };
     let line = move || {
         ctl.flow
             .with(Flow::status_line)
@@ -26,6 +34,13 @@ pub fn ProgressPanel(ctl: Controller) -> impl IntoView {
             <p id="tryon-progress-text" class="progress-text" data-role="progress-text" aria-live="polite">
                 {line}
             </p>
+            <Show when=running>
+                <div class="actions">
+                    <button type="button" class="secondary" data-action="cancel" on:click=move |_| ctl.cancel()>
+                        {ctl.locale.text(Key::Cancel)}
+                    </button>
+                </div>
+            </Show>
         </section>
     }
 }

@@ -28,6 +28,7 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::ResultAlt => "Du, mit diesem Artikel",
         Key::TryAnother => "Anderes Foto probieren",
         Key::TryAgain => "Erneut versuchen",
+        Key::Cancel => "Abbrechen",
         Key::ErrorHeading => "Das hat nicht geklappt",
         Key::ErrInvalidImage => {
             "Wir konnten dieses Foto nicht lesen. Es ist vielleicht beschädigt; bitte wähle ein anderes."

@@ -28,6 +28,7 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::ResultAlt => "You, wearing this item",
         Key::TryAnother => "Try another photo",
         Key::TryAgain => "Try again",
+        Key::Cancel => "Cancel",
         Key::ErrorHeading => "That didn't work",
         Key::ErrInvalidImage => {
             "We couldn't read this photo. It may be damaged; please choose another one."

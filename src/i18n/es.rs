@@ -28,6 +28,7 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::ResultAlt => "Tú, con este artículo",
         Key::TryAnother => "Probar otra foto",
         Key::TryAgain => "Volver a intentarlo",
+        Key::Cancel => "Cancelar",
         Key::ErrorHeading => "No ha funcionado",
         Key::ErrInvalidImage => "No hemos podido leer esta foto. Puede estar dañada; elige otra.",
         Key::ErrUnsupportedType => {

@@ -28,6 +28,7 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::ResultAlt => "Vous, portant cet article",
         Key::TryAnother => "Essayer une autre photo",
         Key::TryAgain => "Réessayer",
+        Key::Cancel => "Annuler",
         Key::ErrorHeading => "Cela n'a pas fonctionné",
         Key::ErrInvalidImage => {
             "Nous n'avons pas pu lire cette photo. Elle est peut-être endommagée ; choisissez-en une autre."

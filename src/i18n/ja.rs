@@ -28,6 +28,7 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::ResultAlt => "この商品を着用したあなた",
         Key::TryAnother => "別の写真で試す",
         Key::TryAgain => "もう一度試す",
+        Key::Cancel => "キャンセル",
         Key::ErrorHeading => "うまくいきませんでした",
         Key::ErrInvalidImage => {
             "この写真を読み込めませんでした。破損している可能性があります。別の写真を選んでください。"

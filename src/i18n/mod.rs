@@ -135,6 +135,7 @@ pub enum Key {
     ResultAlt,
     TryAnother,
     TryAgain,
+    Cancel,
     ErrorHeading,
     ErrInvalidImage,
     ErrUnsupportedType,
@@ -168,7 +169,7 @@ pub enum Key {
 }
 
 impl Key {
-    pub const ALL: [Key; 54] = [
+    pub const ALL: [Key; 55] = [
         Self::ButtonLabel,
         Self::DialogTitle,
         Self::Close,
@@ -193,6 +194,7 @@ impl Key {
         Self::ResultAlt,
         Self::TryAnother,
         Self::TryAgain,
+        Self::Cancel,
         Self::ErrorHeading,
         Self::ErrInvalidImage,
         Self::ErrUnsupportedType,

@@ -28,6 +28,7 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::ResultAlt => "Você, usando este item",
         Key::TryAnother => "Tentar outra foto",
         Key::TryAgain => "Tentar de novo",
+        Key::Cancel => "Cancelar",
         Key::ErrorHeading => "Não deu certo",
         Key::ErrInvalidImage => {
             "Não conseguimos ler esta foto. Ela pode estar danificada; escolha outra."
