@@ -248,3 +248,72 @@ async fn ten_watchers_of_one_fitroom_task_cost_one_create() {
     );
     fake.recorder.assert_clean();
 }
+
+/// A `tracing` writer into memory, so a test can read every log line the proxy wrote.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_key_appears_in_no_log_line_whatever_goes_wrong() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test runtime is single-threaded, so the proxy's and the adapter's tasks all log here.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let fake = fitroom::FitroomFake::start().await;
+    let tuning = fast_tuning(60, Duration::from_secs(60));
+    let settings = FitroomSettings {
+        api_key: SecretString::from(KEY),
+        base_url: fake.base_url().parse().unwrap(),
+        tuning,
+    };
+    let base = proxy(Arc::new(Fitroom::new(settings).unwrap())).await;
+    for (fault, code) in [
+        (crate::fakes::Fault::Status(401, None), "provider_auth"),
+        (
+            crate::fakes::Fault::Status(402, None),
+            "provider_out_of_credit",
+        ),
+        (
+            crate::fakes::Fault::Status(503, Some(60)),
+            "provider_unavailable",
+        ),
+        (
+            crate::fakes::Fault::DropAfterReading,
+            "provider_unavailable",
+        ),
+    ] {
+        fake.fault(fitroom::CREATE, fault);
+        let (view, _, _) = try_on(&base).await;
+        assert_eq!(
+            (view["status"].as_str(), view["error"]["code"].as_str()),
+            (Some("failed"), Some(code)),
+            "{view}"
+        );
+        assert_no_key("a failed task's view", &view.to_string());
+    }
+    let (view, _, _) = try_on(&base).await;
+    assert_eq!(view["status"], "succeeded");
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.lines().count() > 5,
+        "the proxy should have logged the requests: {logs}"
+    );
+    assert_no_key("the logs", &logs);
+    fake.recorder.assert_clean();
+}
