@@ -1,16 +1,32 @@
 //! The output encoder: a baseline JPEG with no metadata segments.
+//!
+//! `jpeg-encoder` rather than `image`'s JPEG encoder: on a 2048×1536 photo it took about half
+//! the time (AVX2 natively, and a leaner scalar path in wasm) for the same size at quality 90.
 
 use image::RgbImage;
-use image::codecs::jpeg::JpegEncoder;
+use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 
 use crate::PhotoError;
 
-/// Encodes `rgb` as JPEG. The encoder writes only JFIF, tables and scan data: no EXIF, no XMP,
-/// no ICC profile, nothing after EOI.
+/// Encodes `rgb` as JPEG with 4:2:0 chroma, as cameras do. The encoder writes only JFIF,
+/// tables and scan data: no EXIF, no XMP, no ICC profile, nothing after EOI.
 pub(crate) fn jpeg(rgb: &RgbImage, quality: u8) -> Result<Vec<u8>, PhotoError> {
+    let failed = |err: jpeg_encoder::EncodingError| {
+        PhotoError::InvalidImage(format!("JPEG encoding failed: {err}"))
+    };
+    // JPEG sides are 16-bit; the decoder's side limit keeps every prepared image well inside.
+    let too_large = PhotoError::TooLarge {
+        width: rgb.width(),
+        height: rgb.height(),
+    };
+    let (Ok(width), Ok(height)) = (u16::try_from(rgb.width()), u16::try_from(rgb.height())) else {
+        return Err(too_large);
+    };
     let mut out = Vec::with_capacity(rgb.as_raw().len() / 8);
-    JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100))
-        .encode_image(rgb)
-        .map_err(|err| PhotoError::InvalidImage(format!("JPEG encoding failed: {err}")))?;
+    let mut encoder = Encoder::new(&mut out, quality.clamp(1, 100));
+    encoder.set_sampling_factor(SamplingFactor::F_2_2);
+    encoder
+        .encode(rgb.as_raw(), width, height, ColorType::Rgb)
+        .map_err(failed)?;
     Ok(out)
 }
