@@ -8,17 +8,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
-use tokio::sync::watch;
 use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::Response;
+use axum::routing::get;
+use tokio::sync::watch;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::abuse::{CounterStore, Limiter, SystemClock};
 use crate::config::Settings;
+use crate::cors::{self, CorsPolicy};
 use crate::garment_fetch::{FetchOptions, FetcherSetupError, GarmentFetcher, SystemResolver};
 use crate::garments::GarmentSource;
 use crate::idempotency::IdempotencyKeys;
@@ -27,6 +28,7 @@ use crate::providers::{Provider, ProviderInfo};
 use crate::recent::RecentSubmissions;
 use crate::registry::{Registry, RegistryOptions};
 use crate::serving::{handler_deadline, upload_deadline};
+use crate::shopify::{self, ShopifyConfig};
 use crate::store::{MemoryStore, Store, StoreError};
 use crate::wire::paths;
 use crate::{api, assets, create, events, metrics, openapi};
@@ -44,6 +46,8 @@ pub struct AppState {
     pub limiter: Arc<Limiter>,
     /// Identical submissions of the last ten minutes (issue 6).
     pub recent: Arc<RecentSubmissions>,
+    /// Shopify's App Proxy (issue 5): when set, [`app`] also serves `/shopify`.
+    pub shopify: Option<Arc<ShopifyConfig>>,
     shutdown: Arc<watch::Sender<bool>>,
 }
 
@@ -105,11 +109,18 @@ impl AppState {
                 Arc::new(SystemClock),
             )),
             recent: Arc::new(RecentSubmissions::default()),
+            shopify: None,
             shutdown: Arc::new(watch::Sender::new(false)),
             settings: Arc::new(settings),
         };
         state.spawn_sweeper();
         Ok(state)
+    }
+
+    /// Serves Shopify's App Proxy too (issue 5), or not, with `None`.
+    pub fn with_shopify(mut self, config: Option<Arc<ShopifyConfig>>) -> Self {
+        self.shopify = config;
+        self
     }
 
     /// Tells long-lived responses (event streams) to end, so a graceful shutdown can finish.
@@ -204,9 +215,19 @@ pub fn app(state: AppState) -> Router {
             .route("/", get(assets::demo_index))
             .route("/demo/{*path}", get(assets::demo_file));
     }
-    router
+    // Issue 5: CORS for the listed storefronts, inside the Shopify layers that vouch for
+    // App Proxy requests and stream tokens.
+    let cors = Arc::new(CorsPolicy::new(&state.settings.allowed_origins));
+    let shopify = state.shopify.clone();
+    let router = router
         .fallback(assets::widget_file)
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(cors, cors::enforce))
+        .with_state(state);
+    let router = match shopify {
+        Some(config) => shopify::mount(router, config),
+        None => router,
+    };
+    router
         .layer(axum::middleware::from_fn(count_refusals))
         .layer(
             TraceLayer::new_for_http()

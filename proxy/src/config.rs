@@ -17,7 +17,9 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::abuse::{AbuseLimits, BucketRule, parse_trusted_proxies};
+use crate::cors::{OriginError, normalize_origin};
 use crate::serving::ServeOptions;
+use crate::shopify::{self, ShopifyConfig, ShopifyConfigError};
 
 /// The try-on services the proxy can drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -194,6 +196,38 @@ pub struct Cli {
     /// counters), so a restart loses no try-on [default: ./data].
     #[arg(long, env = "TRYON_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+
+    // Issue 5: embedding on storefronts of other origins and in Shopify themes.
+    /// Comma-separated storefront origins whose pages may call the API, spelled as browsers
+    /// send `Origin` (e.g. `https://www.shop.example,https://shop.example`); other origins get
+    /// 403 `origin_not_allowed`. The proxy's own pages (the demo) are always allowed
+    /// [default: none].
+    #[arg(
+        long,
+        env = "TRYON_ALLOWED_ORIGINS",
+        value_name = "ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Option<Vec<String>>,
+
+    /// Comma-separated Shopify shops (`my-shop.myshopify.com`) served through the App Proxy,
+    /// whose target URL is this proxy's `/shopify`; requests there must carry a valid App
+    /// Proxy signature, made with the app's shared secret in the environment variable
+    /// SHOPIFY_API_SECRET (environment only; required with this option) [default: none, so no
+    /// `/shopify` routes].
+    #[arg(
+        long,
+        env = "TRYON_SHOPIFY_SHOPS",
+        value_name = "SHOPS",
+        value_delimiter = ','
+    )]
+    pub shopify_shops: Option<Vec<String>>,
+
+    /// This proxy's public base URL (e.g. `https://tryon.example.com`). With Shopify, a create
+    /// relayed by the App Proxy gets a short-lived link to open its event stream here directly;
+    /// without it the widget polls through the App Proxy [default: none].
+    #[arg(long, env = "TRYON_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
 }
 
 /// Why the configuration cannot be used; printed at start-up.
@@ -215,6 +249,8 @@ pub enum ConfigError {
     Zero(&'static str),
     #[error("--trusted-proxies: {0}")]
     TrustedProxies(String),
+    #[error("--allowed-origins: {0}")]
+    AllowedOrigin(#[from] OriginError),
 }
 
 /// The resolved configuration every part of the server reads.
@@ -242,6 +278,11 @@ pub struct Settings {
     pub handler_timeout: Duration,
     /// Where the embedded store keeps its file (issue 7).
     pub data_dir: PathBuf,
+    /// Storefront origins allowed to call the API, normalised (issue 5).
+    pub allowed_origins: Vec<String>,
+    /// Shopify shops served through the App Proxy (issue 5); see [`Settings::shopify`].
+    pub shopify_shops: Vec<String>,
+    pub public_url: Option<String>,
 }
 
 impl Settings {
@@ -364,9 +405,39 @@ impl Settings {
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| "data".into()),
+            allowed_origins: cli
+                .allowed_origins
+                .or(file.allowed_origins)
+                .unwrap_or_default()
+                .iter()
+                .filter(|origin| !origin.trim().is_empty())
+                .map(|origin| normalize_origin(origin))
+                .collect::<Result<_, _>>()?,
+            shopify_shops: cli.shopify_shops.or(file.shopify_shops).unwrap_or_default(),
+            public_url: cli.public_url.or(file.public_url),
         };
         settings.check_positive()?;
         Ok(settings)
+    }
+
+    /// The Shopify App Proxy configuration (issue 5): the shops and public URL of these
+    /// settings with the secret from `SHOPIFY_API_SECRET`. `Ok(None)` when Shopify is off; a
+    /// half configuration is an error, so the proxy refuses to start.
+    pub fn shopify(&self) -> Result<Option<ShopifyConfig>, ShopifyConfigError> {
+        self.shopify_with_secret(std::env::var(shopify::ENV_API_SECRET).ok())
+    }
+
+    fn shopify_with_secret(
+        &self,
+        secret: Option<String>,
+    ) -> Result<Option<ShopifyConfig>, ShopifyConfigError> {
+        let shops = self.shopify_shops.join(",");
+        ShopifyConfig::from_lookup(|name| match name {
+            shopify::ENV_API_SECRET => secret.clone(),
+            shopify::ENV_SHOPS => Some(shops.clone()),
+            shopify::ENV_PUBLIC_URL => self.public_url.clone(),
+            _ => None,
+        })
     }
 
     fn check_positive(&self) -> Result<(), ConfigError> {
@@ -528,6 +599,61 @@ mod tests {
     }
 
     #[test]
+    fn allowed_origins_are_normalised_and_bad_ones_refused() {
+        let s = Settings::resolve(
+            cli(&[
+                "--allowed-origins",
+                "https://Shop.Example/,http://127.0.0.1:3000",
+            ]),
+            Cli::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            s.allowed_origins,
+            ["https://shop.example", "http://127.0.0.1:3000"]
+        );
+        let err = Settings::resolve(
+            cli(&["--allowed-origins", "https://shop.example/products"]),
+            Cli::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::AllowedOrigin(_)), "{err}");
+    }
+
+    #[test]
+    fn shopify_is_off_unless_configured_and_half_configurations_are_refused() {
+        let none = Settings::resolve(cli(&[]), Cli::default()).unwrap();
+        assert!(none.shopify_with_secret(None).unwrap().is_none());
+        let shops = Settings::resolve(
+            cli(&[
+                "--shopify-shops",
+                "a.myshopify.com,b.myshopify.com",
+                "--public-url",
+                "https://tryon.example.com/",
+            ]),
+            Cli::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            shops.shopify_with_secret(None).unwrap_err(),
+            ShopifyConfigError::MissingSecret
+        );
+        let config = shops
+            .shopify_with_secret(Some("s3cret".into()))
+            .unwrap()
+            .expect("configured");
+        assert_eq!(config.shops, ["a.myshopify.com", "b.myshopify.com"]);
+        assert_eq!(
+            config.public_url.as_deref(),
+            Some("https://tryon.example.com")
+        );
+        assert_eq!(
+            none.shopify_with_secret(Some("s3cret".into())).unwrap_err(),
+            ShopifyConfigError::NoShops
+        );
+    }
+
+    #[test]
     fn unknown_file_keys_are_refused() {
         assert!(toml::from_str::<Cli>("lisen = \"127.0.0.1:1\"").is_err());
     }
@@ -575,6 +701,10 @@ mod tests {
             "TRYON_HANDLER_TIMEOUT_S",
             "TRYON_MAX_CONNECTIONS",
             "TRYON_DATA_DIR",
+            "TRYON_ALLOWED_ORIGINS",
+            "TRYON_SHOPIFY_SHOPS",
+            "SHOPIFY_API_SECRET",
+            "TRYON_PUBLIC_URL",
         ] {
             assert!(
                 help.contains(flag),

@@ -5,6 +5,7 @@
 //! decoded within its limits.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{ConnectInfo, Multipart, State};
@@ -16,6 +17,7 @@ use utoipa::ToSchema;
 use crate::abuse::{Charge, client_ip};
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::garments::Requester;
 use crate::idempotency::{self, Claim};
 use crate::images::ImageRole;
 use crate::providers::{PreparedImage, TryOnJob};
@@ -23,7 +25,7 @@ use crate::recent::Submission;
 use crate::shopify::AppProxyRequest;
 use crate::upload::{self, GarmentInput, TryOnForm};
 use crate::wire::TaskStatus;
-use crate::wire::{CreatedTryOn, Problem, TryOnLinks, fields, headers};
+use crate::wire::{CreatedTryOn, DirectStream, Problem, TryOnLinks, fields, headers};
 
 /// The multipart form of `POST /v1/tryons`, for the OpenAPI document only: the handler reads
 /// the parts as they stream in (see [`upload`]).
@@ -90,21 +92,20 @@ pub async fn create_tryon(
         ))
     })?;
     let form = upload::read_form(multipart, state.settings.max_image_bytes).await?;
-    let host = request_headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok());
-    let created = match key {
-        None => submit_once(&state, form, host, admission.charge(charge).await?).await?,
+    let requester = admission.requester();
+    let mut created = match key {
+        None => submit_once(&state, form, &requester, admission.charge(charge).await?).await?,
         Some(key) => match state.idempotency.claim(&key, form.fingerprint).await? {
             Claim::Replay(id) => replay(&state, &id)?,
             Claim::Fresh(guard) => {
                 let created =
-                    submit_once(&state, form, host, admission.charge(charge).await?).await?;
+                    submit_once(&state, form, &requester, admission.charge(charge).await?).await?;
                 guard.complete(created.id.clone());
                 created
             }
         },
     };
+    created.stream = admission.direct_stream(&created.id);
     Ok(accepted(created))
 }
 
@@ -140,6 +141,42 @@ impl Admission<'_> {
         }
     }
 
+    /// Where this request's garment URLs may point: this server's demo files, and for a
+    /// request relayed by Shopify's App Proxy, its shop's product images (issue 5).
+    fn requester(&self) -> Requester {
+        let requester = Requester {
+            host: self
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned),
+            shop_images: None,
+        };
+        match &self.app_proxy {
+            Some(Extension(relayed)) => requester.with_shop_domains(
+                std::iter::once(relayed.proxy.shop.as_str()).chain(
+                    relayed
+                        .storefront_origin
+                        .as_deref()
+                        .and_then(|origin| origin.strip_prefix("https://")),
+                ),
+            ),
+            None => requester,
+        }
+    }
+
+    /// Issue 5: a create relayed by the App Proxy gets a link to open the task's event stream
+    /// directly, since the App Proxy may not pass streams through.
+    fn direct_stream(&self, task_id: &str) -> Option<DirectStream> {
+        let Extension(relayed) = self.app_proxy.as_ref()?;
+        let shopify = self.state.shopify.as_ref()?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_secs())
+            .unwrap_or_default();
+        shopify.direct_stream(task_id, relayed, now)
+    }
+
     async fn admit(&self) -> Result<Charge, ApiError> {
         // Without connection info (a server not started by `serving::serve`) every client
         // shares one bucket: stricter, never looser.
@@ -161,7 +198,7 @@ impl Admission<'_> {
 async fn submit_once(
     state: &AppState,
     form: TryOnForm,
-    host: Option<&str>,
+    requester: &Requester,
     charge: Charge,
 ) -> Result<CreatedTryOn, ApiError> {
     let reusable = |id: &str| {
@@ -174,7 +211,7 @@ async fn submit_once(
         Submission::Existing(id) => replay(state, &id),
         Submission::InFlight => Err(ApiError::IdempotencyKeyInUse),
         Submission::Fresh(guard) => {
-            let created = submit(state, form, host, charge).await?;
+            let created = submit(state, form, requester, charge).await?;
             guard.created(created.id.clone());
             Ok(created)
         }
@@ -213,7 +250,7 @@ fn idempotency_key(request_headers: &HeaderMap) -> Result<Option<String>, ApiErr
 async fn submit(
     state: &AppState,
     form: TryOnForm,
-    host: Option<&str>,
+    requester: &Requester,
     charge: Charge,
 ) -> Result<CreatedTryOn, ApiError> {
     let lower = async {
@@ -223,7 +260,7 @@ async fn submit(
                 fields::LOWER_GARMENT,
                 fields::LOWER_GARMENT_URL,
                 input,
-                host,
+                requester,
             )
             .await
             .map(Some),
@@ -239,7 +276,7 @@ async fn submit(
             fields::GARMENT,
             fields::GARMENT_URL,
             form.garment,
-            host
+            requester
         ),
         lower,
     )?;
@@ -265,6 +302,7 @@ async fn submit(
         links: TryOnLinks::for_task(&view.id),
         id: view.id,
         status: view.status,
+        stream: None,
     })
 }
 
@@ -273,7 +311,7 @@ async fn prepare_garment(
     file_field: &'static str,
     url_field: &'static str,
     input: GarmentInput,
-    host: Option<&str>,
+    requester: &Requester,
 ) -> Result<PreparedImage, ApiError> {
     match input {
         GarmentInput::Upload(bytes) => {
@@ -283,7 +321,7 @@ async fn prepare_garment(
                 .await
         }
         GarmentInput::Url(url) => {
-            let bytes = state.garments.load(&url, host).await?;
+            let bytes = state.garments.load(&url, requester).await?;
             state
                 .images
                 .prepare(url_field, ImageRole::Garment, bytes)
@@ -299,6 +337,7 @@ fn replay(state: &AppState, id: &str) -> Result<CreatedTryOn, ApiError> {
         id: view.id.clone(),
         status: view.status,
         links: TryOnLinks::for_task(&view.id),
+        stream: None,
     })
 }
 

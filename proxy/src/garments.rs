@@ -12,11 +12,39 @@ use bytes::Bytes;
 use url::Url;
 
 use crate::error::ApiError;
-use crate::garment_fetch::{GarmentFetchError, GarmentFetcher};
+use crate::garment_fetch::{GarmentFetchError, GarmentFetcher, UrlPolicy};
 use crate::wire::ErrorCode;
 
 /// The demo files a garment URL may name, relative to the site root.
 const DEMO_PREFIX: &str = "/demo/";
+
+/// What about a create request decides where its garment URLs may point.
+#[derive(Debug, Default)]
+pub struct Requester {
+    /// The `Host` the request came to (demo garments are this server's own files).
+    pub host: Option<String>,
+    /// Issue 5: a request relayed by Shopify's App Proxy may also name its shop's product
+    /// images, `https://{shop}/cdn/shop/…` (on the `myshopify.com` domain or the storefront
+    /// domain Shopify forwarded), without the merchant listing them in `TRYON_GARMENT_HOSTS`.
+    pub shop_images: Option<UrlPolicy>,
+}
+
+impl Requester {
+    /// Where product images of a verified shop live: `/cdn/shop/` on each of its domains.
+    /// A domain that makes no valid prefix (an IP address) is left out.
+    pub fn with_shop_domains<'a>(mut self, domains: impl IntoIterator<Item = &'a str>) -> Self {
+        let prefixes: Vec<String> = domains
+            .into_iter()
+            .map(|domain| format!("https://{domain}{SHOP_IMAGES_PATH}"))
+            .filter(|prefix| UrlPolicy::new(std::slice::from_ref(prefix)).is_ok())
+            .collect();
+        self.shop_images = UrlPolicy::new(&prefixes).ok().filter(|p| !p.is_empty());
+        self
+    }
+}
+
+/// Where Shopify serves a shop's product images on the shop's own domains.
+const SHOP_IMAGES_PATH: &str = "/cdn/shop/";
 
 pub struct GarmentSource {
     fetcher: GarmentFetcher,
@@ -34,12 +62,15 @@ impl GarmentSource {
         }
     }
 
-    /// The bytes behind `raw_url`; `request_host` is the `Host` the request came to.
-    pub async fn load(&self, raw_url: &str, request_host: Option<&str>) -> Result<Bytes, ApiError> {
-        if let Some(path) = self.demo_path(raw_url, request_host)? {
+    /// The bytes behind `raw_url`, for a request from `requester`.
+    pub async fn load(&self, raw_url: &str, requester: &Requester) -> Result<Bytes, ApiError> {
+        if let Some(path) = self.demo_path(raw_url, requester.host.as_deref())? {
             return self.read_demo(path).await;
         }
-        self.fetcher.fetch(raw_url).await.map_err(fetch_error)
+        self.fetcher
+            .fetch_also_under(raw_url, requester.shop_images.as_ref())
+            .await
+            .map_err(fetch_error)
     }
 
     /// `Some(path)` if `raw_url` names one of this server's demo files.
@@ -152,6 +183,36 @@ mod tests {
         ] {
             assert_eq!(safe_relative_path(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_shop_may_name_images_under_cdn_shop_on_its_own_domains_only() {
+        let requester = Requester::default().with_shop_domains([
+            "shop-name.myshopify.com",
+            "www.shop.example",
+            "127.0.0.1",
+        ]);
+        let policy = requester.shop_images.expect("two valid domains");
+        for allowed in [
+            "https://shop-name.myshopify.com/cdn/shop/files/shirt.jpg?v=1&width=1024",
+            "https://www.shop.example/cdn/shop/products/shirt.png",
+        ] {
+            assert!(policy.check(allowed).is_ok(), "{allowed}");
+        }
+        for refused in [
+            "https://shop-name.myshopify.com/admin/shirt.jpg",
+            "https://other.myshopify.com/cdn/shop/files/shirt.jpg",
+            "https://127.0.0.1/cdn/shop/files/shirt.jpg",
+            "http://www.shop.example/cdn/shop/files/shirt.jpg",
+        ] {
+            assert!(policy.check(refused).is_err(), "{refused}");
+        }
+        assert!(
+            Requester::default()
+                .with_shop_domains([])
+                .shop_images
+                .is_none()
+        );
     }
 
     #[test]

@@ -12,6 +12,9 @@ pub mod providers;
 pub mod shopify;
 
 #[cfg(feature = "server")]
+pub mod cors;
+
+#[cfg(feature = "server")]
 pub mod garment_fetch;
 
 #[cfg(feature = "server")]

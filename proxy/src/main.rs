@@ -49,12 +49,18 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         None => Arc::new(LocalProvider::new(settings.local_duration)),
         Some(vendor) => build_vendor(VendorSettings::from_env(vendor)?)?,
     };
+    // Issue 5: a half Shopify configuration stops the start rather than serving unverified.
+    let shopify = settings.shopify()?.map(Arc::new);
     let listener = TcpListener::bind(settings.listen).await?;
     let address = listener.local_addr()?;
     let demo = settings.demo;
     // Issue 7: the embedded store in the data directory, so a restart resumes every task.
     let store = tryon_proxy::store::open(&settings.data_dir)?;
-    let state = AppState::with_store(settings, provider, store)?;
+    let state = AppState::with_store(settings, provider, store)?.with_shopify(shopify);
+    if let Some(shopify) = &state.shopify {
+        tracing::info!(shops = ?shopify.shops, direct_streams = shopify.public_url.is_some(),
+            "Shopify App Proxy requests served under /shopify");
+    }
     tracing::info!(%address, demo, provider = state.provider.name, "tryon-proxy listening");
     println!("tryon-proxy listening on http://{address}/");
     if demo {

@@ -6,8 +6,8 @@ use axum::Json;
 use utoipa::OpenApi;
 
 use crate::wire::{
-    Category, ChecksAvailable, ConfigResponse, CreatedTryOn, ErrorCode, Limits, Problem,
-    ProgressKind, Quality, ResultInfo, TaskError, TaskStatus, TryOnLinks, TryOnView,
+    Category, ChecksAvailable, ConfigResponse, CreatedTryOn, DirectStream, ErrorCode, Limits,
+    Problem, ProgressKind, Quality, ResultInfo, TaskError, TaskStatus, TryOnLinks, TryOnView,
 };
 
 #[derive(OpenApi)]
@@ -33,6 +33,7 @@ use crate::wire::{
         Category,
         Quality,
         CreatedTryOn,
+        DirectStream,
         TryOnLinks,
         TryOnView,
         TaskStatus,

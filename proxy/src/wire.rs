@@ -179,6 +179,21 @@ pub struct CreatedTryOn {
     pub id: String,
     pub status: TaskStatus,
     pub links: TryOnLinks,
+    /// Only on a create relayed by Shopify's App Proxy (which may not pass event streams
+    /// through): where the browser can open this task's event stream directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<DirectStream>,
+}
+
+/// A short-lived, signed link to one task's event stream on the proxy's own origin, answered
+/// with CORS for the shop's storefront only; poll `links.self` if it cannot be opened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct DirectStream {
+    /// Absolute URL of `GET /v1/tryons/{id}/events?stream_token=…`.
+    pub url: String,
+    /// Seconds since the Unix epoch after which the URL no longer opens a stream.
+    pub expires_at: u64,
 }
 
 /// Paths relative to the proxy's base URL.

@@ -372,3 +372,49 @@ fn fetcher_resolving(host: &str, ips: Vec<IpAddr>) -> GarmentFetcher {
     };
     GarmentFetcher::new(options, Arc::new(StaticResolver::new([(host, ips)]))).expect("fetcher")
 }
+
+#[tokio::test]
+async fn a_per_request_prefix_admits_a_url_with_every_other_check_still_on() {
+    // Issue 5: a verified shop's own image CDN is allowed for that shop's requests only.
+    let server = GarmentServer::start().await;
+    let options = FetchOptions {
+        prefixes: Vec::new(),
+        extra_roots: vec![server.certificate.clone()],
+        ..FetchOptions::default()
+    };
+    let resolver = Arc::new(StaticResolver::new([(HOST, loopback())]));
+    let mut fetcher = GarmentFetcher::new(options, resolver).expect("fetcher");
+    let url = server.url("shirt.png");
+    let shop = UrlPolicy::new(&[server.url("")]).expect("prefix");
+
+    let err = fetcher.fetch(&url).await.expect_err("no configured prefix");
+    assert!(
+        matches!(err, GarmentFetchError::Url(UrlRefusal::PrefixNotAllowed)),
+        "{err:?}"
+    );
+    let err = fetcher
+        .fetch_also_under(&url, Some(&shop))
+        .await
+        .expect_err("loopback stays forbidden under a per-request prefix");
+    assert!(
+        matches!(err, GarmentFetchError::ForbiddenAddress { .. }),
+        "{err:?}"
+    );
+    assert_eq!(server.hits(), 0);
+
+    fetcher.exempt_for_tests = loopback();
+    let bytes = fetcher
+        .fetch_also_under(&url, Some(&shop))
+        .await
+        .expect("allowed by the request's prefix");
+    assert_eq!(&bytes[..], SHIRT);
+    let other = UrlPolicy::new(&["https://cdn.shopify.com/"]).unwrap();
+    let err = fetcher
+        .fetch_also_under(&server.url("missing.png"), Some(&other))
+        .await
+        .expect_err("another prefix does not admit it");
+    assert!(
+        matches!(err, GarmentFetchError::Url(UrlRefusal::PrefixNotAllowed)),
+        "{err:?}"
+    );
+}

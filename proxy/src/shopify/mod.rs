@@ -19,11 +19,12 @@ use std::sync::Arc;
 use axum::Router;
 use secrecy::SecretString;
 
+pub use crate::wire::DirectStream;
 pub use middleware::{
     AppProxyAuth, AppProxyRequest, StreamAuth, grant_stream_by_token, require_app_proxy_signature,
 };
 pub use signature::{SignatureError, VerifiedAppProxy, verify_app_proxy_query};
-pub use stream_token::{DirectStream, StreamGrant, StreamTokenError, StreamTokenKey};
+pub use stream_token::{StreamGrant, StreamTokenError, StreamTokenKey};
 
 /// Environment variable holding the app's shared secret (Partner Dashboard → API secret key).
 pub const ENV_API_SECRET: &str = "SHOPIFY_API_SECRET";

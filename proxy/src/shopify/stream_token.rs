@@ -17,6 +17,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::ShopifyConfig;
+use crate::wire::DirectStream;
 
 /// How long a token opens streams: longer than a slow vendor's task so that `EventSource`'s
 /// automatic reconnects keep working, short enough that a leaked URL soon goes stale.
@@ -64,16 +65,6 @@ impl StreamGrant {
         origin.strip_prefix("https://") == Some(self.shop.as_str())
             || self.storefront_origin.as_deref() == Some(origin)
     }
-}
-
-/// Where the browser opens the event stream directly; the create response relayed by the App
-/// Proxy carries it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DirectStream {
-    /// Absolute URL of `GET /v1/tryons/{id}/events?stream_token=…` on the proxy's own origin.
-    pub url: String,
-    /// Seconds since the Unix epoch after which the URL no longer opens a stream.
-    pub expires_at: u64,
 }
 
 /// The HMAC key for stream tokens.

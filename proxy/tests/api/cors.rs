@@ -1,0 +1,371 @@
+//! CORS for storefronts on other origins (issue 5): only `--allowed-origins` get CORS answers
+//! and preflights on the API, any other origin is refused with 403 `origin_not_allowed`, the
+//! widget's files stay loadable from anywhere, and requests relayed by Shopify's App Proxy
+//! (same origin as the shop, vouched for by their signature) are not subject to the list.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::Parser;
+use reqwest::Method;
+use reqwest::header::{HeaderMap, ORIGIN};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tryon_proxy::app::{AppState, app};
+use tryon_proxy::config::{Cli, Settings};
+use tryon_proxy::providers::local::LocalProvider;
+use tryon_proxy::shopify::ShopifyConfig;
+use tryon_proxy::shopify::signature::sign_app_proxy_params;
+
+use crate::create::tempdir;
+use crate::util::{TestServer, assert_problem, unique_form};
+
+const STOREFRONT: &str = "https://www.shop.example";
+const FOREIGN: &str = "https://evil.example";
+const SHOP: &str = "shop-name.myshopify.com";
+const SHOP_ORIGIN: &str = "https://shop-name.myshopify.com";
+const SECRET: &str = "cors-test-secret";
+
+/// The proxy allowing [`STOREFRONT`], serving a widget file, and with `shopify` if given.
+async fn server(shopify: bool) -> TestServer {
+    // One folder per server: tests run in parallel and `tempdir` empties the folder it names.
+    static SERVERS: AtomicUsize = AtomicUsize::new(0);
+    let assets = tempdir(&format!(
+        "cors-assets-{}",
+        SERVERS.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::write(assets.join("widget.js"), "/* loader */").unwrap();
+    let cli = Cli::try_parse_from([
+        "tryon-proxy",
+        "--create-burst",
+        "1000",
+        "--allowed-origins",
+        STOREFRONT,
+        "--assets-dir",
+        assets.to_str().unwrap(),
+    ])
+    .expect("flags parse");
+    let settings = Settings::from_cli(cli).expect("test settings are valid");
+    let provider = Arc::new(LocalProvider::new(std::time::Duration::from_millis(100)));
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().unwrap();
+    let base = format!("http://{addr}");
+    let config = shopify.then(|| {
+        Arc::new(
+            ShopifyConfig::new(SECRET, [SHOP])
+                .and_then(|config| config.with_public_url(&base))
+                .expect("valid Shopify config"),
+        )
+    });
+    let state = AppState::new(settings, provider)
+        .expect("app state builds")
+        .with_shopify(config);
+    let router = app(state.clone());
+    let serve_options = state.settings.serve;
+    tokio::spawn(async move {
+        tryon_proxy::serving::serve(listener, router, serve_options, std::future::pending())
+            .await
+            .expect("test server runs")
+    });
+    TestServer {
+        addr,
+        base,
+        client: reqwest::Client::builder().no_proxy().build().unwrap(),
+        state,
+    }
+}
+
+async fn send(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, HeaderMap, String) {
+    let mut request = server.client.request(method.clone(), server.url(path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .map(|value| value.to_str().unwrap())
+        .unwrap_or_else(|| panic!("no {name} header in {headers:?}"))
+}
+
+fn varies_by_origin(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("vary")
+        .iter()
+        .any(|value| value.to_str().unwrap().contains("Origin"))
+}
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+#[tokio::test]
+async fn a_listed_origin_gets_cors_headers_and_vary() {
+    let server = server(false).await;
+    let (status, headers, body) = send(
+        &server,
+        Method::GET,
+        "/v1/config",
+        &[("origin", STOREFRONT)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&headers, "access-control-allow-origin"), STOREFRONT);
+    assert!(varies_by_origin(&headers), "{headers:?}");
+    assert!(
+        headers.get("access-control-allow-credentials").is_none(),
+        "nothing uses cookies"
+    );
+
+    let response = server
+        .client
+        .post(server.url("/v1/tryons"))
+        .header(ORIGIN, STOREFRONT)
+        .header("Idempotency-Key", "cors-create-1")
+        .multipart(unique_form())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let headers = response.headers();
+    assert_eq!(header(headers, "access-control-allow-origin"), STOREFRONT);
+    assert!(
+        header(headers, "access-control-expose-headers").contains("Location"),
+        "{headers:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_listed_origins_preflight_is_answered_with_the_widgets_headers() {
+    let server = server(false).await;
+    let (status, headers, body) = send(
+        &server,
+        Method::OPTIONS,
+        "/v1/tryons",
+        &[
+            ("origin", STOREFRONT),
+            ("access-control-request-method", "POST"),
+            (
+                "access-control-request-headers",
+                "idempotency-key,content-type",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(header(&headers, "access-control-allow-origin"), STOREFRONT);
+    assert!(header(&headers, "access-control-allow-methods").contains("POST"));
+    assert!(header(&headers, "access-control-allow-methods").contains("DELETE"));
+    let allowed = header(&headers, "access-control-allow-headers").to_ascii_lowercase();
+    for needed in ["idempotency-key", "last-event-id", "content-type"] {
+        assert!(allowed.contains(needed), "{needed} not in {allowed}");
+    }
+    assert!(varies_by_origin(&headers), "{headers:?}");
+
+    let (status, headers, _) = send(
+        &server,
+        Method::OPTIONS,
+        "/v1/tryons/some-id/events",
+        &[
+            ("origin", STOREFRONT),
+            ("access-control-request-method", "GET"),
+            ("access-control-request-headers", "last-event-id"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(header(&headers, "access-control-allow-origin"), STOREFRONT);
+}
+
+#[tokio::test]
+async fn an_unlisted_origin_gets_a_403_problem_on_the_api() {
+    let server = server(false).await;
+    for (method, path, extra) in [
+        (Method::GET, "/v1/config", None),
+        (Method::GET, "/v1/tryons/some-id", None),
+        (
+            Method::OPTIONS,
+            "/v1/tryons",
+            Some(("access-control-request-method", "POST")),
+        ),
+    ] {
+        let mut headers = vec![("origin", FOREIGN)];
+        headers.extend(extra);
+        let (status, response_headers, body) = send(&server, method.clone(), path, &headers).await;
+        assert_problem(status, &json(&body), 403, "origin_not_allowed");
+        assert_eq!(
+            header(&response_headers, "content-type"),
+            "application/problem+json"
+        );
+        assert!(
+            response_headers
+                .get("access-control-allow-origin")
+                .is_none(),
+            "{method} {path}: {response_headers:?}"
+        );
+        assert!(varies_by_origin(&response_headers));
+    }
+
+    let refused = server
+        .client
+        .post(server.url("/v1/tryons"))
+        .header(ORIGIN, FOREIGN)
+        .header("Idempotency-Key", "cors-foreign-1")
+        .multipart(unique_form())
+        .send()
+        .await
+        .unwrap();
+    let status = refused.status().as_u16();
+    assert_problem(
+        status,
+        &refused.json().await.unwrap(),
+        403,
+        "origin_not_allowed",
+    );
+}
+
+#[tokio::test]
+async fn same_origin_pages_need_no_listing() {
+    let server = server(false).await;
+    let own_origin = server.base.clone();
+    let (status, headers, body) = send(
+        &server,
+        Method::GET,
+        "/v1/config",
+        &[("origin", &own_origin)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(headers.get("access-control-allow-origin").is_none());
+    let (status, _, body) = send(&server, Method::GET, "/v1/config", &[]).await;
+    assert_eq!(status, 200, "no Origin at all: {body}");
+}
+
+#[tokio::test]
+async fn the_widgets_files_stay_open_to_every_origin() {
+    let server = server(false).await;
+    let (status, headers, body) =
+        send(&server, Method::GET, "/widget.js", &[("origin", FOREIGN)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&headers, "access-control-allow-origin"), "*");
+    assert_eq!(body, "/* loader */");
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// `path` under `/shopify` with the query Shopify's App Proxy appends, signed now.
+fn signed(server: &TestServer, path: &str) -> String {
+    let timestamp = now().to_string();
+    let params = [
+        ("shop", SHOP),
+        ("logged_in_customer_id", ""),
+        ("path_prefix", "/apps/tryon"),
+        ("timestamp", timestamp.as_str()),
+    ];
+    let config = server.state.shopify.as_ref().expect("Shopify configured");
+    let signature = sign_app_proxy_params(config, &params);
+    server.url(&format!(
+        "/shopify{path}?shop={SHOP}&logged_in_customer_id=&path_prefix=%2Fapps%2Ftryon&timestamp={timestamp}&signature={signature}"
+    ))
+}
+
+#[tokio::test]
+async fn app_proxy_requests_are_not_subject_to_the_list_and_get_a_direct_stream() {
+    let server = server(true).await;
+    // Through the App Proxy the page is on the shop's origin, which is not on the list.
+    let config = server
+        .client
+        .get(signed(&server, "/v1/config"))
+        .header(ORIGIN, SHOP_ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(config.status(), 200);
+
+    let created = server
+        .client
+        .post(signed(&server, "/v1/tryons"))
+        .header(ORIGIN, SHOP_ORIGIN)
+        .header("Idempotency-Key", "cors-shopify-1")
+        .multipart(unique_form())
+        .send()
+        .await
+        .unwrap();
+    let status = created.status().as_u16();
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().expect("task id");
+    let stream_url = created["stream"]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a relayed create offers a direct stream: {created}"));
+    assert!(
+        stream_url.starts_with(&server.url(&format!("/v1/tryons/{id}/events?stream_token="))),
+        "{stream_url}"
+    );
+    assert!(created["stream"]["expires_at"].as_u64().unwrap() > now());
+
+    // The direct stream is read from the shop's origin with CORS for that origin only.
+    let events = server
+        .client
+        .get(stream_url)
+        .header(ORIGIN, SHOP_ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    assert_eq!(
+        header(events.headers(), "access-control-allow-origin"),
+        SHOP_ORIGIN
+    );
+    drop(events);
+    let foreign = server
+        .client
+        .get(stream_url)
+        .header(ORIGIN, FOREIGN)
+        .send()
+        .await
+        .unwrap();
+    let status = foreign.status().as_u16();
+    assert_problem(
+        status,
+        &foreign.json().await.unwrap(),
+        403,
+        "origin_not_allowed",
+    );
+
+    // The same shop origin on the plain API, without a signature or token, is just unlisted.
+    let (status, _, body) = send(
+        &server,
+        Method::GET,
+        "/v1/config",
+        &[("origin", SHOP_ORIGIN)],
+    )
+    .await;
+    assert_problem(status, &json(&body), 403, "origin_not_allowed");
+
+    // A create on the plain API offers no direct stream.
+    let (status, plain) = server.create(unique_form(), None).await;
+    assert_eq!(status, 202, "{plain}");
+    assert!(plain.get("stream").is_none(), "{plain}");
+}
