@@ -19,8 +19,8 @@ use super::checks::{has_error, issue};
 use super::settings::{FitroomSettings, SettingsError};
 use super::upstream::client::{sanitize, vendor_id};
 use super::upstream::{
-    ContentCache, Downloader, KeyHeader, PollPlan, Polled, Priority, Progress, Replay, Upstream,
-    UpstreamError, content_hash, until_done,
+    ContentCache, Downloader, KeyHeader, PollPlan, Polled, Priority, Progress, Replay, Span,
+    Upstream, UpstreamError, content_hash, until_done,
 };
 use super::{
     PreparedImage, ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput,
@@ -44,6 +44,36 @@ pub struct Fitroom {
 }
 
 impl Fitroom {
+    /// Polls the vendor's task to its end and downloads the result (after a create, or after
+    /// a restart).
+    async fn follow(
+        &self,
+        job: &TryOnJob,
+        task_id: &str,
+        started: Instant,
+        bar: Span<'_>,
+    ) -> Result<TryOnOutput, ProviderError> {
+        let tuning = self.api.tuning();
+        let plan = PollPlan {
+            interval: tuning.poll_interval,
+            first_poll: tuning.poll_interval,
+            expected: tuning
+                .expected_duration
+                .unwrap_or_else(|| documented_duration(job.quality)),
+            deadline: started + tuning.task_timeout,
+        };
+        let url = until_done(
+            &plan,
+            bar.sub(0.05, 0.95),
+            ProgressKind::Reported,
+            None,
+            || self.poll(task_id),
+        )
+        .await?;
+        bar.report(0.95, "downloading_result");
+        self.results.fetch(&url).await
+    }
+
     pub fn new(settings: FitroomSettings) -> Result<Self, SettingsError> {
         let key = KeyHeader::new("x-api-key", "", &settings.api_key)?;
         Ok(Self {
@@ -210,25 +240,24 @@ impl Provider for Fitroom {
         bar.report(0.0, "submitting");
         let cloth_type = self.cloth_type(&job, sink).await?;
         let task_id = self.create(&job, cloth_type, sink).await?;
-        let tuning = self.api.tuning();
-        let plan = PollPlan {
-            interval: tuning.poll_interval,
-            first_poll: tuning.poll_interval,
-            expected: tuning
-                .expected_duration
-                .unwrap_or_else(|| documented_duration(job.quality)),
-            deadline: started + tuning.task_timeout,
-        };
-        let url = until_done(
-            &plan,
-            bar.sub(0.05, 0.95),
-            ProgressKind::Reported,
-            None,
-            || self.poll(&task_id),
-        )
-        .await?;
-        bar.report(0.95, "downloading_result");
-        self.results.fetch(&url).await
+        // Issue 7: from here on a restart polls this task instead of paying for another.
+        sink.upstream_started(serde_json::json!({ "task_id": task_id }));
+        self.follow(&job, &task_id, started, bar).await
+    }
+
+    /// Issue 7: a task an earlier process created is polled again, never created again.
+    async fn resume(
+        &self,
+        job: TryOnJob,
+        state: serde_json::Value,
+        sink: &dyn ProgressSink,
+    ) -> Result<TryOnOutput, ProviderError> {
+        let task_id = state["task_id"]
+            .as_str()
+            .ok_or_else(|| ProviderError::Failed("no Fitroom task id to resume".into()))?;
+        let progress = Progress::new(sink, ProgressKind::Reported);
+        let bar = progress.span(0.0, 100.0);
+        self.follow(&job, task_id, Instant::now(), bar).await
     }
 
     async fn check_person(&self, person: &PreparedImage) -> Result<PersonCheck, ProviderError> {
