@@ -6,10 +6,10 @@
 // assets/ as Shopify's CDN would. A shopper tries the blue shirt on, picks red, tries again, and
 // the second try-on uses the red variant's image; Add to cart then submits the product form.
 //
-// The stand-in forwards to APP_PROXY_TARGET on the proxy. Until app() mounts the Shopify surface
-// (`shopify::mount`), that is the plain API, so this test covers the App Proxy's relaying (same
-// origin, no cookies, no streaming, so polling) but not the signature; the signature is
-// covered by proxy/tests/shopify_app_proxy.rs. Once mounted, set it to "/shopify".
+// The stand-in forwards to the proxy's `/shopify` (the App Proxy's target URL), where every
+// request must carry a valid signature for a shop in TRYON_SHOPIFY_SHOPS, so the whole try-on
+// also proves the signing, the relaying (same origin, no cookies, no streaming, so polling) and
+// the proxy's verification agree.
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -22,7 +22,7 @@ import { test } from "node:test";
 import { startAppProxy } from "./app-proxy.mjs";
 import { freePort, launchBrowser, paths, repoRoot, saveArtifact, waitFor } from "./util.mjs";
 
-const APP_PROXY_TARGET = "";
+const APP_PROXY_TARGET = "/shopify";
 const SECRET = "e2e-app-secret";
 const SHOP = "e2e-shop.myshopify.com";
 const EXTENSION_ASSETS = path.join(repoRoot, "www/shopify/assets");
