@@ -97,7 +97,7 @@ async fn through_a_trusted_proxy_the_right_most_untrusted_address_is_the_client(
 
 #[tokio::test]
 async fn browsers_must_send_an_idempotency_key() {
-    let server = Server::start(&[]).await;
+    let server = Server::start(&["--allowed-origins", "https://shop.example"]).await;
     let browser = Create::unique(1).header("Origin", "https://shop.example");
     let (status, _, json) = server.create(browser).await;
     assert_problem(status, &json, 400, "missing_field");

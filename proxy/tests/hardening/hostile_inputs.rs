@@ -178,3 +178,34 @@ async fn every_exif_orientation_arrives_upright_and_without_exif() {
         );
     }
 }
+
+#[tokio::test]
+async fn garment_urls_outside_the_policy_are_refused_without_any_fetch() {
+    let server = Server::start(&[
+        "--create-burst",
+        "1000",
+        "--garment-hosts",
+        "https://cdn.example/",
+    ])
+    .await;
+    for url in [
+        "http://cdn.example/shirt.png",
+        "https://cdn.example@evil.example/shirt.png",
+        "https://user:pw@cdn.example/shirt.png",
+        "https://2130706433/shirt.png",
+        "https://0x7f.0.0.1/shirt.png",
+        "https://0177.0.0.1/shirt.png",
+        "https://127.1/shirt.png",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[::ffff:127.0.0.1]/shirt.png",
+        "https://cdn.example.evil.example/shirt.png",
+        "file:///etc/passwd",
+    ] {
+        let (status, _, json) = server.create(Create::garment_url(url)).await;
+        assert_problem(status, &json, 400, "garment_url_not_allowed");
+        assert!(
+            server.provider.jobs().is_empty(),
+            "{url}: something reached the provider"
+        );
+    }
+}

@@ -162,6 +162,18 @@ impl Create {
         }
     }
 
+    /// A valid person photo and the garment given by URL.
+    pub fn garment_url(url: &str) -> Self {
+        let form = reqwest::multipart::Form::new()
+            .part("person", file(jpeg(60, 90)))
+            .text("garment_url", url.to_owned())
+            .text("category", "upper");
+        Self {
+            form,
+            headers: Vec::new(),
+        }
+    }
+
     /// A valid request whose person photo encodes `n`, so no two are identical submissions.
     pub fn unique(n: u32) -> Self {
         Self::person(numbered_jpeg(n), "image/jpeg")
