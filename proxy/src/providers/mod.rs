@@ -14,6 +14,7 @@ pub mod failover;
 pub mod fitinview;
 pub mod fitroom;
 pub mod local;
+pub mod routes;
 mod settings;
 pub mod tryiton;
 pub mod upstream;

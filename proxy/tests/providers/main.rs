@@ -12,6 +12,7 @@ mod util;
 mod budget;
 mod fitinview;
 mod fitroom;
+mod routes;
 mod through_v1;
 mod tryiton;
 mod vtryon;
