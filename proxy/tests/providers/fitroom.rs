@@ -576,4 +576,11 @@ async fn after_a_restart_the_task_is_polled_again_and_never_created_twice() {
     );
     assert_eq!(output.bytes, fake.created().pop().unwrap().result);
     fake.recorder.assert_clean();
+
+    let metrics = tryon_proxy::metrics::render(0);
+    assert!(
+        metrics.contains("status=\"200\"}")
+            && metrics.contains("tryon_upstream_request_duration_seconds_count{endpoint="),
+        "the vendor calls are counted and timed for /metrics:\n{metrics}"
+    );
 }

@@ -253,8 +253,34 @@ impl Upstream {
         }
     }
 
+    /// One attempt, counted for `/metrics` (issue 7) by path (ids collapsed) and outcome.
     async fn exchange(&self, request: RequestBuilder) -> Exchange {
-        let response = match request.timeout(self.tuning.request_timeout).send().await {
+        let request = match request.timeout(self.tuning.request_timeout).build() {
+            Ok(request) => request,
+            Err(e) => {
+                return Exchange::Lost {
+                    timed_out: false,
+                    cause: cause(e),
+                };
+            }
+        };
+        let path = request.url().path().to_owned();
+        let started = std::time::Instant::now();
+        let exchange = self.send(request).await;
+        let outcome = match &exchange {
+            Exchange::Answered { status, .. } => status.as_str().to_owned(),
+            Exchange::NotConnected => "unreachable".to_owned(),
+            Exchange::Lost {
+                timed_out: true, ..
+            } => "timeout".to_owned(),
+            Exchange::Lost { .. } => "lost".to_owned(),
+        };
+        crate::metrics::upstream_call(&path, &outcome, started.elapsed());
+        exchange
+    }
+
+    async fn send(&self, request: reqwest::Request) -> Exchange {
+        let response = match self.http.execute(request).await {
             Ok(response) => response,
             Err(e) if e.is_connect() => return Exchange::NotConnected,
             Err(e) => {
