@@ -19,7 +19,7 @@ use tryon_proxy::shopify::ShopifyConfig;
 use tryon_proxy::shopify::signature::sign_app_proxy_params;
 
 use crate::create::tempdir;
-use crate::util::{TestServer, assert_problem, unique_form};
+use crate::util::{LogCapture, TestServer, assert_problem, unique_form};
 
 const STOREFRONT: &str = "https://www.shop.example";
 const FOREIGN: &str = "https://evil.example";
@@ -276,17 +276,21 @@ fn now() -> u64 {
 
 /// `path` under `/shopify` with the query Shopify's App Proxy appends, signed now.
 fn signed(server: &TestServer, path: &str) -> String {
+    signed_for_customer(server, path, "")
+}
+
+fn signed_for_customer(server: &TestServer, path: &str, customer: &str) -> String {
     let timestamp = now().to_string();
     let params = [
         ("shop", SHOP),
-        ("logged_in_customer_id", ""),
+        ("logged_in_customer_id", customer),
         ("path_prefix", "/apps/tryon"),
         ("timestamp", timestamp.as_str()),
     ];
     let config = server.state.shopify.as_ref().expect("Shopify configured");
     let signature = sign_app_proxy_params(config, &params);
     server.url(&format!(
-        "/shopify{path}?shop={SHOP}&logged_in_customer_id=&path_prefix=%2Fapps%2Ftryon&timestamp={timestamp}&signature={signature}"
+        "/shopify{path}?shop={SHOP}&logged_in_customer_id={customer}&path_prefix=%2Fapps%2Ftryon&timestamp={timestamp}&signature={signature}"
     ))
 }
 
@@ -368,4 +372,37 @@ async fn app_proxy_requests_are_not_subject_to_the_list_and_get_a_direct_stream(
     let (status, plain) = server.create(unique_form(), None).await;
     assert_eq!(status, 202, "{plain}");
     assert!(plain.get("stream").is_none(), "{plain}");
+}
+
+#[tokio::test]
+async fn request_logs_name_the_path_never_the_query() {
+    let logs = LogCapture::global();
+    let server = server(true).await;
+    let customer = "9081726354";
+    let response = server
+        .client
+        .get(signed_for_customer(&server, "/v1/config", customer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let stream = server
+        .client
+        .get(server.url("/v1/tryons/no-such-task/events?stream_token=not.a-token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 401);
+
+    let lines: Vec<String> = logs.lines().iter().map(Value::to_string).collect();
+    assert!(
+        lines.iter().any(|line| line.contains("/shopify/v1/config")),
+        "no log line names the request's path: {lines:#?}"
+    );
+    for secret in [customer, "signature=", "stream_token", "not.a-token"] {
+        assert!(
+            !lines.iter().any(|line| line.contains(secret)),
+            "a log line carries `{secret}`: {lines:#?}"
+        );
+    }
 }
