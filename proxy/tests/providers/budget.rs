@@ -181,3 +181,138 @@ async fn vtryon_uploads_the_garment_once_and_always_deletes_the_photo() {
     fake.assert_no_person_images_left().await;
     fake.recorder.assert_clean();
 }
+
+/// Twenty try-ons at once against the vendor's rate limit (scaled like everything else): all
+/// must succeed without the fake ever seeing the limit exceeded. Prints the calls per try-on
+/// and the throughput in real-time terms for the closing note.
+async fn twenty_at_once(
+    name: &str,
+    provider: Arc<dyn Provider>,
+    recorder: &crate::fakes::Recorder,
+    limit_per_min: u32,
+) {
+    let started = tokio::time::Instant::now();
+    let runs: Vec<_> = (0..20)
+        .map(|_| {
+            let provider = provider.clone();
+            tokio::spawn(async move {
+                provider
+                    .run(
+                        job(Category::Upper, Quality::Balanced),
+                        &Recorder::default(),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    for run in runs {
+        run.await
+            .unwrap()
+            .expect("every try-on should succeed within the limit");
+    }
+    let real = started.elapsed().div_f64(SCALE);
+    let window = scaled(Duration::from_secs(60));
+    let busiest = recorder.max_in_window(window);
+    recorder.assert_clean();
+    assert!(
+        busiest as u32 <= limit_per_min,
+        "{busiest} calls in one (scaled) minute"
+    );
+    eprintln!(
+        "budget {name}: 20 concurrent try-ons in {:.0} s real time ({:.1} try-ons/min), {:.1} upstream calls per try-on, busiest minute {busiest}/{limit_per_min}",
+        real.as_secs_f64(),
+        20.0 / real.as_secs_f64() * 60.0,
+        recorder.calls_total() as f64 / 20.0,
+    );
+}
+
+#[tokio::test]
+async fn twenty_concurrent_try_ons_per_vendor_stay_within_each_rate_limit() {
+    let fitroom = fitroom::FitroomFake::start().await;
+    fitroom
+        .recorder
+        .set_rate_limit(60, scaled(Duration::from_secs(60)));
+    fitroom.set(|b| {
+        b.queued_for = scaled(Duration::from_secs(1));
+        b.processing_for = scaled(Duration::from_secs(8));
+    });
+    let settings = FitroomSettings {
+        api_key: SecretString::from(KEY),
+        base_url: fitroom.base_url().parse().unwrap(),
+        tuning: UpstreamTuning {
+            expected_duration: Some(scaled(Duration::from_secs(9))),
+            ..tuning(VendorKind::Fitroom)
+        },
+    };
+    twenty_at_once(
+        "fitroom",
+        Arc::new(Fitroom::new(settings).unwrap()),
+        &fitroom.recorder,
+        60,
+    )
+    .await;
+
+    let tryiton = tryiton::TryItOnFake::start(tryiton::DEFAULT_STATUS_PATH).await;
+    tryiton
+        .recorder
+        .set_rate_limit(60, scaled(Duration::from_secs(60)));
+    tryiton.set(|b| b.processing_for = scaled(Duration::from_secs(9)));
+    let settings = TryItOnSettings {
+        api_key: SecretString::from(KEY),
+        base_url: tryiton.base_url().parse().unwrap(),
+        status_path: tryiton::DEFAULT_STATUS_PATH.into(),
+        tuning: UpstreamTuning {
+            expected_duration: Some(scaled(Duration::from_secs(9))),
+            ..tuning(VendorKind::TryItOn)
+        },
+    };
+    twenty_at_once(
+        "tryiton (assumed 60/min)",
+        Arc::new(TryItOn::new(settings).unwrap()),
+        &tryiton.recorder,
+        60,
+    )
+    .await;
+
+    let fitinview = fitinview::FitInViewFake::start(scaled(Duration::from_secs(60))).await;
+    fitinview.set(|b| b.processing_for = scaled(Duration::from_millis(18_452)));
+    let settings = FitInViewSettings {
+        api_key: SecretString::from(KEY),
+        base_url: fitinview.base_url().parse().unwrap(),
+        webhook_secret: None,
+        public_url: None,
+        tuning: UpstreamTuning {
+            expected_duration: Some(scaled(Duration::from_millis(18_452))),
+            ..tuning(VendorKind::FitInView)
+        },
+    };
+    twenty_at_once(
+        "fitinview (20/min, polling)",
+        Arc::new(FitInView::new(settings).unwrap()),
+        &fitinview.recorder,
+        20,
+    )
+    .await;
+
+    let vtryon = vtryon::VtryonFake::start().await;
+    vtryon
+        .recorder
+        .set_rate_limit(60, scaled(Duration::from_secs(60)));
+    vtryon.set(|b| b.processing_for = scaled(Duration::from_secs(20)));
+    let settings = VtryonSettings {
+        api_key: SecretString::from(KEY),
+        base_url: vtryon.base_url().parse().unwrap(),
+        tuning: UpstreamTuning {
+            expected_duration: Some(scaled(Duration::from_secs(20))),
+            ..tuning(VendorKind::Vtryon)
+        },
+    };
+    twenty_at_once(
+        "vtryon (assumed 60/min)",
+        Arc::new(Vtryon::new(settings).unwrap()),
+        &vtryon.recorder,
+        60,
+    )
+    .await;
+    vtryon.assert_no_person_images_left().await;
+}

@@ -120,6 +120,11 @@ impl Recorder {
             .count()
     }
 
+    /// Every API call so far.
+    pub fn calls_total(&self) -> usize {
+        self.calls.lock().unwrap().len()
+    }
+
     /// The most calls that arrived within any `window`.
     pub fn max_in_window(&self, window: Duration) -> usize {
         let calls = self.calls.lock().unwrap();
