@@ -38,13 +38,13 @@ pub mod idempotency;
 #[cfg(feature = "server")]
 pub mod images;
 #[cfg(feature = "server")]
+pub mod metrics;
+#[cfg(feature = "server")]
 pub mod openapi;
 #[cfg(feature = "server")]
 pub mod registry;
 #[cfg(feature = "server")]
 pub mod store;
-#[cfg(feature = "server")]
-pub mod metrics;
 #[cfg(feature = "server")]
 pub mod upload;
 
@@ -53,6 +53,6 @@ pub mod abuse;
 #[cfg(feature = "server")]
 pub mod decode_gate;
 #[cfg(feature = "server")]
-pub mod serving;
-#[cfg(feature = "server")]
 pub mod recent;
+#[cfg(feature = "server")]
+pub mod serving;

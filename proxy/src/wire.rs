@@ -81,7 +81,13 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 5] = [Self::Upper, Self::Lower, Self::Full, Self::Combo, Self::Auto];
+    pub const ALL: [Category; 5] = [
+        Self::Upper,
+        Self::Lower,
+        Self::Full,
+        Self::Combo,
+        Self::Auto,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -208,7 +214,11 @@ pub struct TryOnLinks {
 
 impl TryOnLinks {
     pub fn for_task(id: &str) -> Self {
-        Self { self_: paths::tryon(id), events: paths::tryon_events(id), result: paths::tryon_result(id) }
+        Self {
+            self_: paths::tryon(id),
+            events: paths::tryon_events(id),
+            result: paths::tryon_result(id),
+        }
     }
 }
 
@@ -473,7 +483,11 @@ mod tests {
     #[test]
     fn error_codes_serialise_as_their_wire_spelling() {
         for code in ErrorCode::ALL {
-            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str(), "{code:?}");
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                code.as_str(),
+                "{code:?}"
+            );
         }
     }
 
