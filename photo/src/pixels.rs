@@ -40,7 +40,9 @@ pub(crate) fn fitted_size(width: u32, height: u32, max_edge: u32) -> (u32, u32) 
 /// Downscales so the long edge is at most `max_edge`; smaller images pass through untouched.
 ///
 /// `fast_image_resize` rather than `image::imageops::resize`: the same Lanczos3 filter with
-/// integer SIMD convolution (SSE4.1/AVX2 natively, simd128 in wasm), several times faster.
+/// integer convolution, several times faster. A hand-written fixed-point Lanczos3 was tried
+/// for its size (this crate adds about 900 KB to the wasm module) and lost: 12 MP to 2048 px
+/// in wasm took 607 ms against 139 ms here.
 pub(crate) fn fit_long_edge(rgb: RgbImage, max_edge: u32) -> RgbImage {
     let (width, height) = fitted_size(rgb.width(), rgb.height(), max_edge.max(1));
     if (width, height) == rgb.dimensions() {
