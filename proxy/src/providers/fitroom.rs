@@ -19,8 +19,8 @@ use super::checks::{has_error, issue};
 use super::settings::{FitroomSettings, SettingsError};
 use super::upstream::client::{sanitize, vendor_id};
 use super::upstream::{
-    ContentCache, Downloader, KeyHeader, PollPlan, Polled, Priority, Progress, Replay, Span,
-    Upstream, UpstreamError, content_hash, until_done,
+    ContentCache, Downloader, FIRST_POLL_SHARE, KeyHeader, PollPlan, Polled, Priority, Progress,
+    Replay, Span, Upstream, UpstreamError, content_hash, until_done,
 };
 use super::{
     PreparedImage, ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput,
@@ -54,12 +54,20 @@ impl Fitroom {
         bar: Span<'_>,
     ) -> Result<TryOnOutput, ProviderError> {
         let tuning = self.api.tuning();
+        let expected = tuning
+            .expected_duration
+            .unwrap_or_else(|| documented_duration(job.quality));
+        // Polls feed the reported bar, but while the key's budget is contended an early poll
+        // only delays other shoppers' creates: then the first poll waits for the likely end.
+        let first_poll = if self.api.limiter().is_busy() {
+            expected.mul_f64(FIRST_POLL_SHARE)
+        } else {
+            tuning.poll_interval
+        };
         let plan = PollPlan {
             interval: tuning.poll_interval,
-            first_poll: tuning.poll_interval,
-            expected: tuning
-                .expected_duration
-                .unwrap_or_else(|| documented_duration(job.quality)),
+            first_poll,
+            expected,
             deadline: started + tuning.task_timeout,
         };
         let url = until_done(

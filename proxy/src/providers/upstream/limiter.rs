@@ -80,6 +80,14 @@ impl RateLimiter {
         self.lock().limit
     }
 
+    /// Whether the budget is contended: calls are waiting, or half the window's budget is
+    /// spent. Callers that can, then poll less often.
+    pub fn is_busy(&self) -> bool {
+        let mut state = self.lock();
+        state.forget_expired(Instant::now());
+        !state.waiting.is_empty() || state.granted.len() as u32 * 2 >= state.limit
+    }
+
     /// Waits until this call may go out. `on_wait` hears how many calls are ahead while it
     /// waits (0 = next), and `None` when the call is admitted after having waited.
     pub async fn acquire(&self, priority: Priority, mut on_wait: impl FnMut(Option<u32>)) {
@@ -184,6 +192,20 @@ mod tests {
         limiter.acquire(Priority::Poll, |_| {}).await;
         // 10 s window + 1 s slack.
         assert_eq!(start.elapsed(), Duration::from_secs(11));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn busy_means_half_the_budget_spent_or_a_line() {
+        let limiter = RateLimiter::new(4, Duration::from_secs(10));
+        limiter.acquire(Priority::Poll, |_| {}).await;
+        assert!(!limiter.is_busy());
+        limiter.acquire(Priority::Poll, |_| {}).await;
+        assert!(limiter.is_busy());
+        tokio::time::advance(Duration::from_secs(12)).await;
+        assert!(
+            !limiter.is_busy(),
+            "calls older than the window no longer count"
+        );
     }
 
     #[tokio::test(start_paused = true)]
