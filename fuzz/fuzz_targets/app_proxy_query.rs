@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tryon_proxy::shopify::{ShopifyConfig, verify_app_proxy_query};
 use tryon_proxy::shopify::signature::sign_app_proxy_params;
+use tryon_proxy::shopify::{ShopifyConfig, verify_app_proxy_query};
 
 const SHOP: &str = "fuzz-shop.myshopify.com";
 const NOW: u64 = 1_700_000_000;
@@ -36,7 +36,10 @@ fuzz_target!(|raw: &[u8]| {
     let mut forged = signature.into_bytes();
     forged[0] = if forged[0] == b'0' { b'1' } else { b'0' };
     let forged = encode(&params, std::str::from_utf8(&forged).expect("hex"));
-    assert!(verify_app_proxy_query(&config, &forged, NOW).is_err(), "a forged signature verified: {forged}");
+    assert!(
+        verify_app_proxy_query(&config, &forged, NOW).is_err(),
+        "a forged signature verified: {forged}"
+    );
 });
 
 /// The query string Shopify would send: every parameter percent-encoded, then `signature`.

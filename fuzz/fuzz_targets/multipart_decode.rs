@@ -12,20 +12,33 @@ use tryon_proxy::upload::{GarmentInput, read_form};
 
 const BOUNDARY: &str = "fuzzboundary";
 /// Small enough that every decode the fuzzer reaches is fast; big images must be refused.
-const LIMITS: Limits = Limits { max_pixels: 1 << 20, max_alloc: 16 << 20 };
+const LIMITS: Limits = Limits {
+    max_pixels: 1 << 20,
+    max_alloc: 16 << 20,
+};
 
-static RUNTIME: LazyLock<tokio::runtime::Runtime> =
-    LazyLock::new(|| tokio::runtime::Builder::new_current_thread().build().expect("runtime"));
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+});
 
 fuzz_target!(|body: &[u8]| {
     let request = axum::http::Request::builder()
         .method("POST")
-        .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
         .body(axum::body::Body::from(body.to_vec()))
         .expect("request");
     RUNTIME.block_on(async {
-        let Ok(multipart) = Multipart::from_request(request, &()).await else { return };
-        let Ok(form) = read_form(multipart, 1 << 20).await else { return };
+        let Ok(multipart) = Multipart::from_request(request, &()).await else {
+            return;
+        };
+        let Ok(form) = read_form(multipart, 1 << 20).await else {
+            return;
+        };
         let mut images = vec![form.person];
         if let GarmentInput::Upload(bytes) = form.garment {
             images.push(bytes);
@@ -40,8 +53,14 @@ fn prepare_within_limits(bytes: &[u8]) {
     let options = PrepareOptions::person(256).with_limits(LIMITS);
     if let Ok(prepared) = tryon_photo::prepare(bytes, &options) {
         let source = prepared.source;
-        assert!(u64::from(source.width) * u64::from(source.height) <= LIMITS.max_pixels, "{prepared:?}");
+        assert!(
+            u64::from(source.width) * u64::from(source.height) <= LIMITS.max_pixels,
+            "{prepared:?}"
+        );
         assert!(prepared.width.max(prepared.height) <= 256, "{prepared:?}");
-        assert_eq!(tryon_photo::sniff(&prepared.jpeg), Some(tryon_photo::SourceFormat::Jpeg));
+        assert_eq!(
+            tryon_photo::sniff(&prepared.jpeg),
+            Some(tryon_photo::SourceFormat::Jpeg)
+        );
     }
 }

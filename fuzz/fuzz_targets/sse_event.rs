@@ -13,7 +13,10 @@ use tryon_proxy::wire::{ErrorCode, ProgressKind, STATUS_EVENT, TaskError, TaskSt
 fuzz_target!(|raw: &[u8]| {
     let text = String::from_utf8_lossy(raw);
     let clean = sanitise_text(&text);
-    assert!(!clean.chars().any(char::is_control), "control character survived: {clean:?}");
+    assert!(
+        !clean.chars().any(char::is_control),
+        "control character survived: {clean:?}"
+    );
     let view = TryOnView {
         id: "0".repeat(32),
         status: TaskStatus::Failed,
@@ -22,13 +25,20 @@ fuzz_target!(|raw: &[u8]| {
         stage: Some(clean.clone()),
         queue_position: None,
         result: None,
-        error: Some(TaskError { code: ErrorCode::ProviderFailed, message: clean.clone(), retryable: true }),
+        error: Some(TaskError {
+            code: ErrorCode::ProviderFailed,
+            message: clean.clone(),
+            retryable: true,
+        }),
         created_at: String::new(),
         updated_at: String::new(),
     };
     let data = serde_json::to_string(&view).expect("views serialise");
     let events = vec![
-        Event::default().event(STATUS_EVENT).id("7").data(data.clone()),
+        Event::default()
+            .event(STATUS_EVENT)
+            .id("7")
+            .data(data.clone()),
         // Provider text used directly as a field value must be safe too.
         Event::default().event(clean.clone()).data(clean.clone()),
         Event::default().comment(clean.clone()),
@@ -38,7 +48,18 @@ fuzz_target!(|raw: &[u8]| {
     let bytes = futures::executor::block_on(axum::body::to_bytes(body, usize::MAX)).expect("body");
     let text = std::str::from_utf8(&bytes).expect("events are UTF-8");
     let first = text.split("\n\n").next().expect("one frame");
-    let data_lines: Vec<&str> = first.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
-    assert_eq!(data_lines, [data.as_str()], "the status event must be one data line: {first:?}");
-    assert_eq!(text.matches("\n\n").count(), 3, "three frames, no extra terminators: {text:?}");
+    let data_lines: Vec<&str> = first
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .collect();
+    assert_eq!(
+        data_lines,
+        [data.as_str()],
+        "the status event must be one data line: {first:?}"
+    );
+    assert_eq!(
+        text.matches("\n\n").count(),
+        3,
+        "three frames, no extra terminators: {text:?}"
+    );
 });
