@@ -399,6 +399,60 @@ mod tests {
         assert!(chest[0] > 150, "the chest keeps its skin tone: {chest:?}");
     }
 
+    /// The demo storefront's own pictures, prepared as the proxy prepares uploads.
+    fn demo_sample(name: &str, max_edge: u32) -> PreparedImage {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../www/demo")
+            .join(name);
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (cargo xtask samples)", path.display()));
+        let prepared =
+            tryon_photo::prepare(&bytes, &tryon_photo::PrepareOptions::person(max_edge)).unwrap();
+        PreparedImage {
+            bytes: Bytes::from(prepared.jpeg),
+            width: prepared.width,
+            height: prepared.height,
+            content_type: "image/jpeg",
+        }
+    }
+
+    #[tokio::test]
+    async fn the_demo_outfit_lands_on_the_demo_person() {
+        let job = TryOnJob {
+            person: demo_sample("person.jpg", 2048),
+            garment: demo_sample("garment.png", 1024),
+            lower_garment: Some(demo_sample("trousers.png", 1024)),
+            category: Category::Combo,
+            quality: crate::wire::Quality::Balanced,
+        };
+        let output = LocalProvider::new(Duration::ZERO)
+            .run(job, &Recorder::default())
+            .await
+            .unwrap();
+        let result = image::load_from_memory(&output.bytes).unwrap().into_rgb8();
+        // Landmarks of the drawn figure (1200x1800): chest, shin, face, backdrop.
+        let chest = result.get_pixel(600, 560);
+        assert!(
+            chest[0] > chest[2] + 60,
+            "the rust-red T-shirt is on the chest: {chest:?}"
+        );
+        let shin = result.get_pixel(468, 1450);
+        assert!(
+            shin[2] > shin[0] + 20,
+            "the navy chinos are on the legs: {shin:?}"
+        );
+        let face = result.get_pixel(600, 250);
+        assert!(
+            face[0] > 150 && face[0] > face[2] + 40,
+            "the face is untouched: {face:?}"
+        );
+        let backdrop = result.get_pixel(100, 900);
+        assert!(
+            backdrop.0.iter().all(|&c| c > 200),
+            "the backdrop stays clear: {backdrop:?}"
+        );
+    }
+
     #[tokio::test]
     async fn progress_moves_through_named_stages_and_never_back() {
         let provider = LocalProvider::new(Duration::from_millis(1200));
