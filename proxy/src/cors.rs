@@ -83,7 +83,7 @@ impl CorsPolicy {
 /// What the policy decides for one request.
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
-    /// Same origin, no `Origin`, a Shopify-verified request, or a non-API path: no CORS part.
+    /// Same origin, no `Origin`, a Shopify-verified request, or a static file: no CORS part.
     Pass,
     /// A listed origin's preflight: answered here.
     Preflight(HeaderValue),
@@ -96,9 +96,10 @@ enum Verdict {
 impl CorsPolicy {
     fn judge(&self, request: &Request) -> Verdict {
         let extensions = request.extensions();
-        if extensions.get::<AppProxyRequest>().is_some()
-            || extensions.get::<StreamGrant>().is_some()
-        {
+        let vouched_for = extensions.get::<AppProxyRequest>().is_some()
+            || extensions.get::<StreamGrant>().is_some();
+        // Static files answer `*` themselves, the same for every page and so safe to cache.
+        if vouched_for || !is_api(request.uri().path()) {
             return Verdict::Pass;
         }
         let headers = request.headers();
@@ -108,18 +109,14 @@ impl CorsPolicy {
         let text = origin.to_str().unwrap_or_default();
         if is_same_origin(text, headers) {
             Verdict::Pass
-        } else if self.allows(text) {
-            let preflight = request.method() == Method::OPTIONS
-                && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-            if preflight {
-                Verdict::Preflight(origin.clone())
-            } else {
-                Verdict::Cors(origin.clone())
-            }
-        } else if is_api(request.uri().path()) {
+        } else if !self.allows(text) {
             Verdict::Refuse
+        } else if request.method() == Method::OPTIONS
+            && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        {
+            Verdict::Preflight(origin.clone())
         } else {
-            Verdict::Pass
+            Verdict::Cors(origin.clone())
         }
     }
 }
@@ -303,10 +300,13 @@ mod tests {
             policy().judge(&request(Method::GET, "/v1/config", &[foreign])),
             Verdict::Refuse
         );
-        assert_eq!(
-            policy().judge(&request(Method::GET, "/widget.js", &[foreign])),
-            Verdict::Pass
-        );
+        for origin in [foreign, ("origin", "https://shop.example")] {
+            assert_eq!(
+                policy().judge(&request(Method::GET, "/widget.js", &[origin])),
+                Verdict::Pass,
+                "static files keep their own `*`"
+            );
+        }
     }
 
     #[test]
