@@ -46,16 +46,16 @@ pub async fn tryon_events(
     if position.terminal && after >= position.last_event {
         return StatusCode::NO_CONTENT.into_response();
     }
-    let Some(events) = state.registry.events(&id, after) else {
+    let Some(events) = state.registry.event_frames(&id, after) else {
         return StatusCode::NO_CONTENT.into_response();
     };
     let mut first = true;
     // Counted while the stream lives (issue 7's connected-watchers gauge).
     let connected = crate::metrics::watcher_connected();
     let stream = events
-        .map(move |(event_id, view)| {
+        .map(move |(event_id, data)| {
             let _ = &connected;
-            let event = status_event(event_id, &view);
+            let event = status_event(event_id, &data);
             let event = if std::mem::take(&mut first) {
                 event.retry(RETRY)
             } else {
@@ -84,10 +84,10 @@ fn last_event_id(request_headers: &HeaderMap) -> u64 {
         .unwrap_or(0)
 }
 
-/// One `status` event. The JSON serialiser escapes every control character, and the registry
-/// already replaced them in provider text, so the data can never carry a bare CR or LF.
-fn status_event(event_id: u64, view: &TryOnView) -> Event {
-    let data = serde_json::to_string(view).expect("a TryOnView always serialises");
+/// One `status` event whose data is a view's JSON (serialised once by the registry). The JSON
+/// serialiser escapes every control character, and the registry already replaced them in
+/// provider text, so the data can never carry a bare CR or LF.
+fn status_event(event_id: u64, data: &str) -> Event {
     Event::default()
         .event(STATUS_EVENT)
         .id(event_id.to_string())

@@ -111,6 +111,9 @@ struct Task {
 struct TaskState {
     /// Event `n` is `log[n - 1]`; the last entry is the current view.
     log: Vec<TryOnView>,
+    /// `frames[n]` is `log[n]` as JSON, serialised once when published: thousands of
+    /// watchers of one task share it instead of each serialising the view again.
+    frames: Vec<Arc<str>>,
     /// The photos, until the driver takes them to run the task (the store keeps its copy until
     /// the task ends, for a resumption after a restart).
     job: Option<TryOnJob>,
@@ -126,6 +129,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn frame_of(view: &TryOnView) -> Arc<str> {
+    serde_json::to_string(view)
+        .expect("a TryOnView always serialises")
+        .into()
 }
 
 fn now_rfc3339() -> String {
@@ -266,6 +275,7 @@ impl Registry {
             id: id.clone(),
             state: Mutex::new(TaskState {
                 log: vec![first.clone()],
+                frames: vec![frame_of(&first)],
                 job: Some(job),
                 finished_at_ms: None,
                 removed: false,
@@ -338,6 +348,25 @@ impl Registry {
         id: &str,
         after: u64,
     ) -> Option<impl Stream<Item = (u64, TryOnView)> + Send + 'static> {
+        self.watch(id, after, |state, index| state.log[index].clone())
+    }
+
+    /// Like [`Registry::events`], each event as its view's JSON (the `data` of an SSE
+    /// frame), serialised once for all watchers.
+    pub fn event_frames(
+        &self,
+        id: &str,
+        after: u64,
+    ) -> Option<impl Stream<Item = (u64, Arc<str>)> + Send + 'static> {
+        self.watch(id, after, |state, index| state.frames[index].clone())
+    }
+
+    fn watch<T: Send + 'static>(
+        &self,
+        id: &str,
+        after: u64,
+        pick: fn(&TaskState, usize) -> T,
+    ) -> Option<impl Stream<Item = (u64, T)> + Send + 'static> {
         let task = self.inner.tasks.get(id)?;
         let watcher = Watcher {
             changes: task.latest.subscribe(),
@@ -345,6 +374,7 @@ impl Registry {
             sent: after,
             pending: VecDeque::new(),
             done: false,
+            pick,
         };
         Some(futures::stream::unfold(watcher, Watcher::next))
     }
@@ -518,6 +548,7 @@ impl Task {
         Arc::new(Self {
             id: record.id,
             state: Mutex::new(TaskState {
+                frames: record.log.iter().map(frame_of).collect(),
                 log: record.log,
                 job: record.job,
                 finished_at_ms: record.finished_at_ms,
@@ -566,6 +597,7 @@ impl Task {
             // Watchers of this process still get the event; only a restart would miss it.
             tracing::error!(task = %self.id, %error, "storing a task event failed");
         }
+        state.frames.push(frame_of(&next));
         state.log.push(next);
         // Sent under the state lock so the watched id never runs ahead of the log.
         self.latest.send_replace(id);
@@ -681,16 +713,18 @@ impl ProgressSink for TaskSink {
 }
 
 /// One watcher's position in a task's event log.
-struct Watcher {
+struct Watcher<T> {
     task: Arc<Task>,
     changes: watch::Receiver<u64>,
     sent: u64,
-    pending: VecDeque<(u64, TryOnView)>,
+    pending: VecDeque<(u64, T)>,
     done: bool,
+    /// What a watcher receives of event `index` (0-based).
+    pick: fn(&TaskState, usize) -> T,
 }
 
-impl Watcher {
-    async fn next(mut self) -> Option<((u64, TryOnView), Self)> {
+impl<T> Watcher<T> {
+    async fn next(mut self) -> Option<((u64, T), Self)> {
         loop {
             if let Some(event) = self.pending.pop_front() {
                 return Some((event, self));
@@ -717,8 +751,9 @@ impl Watcher {
         let start = usize::try_from(self.sent)
             .unwrap_or(usize::MAX)
             .min(state.log.len());
-        for (index, view) in state.log.iter().enumerate().skip(start) {
-            self.pending.push_back((index as u64 + 1, view.clone()));
+        for index in start..state.log.len() {
+            self.pending
+                .push_back((index as u64 + 1, (self.pick)(&state, index)));
         }
         // A client claiming an id beyond the log (it cannot have seen one) is not sent the
         // events up to its claim a second time.

@@ -1,0 +1,505 @@
+//! Issue 7's capacity benchmark: one real `tryon-proxy` process (the release binary next to
+//! this example) on a loopback port and a fresh data directory, measured from outside.
+//!
+//! ```text
+//! cargo build --release -p tryon-proxy
+//! cargo run --release -p tryon-proxy --example bench_proxy [-- watchers=1000,5000,10000 reads=1000,5000 creates=10]
+//! ```
+//!
+//! 1. Watchers: N event streams spread over local-provider tasks; the proxy's peak RSS
+//!    (VmHWM) and the delay from each status change (`updated_at`, stamped when the event is
+//!    published) to its arrival at each watcher, p50/p99.
+//! 2. Status reads: `GET /v1/tryons/{id}` open-loop at fixed rates (each request is due at
+//!    its scheduled instant and its latency counts from then, so a slow server cannot slow
+//!    the load down), p50/p99.
+//! 3. Creates: sustained creates per second with a 2048 px person photo through the whole
+//!    path (multipart, decode, re-encode, store), and the proxy's CPU time per create.
+//!
+//! Bounded: every phase has a fixed length; loopback only.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use image::{ImageFormat, Rgb, RgbImage};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+struct Options {
+    watchers: Vec<usize>,
+    reads: Vec<u64>,
+    create_seconds: u64,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        watchers: vec![1_000, 5_000, 10_000],
+        reads: vec![1_000, 5_000],
+        create_seconds: 10,
+    };
+    for arg in std::env::args().skip(1) {
+        let (key, value) = arg.split_once('=').unwrap_or((&arg, ""));
+        let list = || value.split(',').filter_map(|v| v.parse().ok());
+        match key {
+            "watchers" => options.watchers = list().collect(),
+            "reads" => options.reads = list().map(|v: usize| v as u64).collect(),
+            "creates" => options.create_seconds = value.parse().unwrap_or(10),
+            _ => eprintln!("ignoring {arg}"),
+        }
+    }
+    options
+}
+
+#[tokio::main]
+async fn main() {
+    let options = options();
+    println!("tryon-proxy benchmark (loopback, {} CPUs)", num_cpus());
+    for &n in &options.watchers {
+        watchers(n).await;
+    }
+    reads(&options.reads).await;
+    creates(options.create_seconds).await;
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The proxy under test.
+struct Proxy {
+    child: Child,
+    addr: String,
+    _data: TempDir,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Proxy {
+    async fn start(args: &[&str]) -> Self {
+        let binary = std::env::current_exe()
+            .expect("own path")
+            .parent()
+            .and_then(|examples| examples.parent())
+            .expect("target/<profile>")
+            .join("tryon-proxy");
+        assert!(
+            binary.exists(),
+            "{} is missing: run `cargo build --release -p tryon-proxy` first",
+            binary.display()
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let data = TempDir(std::env::temp_dir().join(format!("tryon-bench-{port}")));
+        let child = Command::new(binary)
+            .args(["--listen", &addr, "--data-dir"])
+            .arg(&data.0)
+            .args(["--create-burst", "100000000", "--max-connections", "30000"])
+            .args(args)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start tryon-proxy");
+        let proxy = Self {
+            child,
+            addr,
+            _data: data,
+        };
+        for _ in 0..200 {
+            if TcpStream::connect(&proxy.addr).await.is_ok() {
+                return proxy;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("tryon-proxy did not start");
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Peak resident set size in MiB.
+    fn peak_rss_mib(&self) -> f64 {
+        proc_status_kib(self.pid(), "VmHWM:") as f64 / 1024.0
+    }
+
+    /// User + system CPU seconds so far.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        // After the command name: state is field 3, utime 14, stime 15 (1-based).
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        ticks as f64 / 100.0
+    }
+
+    async fn create(&self, client: &reqwest::Client, person: &[u8], n: u64) -> String {
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "person",
+                reqwest::multipart::Part::bytes(person.to_vec()).file_name("person.jpg"),
+            )
+            .part(
+                "garment",
+                reqwest::multipart::Part::bytes(garment(n)).file_name("garment.png"),
+            )
+            .text("category", "upper");
+        let response = client
+            .post(format!("http://{}/v1/tryons", self.addr))
+            .multipart(form)
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(response.status(), 202, "create failed");
+        let json: serde_json::Value = response.json().await.unwrap();
+        json["id"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Phase 1: `n` watchers over tasks of the local provider.
+async fn watchers(n: usize) {
+    let tasks = (n / 500).clamp(4, 20);
+    let proxy = Proxy::start(&[
+        "--local-duration-ms",
+        "12000",
+        "--max-running-tasks",
+        &tasks.to_string(),
+    ])
+    .await;
+    let client = reqwest::Client::new();
+    let person = figure(0);
+    let idle_rss = proxy.peak_rss_mib();
+    let mut ids = Vec::new();
+    for t in 0..tasks {
+        ids.push(proxy.create(&client, &person, t as u64).await);
+    }
+    let delays = Arc::new(std::sync::Mutex::new(Vec::<f64>::with_capacity(n * 80)));
+    let connected = Arc::new(AtomicU64::new(0));
+    let mut handles = Vec::with_capacity(n);
+    let opened = Instant::now();
+    for w in 0..n {
+        let id = ids[w % tasks].clone();
+        let addr = proxy.addr.clone();
+        let delays = delays.clone();
+        let connected = connected.clone();
+        handles.push(tokio::spawn(async move {
+            watch(&addr, &id, &delays, &connected).await
+        }));
+        if w % 200 == 199 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let mut completed = 0;
+    for handle in handles {
+        if handle.await.unwrap_or(false) {
+            completed += 1;
+        }
+    }
+    let mut delays = std::mem::take(&mut *delays.lock().unwrap());
+    delays.sort_by(f64::total_cmp);
+    println!(
+        "watchers N={n:>6}: {completed} streams to the end ({} connected, all ended {:.1} s after the first opened, {tasks} tasks); \
+         peak RSS {:.1} MiB (idle {idle_rss:.1} MiB); delivery delay p50 {:.1} ms, p99 {:.1} ms over {} events",
+        connected.load(Ordering::Relaxed),
+        opened.elapsed().as_secs_f64(),
+        proxy.peak_rss_mib(),
+        percentile(&delays, 0.5),
+        percentile(&delays, 0.99),
+        delays.len()
+    );
+}
+
+/// Follows one task's events over a raw connection; records the delay of every event
+/// published after the stream opened. True if the stream reached the terminal status.
+async fn watch(
+    addr: &str,
+    id: &str,
+    delays: &std::sync::Mutex<Vec<f64>>,
+    connected: &AtomicU64,
+) -> bool {
+    let Ok(mut stream) = TcpStream::connect(addr).await else {
+        return false;
+    };
+    let request = format!(
+        "GET /v1/tryons/{id}/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return false;
+    }
+    connected.fetch_add(1, Ordering::Relaxed);
+    let opened = OffsetDateTime::now_utc();
+    let mut lines = BufReader::new(stream).lines();
+    let mut mine = Vec::new();
+    let mut done = false;
+    while let Ok(Some(line)) = lines.next_line().await {
+        let Some(at) = line.find("\"updated_at\":\"") else {
+            continue;
+        };
+        let now = OffsetDateTime::now_utc();
+        let rest = &line[at + 14..];
+        let Some(end) = rest.find('"') else { continue };
+        if let Ok(updated) = OffsetDateTime::parse(&rest[..end], &Rfc3339)
+            && updated > opened
+        {
+            mine.push((now - updated).as_seconds_f64() * 1000.0);
+        }
+        if line.contains("\"status\":\"succeeded\"") || line.contains("\"status\":\"failed\"") {
+            done = true;
+            break;
+        }
+    }
+    delays.lock().unwrap().extend(mine);
+    done
+}
+
+/// Phase 2: open-loop status reads at each rate.
+async fn reads(rates: &[u64]) {
+    let proxy = Proxy::start(&["--local-duration-ms", "1000"]).await;
+    let client = reqwest::Client::new();
+    let id = proxy.create(&client, &figure(0), 0).await;
+    let path = format!("/v1/tryons/{id}");
+    for &rate in rates {
+        let seconds = 5;
+        let (p50, p99, errors, sent) = open_loop(&proxy.addr, &path, rate, seconds).await;
+        println!(
+            "status reads {rate:>5}/s for {seconds} s (open loop, {sent} requests): p50 {p50:.2} ms, p99 {p99:.2} ms, {errors} errors"
+        );
+    }
+}
+
+/// Sends GET `path` at `rate` per second for `seconds` over a pool of keep-alive
+/// connections; latency counts from each request's scheduled instant.
+async fn open_loop(addr: &str, path: &str, rate: u64, seconds: u64) -> (f64, f64, u64, u64) {
+    let total = rate * seconds;
+    let (due_tx, due_rx) = due_queue();
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::with_capacity(total as usize)));
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..64 {
+        let due_rx = due_rx.clone();
+        let latencies = latencies.clone();
+        let errors = errors.clone();
+        let addr = addr.to_owned();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+        workers.push(tokio::spawn(async move {
+            let mut connection = TcpStream::connect(&addr).await.ok();
+            while let Some(due) = next_due(&due_rx).await {
+                let Some(stream) = connection.as_mut() else {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                    connection = TcpStream::connect(&addr).await.ok();
+                    continue;
+                };
+                if exchange(stream, request.as_bytes()).await {
+                    let elapsed = Instant::now().duration_since(due).as_secs_f64() * 1000.0;
+                    latencies.lock().unwrap().push(elapsed);
+                } else {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                    connection = TcpStream::connect(&addr).await.ok();
+                }
+            }
+        }));
+    }
+    let start = Instant::now();
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    for i in 0..total {
+        let due = start + interval * i as u32;
+        tokio::time::sleep_until(due.into()).await;
+        let _ = due_tx.send(due).await;
+    }
+    drop(due_tx);
+    for worker in workers {
+        let _ = worker.await;
+    }
+    let mut latencies = std::mem::take(&mut *latencies.lock().unwrap());
+    latencies.sort_by(f64::total_cmp);
+    (
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        errors.load(Ordering::Relaxed),
+        total,
+    )
+}
+
+type DueQueue = Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Instant>>>;
+
+/// A multi-consumer queue of due instants (tokio's mpsc has one consumer).
+fn due_queue() -> (tokio::sync::mpsc::Sender<Instant>, DueQueue) {
+    let (tx, rx) = tokio::sync::mpsc::channel(1_000_000);
+    (tx, Arc::new(tokio::sync::Mutex::new(rx)))
+}
+
+async fn next_due(queue: &DueQueue) -> Option<Instant> {
+    queue.lock().await.recv().await
+}
+
+/// One request/response on a keep-alive connection; false on any error or non-200.
+async fn exchange(stream: &mut TcpStream, request: &[u8]) -> bool {
+    if stream.write_all(request).await.is_err() {
+        return false;
+    }
+    let mut buffer = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let Ok(read) = stream.read(&mut chunk).await else {
+            return false;
+        };
+        if read == 0 {
+            return false;
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+        let Some(head_end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buffer[..head_end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if buffer.len() >= head_end + 4 + length {
+            return head.starts_with("http/1.1 200");
+        }
+    }
+}
+
+/// Phase 3: sustained creates with a 2048 px photo from 4 concurrent clients.
+async fn creates(seconds: u64) {
+    // One slot and a long duration: the provider's own work stays out of the figure.
+    let proxy = Proxy::start(&["--local-duration-ms", "3600000", "--max-running-tasks", "1"]).await;
+    let person = Arc::new(photo_2048());
+    let client = reqwest::Client::new();
+    let counter = Arc::new(AtomicU64::new(1));
+    let cpu_before = proxy.cpu_seconds();
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(seconds);
+    let proxy = Arc::new(proxy);
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (proxy, client, person, counter) = (
+            proxy.clone(),
+            client.clone(),
+            person.clone(),
+            counter.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            let mut made = 0u64;
+            while Instant::now() < deadline {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                proxy.create(&client, &person, n).await;
+                made += 1;
+            }
+            made
+        }));
+    }
+    let mut made = 0;
+    for client in clients {
+        made += client.await.unwrap();
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu = proxy.cpu_seconds() - cpu_before;
+    println!(
+        "creates (2048x1536 JPEG of {} KiB, 4 clients, {seconds} s): {made} created, {:.1}/s sustained; proxy CPU {:.1} ms per create",
+        person.len() / 1024,
+        made as f64 / elapsed,
+        cpu * 1000.0 / made as f64
+    );
+}
+
+/// A 2048×1536 photo with texture, so decoding and re-encoding do real work.
+fn photo_2048() -> Vec<u8> {
+    let image = RgbImage::from_fn(2048, 1536, |x, y| {
+        let noise = (x.wrapping_mul(2654435761) ^ y.wrapping_mul(40503)) % 32;
+        Rgb([
+            (x / 8 % 256) as u8 ^ noise as u8,
+            (y / 6 % 256) as u8,
+            ((x + y) / 16 % 256) as u8,
+        ])
+    });
+    encode(&image, ImageFormat::Jpeg)
+}
+
+/// A standing figure on a light backdrop, which the local compositor can dress.
+fn figure(n: u8) -> Vec<u8> {
+    let mut image = RgbImage::from_pixel(240, 400, Rgb([236, 236, 232]));
+    let skin = Rgb([190, 140, 110]);
+    for (x, y, w, h) in [
+        (100, 20, 40, 44),
+        (110, 64, 20, 10),
+        (72, 74, 96, 130),
+        (50, 74, 22, 8),
+        (168, 74, 22, 8),
+        (50, 82, 16, 106),
+        (174, 82, 16, 106),
+        (76, 204, 36, 176),
+        (128, 204, 36, 176),
+    ] {
+        for yy in y..y + h {
+            for xx in x..x + w {
+                image.put_pixel(xx, yy, skin);
+            }
+        }
+    }
+    image.put_pixel(0, 0, Rgb([n, n, n]));
+    encode(&image, ImageFormat::Jpeg)
+}
+
+/// A red shirt whose corner pixel encodes `n`, so every create is a distinct submission.
+fn garment(n: u64) -> Vec<u8> {
+    let mut image = RgbImage::from_pixel(64, 64, Rgb([248, 248, 248]));
+    for y in 10..54 {
+        for x in 16..48 {
+            image.put_pixel(x, y, Rgb([200, 24, 32]));
+        }
+    }
+    let bytes = n.to_le_bytes();
+    for (i, byte) in bytes.iter().enumerate() {
+        image.put_pixel(i as u32, 0, Rgb([*byte, 0, 0]));
+    }
+    encode(&image, ImageFormat::Png)
+}
+
+fn encode(image: &RgbImage, format: ImageFormat) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, format).expect("encode");
+    out.into_inner()
+}
