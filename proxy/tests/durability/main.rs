@@ -174,7 +174,15 @@ async fn sigterm_drains_within_ten_seconds_and_the_next_start_finishes_the_task(
     first
         .wait_for(&id, "running", |v| v["status"] == "running")
         .await;
-    let (_, metrics) = first.text("/metrics").await;
+    // The watcher connects on its own task: wait (bounded) until the proxy has counted it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let (_, metrics) = first.text("/metrics").await;
+        if metrics.contains("tryon_watchers 1") || tokio::time::Instant::now() >= deadline {
+            break metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(
         metrics.contains("tryon_watchers 1") && metrics.contains("tryon_queue_depth 0"),
         "one watcher, nobody in line:\n{metrics}"
