@@ -20,10 +20,11 @@ pub fn e2e_environment(command: &mut Command) {
         .env("TRYON_CHROMIUM", setup::CHROMIUM);
 }
 
-/// The proxy binary the end-to-end tests start (a debug build: it shares the test build's
-/// dependencies, and the browser does the heavy image work).
+/// The binaries the end-to-end tests start (debug builds: the browser does the heavy image work).
+/// Built for the whole workspace so cargo unifies features exactly as `cargo test --workspace`
+/// does: `-p tryon-proxy` alone would resolve other features and rebuild every dependency.
 pub fn build_proxy() -> Result<()> {
-    process::run(process::cargo().args(["build", "-p", "tryon-proxy", "--bin", "tryon-proxy"]))
+    process::run(process::cargo().args(["build", "--workspace", "--bins"]))
 }
 
 pub fn test() -> Result<()> {
@@ -45,7 +46,7 @@ pub fn test() -> Result<()> {
             process::run(process::cargo().args(["test", "--workspace", "--no-fail-fast"]))
         });
         let dist = summary.run("cargo xtask dist", || dist::dist().map(drop));
-        let proxy = summary.run("build tryon-proxy", build_proxy);
+        let proxy = summary.run("build binaries (proxy, fakes)", build_proxy);
         if dist && proxy {
             summary.run("end-to-end tests (node --test)", run_e2e);
         } else {
