@@ -197,6 +197,12 @@ pub struct Cli {
     #[arg(long, env = "TRYON_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// Shared store for several instances, e.g. `redis://127.0.0.1:6379/0`: tasks, events,
+    /// results, idempotency keys and counters live in Redis instead of the data directory
+    /// [default: none, the embedded store].
+    #[arg(long, env = "TRYON_STORE", value_name = "URL")]
+    pub store: Option<String>,
+
     // Issue 5: embedding on storefronts of other origins and in Shopify themes.
     /// Comma-separated storefront origins whose pages may call the API, spelled as browsers
     /// send `Origin` (e.g. `https://www.shop.example,https://shop.example`); other origins get
@@ -278,6 +284,8 @@ pub struct Settings {
     pub handler_timeout: Duration,
     /// Where the embedded store keeps its file (issue 7).
     pub data_dir: PathBuf,
+    /// A shared store's URL (`redis://…`); `None` keeps the embedded one (issue 7).
+    pub store: Option<String>,
     /// Storefront origins allowed to call the API, normalised (issue 5).
     pub allowed_origins: Vec<String>,
     /// Shopify shops served through the App Proxy (issue 5); see [`Settings::shopify`].
@@ -405,6 +413,7 @@ impl Settings {
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| "data".into()),
+            store: cli.store.or(file.store),
             allowed_origins: cli
                 .allowed_origins
                 .or(file.allowed_origins)
