@@ -19,6 +19,7 @@ use crate::client::watch::{Callbacks, TaskWatch};
 use crate::dom::{self, ObjectUrl};
 use crate::host::Host;
 use crate::i18n::Locale;
+use crate::photo_store;
 use crate::prepare::PhotoWorker;
 use crate::state::{Failure, Flow, Milestone, Stale, Step, milestones};
 
@@ -38,6 +39,12 @@ pub struct Controller {
     pub preview: RwSignal<Option<String>>,
     /// Object URL of the result image.
     pub result: RwSignal<Option<String>>,
+    /// Whether the browser can share the result as a file (Web Share API level 2).
+    pub shareable: RwSignal<bool>,
+    /// The shopper opted in to keeping her prepared photo on this device.
+    pub remember: RwSignal<bool>,
+    /// The remembered photo was just forgotten: the dialog confirms it.
+    pub forgotten: RwSignal<bool>,
     pub dialog: NodeRef<Dialog>,
     pub locale: Locale,
     session: StoredValue<Session, LocalStorage>,
@@ -53,7 +60,11 @@ struct Session {
     photo: Option<(web_sys::Blob, ObjectUrl)>,
     upload: Option<Upload>,
     watch: Option<TaskWatch>,
-    result: Option<ObjectUrl>,
+    result: Option<(web_sys::Blob, ObjectUrl)>,
+    /// The garment of the last try-on, so reopening on another product does not show its result.
+    garment_url: Option<String>,
+    /// Whether this device's remembered photo has been looked for (once per page).
+    looked_for_photo: bool,
     /// Bumped whenever an attempt is abandoned, so answers for it are recognised as late.
     generation: u32,
 }
@@ -74,12 +85,17 @@ impl Controller {
             generation: 0,
         };
         Self {
+            garment_url: None,
+            looked_for_photo: false,
             flow: RwSignal::new(Flow::default()),
             preview: RwSignal::new(None),
             result: RwSignal::new(None),
             dialog: NodeRef::new(),
             locale,
             session: StoredValue::new_local(session),
+            shareable: RwSignal::new(false),
+            remember: RwSignal::new(false),
+            forgotten: RwSignal::new(false),
         }
     }
 
@@ -95,8 +111,15 @@ impl Controller {
         let _ = dialog.show_modal();
         self.emit("open", &[]);
         let _ = self.worker();
+        self.follow_product();
         wasm_bindgen_futures::spawn_local(async move {
             let _ = self.limits().await;
+        if self.design_mode() {
+            // The theme editor: an example, and no worker, config or upload ever starts.
+            self.show_example();
+            return;
+        }
+        self.offer_remembered_photo();
         });
     }
 
@@ -139,6 +162,9 @@ impl Controller {
                     self.with_session(|s| s.photo = Some((photo.jpeg, url)));
                     self.apply(|f| f.photo_prepared(photo.facts));
                 }
+                    if self.remember.get_untracked() {
+                        self.keep_on_device(photo.jpeg.clone(), photo.facts);
+                    }
                 Err(failure) => {
                     if failure == Failure::PreparerUnavailable {
                         self.with_session(|s| s.worker = None);
@@ -158,6 +184,7 @@ impl Controller {
         worker.prepare(bytes.into(), limits.person_max_edge).await
     }
 
+        self.apply(Flow::photo_handed_over);
     /// **Try it on**: upload the prepared photo with the garment the element names now.
     pub fn submit(self) {
         let Some(host) = self.host() else { return };
@@ -175,6 +202,7 @@ impl Controller {
             .with_session(|s| s.photo.as_ref().map(|(jpeg, _)| jpeg.clone()))
             .flatten()
             .and_then(|jpeg| {
+        self.with_session(|s| s.garment_url = Some(garment.url.clone()));
                 let form = FormData::new().ok()?;
                 form.append_with_blob_and_filename(fields::PERSON, &jpeg, "person.jpg")
                     .ok()?;
@@ -252,10 +280,15 @@ impl Controller {
                 if self.with_session(|s| s.generation) != Some(generation) {
                     return;
                 }
-                match blob.ok().and_then(|blob| ObjectUrl::new(&blob)) {
-                    Some(url) => {
+                let blob = blob.ok();
+                match blob.as_ref().and_then(ObjectUrl::new).zip(blob) {
+                    Some((url, blob)) => {
+                        self.shareable.set(crate::components::share::can_share(
+                            &blob,
+                            &self.download_name(),
+                        ));
                         self.result.set(Some(url.as_str().to_owned()));
-                        self.with_session(|s| s.result = Some(url));
+                        self.with_session(|s| s.result = Some((blob, url)));
                     }
                     None => {
                         self.apply(|f| f.fail(Failure::ResultUnavailable));
@@ -308,10 +341,198 @@ impl Controller {
             self.preview.set(None);
         }
         self.with_session(|s| {
+    /// The photo is prepared and shown. When the proxy offers a person check, the photo is
+    /// judged before **Try it on** is enabled: an error stops here, so no credit is spent on a
+    /// photo that would fail; warnings are shown and the shopper may go on.
+    fn prepared(self, facts: PhotoFacts) {
+        let Some(generation) = self.with_session(|s| s.generation) else {
+            return;
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            // The config is usually known by now (preparing needed its limits).
+            let _ = self.limits().await;
+            let offered = self.with_session(|s| s.person_check).unwrap_or(false);
+            if self.with_session(|s| s.generation) != Some(generation) {
+                return;
+            }
+            // One transition, so the page never sees the photo "ready" before it is judged.
+            let prepared = self.apply(|f| {
+                f.photo_prepared(facts)?;
+                if offered { f.check_photo() } else { Ok(()) }
+            });
+            let photo = self
+                .with_session(|s| s.photo.as_ref().map(|(jpeg, _)| jpeg.clone()))
+                .flatten();
+            let (true, true, Some(photo)) = (prepared, offered, photo) else {
+                return;
+            };
+            let verdict = self.client().check_person(&photo).await;
+            if self.with_session(|s| s.generation) != Some(generation) {
+                return;
+            }
+            match verdict {
+                Ok(check) => self.apply(|f| f.person_checked(&check)),
+                Err(failure) => self.apply(|f| f.check_failed(failure)),
+            };
+        });
+    }
+
+    fn design_mode(self) -> bool {
+        self.host().is_some_and(|host| host.design_mode())
+    }
+
+    /// The theme editor's canned result: a drawing shipped inside the widget, so nothing is
+    /// fetched from the proxy and no credit is spent while the merchant sets the block up.
+    fn show_example(self) {
+        const EXAMPLE_SVG: &str = include_str!("example-result.svg");
+        const EXAMPLE_TYPE: &str = "image/svg+xml";
+        let parts = js_sys::Array::of1(&JsValue::from_str(EXAMPLE_SVG));
+        let options = web_sys::BlobPropertyBag::new();
+        options.set_type(EXAMPLE_TYPE);
+        let Some((blob, url)) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)
+            .ok()
+            .and_then(|blob| Some((blob.clone(), ObjectUrl::new(&blob)?)))
+        else {
+            return;
+        };
+        let example = ResultInfo {
+            url: url.as_str().to_owned(),
+            width: 600,
+            height: 800,
+            content_type: EXAMPLE_TYPE.to_owned(),
+        };
+        if !self.apply(|f| f.show_example(example)) {
+            return;
+        }
+        self.abandon_attempt(true);
+        self.result.set(Some(url.as_str().to_owned()));
+        self.with_session(|s| s.result = Some((blob, url)));
+    }
+
+    /// Reopened on another product (a variant picked since, another garment): the last result
+    /// belongs to the old one, so the same photo waits for **Try it on** instead.
+    fn follow_product(self) {
+        let done = self
+            .flow
+            .with_untracked(|f| matches!(f.step(), Step::Done { .. } | Step::Failed(_)));
+        let now = self.host().and_then(|h| h.garment()).map(|g| g.url);
+        let before = self.with_session(|s| s.garment_url.clone()).flatten();
+        if done && before.is_some() && now != before && self.apply(Flow::reuse_photo) {
+            self.abandon_attempt(false);
+        }
+    }
+
+    /// The file name a downloaded or shared result gets: the product's name and the image type.
+    pub fn download_name(self) -> String {
+        let product = self.host().and_then(|h| h.product());
+        let content_type = self.flow.with_untracked(|f| match f.step() {
+            Step::Done { result } => result.content_type.clone(),
+            _ => String::new(),
+        });
+        crate::components::share::file_name(product.as_deref(), &content_type)
+    }
+
+    /// **Share**: the result as a file through the Web Share API.
+    pub fn share(self) {
+        let Some(blob) = self
+            .with_session(|s| s.result.as_ref().map(|(blob, _)| blob.clone()))
+            .flatten()
+        else {
+            return;
+        };
+        let title = self.host().and_then(|h| h.product()).unwrap_or_default();
+        crate::components::share::share(&blob, &self.download_name(), &title);
+    }
+
+    /// **Add to cart**: tells the page (`tryon:add-to-cart`, cancelable), then, unless the page
+    /// took over, submits its product form; the dialog closes so the page's cart shows.
+    pub fn add_to_cart(self) {
+        let Some(host) = self.host() else { return };
+        let task_id = self.flow.with_untracked(|f| f.task_id().map(str::to_owned));
+        let proceed = host.emit_cancelable("add-to-cart", task_id.as_deref());
+        self.close();
+        if let Some(form) = host.product_form().filter(|_| proceed) {
+            // requestSubmit, not submit: the theme's own submit handlers (AJAX carts) run.
+            let _ = form.request_submit();
+        }
+    }
+
+    /// The box "Remember my photo on this device" was ticked or cleared.
+    pub fn set_remember(self, on: bool) {
+        self.remember.set(on);
+        self.forgotten.set(false);
+        if !on {
+            self.forget_on_device();
+            return;
+        }
+        let photo = self
+            .with_session(|s| s.photo.as_ref().map(|(jpeg, _)| jpeg.clone()))
+            .flatten();
+        if let Some((jpeg, facts)) = photo.zip(self.flow.with_untracked(Flow::photo)) {
+            self.keep_on_device(jpeg, facts);
+        }
+    }
+
+    /// **Forget my photo**: deleted from this device and from the dialog.
+    pub fn forget_photo(self) {
+        self.remember.set(false);
+        self.forget_on_device();
+        if self
+            .flow
+            .with_untracked(|f| matches!(f.step(), Step::Ready))
+            && self.apply(Flow::start_over)
+        {
+            self.abandon_attempt(true);
+        }
+        self.forgotten.set(true);
+    }
+
+    fn keep_on_device(self, jpeg: web_sys::Blob, facts: crate::state::PhotoFacts) {
+        wasm_bindgen_futures::spawn_local(async move {
+            if photo_store::save(&jpeg, facts).await.is_err() {
+                // Private windows and full disks refuse storage: the box must not claim otherwise.
+                let _ = self.remember.try_set(false);
+            }
+        });
+    }
+
+    fn forget_on_device(self) {
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = photo_store::forget().await;
+        });
+    }
+
+    /// On the first opening, a photo remembered on an earlier visit is offered ready to send.
+    fn offer_remembered_photo(self) {
+        if self.with_session(|s| std::mem::replace(&mut s.looked_for_photo, true)) != Some(false) {
+            return;
+        }
+        wasm_bindgen_futures::spawn_local(async move {
+            let Some(stored) = photo_store::load().await else {
+                return;
+            };
+            let Some(url) = ObjectUrl::new(&stored.jpeg) else {
+                return;
+            };
+            let untouched = self
+                .flow
+                .try_with_untracked(|f| matches!(f.step(), Step::Choosing))
+                .unwrap_or(false);
+            if !untouched || !self.apply(Flow::choose_photo) {
+                return;
+            }
+            self.remember.set(true);
+            self.preview.set(Some(url.as_str().to_owned()));
+            self.with_session(|s| s.photo = Some((stored.jpeg, url)));
+            self.prepared(stored.facts);
+        });
+    }
+
             s.generation += 1;
             s.upload = None;
             s.watch = None;
             s.result = None;
+        self.shareable.set(false);
             if photo {
                 s.photo = None;
             }

@@ -106,23 +106,55 @@ impl Host {
             let _ = Reflect::set(&detail, &(*key).into(), value);
         }
         let init = CustomEventInit::new();
+        self.dispatch(name, task_id, extra, false);
+    }
+
+    /// Like [`Self::emit`], but the page may `preventDefault()` it; `false` if it did.
+    pub fn emit_cancelable(&self, name: &str, task_id: Option<&str>) -> bool {
+        self.dispatch(name, task_id, &[], true)
+    }
+
+    fn dispatch(
+        &self,
+        name: &str,
+        task_id: Option<&str>,
+        extra: &[(&str, JsValue)],
+        cancelable: bool,
+    ) -> bool {
         init.set_bubbles(true);
         init.set_composed(true);
         init.set_detail(&detail);
-        if let Ok(event) = CustomEvent::new_with_event_init_dict(&format!("tryon:{name}"), &init) {
-            let _ = self.element.dispatch_event(&event);
+        match CustomEvent::new_with_event_init_dict(&format!("tryon:{name}"), &init) {
+            Ok(event) => self.element.dispatch_event(&event).unwrap_or(true),
+            Err(_) => true,
         }
     }
 
     /// The button the loader drew, for returning focus when the dialog closes.
     pub fn button(&self) -> Option<HtmlElement> {
         use wasm_bindgen::JsCast;
+        init.set_cancelable(cancelable);
         let root = self.element.shadow_root()?;
         root.query_selector("button[part=button]")
             .ok()??
             .dyn_into()
             .ok()
     }
+    /// The page's product form (`form[action*="/cart/add"]`, as Shopify themes and most shops
+    /// write it): the one around the element first, else the first on the page.
+    pub fn product_form(&self) -> Option<web_sys::HtmlFormElement> {
+        use wasm_bindgen::JsCast;
+        const PRODUCT_FORM: &str = r#"form[action*="/cart/add"]"#;
+        let around = self.element.closest(PRODUCT_FORM).ok().flatten();
+        let anywhere = || {
+            self.element
+                .owner_document()?
+                .query_selector(PRODUCT_FORM)
+                .ok()?
+        };
+        around.or_else(anywhere)?.dyn_into().ok()
+    }
+
 }
 
 /// `category` as written by the merchant; anything unknown means "let the proxy decide".

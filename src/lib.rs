@@ -7,13 +7,14 @@
 //! Map: [`state`] (the flow and progress rules, no browser types, unit-tested natively),
 //! [`i18n`] (one sentence table per locale), [`controller`] (drives a try-on), [`components`]
 //! (the views; their DOM hooks are listed there), [`client`] (the proxy's v1 contract),
-//! [`prepare`] (the photo worker), [`host`] (the element's attributes and events), [`dom`]
-//! (browser resources that clean up on drop).
+//! [`prepare`] (the photo worker), [`photo_store`] (the opt-in remembered photo), [`host`] (the
+//! element's attributes and events), [`dom`] (browser resources that clean up on drop).
 //!
 //! Events, dispatched from the element, bubbling and composed, `detail = {product, taskId, …}`:
 //! `tryon:open`, `tryon:photo-ready`, `tryon:started`, `tryon:progress` (`detail.progress`, 0–100),
 //! `tryon:completed`, `tryon:failed` (`detail.error`: the contract's code or a client-side name
-//! such as `network`), `tryon:closed`.
+//! such as `network`), `tryon:add-to-cart` (cancelable: `preventDefault()` keeps the widget from
+//! submitting the page's product form), `tryon:closed`.
 
 pub mod client;
 pub mod components;
@@ -21,6 +22,7 @@ pub mod controller;
 pub mod dom;
 pub mod host;
 pub mod i18n;
+pub mod photo_store;
 pub mod prepare;
 pub mod state;
 

@@ -13,6 +13,10 @@ use tryon_proxy::wire::{ErrorCode, ResultInfo, TaskStatus, TryOnView};
 /// Preparing the photo is quick, the upload depends on the network, generation takes longest;
 /// the shares roughly follow what a shopper on a phone waits for.
 pub mod scale {
+    /// A photo was chosen: the bar moves at once, so a slow phone never shows 0 % while it works.
+    pub const CHOSEN: u8 = 2;
+    /// The photo's bytes are read and handed to the worker, which decodes and resizes them.
+    pub const DECODING: u8 = 5;
     /// Preparation runs from 0 up to here.
     pub const PREPARED: u8 = 10;
     /// The upload fills the bar from [`PREPARED`] up to here.
@@ -306,6 +310,14 @@ impl Flow {
             step: Step::Preparing,
             ..Self::default()
         };
+        self.progress.raise(scale::CHOSEN);
+        Ok(())
+    }
+
+    /// The chosen file's bytes are read and the worker has them.
+    pub fn photo_handed_over(&mut self) -> Result<(), Stale> {
+        self.expect(matches!(self.step, Step::Preparing))?;
+        self.progress.raise(scale::DECODING);
         Ok(())
     }
 
@@ -413,6 +425,20 @@ impl Flow {
             self.step,
             Step::Uploading { .. } | Step::Queued { .. } | Step::Generating { .. }
         ))?;
+        let photo = self.photo;
+        *self = Self {
+            step: Step::Ready,
+            photo,
+            ..Self::default()
+        };
+        self.progress.raise(scale::PREPARED);
+        Ok(())
+    }
+
+    /// The same prepared photo for a new try-on (the product changed since the last result):
+    /// back to **Try it on** without choosing again.
+    pub fn reuse_photo(&mut self) -> Result<(), Stale> {
+        self.expect(!self.is_busy() && self.photo.is_some())?;
         let photo = self.photo;
         *self = Self {
             step: Step::Ready,
@@ -540,7 +566,7 @@ pub(crate) mod tests {
             seen,
             vec![
                 (None, 0),
-                (Some(StatusLine::Preparing), 0),
+                (Some(StatusLine::Preparing), scale::CHOSEN),
                 (Some(StatusLine::Uploading { percent: 42 }), 22),
                 (Some(StatusLine::InLine { ahead: 2 }), 40),
                 (Some(StatusLine::Creating { percent: 63 }), 77),
@@ -715,7 +741,7 @@ pub(crate) mod tests {
         let mut flow = following("t");
         flow.status(&succeeded("t")).unwrap();
         flow.choose_photo().unwrap();
-        assert_eq!(flow.progress().value(), 0);
+        assert_eq!(flow.progress().value(), scale::CHOSEN);
         assert_eq!(flow.task_id(), None);
         assert_eq!(flow.photo(), None);
         flow.choose_photo().unwrap();
@@ -781,6 +807,47 @@ pub(crate) mod tests {
         );
         assert_eq!(flow.cancel(), Err(Stale), "nothing runs any more");
         flow.submit().unwrap();
+    }
+
+    #[test]
+    fn the_bar_moves_while_the_photo_is_prepared_and_never_sits_at_zero() {
+        let mut flow = Flow::default();
+        flow.choose_photo().unwrap();
+        let chosen = flow.progress().value();
+        assert!(chosen > 0, "a chosen photo already moves the bar");
+        flow.photo_handed_over().unwrap();
+        let decoding = flow.progress().value();
+        assert!(chosen < decoding && decoding < scale::PREPARED);
+        assert_eq!(flow.status_line(), Some(StatusLine::Preparing));
+        flow.photo_prepared(PHOTO).unwrap();
+        assert_eq!(flow.progress().value(), scale::PREPARED);
+        assert_eq!(
+            flow.photo_handed_over(),
+            Err(Stale),
+            "a late hand-over after the photo is ready changes nothing"
+        );
+    }
+
+    #[test]
+    fn a_new_product_reuses_the_prepared_photo_without_choosing_again() {
+        let mut flow = following("t");
+        flow.status(&succeeded("t")).unwrap();
+        flow.reuse_photo().unwrap();
+        assert_eq!(flow.step(), &Step::Ready);
+        assert_eq!(flow.photo(), Some(PHOTO));
+        assert_eq!(
+            flow.task_id(),
+            None,
+            "the old task is not the new product's"
+        );
+        assert_eq!(flow.progress().value(), scale::PREPARED);
+        flow.submit().unwrap();
+        assert_eq!(flow.reuse_photo(), Err(Stale), "not while sending");
+        assert_eq!(
+            Flow::default().reuse_photo(),
+            Err(Stale),
+            "no photo to reuse"
+        );
     }
 
     #[test]

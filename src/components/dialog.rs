@@ -1,5 +1,6 @@
 //! The modal shell: a real `<dialog>` opened with `showModal()` (focus moves in and is trapped,
-//! Esc closes it, the page behind is inert), a title, a close button and the steps.
+//! Esc closes it, the page behind is inert), a title, a close button, the steps, and the note
+//! about a photo remembered on this device.
 
 use leptos::prelude::*;
 
@@ -41,7 +42,28 @@ pub fn TryOnDialog(ctl: Controller) -> impl IntoView {
                 <ProgressPanel ctl />
                 <ResultPanel ctl />
                 <ErrorPanel ctl />
+                <RememberedNote ctl />
             </div>
         </dialog>
+    }
+}
+
+/// While a photo is remembered, in every step: that it is, and **Forget my photo**. After
+/// forgetting: the confirmation, announced.
+#[component]
+fn RememberedNote(ctl: Controller) -> impl IntoView {
+    let t = move |key| ctl.locale.text(key);
+    view! {
+        <p class="remembered" data-role="photo-notice" role="status">
+            <Show when=move || ctl.remember.get()>
+                <span>{t(Key::PhotoRemembered)}</span>
+                <button type="button" class="link" data-action="forget" on:click=move |_| ctl.forget_photo()>
+                    {t(Key::ForgetPhoto)}
+                </button>
+            </Show>
+            <Show when=move || ctl.forgotten.get()>
+                <span>{t(Key::PhotoForgotten)}</span>
+            </Show>
+        </p>
     }
 }

@@ -15,7 +15,14 @@
 //! - `[data-action=submit]` — **Try it on** inside the dialog (enabled once the photo is ready);
 //! - `[part=progress]` — the `<progress>` bar (`value` 0–100, never decreasing within a try-on);
 //! - `[data-role=progress-text]` — the line under it ("Uploading 42%"), an `aria-live` region;
-//! - `img[part=result]` — the result image;
+//! - `img[part=result]` — the result image; `img[data-role=before]` — the shopper's photo over
+//!   it, left of the divider; `input[data-action=compare]` — the divider (range 0–100);
+//! - `[data-role=ai-label]` — "AI-generated preview";
+//! - `[data-action=add-to-cart]`, `a[data-action=download]` (its `download` attribute is the file
+//!   name), `[data-action=share]` (hidden unless the browser can share files);
+//! - `input[data-action=remember]` — "Remember my photo on this device" (opt-in);
+//!   `[data-action=forget]` — **Forget my photo** (shown while a photo is remembered);
+//!   `[data-role=photo-notice]` — the confirmation that it is gone;
 //! - `[data-role=error]` — the error sentence; `[data-action=retry]` — **Try again**;
 //! - `[data-action=cancel]` — **Cancel** while the try-on runs (deletes the task);
 //! - `[data-action=start-over]` — **Try another photo**; `[data-action=close]` — the close button.
@@ -27,5 +34,6 @@ mod error;
 mod photo;
 mod progress;
 mod result;
+pub mod share;
 
 pub use dialog::TryOnDialog;

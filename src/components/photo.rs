@@ -1,4 +1,5 @@
-//! Tips, the file picker and the preview of the prepared photo, with what leaves the device.
+//! Tips, the file picker and the preview of the prepared photo, with what leaves the device,
+//! and the opt-in to remember it on this device.
 
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -55,6 +56,19 @@ pub fn PhotoStep(ctl: Controller) -> impl IntoView {
                         <span class="privacy">{t(Key::MetadataRemoved)}</span>
                     </figcaption>
                 </figure>
+                <label class="remember">
+                    <input
+                        type="checkbox"
+                        data-action="remember"
+                        aria-describedby="tryon-remember-hint"
+                        prop:checked=move || ctl.remember.get()
+                        on:change=move |event| ctl.set_remember(event_target_checked(&event))
+                    />
+                    <span>
+                        {t(Key::RememberPhoto)}
+                        <small id="tryon-remember-hint" class="hint">{t(Key::RememberHint)}</small>
+                    </span>
+                </label>
             </Show>
             <div class="actions">
                 <input
