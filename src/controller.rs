@@ -82,20 +82,20 @@ impl Controller {
             upload: None,
             watch: None,
             result: None,
+            garment_url: None,
+            looked_for_photo: false,
             generation: 0,
         };
         Self {
-            garment_url: None,
-            looked_for_photo: false,
             flow: RwSignal::new(Flow::default()),
             preview: RwSignal::new(None),
             result: RwSignal::new(None),
-            dialog: NodeRef::new(),
-            locale,
-            session: StoredValue::new_local(session),
             shareable: RwSignal::new(false),
             remember: RwSignal::new(false),
             forgotten: RwSignal::new(false),
+            dialog: NodeRef::new(),
+            locale,
+            session: StoredValue::new_local(session),
         }
     }
 
@@ -108,18 +108,13 @@ impl Controller {
         if dialog.open() {
             return;
         }
+        self.follow_product();
         let _ = dialog.show_modal();
         self.emit("open", &[]);
+        self.offer_remembered_photo();
         let _ = self.worker();
-        self.follow_product();
         wasm_bindgen_futures::spawn_local(async move {
             let _ = self.limits().await;
-        if self.design_mode() {
-            // The theme editor: an example, and no worker, config or upload ever starts.
-            self.show_example();
-            return;
-        }
-        self.offer_remembered_photo();
         });
     }
 
@@ -159,12 +154,12 @@ impl Controller {
                         return;
                     };
                     self.preview.set(Some(url.as_str().to_owned()));
-                    self.with_session(|s| s.photo = Some((photo.jpeg, url)));
-                    self.apply(|f| f.photo_prepared(photo.facts));
-                }
                     if self.remember.get_untracked() {
                         self.keep_on_device(photo.jpeg.clone(), photo.facts);
                     }
+                    self.with_session(|s| s.photo = Some((photo.jpeg, url)));
+                    self.apply(|f| f.photo_prepared(photo.facts));
+                }
                 Err(failure) => {
                     if failure == Failure::PreparerUnavailable {
                         self.with_session(|s| s.worker = None);
@@ -181,10 +176,10 @@ impl Controller {
         let bytes = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
             .await
             .map_err(|_| Failure::Code(tryon_proxy::wire::ErrorCode::InvalidImage))?;
+        self.apply(Flow::photo_handed_over);
         worker.prepare(bytes.into(), limits.person_max_edge).await
     }
 
-        self.apply(Flow::photo_handed_over);
     /// **Try it on**: upload the prepared photo with the garment the element names now.
     pub fn submit(self) {
         let Some(host) = self.host() else { return };
@@ -195,6 +190,7 @@ impl Controller {
             self.apply(|f| f.fail(Failure::NoGarment));
             return;
         };
+        self.with_session(|s| s.garment_url = Some(garment.url.clone()));
         let Some(generation) = self.abandon_attempt(false) else {
             return;
         };
@@ -202,7 +198,6 @@ impl Controller {
             .with_session(|s| s.photo.as_ref().map(|(jpeg, _)| jpeg.clone()))
             .flatten()
             .and_then(|jpeg| {
-        self.with_session(|s| s.garment_url = Some(garment.url.clone()));
                 let form = FormData::new().ok()?;
                 form.append_with_blob_and_filename(fields::PERSON, &jpeg, "person.jpg")
                     .ok()?;
@@ -333,82 +328,6 @@ impl Controller {
         }
     }
 
-    /// Drops the resources of the attempt in flight (and the photo if `photo`), so late
-    /// answers for it find a newer generation. Returns the new generation.
-    fn abandon_attempt(self, photo: bool) -> Option<u32> {
-        self.result.set(None);
-        if photo {
-            self.preview.set(None);
-        }
-        self.with_session(|s| {
-    /// The photo is prepared and shown. When the proxy offers a person check, the photo is
-    /// judged before **Try it on** is enabled: an error stops here, so no credit is spent on a
-    /// photo that would fail; warnings are shown and the shopper may go on.
-    fn prepared(self, facts: PhotoFacts) {
-        let Some(generation) = self.with_session(|s| s.generation) else {
-            return;
-        };
-        wasm_bindgen_futures::spawn_local(async move {
-            // The config is usually known by now (preparing needed its limits).
-            let _ = self.limits().await;
-            let offered = self.with_session(|s| s.person_check).unwrap_or(false);
-            if self.with_session(|s| s.generation) != Some(generation) {
-                return;
-            }
-            // One transition, so the page never sees the photo "ready" before it is judged.
-            let prepared = self.apply(|f| {
-                f.photo_prepared(facts)?;
-                if offered { f.check_photo() } else { Ok(()) }
-            });
-            let photo = self
-                .with_session(|s| s.photo.as_ref().map(|(jpeg, _)| jpeg.clone()))
-                .flatten();
-            let (true, true, Some(photo)) = (prepared, offered, photo) else {
-                return;
-            };
-            let verdict = self.client().check_person(&photo).await;
-            if self.with_session(|s| s.generation) != Some(generation) {
-                return;
-            }
-            match verdict {
-                Ok(check) => self.apply(|f| f.person_checked(&check)),
-                Err(failure) => self.apply(|f| f.check_failed(failure)),
-            };
-        });
-    }
-
-    fn design_mode(self) -> bool {
-        self.host().is_some_and(|host| host.design_mode())
-    }
-
-    /// The theme editor's canned result: a drawing shipped inside the widget, so nothing is
-    /// fetched from the proxy and no credit is spent while the merchant sets the block up.
-    fn show_example(self) {
-        const EXAMPLE_SVG: &str = include_str!("example-result.svg");
-        const EXAMPLE_TYPE: &str = "image/svg+xml";
-        let parts = js_sys::Array::of1(&JsValue::from_str(EXAMPLE_SVG));
-        let options = web_sys::BlobPropertyBag::new();
-        options.set_type(EXAMPLE_TYPE);
-        let Some((blob, url)) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)
-            .ok()
-            .and_then(|blob| Some((blob.clone(), ObjectUrl::new(&blob)?)))
-        else {
-            return;
-        };
-        let example = ResultInfo {
-            url: url.as_str().to_owned(),
-            width: 600,
-            height: 800,
-            content_type: EXAMPLE_TYPE.to_owned(),
-        };
-        if !self.apply(|f| f.show_example(example)) {
-            return;
-        }
-        self.abandon_attempt(true);
-        self.result.set(Some(url.as_str().to_owned()));
-        self.with_session(|s| s.result = Some((blob, url)));
-    }
-
     /// Reopened on another product (a variant picked since, another garment): the last result
     /// belongs to the old one, so the same photo waits for **Try it on** instead.
     fn follow_product(self) {
@@ -528,11 +447,19 @@ impl Controller {
         });
     }
 
+    /// Drops the resources of the attempt in flight (and the photo if `photo`), so late
+    /// answers for it find a newer generation. Returns the new generation.
+    fn abandon_attempt(self, photo: bool) -> Option<u32> {
+        self.result.set(None);
+        self.shareable.set(false);
+        if photo {
+            self.preview.set(None);
+        }
+        self.with_session(|s| {
             s.generation += 1;
             s.upload = None;
             s.watch = None;
             s.result = None;
-        self.shareable.set(false);
             if photo {
                 s.photo = None;
             }

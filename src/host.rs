@@ -97,15 +97,6 @@ impl Host {
     /// Dispatches `tryon:<name>` from the element: bubbling and composed, so a listener on
     /// `document` hears it through the shadow boundary.
     pub fn emit(&self, name: &str, task_id: Option<&str>, extra: &[(&str, JsValue)]) {
-        let detail = Object::new();
-        let product = self.product().map_or(JsValue::NULL, JsValue::from);
-        let task_id = task_id.map_or(JsValue::NULL, JsValue::from);
-        let _ = Reflect::set(&detail, &"product".into(), &product);
-        let _ = Reflect::set(&detail, &"taskId".into(), &task_id);
-        for (key, value) in extra {
-            let _ = Reflect::set(&detail, &(*key).into(), value);
-        }
-        let init = CustomEventInit::new();
         self.dispatch(name, task_id, extra, false);
     }
 
@@ -121,8 +112,18 @@ impl Host {
         extra: &[(&str, JsValue)],
         cancelable: bool,
     ) -> bool {
+        let detail = Object::new();
+        let product = self.product().map_or(JsValue::NULL, JsValue::from);
+        let task_id = task_id.map_or(JsValue::NULL, JsValue::from);
+        let _ = Reflect::set(&detail, &"product".into(), &product);
+        let _ = Reflect::set(&detail, &"taskId".into(), &task_id);
+        for (key, value) in extra {
+            let _ = Reflect::set(&detail, &(*key).into(), value);
+        }
+        let init = CustomEventInit::new();
         init.set_bubbles(true);
         init.set_composed(true);
+        init.set_cancelable(cancelable);
         init.set_detail(&detail);
         match CustomEvent::new_with_event_init_dict(&format!("tryon:{name}"), &init) {
             Ok(event) => self.element.dispatch_event(&event).unwrap_or(true),
@@ -130,16 +131,6 @@ impl Host {
         }
     }
 
-    /// The button the loader drew, for returning focus when the dialog closes.
-    pub fn button(&self) -> Option<HtmlElement> {
-        use wasm_bindgen::JsCast;
-        init.set_cancelable(cancelable);
-        let root = self.element.shadow_root()?;
-        root.query_selector("button[part=button]")
-            .ok()??
-            .dyn_into()
-            .ok()
-    }
     /// The page's product form (`form[action*="/cart/add"]`, as Shopify themes and most shops
     /// write it): the one around the element first, else the first on the page.
     pub fn product_form(&self) -> Option<web_sys::HtmlFormElement> {
@@ -155,6 +146,15 @@ impl Host {
         around.or_else(anywhere)?.dyn_into().ok()
     }
 
+    /// The button the loader drew, for returning focus when the dialog closes.
+    pub fn button(&self) -> Option<HtmlElement> {
+        use wasm_bindgen::JsCast;
+        let root = self.element.shadow_root()?;
+        root.query_selector("button[part=button]")
+            .ok()??
+            .dyn_into()
+            .ok()
+    }
 }
 
 /// `category` as written by the merchant; anything unknown means "let the proxy decide".
