@@ -443,7 +443,7 @@ impl Controller {
             self.remember.set(true);
             self.preview.set(Some(url.as_str().to_owned()));
             self.with_session(|s| s.photo = Some((stored.jpeg, url)));
-            self.prepared(stored.facts);
+            self.apply(|f| f.photo_prepared(stored.facts));
         });
     }
 
