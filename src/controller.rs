@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use leptos::html::Dialog;
 use leptos::prelude::*;
-use tryon_proxy::wire::{CreatedTryOn, Limits, TryOnView, fields};
+use tryon_proxy::wire::{CreatedTryOn, Limits, ResultInfo, TryOnView, fields};
 use wasm_bindgen::JsValue;
 use web_sys::{File, FormData};
 
@@ -21,7 +21,7 @@ use crate::host::Host;
 use crate::i18n::Locale;
 use crate::photo_store;
 use crate::prepare::PhotoWorker;
-use crate::state::{Failure, Flow, Milestone, Stale, Step, milestones};
+use crate::state::{Failure, Flow, Milestone, PhotoFacts, Stale, Step, milestones};
 
 /// What the loader tells the widget when mounting it.
 pub struct MountOptions {
@@ -56,6 +56,8 @@ struct Session {
     options: MountOptions,
     worker: Option<Rc<PhotoWorker>>,
     limits: Option<Limits>,
+    /// Whether the proxy offers `POST /v1/checks/person` (learnt with the limits).
+    person_check: bool,
     /// The prepared JPEG (uploaded as is) and its preview URL.
     photo: Option<(web_sys::Blob, ObjectUrl)>,
     upload: Option<Upload>,
@@ -78,6 +80,7 @@ impl Controller {
             options,
             worker: None,
             limits: None,
+            person_check: false,
             photo: None,
             upload: None,
             watch: None,
@@ -111,6 +114,11 @@ impl Controller {
         self.follow_product();
         let _ = dialog.show_modal();
         self.emit("open", &[]);
+        if self.design_mode() {
+            // The theme editor: an example, and no worker, config or upload ever starts.
+            self.show_example();
+            return;
+        }
         self.offer_remembered_photo();
         let _ = self.worker();
         wasm_bindgen_futures::spawn_local(async move {
@@ -158,7 +166,7 @@ impl Controller {
                         self.keep_on_device(photo.jpeg.clone(), photo.facts);
                     }
                     self.with_session(|s| s.photo = Some((photo.jpeg, url)));
-                    self.apply(|f| f.photo_prepared(photo.facts));
+                    self.prepared(photo.facts);
                 }
                 Err(failure) => {
                     if failure == Failure::PreparerUnavailable {
@@ -183,6 +191,10 @@ impl Controller {
     /// **Try it on**: upload the prepared photo with the garment the element names now.
     pub fn submit(self) {
         let Some(host) = self.host() else { return };
+        if self.design_mode() {
+            self.show_example();
+            return;
+        }
         if !self.apply(Flow::submit) {
             return;
         }
@@ -253,12 +265,13 @@ impl Controller {
                 }
             }),
         };
-        let watch = TaskWatch::start(
-            self.client(),
-            &created.links.events,
-            &created.links.self_,
-            callbacks,
-        );
+        // Behind Shopify's App Proxy the answer offers a direct stream on the proxy's own origin
+        // (the App Proxy may not relay streams); polls still take the App Proxy.
+        let events = created
+            .stream
+            .as_ref()
+            .map_or(created.links.events.as_str(), |direct| direct.url.as_str());
+        let watch = TaskWatch::start(self.client(), events, &created.links.self_, callbacks);
         self.with_session(|s| s.watch = Some(watch));
     }
 
@@ -326,6 +339,74 @@ impl Controller {
         if self.apply(Flow::start_over) {
             self.abandon_attempt(true);
         }
+    }
+
+    /// The photo is prepared and shown. When the proxy offers a person check, the photo is
+    /// judged before **Try it on** is enabled: an error stops here, so no credit is spent on a
+    /// photo that would fail; warnings are shown and the shopper may go on.
+    fn prepared(self, facts: PhotoFacts) {
+        let Some(generation) = self.with_session(|s| s.generation) else {
+            return;
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            // The config is usually known by now (preparing needed its limits).
+            let _ = self.limits().await;
+            let offered = self.with_session(|s| s.person_check).unwrap_or(false);
+            if self.with_session(|s| s.generation) != Some(generation) {
+                return;
+            }
+            // One transition, so the page never sees the photo "ready" before it is judged.
+            let prepared = self.apply(|f| {
+                f.photo_prepared(facts)?;
+                if offered { f.check_photo() } else { Ok(()) }
+            });
+            let photo = self
+                .with_session(|s| s.photo.as_ref().map(|(jpeg, _)| jpeg.clone()))
+                .flatten();
+            let (true, true, Some(photo)) = (prepared, offered, photo) else {
+                return;
+            };
+            let verdict = self.client().check_person(&photo).await;
+            if self.with_session(|s| s.generation) != Some(generation) {
+                return;
+            }
+            match verdict {
+                Ok(check) => self.apply(|f| f.person_checked(&check)),
+                Err(failure) => self.apply(|f| f.check_failed(failure)),
+            };
+        });
+    }
+
+    fn design_mode(self) -> bool {
+        self.host().is_some_and(|host| host.design_mode())
+    }
+
+    /// The theme editor's canned result: a drawing shipped inside the widget, so nothing is
+    /// fetched from the proxy and no credit is spent while the merchant sets the block up.
+    fn show_example(self) {
+        const EXAMPLE_SVG: &str = include_str!("example-result.svg");
+        const EXAMPLE_TYPE: &str = "image/svg+xml";
+        let parts = js_sys::Array::of1(&JsValue::from_str(EXAMPLE_SVG));
+        let options = web_sys::BlobPropertyBag::new();
+        options.set_type(EXAMPLE_TYPE);
+        let Some((blob, url)) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)
+            .ok()
+            .and_then(|blob| Some((blob.clone(), ObjectUrl::new(&blob)?)))
+        else {
+            return;
+        };
+        let example = ResultInfo {
+            url: url.as_str().to_owned(),
+            width: 600,
+            height: 800,
+            content_type: EXAMPLE_TYPE.to_owned(),
+        };
+        if !self.apply(|f| f.show_example(example)) {
+            return;
+        }
+        self.abandon_attempt(true);
+        self.result.set(Some(url.as_str().to_owned()));
+        self.with_session(|s| s.result = Some((blob, url)));
     }
 
     /// Reopened on another product (a variant picked since, another garment): the last result
@@ -443,7 +524,7 @@ impl Controller {
             self.remember.set(true);
             self.preview.set(Some(url.as_str().to_owned()));
             self.with_session(|s| s.photo = Some((stored.jpeg, url)));
-            self.apply(|f| f.photo_prepared(stored.facts));
+            self.prepared(stored.facts);
         });
     }
 
@@ -543,9 +624,15 @@ impl Controller {
         if let Some(limits) = self.with_session(|s| s.limits.clone()).flatten() {
             return limits;
         }
+        if self.design_mode() {
+            return Limits::default();
+        }
         match self.client().config().await {
             Ok(config) => {
-                self.with_session(|s| s.limits = Some(config.limits.clone()));
+                self.with_session(|s| {
+                    s.limits = Some(config.limits.clone());
+                    s.person_check = config.checks.person;
+                });
                 config.limits
             }
             Err(_) => Limits::default(),

@@ -19,6 +19,8 @@ pub mod attributes {
     pub const PROXY: &str = "proxy";
     pub const PRODUCT: &str = "product";
     pub const LOCALE: &str = "locale";
+    /// Set by the Shopify extension in the theme editor: show an example, call no proxy.
+    pub const DESIGN_MODE: &str = "design-mode";
 }
 
 /// What to try on, read from the element at the moment of a try-on.
@@ -56,6 +58,13 @@ impl Host {
     /// The product name used in events (and later in file names).
     pub fn product(&self) -> Option<String> {
         self.attribute(attributes::PRODUCT)
+    }
+
+    /// Whether the page is a theme editor's preview: the `design-mode` attribute (the extension
+    /// sets it from `request.design_mode`), or Shopify's own `Shopify.designMode` for a button
+    /// the merchant pasted by hand. There nothing may reach the proxy or spend a credit.
+    pub fn design_mode(&self) -> bool {
+        self.element.has_attribute(attributes::DESIGN_MODE) || shopify_design_mode()
     }
 
     /// The proxy's base URL: the `proxy` attribute, else the origin the loader came from.
@@ -160,6 +169,17 @@ impl Host {
 /// `category` as written by the merchant; anything unknown means "let the proxy decide".
 pub fn parse_category(value: Option<&str>) -> Category {
     value.and_then(Category::parse).unwrap_or_default()
+}
+
+fn shopify_design_mode() -> bool {
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
+    Reflect::get(&window, &"Shopify".into())
+        .ok()
+        .filter(|shopify| shopify.is_object())
+        .and_then(|shopify| Reflect::get(&shopify, &"designMode".into()).ok())
+        .is_some_and(|flag| flag.is_truthy())
 }
 
 fn og_image() -> Option<String> {

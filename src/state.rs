@@ -6,7 +6,7 @@
 //! to the shopper (progress never goes backwards, stale callbacks are ignored, "Try again" goes
 //! back to the right step) are unit-tested natively with `cargo test -p tryon-widget`.
 
-use tryon_proxy::wire::{ErrorCode, ResultInfo, TaskStatus, TryOnView};
+use tryon_proxy::wire::{ErrorCode, PersonCheck, ResultInfo, Severity, TaskStatus, TryOnView};
 
 /// Where each phase of a try-on sits on the one 0–100 bar the shopper sees.
 ///
@@ -84,6 +84,86 @@ pub enum Failure {
     PreparerUnavailable,
     /// The page names no garment: no `garment` attribute and no `og:image`.
     NoGarment,
+    /// The proxy's person check found a problem that would waste the try-on; nothing was sent.
+    PhotoRejected(PhotoIssue),
+}
+
+/// A finding of the person check (`POST /v1/checks/person`), one sentence each in every locale.
+///
+/// Vendors and the proxy's local checks report stable codes; a code the widget does not know
+/// still gets a sentence, by its severity. `low_resolution` is two findings, because "too few
+/// pixels to try on" and "may look soft" ask different things of the shopper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhotoIssue {
+    NoPerson,
+    MultiplePeople,
+    NotFacingForward,
+    PersonTooSmall,
+    PersonSlightlySmall,
+    PoseUnclear,
+    PoseUnsupported,
+    /// `low_resolution` as an error.
+    TooFewPixels,
+    /// `low_resolution` as a warning.
+    SoftPhoto,
+    LandscapePhoto,
+    /// An error under a code the widget does not know (e.g. `person_unsuitable`).
+    Unsuitable,
+    /// A warning under a code the widget does not know (e.g. `photo_warning`).
+    MayDisappoint,
+}
+
+impl PhotoIssue {
+    pub const ALL: [PhotoIssue; 12] = [
+        Self::NoPerson,
+        Self::MultiplePeople,
+        Self::NotFacingForward,
+        Self::PersonTooSmall,
+        Self::PersonSlightlySmall,
+        Self::PoseUnclear,
+        Self::PoseUnsupported,
+        Self::TooFewPixels,
+        Self::SoftPhoto,
+        Self::LandscapePhoto,
+        Self::Unsuitable,
+        Self::MayDisappoint,
+    ];
+
+    /// Reads one issue of the check's answer.
+    pub fn from_check(code: &str, severity: Severity) -> Self {
+        match (code, severity) {
+            ("no_person", _) => Self::NoPerson,
+            ("multiple_people", _) => Self::MultiplePeople,
+            ("not_facing_forward", _) => Self::NotFacingForward,
+            ("person_too_small", _) => Self::PersonTooSmall,
+            ("person_slightly_small", _) => Self::PersonSlightlySmall,
+            ("pose_unclear", _) => Self::PoseUnclear,
+            ("pose_unsupported", _) => Self::PoseUnsupported,
+            ("low_resolution", Severity::Error) => Self::TooFewPixels,
+            ("low_resolution", Severity::Warning) => Self::SoftPhoto,
+            ("landscape_photo", _) => Self::LandscapePhoto,
+            (_, Severity::Error) => Self::Unsuitable,
+            (_, Severity::Warning) => Self::MayDisappoint,
+        }
+    }
+
+    /// A stable name, for `tryon:failed`'s `detail.error`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NoPerson => "no_person",
+            Self::MultiplePeople => "multiple_people",
+            Self::NotFacingForward => "not_facing_forward",
+            Self::PersonTooSmall => "person_too_small",
+            Self::PersonSlightlySmall => "person_slightly_small",
+            Self::PoseUnclear => "pose_unclear",
+            Self::PoseUnsupported => "pose_unsupported",
+            Self::TooFewPixels => "low_resolution",
+            Self::SoftPhoto => "soft_photo",
+            Self::LandscapePhoto => "landscape_photo",
+            Self::Unsuitable => "photo_unsuitable",
+            Self::MayDisappoint => "photo_warning",
+        }
+    }
 }
 
 /// Where "Try again" leads after a failure.
@@ -105,7 +185,8 @@ impl Failure {
                 | ErrorCode::ContentRejected
                 | ErrorCode::PoseNotDetected,
             )
-            | Self::PreparerUnavailable => RetryFrom::ChoosePhoto,
+            | Self::PreparerUnavailable
+            | Self::PhotoRejected(_) => RetryFrom::ChoosePhoto,
             _ => RetryFrom::SamePhoto,
         }
     }
@@ -121,6 +202,7 @@ impl Failure {
             Self::ResultUnavailable => "result_unavailable",
             Self::PreparerUnavailable => "preparer_unavailable",
             Self::NoGarment => "no_garment",
+            Self::PhotoRejected(issue) => issue.name(),
         }
     }
 
@@ -167,6 +249,8 @@ pub enum Step {
     Choosing,
     /// The worker is preparing the chosen photo.
     Preparing,
+    /// The proxy's person check is judging the prepared photo; nothing can be sent yet.
+    Checking,
     /// The prepared photo is shown with its facts; **Try it on** is enabled.
     Ready,
     /// Bytes are leaving the device.
@@ -193,6 +277,7 @@ pub enum Step {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusLine {
     Preparing,
+    Checking,
     Uploading { percent: u8 },
     Starting,
     InLine { ahead: u32 },
@@ -233,6 +318,10 @@ pub struct Stale;
 pub struct Flow {
     step: Step,
     photo: Option<PhotoFacts>,
+    /// What the person check warned about the photo; it stays with the photo.
+    warning: Option<PhotoIssue>,
+    /// The theme editor's canned result: no try-on happened, so the page is told nothing.
+    example: bool,
     task_id: Option<String>,
     progress: Progress,
 }
@@ -242,6 +331,8 @@ impl Default for Flow {
         Self {
             step: Step::Choosing,
             photo: None,
+            warning: None,
+            example: false,
             task_id: None,
             progress: Progress::default(),
         }
@@ -261,6 +352,16 @@ impl Flow {
         self.task_id.as_deref()
     }
 
+    /// The person check's warning about the prepared photo, shown beside it.
+    pub fn warning(&self) -> Option<PhotoIssue> {
+        self.warning
+    }
+
+    /// Whether the result shown is the theme editor's example.
+    pub fn is_example(&self) -> bool {
+        self.example
+    }
+
     pub fn progress(&self) -> Progress {
         self.progress
     }
@@ -270,6 +371,7 @@ impl Flow {
         matches!(
             self.step,
             Step::Preparing
+                | Step::Checking
                 | Step::Uploading { .. }
                 | Step::Queued { .. }
                 | Step::Generating { .. }
@@ -283,12 +385,16 @@ impl Flow {
 
     /// The picker, tips and preview are shown until the try-on is sent.
     pub fn shows_picker(&self) -> bool {
-        matches!(self.step, Step::Choosing | Step::Preparing | Step::Ready)
+        matches!(
+            self.step,
+            Step::Choosing | Step::Preparing | Step::Checking | Step::Ready
+        )
     }
 
     pub fn status_line(&self) -> Option<StatusLine> {
         Some(match self.step {
             Step::Preparing => StatusLine::Preparing,
+            Step::Checking => StatusLine::Checking,
             Step::Uploading { sent, total } => StatusLine::Uploading {
                 percent: scale::within(0, 100, sent, total),
             },
@@ -303,7 +409,8 @@ impl Flow {
 
     /// A new photo was chosen: a fresh attempt starts, whatever came before.
     pub fn choose_photo(&mut self) -> Result<(), Stale> {
-        if self.is_busy() && self.step != Step::Preparing {
+        // Another photo may replace one still being prepared or checked.
+        if self.is_busy() && !matches!(self.step, Step::Preparing | Step::Checking) {
             return Err(Stale);
         }
         *self = Self {
@@ -326,6 +433,60 @@ impl Flow {
         self.photo = Some(facts);
         self.step = Step::Ready;
         self.progress.raise(scale::PREPARED);
+        Ok(())
+    }
+
+    /// The prepared photo goes to the person check before it may be sent.
+    pub fn check_photo(&mut self) -> Result<(), Stale> {
+        self.expect(matches!(self.step, Step::Ready) && self.photo.is_some())?;
+        self.step = Step::Checking;
+        Ok(())
+    }
+
+    /// The person check's verdict: an error stops here, before any credit is spent (the shopper
+    /// chooses another photo); warnings are kept beside the photo and **Try it on** is enabled.
+    pub fn person_checked(&mut self, check: &PersonCheck) -> Result<(), Stale> {
+        self.expect(matches!(self.step, Step::Checking))?;
+        let first = |severity| {
+            check
+                .issues
+                .iter()
+                .find(|issue| issue.severity == severity)
+                .map(|issue| PhotoIssue::from_check(&issue.code, issue.severity))
+        };
+        // `ok: false` without an error issue is still a refusal.
+        let refusal = first(Severity::Error).or((!check.ok).then_some(PhotoIssue::Unsuitable));
+        match refusal {
+            Some(issue) => self.step = Step::Failed(Failure::PhotoRejected(issue)),
+            None => {
+                self.warning = first(Severity::Warning);
+                self.step = Step::Ready;
+            }
+        }
+        Ok(())
+    }
+
+    /// The person check could not give a verdict. When the photo itself was refused (not an
+    /// image, too large) the try-on would be refused the same way, so that stops here; anything
+    /// else (check service down, rate limit, network) lets the shopper go on without a check.
+    pub fn check_failed(&mut self, failure: Failure) -> Result<(), Stale> {
+        self.expect(matches!(self.step, Step::Checking))?;
+        self.step = match failure.retry_from() {
+            RetryFrom::ChoosePhoto => Step::Failed(failure),
+            RetryFrom::SamePhoto => Step::Ready,
+        };
+        Ok(())
+    }
+
+    /// The theme editor's canned result, instead of a try-on (no photo, no task, no proxy).
+    pub fn show_example(&mut self, result: ResultInfo) -> Result<(), Stale> {
+        self.expect(!self.is_busy())?;
+        *self = Self {
+            step: Step::Done { result },
+            example: true,
+            ..Self::default()
+        };
+        self.progress.raise(scale::COMPLETE);
         Ok(())
     }
 
@@ -410,9 +571,11 @@ impl Flow {
         let photo = self
             .photo
             .filter(|_| failure.retry_from() == RetryFrom::SamePhoto);
+        let warning = self.warning;
         *self = Self::default();
         if let Some(facts) = photo {
             self.photo = Some(facts);
+            self.warning = warning;
             self.step = Step::Ready;
             self.progress.raise(scale::PREPARED);
         }
@@ -429,6 +592,7 @@ impl Flow {
         *self = Self {
             step: Step::Ready,
             photo,
+            warning: self.warning,
             ..Self::default()
         };
         self.progress.raise(scale::PREPARED);
@@ -443,6 +607,7 @@ impl Flow {
         *self = Self {
             step: Step::Ready,
             photo,
+            warning: self.warning,
             ..Self::default()
         };
         self.progress.raise(scale::PREPARED);
@@ -469,8 +634,11 @@ fn generation_value(percent: u8) -> u8 {
 /// What changed between two snapshots of the flow that the page should hear about.
 pub fn milestones(before: &Flow, after: &Flow) -> Vec<Milestone> {
     let mut out = Vec::new();
+    if after.example {
+        return out;
+    }
     let task_id = || after.task_id.clone().unwrap_or_default();
-    if before.step == Step::Preparing && after.step == Step::Ready {
+    if matches!(before.step, Step::Preparing | Step::Checking) && after.step == Step::Ready {
         out.push(Milestone::PhotoReady);
     }
     if before.task_id.is_none() && after.task_id.is_some() {
@@ -964,12 +1132,226 @@ pub(crate) mod tests {
     }
 
     /// Every client-side failure, for tests that must cover them all.
-    pub(crate) const CLIENT_FAILURES: [Failure; 6] = [
+    pub(crate) const CLIENT_FAILURES: [Failure; 18] = [
         Failure::Network,
         Failure::UploadFailed,
         Failure::UnexpectedAnswer,
         Failure::ResultUnavailable,
         Failure::PreparerUnavailable,
         Failure::NoGarment,
+        Failure::PhotoRejected(PhotoIssue::NoPerson),
+        Failure::PhotoRejected(PhotoIssue::MultiplePeople),
+        Failure::PhotoRejected(PhotoIssue::NotFacingForward),
+        Failure::PhotoRejected(PhotoIssue::PersonTooSmall),
+        Failure::PhotoRejected(PhotoIssue::PersonSlightlySmall),
+        Failure::PhotoRejected(PhotoIssue::PoseUnclear),
+        Failure::PhotoRejected(PhotoIssue::PoseUnsupported),
+        Failure::PhotoRejected(PhotoIssue::TooFewPixels),
+        Failure::PhotoRejected(PhotoIssue::SoftPhoto),
+        Failure::PhotoRejected(PhotoIssue::LandscapePhoto),
+        Failure::PhotoRejected(PhotoIssue::Unsuitable),
+        Failure::PhotoRejected(PhotoIssue::MayDisappoint),
     ];
+
+    fn check(ok: bool, issues: &[(&str, Severity)]) -> PersonCheck {
+        PersonCheck {
+            ok,
+            issues: issues
+                .iter()
+                .map(|(code, severity)| tryon_proxy::wire::CheckIssue {
+                    code: (*code).into(),
+                    severity: *severity,
+                    message: "for logs".into(),
+                })
+                .collect(),
+            garment_kinds: None,
+            source: tryon_proxy::wire::CheckSource::Local,
+        }
+    }
+
+    /// A prepared photo handed to the person check, as the controller does in one step.
+    fn checking() -> Flow {
+        let mut flow = Flow::default();
+        flow.choose_photo().unwrap();
+        flow.photo_prepared(PHOTO).unwrap();
+        flow.check_photo().unwrap();
+        flow
+    }
+
+    #[test]
+    fn a_checked_photo_cannot_be_sent_until_the_verdict_is_in() {
+        let mut flow = checking();
+        assert_eq!(flow.step(), &Step::Checking);
+        assert!(flow.is_busy() && flow.shows_picker());
+        assert_eq!(flow.status_line(), Some(StatusLine::Checking));
+        assert_eq!(
+            flow.submit(),
+            Err(Stale),
+            "no try-on while the photo is judged"
+        );
+        assert_eq!(flow.progress().value(), scale::PREPARED);
+    }
+
+    #[test]
+    fn a_check_error_stops_before_any_try_on_and_asks_for_another_photo() {
+        let mut flow = checking();
+        flow.person_checked(&check(
+            false,
+            &[
+                ("landscape_photo", Severity::Warning),
+                ("multiple_people", Severity::Error),
+            ],
+        ))
+        .unwrap();
+        let refused = Failure::PhotoRejected(PhotoIssue::MultiplePeople);
+        assert_eq!(flow.step(), &Step::Failed(refused));
+        assert_eq!(flow.task_id(), None);
+        assert_eq!(
+            flow.submit(),
+            Err(Stale),
+            "no credit is spent on this photo"
+        );
+        assert_eq!(refused.name(), "multiple_people");
+        flow.retry().unwrap();
+        assert_eq!(flow.step(), &Step::Choosing, "the photo was the problem");
+        assert_eq!(flow.photo(), None);
+    }
+
+    #[test]
+    fn a_refusal_without_an_error_issue_is_still_a_refusal() {
+        let mut flow = checking();
+        flow.person_checked(&check(false, &[])).unwrap();
+        assert_eq!(
+            flow.step(),
+            &Step::Failed(Failure::PhotoRejected(PhotoIssue::Unsuitable))
+        );
+    }
+
+    #[test]
+    fn warnings_are_kept_beside_the_photo_and_the_shopper_may_go_on() {
+        let before = checking();
+        let mut flow = before.clone();
+        flow.person_checked(&check(true, &[("low_resolution", Severity::Warning)]))
+            .unwrap();
+        assert_eq!(flow.step(), &Step::Ready);
+        assert_eq!(flow.warning(), Some(PhotoIssue::SoftPhoto));
+        assert_eq!(milestones(&before, &flow), vec![Milestone::PhotoReady]);
+        flow.submit().unwrap();
+        flow.created("t".into()).unwrap();
+        flow.fail(Failure::Network).unwrap();
+        flow.retry().unwrap();
+        assert_eq!(
+            flow.warning(),
+            Some(PhotoIssue::SoftPhoto),
+            "the same photo keeps its warning"
+        );
+        flow.choose_photo().unwrap();
+        assert_eq!(flow.warning(), None, "a new photo is judged anew");
+    }
+
+    #[test]
+    fn a_clean_photo_is_ready_without_a_warning_and_ready_is_announced_once() {
+        let mut flow = Flow::default();
+        flow.choose_photo().unwrap();
+        let preparing = flow.clone();
+        flow.photo_prepared(PHOTO).unwrap();
+        flow.check_photo().unwrap();
+        assert!(
+            !milestones(&preparing, &flow).contains(&Milestone::PhotoReady),
+            "not ready while it is judged"
+        );
+        let judging = flow.clone();
+        flow.person_checked(&check(true, &[])).unwrap();
+        assert_eq!(flow.warning(), None);
+        assert_eq!(milestones(&judging, &flow), vec![Milestone::PhotoReady]);
+    }
+
+    #[test]
+    fn without_a_verdict_only_a_refused_photo_stops_the_shopper() {
+        let mut flow = checking();
+        flow.check_failed(Failure::Code(ErrorCode::ProviderUnavailable))
+            .unwrap();
+        assert_eq!(
+            flow.step(),
+            &Step::Ready,
+            "the check is down: go on without it"
+        );
+        let mut flow = checking();
+        flow.check_failed(Failure::Network).unwrap();
+        assert_eq!(flow.step(), &Step::Ready);
+        let mut flow = checking();
+        flow.check_failed(Failure::Code(ErrorCode::UnsupportedType))
+            .unwrap();
+        assert_eq!(
+            flow.step(),
+            &Step::Failed(Failure::Code(ErrorCode::UnsupportedType))
+        );
+    }
+
+    #[test]
+    fn a_late_verdict_for_a_replaced_photo_is_stale() {
+        let mut flow = checking();
+        flow.choose_photo().unwrap();
+        assert_eq!(flow.person_checked(&check(true, &[])), Err(Stale));
+        assert_eq!(flow.check_failed(Failure::Network), Err(Stale));
+        assert_eq!(flow.step(), &Step::Preparing);
+    }
+
+    #[test]
+    fn check_codes_map_to_issues_and_unknown_codes_by_severity() {
+        assert_eq!(
+            PhotoIssue::from_check("no_person", Severity::Error),
+            PhotoIssue::NoPerson
+        );
+        assert_eq!(
+            PhotoIssue::from_check("low_resolution", Severity::Error),
+            PhotoIssue::TooFewPixels
+        );
+        assert_eq!(
+            PhotoIssue::from_check("low_resolution", Severity::Warning),
+            PhotoIssue::SoftPhoto
+        );
+        assert_eq!(
+            PhotoIssue::from_check("person_unsuitable", Severity::Error),
+            PhotoIssue::Unsuitable
+        );
+        assert_eq!(
+            PhotoIssue::from_check("something_new", Severity::Warning),
+            PhotoIssue::MayDisappoint
+        );
+        let mut names: Vec<_> = PhotoIssue::ALL.map(PhotoIssue::name).to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), PhotoIssue::ALL.len());
+    }
+
+    #[test]
+    fn the_theme_editor_example_is_a_result_the_page_never_hears_about() {
+        let before = Flow::default();
+        let mut flow = before.clone();
+        let result = ResultInfo {
+            url: "example".into(),
+            width: 600,
+            height: 800,
+            content_type: "image/svg+xml".into(),
+        };
+        flow.show_example(result.clone()).unwrap();
+        assert_eq!(flow.step(), &Step::Done { result });
+        assert!(flow.is_example());
+        assert_eq!(flow.task_id(), None);
+        assert_eq!(milestones(&before, &flow), vec![], "no try-on happened");
+        flow.start_over().unwrap();
+        assert!(!flow.is_example());
+
+        let mut busy = following("t");
+        assert!(
+            busy.show_example(ResultInfo {
+                url: String::new(),
+                width: 1,
+                height: 1,
+                content_type: String::new(),
+            })
+            .is_err()
+        );
+    }
 }

@@ -20,7 +20,22 @@
     "font-family:inherit;font-size:16px;font-weight:600;line-height:1;white-space:nowrap;cursor:pointer}" +
     "button:hover{filter:brightness(1.2)}" +
     "button:focus-visible{outline:3px solid var(--tryon-accent,#1a1a1a);outline-offset:2px}" +
-    "button[aria-busy=true]{cursor:progress}";
+    "button[aria-busy=true]{cursor:progress}" +
+    "svg{display:none;width:24px;height:24px;flex:none}" +
+    // `floating` (the Shopify app embed's setting): a corner button clear of the notch and home
+    // bar; on a phone a 56px round icon, so it hides no text or price behind a wide label.
+    ":host([floating]){position:fixed;z-index:2147483000;" +
+    "right:calc(var(--tryon-floating-side,16px) + env(safe-area-inset-right,0px));" +
+    "bottom:calc(var(--tryon-floating-bottom,16px) + env(safe-area-inset-bottom,0px))}" +
+    ":host([floating]) button{box-shadow:0 4px 14px rgba(0,0,0,.28);border-radius:var(--tryon-radius,28px)}" +
+    "@media (max-width:640px){:host([floating]) button{width:56px;height:56px;padding:0;border-radius:50%}" +
+    ":host([floating]) svg{display:block}" +
+    ":host([floating]) span{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}}" +
+    "@media print{:host([floating]){display:none}}";
+  // A coat hanger: the compact floating button's face.
+  const ICON =
+    '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M12 7.5a2 2 0 1 1 2-2M12 7.5v1.2L2.8 15.3a1.2 1.2 0 0 0 .7 2.2h17a1.2 1.2 0 0 0 .7-2.2L12 8.7" ' +
+    'fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round"/></svg>';
 
   let glue; // one download and one wasm instance for every button on the page
   const runtime = () =>
@@ -40,8 +55,9 @@
     constructor() {
       super();
       const root = this.attachShadow({ mode: "open" });
-      root.innerHTML = `<style>${CSS}</style><button part="button" type="button"></button><div></div>`;
+      root.innerHTML = `<style>${CSS}</style><button part="button" type="button">${ICON}<span></span></button><div></div>`;
       this.b = root.querySelector("button");
+      this.l = root.querySelector("span");
       this.c = root.querySelector("div");
       const intent = () => this.load();
       this.b.addEventListener("pointerenter", intent);
@@ -55,7 +71,7 @@
     }
 
     connectedCallback() {
-      this.b.textContent = this.getAttribute("label") || LABELS[language(this)];
+      this.l.textContent = this.getAttribute("label") || LABELS[language(this)];
       if (this.hasAttribute("preload")) {
         const idle = () => (self.requestIdleCallback || setTimeout)(() => this.load());
         document.readyState == "complete" ? idle() : addEventListener("load", idle, { once: true });

@@ -9,8 +9,8 @@ pub mod upload;
 pub mod watch;
 
 use gloo_net::http::Request;
-use tryon_proxy::wire::{ConfigResponse, paths};
-use web_sys::Blob;
+use tryon_proxy::wire::{ConfigResponse, PersonCheck, fields, paths};
+use web_sys::{Blob, FormData};
 
 use crate::state::Failure;
 
@@ -38,6 +38,24 @@ impl ProxyClient {
     /// `GET /v1/config`.
     pub async fn config(&self) -> Result<ConfigResponse, Failure> {
         let response = Request::get(&self.url(paths::CONFIG))
+            .send()
+            .await
+            .map_err(|_| Failure::Network)?;
+        if !response.ok() {
+            return Err(failure_of(&response).await);
+        }
+        response.json().await.map_err(|_| Failure::UnexpectedAnswer)
+    }
+
+    /// `POST /v1/checks/person` with the prepared photo (multipart `person`): is it worth a
+    /// try-on? Small enough for `fetch`; no upload progress is shown for a check.
+    pub async fn check_person(&self, photo: &Blob) -> Result<PersonCheck, Failure> {
+        let form = FormData::new().map_err(|_| Failure::UploadFailed)?;
+        form.append_with_blob_and_filename(fields::PERSON, photo, "person.jpg")
+            .map_err(|_| Failure::UploadFailed)?;
+        let response = Request::post(&self.url(paths::CHECK_PERSON))
+            .body(form)
+            .map_err(|_| Failure::UploadFailed)?
             .send()
             .await
             .map_err(|_| Failure::Network)?;

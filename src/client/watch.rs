@@ -3,8 +3,13 @@
 //! Some paths between shopper and proxy do not pass event streams through (Shopify's App Proxy
 //! is not documented to), and mobile networks drop long connections; the shopper must still see
 //! the task finish. So the first stream error switches to polling, which needs nothing but
-//! plain GETs. Statuses from either channel go through the same callback; the state machine
-//! keeps the bar monotonic whichever channel a status came from.
+//! plain GETs, and so does a stream that stays silent: the proxy sends the task's status as
+//! soon as a stream opens, so no first event within [`FIRST_EVENT_TIMEOUT_MS`] means something
+//! in between holds the stream back (a buffering proxy, a firewall that accepts and stalls).
+//! Behind the App Proxy the stream is the create answer's direct link to the proxy's own
+//! origin, while polls still go through the App Proxy. Statuses from either channel go through
+//! the same callback; the state machine keeps the bar monotonic whichever channel a status came
+//! from.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -19,6 +24,8 @@ use crate::state::Failure;
 
 /// Time between two polls.
 const POLL_INTERVAL_MS: i32 = 1000;
+/// How long a freshly opened stream may stay silent before polling takes over.
+pub const FIRST_EVENT_TIMEOUT_MS: i32 = 5000;
 /// Polls that may fail in a row (a phone switching networks) before the shopper is told.
 const POLL_ATTEMPTS: u32 = 5;
 
@@ -43,9 +50,11 @@ struct Inner {
 }
 
 enum Channel {
-    /// Held only so it stays open (and closes when replaced).
+    /// Held only so it stays open (and closes when replaced). `first_event` runs until the
+    /// stream delivers its first status, then is dropped.
     Streaming {
         _stream: Stream,
+        first_event: Option<Timeout>,
     },
     /// Waiting for the next poll (`None` while a poll request is in flight).
     Polling(Option<Timeout>),
@@ -64,10 +73,12 @@ impl Drop for Stream {
 }
 
 impl TaskWatch {
-    /// Follows the task whose `events` and `self` links are given (paths relative to the proxy).
+    /// Follows the task whose event stream and `self` link are given: `events` is a path
+    /// relative to the proxy or an absolute URL (the create answer's direct stream), `status_path`
+    /// is polled through `client` if the stream fails.
     pub fn start(
         client: ProxyClient,
-        events_path: &str,
+        events: &str,
         status_path: &str,
         callbacks: Callbacks,
     ) -> Self {
@@ -78,8 +89,19 @@ impl TaskWatch {
             channel: Channel::Ended,
             failed_polls: 0,
         }));
-        let channel = match open_stream(&inner, &client.url(events_path)) {
-            Some(stream) => Channel::Streaming { _stream: stream },
+        let channel = match open_stream(&inner, &client.url(events)) {
+            Some(stream) => Channel::Streaming {
+                _stream: stream,
+                first_event: Timeout::new(FIRST_EVENT_TIMEOUT_MS, {
+                    let inner = Rc::downgrade(&inner);
+                    // Deferred: falling back drops this very timer.
+                    move || {
+                        wasm_bindgen_futures::spawn_local(
+                            async move { fall_back_to_polling(&inner) },
+                        )
+                    }
+                }),
+            },
             None => Channel::Polling(schedule_poll(Rc::downgrade(&inner), 0)),
         };
         inner.borrow_mut().channel = channel;
@@ -105,6 +127,7 @@ fn open_stream(inner: &Rc<RefCell<Inner>>, url: &str) -> Option<Stream> {
                 .and_then(|event| event.data().as_string())
                 .and_then(|data| serde_json::from_str::<TryOnView>(&data).ok());
             if let Some(view) = view {
+                heard_from_stream(&inner);
                 deliver(&inner, view);
             }
         }
@@ -119,6 +142,18 @@ fn open_stream(inner: &Rc<RefCell<Inner>>, url: &str) -> Option<Stream> {
         source,
         _listeners: [on_status, on_error],
     })
+}
+
+/// The stream works: its silence timer is no longer needed.
+fn heard_from_stream(inner: &Weak<RefCell<Inner>>) {
+    let Some(strong) = inner.upgrade() else {
+        return;
+    };
+    if let Ok(mut state) = strong.try_borrow_mut()
+        && let Channel::Streaming { first_event, .. } = &mut state.channel
+    {
+        *first_event = None;
+    }
 }
 
 fn fall_back_to_polling(inner: &Weak<RefCell<Inner>>) {

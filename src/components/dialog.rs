@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 
 use super::error::ErrorPanel;
+use super::notice::{CheckWarning, ExampleNote};
 use super::photo::PhotoStep;
 use super::progress::ProgressPanel;
 use super::result::ResultPanel;
@@ -39,8 +40,10 @@ pub fn TryOnDialog(ctl: Controller) -> impl IntoView {
             </header>
             <div class="body">
                 <PhotoStep ctl />
+                <CheckWarning ctl />
                 <ProgressPanel ctl />
                 <ResultPanel ctl />
+                <ExampleNote ctl />
                 <ErrorPanel ctl />
                 <RememberedNote ctl />
             </div>

@@ -23,6 +23,8 @@
 //! - `input[data-action=remember]` — "Remember my photo on this device" (opt-in);
 //!   `[data-action=forget]` — **Forget my photo** (shown while a photo is remembered);
 //!   `[data-role=photo-notice]` — the confirmation that it is gone;
+//! - `[data-role=check-warning]` — the person check's warning about the prepared photo;
+//!   `[data-role=example-note]` — under the theme editor's canned result (`design-mode`);
 //! - `[data-role=error]` — the error sentence; `[data-action=retry]` — **Try again**;
 //! - `[data-action=cancel]` — **Cancel** while the try-on runs (deletes the task);
 //! - `[data-action=start-over]` — **Try another photo**; `[data-action=close]` — the close button.
@@ -31,6 +33,7 @@
 
 mod dialog;
 mod error;
+mod notice;
 mod photo;
 mod progress;
 mod result;

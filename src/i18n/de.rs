@@ -114,5 +114,41 @@ pub(super) fn text(key: Key) -> &'static str {
             "Die Fotovorbereitung konnte in diesem Browser nicht starten. Bitte lade die Seite neu und versuche es erneut."
         }
         Key::ErrNoGarment => "Für diesen Artikel gibt es kein Bild zum Anprobieren.",
+        Key::CheckingPhoto => "Foto wird geprüft",
+        Key::ExampleNotice => {
+            "Beispielergebnis: Im Theme-Editor wird kein Foto gesendet und keine Anprobe verbraucht."
+        }
+        Key::IssueNoPerson => {
+            "Auf diesem Foto haben wir keine Person gefunden. Bitte wähle eins, das dich von Kopf bis Fuß zeigt."
+        }
+        Key::IssueMultiplePeople => {
+            "Auf diesem Foto ist mehr als eine Person. Bitte wähle eins, auf dem du allein bist."
+        }
+        Key::IssueNotFacingForward => {
+            "Auf diesem Foto schaust du nicht in die Kamera. Bitte wähle eins, auf dem du ihr zugewandt bist."
+        }
+        Key::IssuePersonTooSmall => {
+            "Auf diesem Foto bist du zu klein zu sehen. Bitte wähle eins, das näher aufgenommen ist."
+        }
+        Key::IssuePersonSlightlySmall => {
+            "Auf diesem Foto bist du etwas klein zu sehen; ein näher aufgenommenes wirkt besser."
+        }
+        Key::IssuePoseUnclear => {
+            "Deine Haltung ist schwer zu erkennen; gerade stehend gelingt es am besten."
+        }
+        Key::IssuePoseUnsupported => {
+            "Diese Pose funktioniert vielleicht nicht gut; gerade stehend gelingt es am besten."
+        }
+        Key::IssueTooFewPixels => {
+            "Dieses Foto ist zu klein für eine Anprobe. Bitte wähle ein größeres."
+        }
+        Key::IssueSoftPhoto => "Dieses Foto ist klein, dein Look könnte unscharf werden.",
+        Key::IssueLandscapePhoto => {
+            "Am besten eignet sich ein Hochformatfoto, das deinen ganzen Körper zeigt."
+        }
+        Key::IssueUnsuitable => {
+            "Dieses Foto eignet sich nicht für eine Anprobe. Bitte wähle eins, auf dem du gut zu sehen bist."
+        }
+        Key::IssueMayDisappoint => "Mit diesem Foto wird dein Look vielleicht nicht optimal.",
     }
 }

@@ -102,5 +102,39 @@ pub(super) fn text(key: Key) -> &'static str {
             "Photo preparation couldn't start in this browser. Please reload the page and try again."
         }
         Key::ErrNoGarment => "This product has no image to try on.",
+        Key::CheckingPhoto => "Checking your photo",
+        Key::ExampleNotice => {
+            "Example result: in the theme editor no photo is sent and no try-on is used."
+        }
+        Key::IssueNoPerson => {
+            "We couldn't find a person in this photo. Please choose one that shows you from head to feet."
+        }
+        Key::IssueMultiplePeople => {
+            "There's more than one person in this photo. Please choose one where you are alone."
+        }
+        Key::IssueNotFacingForward => {
+            "You're not facing the camera in this photo. Please choose one where you face it."
+        }
+        Key::IssuePersonTooSmall => {
+            "You look too small in this photo. Please choose one taken closer."
+        }
+        Key::IssuePersonSlightlySmall => {
+            "You look a little small in this photo; one taken closer gives a better look."
+        }
+        Key::IssuePoseUnclear => {
+            "Your pose is hard to make out; standing straight gives the best look."
+        }
+        Key::IssuePoseUnsupported => {
+            "This pose may not work well; standing straight gives the best look."
+        }
+        Key::IssueTooFewPixels => {
+            "This photo is too small for a try-on. Please choose a larger one."
+        }
+        Key::IssueSoftPhoto => "This photo is small, so your look may come out blurry.",
+        Key::IssueLandscapePhoto => "A portrait photo showing your whole body works best.",
+        Key::IssueUnsuitable => {
+            "This photo isn't suitable for a try-on. Please choose another one that shows you clearly."
+        }
+        Key::IssueMayDisappoint => "Your look may not come out at its best with this photo.",
     }
 }

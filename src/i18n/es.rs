@@ -106,5 +106,39 @@ pub(super) fn text(key: Key) -> &'static str {
             "La preparación de la foto no ha podido iniciarse en este navegador. Recarga la página y vuelve a intentarlo."
         }
         Key::ErrNoGarment => "Este artículo no tiene ninguna imagen para probar.",
+        Key::CheckingPhoto => "Comprobando tu foto",
+        Key::ExampleNotice => {
+            "Resultado de ejemplo: en el editor de temas no se envía ninguna foto ni se gasta ninguna prueba."
+        }
+        Key::IssueNoPerson => {
+            "No hemos encontrado a ninguna persona en esta foto. Elige una en la que se te vea de la cabeza a los pies."
+        }
+        Key::IssueMultiplePeople => {
+            "Hay más de una persona en esta foto. Elige una en la que salgas tú sola o solo."
+        }
+        Key::IssueNotFacingForward => {
+            "En esta foto no miras a la cámara. Elige una en la que estés de frente."
+        }
+        Key::IssuePersonTooSmall => {
+            "Sales demasiado pequeña o pequeño en esta foto. Elige una tomada más de cerca."
+        }
+        Key::IssuePersonSlightlySmall => {
+            "Sales algo pequeña o pequeño en esta foto; una tomada más de cerca queda mejor."
+        }
+        Key::IssuePoseUnclear => "Tu postura se distingue mal; de pie y recta o recto queda mejor.",
+        Key::IssuePoseUnsupported => {
+            "Puede que esta pose no funcione bien; de pie y recta o recto queda mejor."
+        }
+        Key::IssueTooFewPixels => {
+            "Esta foto es demasiado pequeña para una prueba. Elige una más grande."
+        }
+        Key::IssueSoftPhoto => "Esta foto es pequeña, así que el resultado puede salir borroso.",
+        Key::IssueLandscapePhoto => {
+            "Funciona mejor una foto en vertical en la que se vea todo tu cuerpo."
+        }
+        Key::IssueUnsuitable => {
+            "Esta foto no sirve para una prueba. Elige otra en la que se te vea bien."
+        }
+        Key::IssueMayDisappoint => "Puede que con esta foto el resultado no sea el mejor.",
     }
 }

@@ -108,5 +108,41 @@ pub(super) fn text(key: Key) -> &'static str {
             "La préparation de la photo n'a pas pu démarrer dans ce navigateur. Rechargez la page et réessayez."
         }
         Key::ErrNoGarment => "Cet article n'a pas d'image à essayer.",
+        Key::CheckingPhoto => "Vérification de la photo",
+        Key::ExampleNotice => {
+            "Exemple de résultat : dans l'éditeur de thème, aucune photo n'est envoyée et aucun essayage n'est décompté."
+        }
+        Key::IssueNoPerson => {
+            "Nous n'avons trouvé personne sur cette photo. Choisissez-en une qui vous montre de la tête aux pieds."
+        }
+        Key::IssueMultiplePeople => {
+            "Il y a plus d'une personne sur cette photo. Choisissez-en une où vous êtes seul·e."
+        }
+        Key::IssueNotFacingForward => {
+            "Vous ne faites pas face à l'objectif sur cette photo. Choisissez-en une où vous êtes de face."
+        }
+        Key::IssuePersonTooSmall => {
+            "Vous apparaissez trop petit·e sur cette photo. Choisissez-en une prise de plus près."
+        }
+        Key::IssuePersonSlightlySmall => {
+            "Vous apparaissez un peu petit·e sur cette photo ; une photo prise de plus près donnera un meilleur rendu."
+        }
+        Key::IssuePoseUnclear => {
+            "Votre posture est difficile à distinguer ; debout et droit·e, le rendu est meilleur."
+        }
+        Key::IssuePoseUnsupported => {
+            "Cette pose risque de mal fonctionner ; debout et droit·e, le rendu est meilleur."
+        }
+        Key::IssueTooFewPixels => {
+            "Cette photo est trop petite pour un essayage. Choisissez-en une plus grande."
+        }
+        Key::IssueSoftPhoto => "Cette photo est petite, le résultat risque d'être flou.",
+        Key::IssueLandscapePhoto => {
+            "Une photo en format portrait qui vous montre en entier donne le meilleur résultat."
+        }
+        Key::IssueUnsuitable => {
+            "Cette photo ne convient pas à un essayage. Choisissez-en une autre où l'on vous voit bien."
+        }
+        Key::IssueMayDisappoint => "Avec cette photo, le résultat risque de ne pas être optimal.",
     }
 }

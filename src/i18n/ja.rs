@@ -110,5 +110,39 @@ pub(super) fn text(key: Key) -> &'static str {
             "このブラウザでは写真の準備を開始できませんでした。ページを再読み込みして、もう一度お試しください。"
         }
         Key::ErrNoGarment => "この商品には試着用の画像がありません。",
+        Key::CheckingPhoto => "写真を確認しています",
+        Key::ExampleNotice => {
+            "結果の例です。テーマエディターでは写真は送信されず、試着回数も使われません。"
+        }
+        Key::IssueNoPerson => {
+            "この写真に人物が見つかりませんでした。頭から足まで写っている写真を選んでください。"
+        }
+        Key::IssueMultiplePeople => {
+            "この写真には複数の人が写っています。お一人で写っている写真を選んでください。"
+        }
+        Key::IssueNotFacingForward => {
+            "この写真ではカメラの方を向いていません。正面を向いた写真を選んでください。"
+        }
+        Key::IssuePersonTooSmall => {
+            "この写真では人物が小さすぎます。もっと近くで撮った写真を選んでください。"
+        }
+        Key::IssuePersonSlightlySmall => {
+            "この写真では人物がやや小さめです。近くで撮った写真のほうがきれいに仕上がります。"
+        }
+        Key::IssuePoseUnclear => {
+            "姿勢がわかりにくい写真です。まっすぐ立った写真がいちばんきれいに仕上がります。"
+        }
+        Key::IssuePoseUnsupported => {
+            "このポーズはうまくいかない場合があります。まっすぐ立った写真がいちばんきれいに仕上がります。"
+        }
+        Key::IssueTooFewPixels => {
+            "この写真は試着には小さすぎます。もっと大きな写真を選んでください。"
+        }
+        Key::IssueSoftPhoto => "この写真は小さいため、仕上がりがぼやける場合があります。",
+        Key::IssueLandscapePhoto => "全身が写った縦長の写真がいちばんきれいに仕上がります。",
+        Key::IssueUnsuitable => {
+            "この写真は試着に向いていません。はっきり写っている別の写真を選んでください。"
+        }
+        Key::IssueMayDisappoint => "この写真では仕上がりが最適にならない場合があります。",
     }
 }

@@ -14,7 +14,7 @@ mod pt_br;
 
 use tryon_proxy::wire::ErrorCode;
 
-use crate::state::{Failure, StatusLine};
+use crate::state::{Failure, PhotoIssue, StatusLine};
 
 /// The locales the widget speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -82,6 +82,7 @@ impl Locale {
     pub fn status_line(self, line: StatusLine) -> String {
         match line {
             StatusLine::Preparing => self.text(Key::Preparing).to_owned(),
+            StatusLine::Checking => self.text(Key::CheckingPhoto).to_owned(),
             StatusLine::Uploading { percent } => {
                 fill(self.text(Key::Uploading), &[("percent", percent.into())])
             }
@@ -99,6 +100,11 @@ impl Locale {
 
     pub fn failure(self, failure: Failure) -> &'static str {
         self.text(failure_key(failure))
+    }
+
+    /// The sentence for a finding of the person check (a refusal or a warning).
+    pub fn photo_issue(self, issue: PhotoIssue) -> &'static str {
+        self.text(photo_issue_key(issue))
     }
 }
 
@@ -179,10 +185,26 @@ pub enum Key {
     ErrResultUnavailable,
     ErrPreparerUnavailable,
     ErrNoGarment,
+    /// The status line while the person check judges the photo.
+    CheckingPhoto,
+    /// Under the theme editor's canned result.
+    ExampleNotice,
+    IssueNoPerson,
+    IssueMultiplePeople,
+    IssueNotFacingForward,
+    IssuePersonTooSmall,
+    IssuePersonSlightlySmall,
+    IssuePoseUnclear,
+    IssuePoseUnsupported,
+    IssueTooFewPixels,
+    IssueSoftPhoto,
+    IssueLandscapePhoto,
+    IssueUnsuitable,
+    IssueMayDisappoint,
 }
 
 impl Key {
-    pub const ALL: [Key; 66] = [
+    pub const ALL: [Key; 80] = [
         Self::ButtonLabel,
         Self::DialogTitle,
         Self::Close,
@@ -249,6 +271,20 @@ impl Key {
         Self::ErrResultUnavailable,
         Self::ErrPreparerUnavailable,
         Self::ErrNoGarment,
+        Self::CheckingPhoto,
+        Self::ExampleNotice,
+        Self::IssueNoPerson,
+        Self::IssueMultiplePeople,
+        Self::IssueNotFacingForward,
+        Self::IssuePersonTooSmall,
+        Self::IssuePersonSlightlySmall,
+        Self::IssuePoseUnclear,
+        Self::IssuePoseUnsupported,
+        Self::IssueTooFewPixels,
+        Self::IssueSoftPhoto,
+        Self::IssueLandscapePhoto,
+        Self::IssueUnsuitable,
+        Self::IssueMayDisappoint,
     ];
 }
 
@@ -287,6 +323,25 @@ pub fn failure_key(failure: Failure) -> Key {
         Failure::ResultUnavailable => Key::ErrResultUnavailable,
         Failure::PreparerUnavailable => Key::ErrPreparerUnavailable,
         Failure::NoGarment => Key::ErrNoGarment,
+        Failure::PhotoRejected(issue) => photo_issue_key(issue),
+    }
+}
+
+/// The sentence for a finding of the person check; exhaustive over [`PhotoIssue`].
+pub fn photo_issue_key(issue: PhotoIssue) -> Key {
+    match issue {
+        PhotoIssue::NoPerson => Key::IssueNoPerson,
+        PhotoIssue::MultiplePeople => Key::IssueMultiplePeople,
+        PhotoIssue::NotFacingForward => Key::IssueNotFacingForward,
+        PhotoIssue::PersonTooSmall => Key::IssuePersonTooSmall,
+        PhotoIssue::PersonSlightlySmall => Key::IssuePersonSlightlySmall,
+        PhotoIssue::PoseUnclear => Key::IssuePoseUnclear,
+        PhotoIssue::PoseUnsupported => Key::IssuePoseUnsupported,
+        PhotoIssue::TooFewPixels => Key::IssueTooFewPixels,
+        PhotoIssue::SoftPhoto => Key::IssueSoftPhoto,
+        PhotoIssue::LandscapePhoto => Key::IssueLandscapePhoto,
+        PhotoIssue::Unsuitable => Key::IssueUnsuitable,
+        PhotoIssue::MayDisappoint => Key::IssueMayDisappoint,
     }
 }
 

@@ -102,5 +102,39 @@ pub(super) fn text(key: Key) -> &'static str {
             "A preparação da foto não pôde começar neste navegador. Recarregue a página e tente de novo."
         }
         Key::ErrNoGarment => "Este produto não tem imagem para experimentar.",
+        Key::CheckingPhoto => "Verificando sua foto",
+        Key::ExampleNotice => {
+            "Resultado de exemplo: no editor de temas nenhuma foto é enviada e nenhuma prova é usada."
+        }
+        Key::IssueNoPerson => {
+            "Não encontramos nenhuma pessoa nesta foto. Escolha uma que mostre você da cabeça aos pés."
+        }
+        Key::IssueMultiplePeople => {
+            "Há mais de uma pessoa nesta foto. Escolha uma em que você esteja sozinha ou sozinho."
+        }
+        Key::IssueNotFacingForward => {
+            "Nesta foto você não está de frente para a câmera. Escolha uma em que esteja de frente."
+        }
+        Key::IssuePersonTooSmall => {
+            "Você aparece pequena ou pequeno demais nesta foto. Escolha uma tirada mais de perto."
+        }
+        Key::IssuePersonSlightlySmall => {
+            "Você aparece um pouco pequena ou pequeno nesta foto; uma tirada mais de perto fica melhor."
+        }
+        Key::IssuePoseUnclear => {
+            "Sua postura está difícil de distinguir; em pé e com o corpo reto fica melhor."
+        }
+        Key::IssuePoseUnsupported => {
+            "Esta pose pode não funcionar bem; em pé e com o corpo reto fica melhor."
+        }
+        Key::IssueTooFewPixels => "Esta foto é pequena demais para uma prova. Escolha uma maior.",
+        Key::IssueSoftPhoto => "Esta foto é pequena, então o resultado pode sair desfocado.",
+        Key::IssueLandscapePhoto => {
+            "Uma foto na vertical mostrando o corpo inteiro funciona melhor."
+        }
+        Key::IssueUnsuitable => {
+            "Esta foto não serve para uma prova. Escolha outra em que você apareça bem."
+        }
+        Key::IssueMayDisappoint => "Com esta foto, o resultado pode não ficar dos melhores.",
     }
 }
