@@ -11,24 +11,44 @@ use axum::response::{IntoResponse, Response};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::registry::ResultLookup;
-use crate::wire::{ConfigResponse, Limits, Problem, Quality, TryOnView};
+use crate::wire::{
+    CheckSource, CheckSources, ChecksAvailable, ConfigResponse, Limits, Problem, Quality, TryOnView,
+};
 
 /// What the widget needs to know before it prepares a photo.
 #[utoipa::path(get, path = "/v1/config", tag = "tryon",
     responses((status = 200, description = "Provider, options and upload limits", body = ConfigResponse)))]
 pub async fn get_config(State(state): State<AppState>) -> Json<ConfigResponse> {
     let settings = &state.settings;
+    // With a failover list this is the provider new tasks and checks go to now.
+    let provider = state.provider.info();
+    // Both check routes always answer: with the vendor's check where it has one, with the
+    // proxy's local checks otherwise.
+    let source = |by_vendor: bool| {
+        if by_vendor {
+            CheckSource::Provider
+        } else {
+            CheckSource::Local
+        }
+    };
     Json(ConfigResponse {
-        provider: state.provider.name.to_owned(),
-        categories: state.provider.categories.clone(),
+        provider: provider.name.to_owned(),
+        categories: provider.categories,
         qualities: Quality::ALL.to_vec(),
-        checks: state.provider.checks,
+        checks: ChecksAvailable {
+            person: true,
+            garment: true,
+        },
         limits: Limits {
             max_upload_bytes: settings.max_image_bytes,
             person_max_edge: settings.person_max_edge,
             garment_max_edge: settings.garment_max_edge,
             ..Limits::default()
         },
+        check_sources: Some(CheckSources {
+            person: source(provider.checks.person),
+            garment: source(provider.checks.garment),
+        }),
     })
 }
 
@@ -105,7 +125,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_js
         tracing::error!(%error, "readiness: store unavailable");
     }
     let draining = state.is_shutting_down();
-    let ready = store.is_ok() && !state.provider.name.is_empty() && !draining;
+    let provider = state.provider.info().name;
+    let ready = store.is_ok() && !provider.is_empty() && !draining;
     let status = if ready {
         StatusCode::OK
     } else {
@@ -114,7 +135,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_js
     let body = serde_json::json!({
         "ready": ready,
         "store": if store.is_ok() { "ok" } else { "unavailable" },
-        "provider": state.provider.name,
+        "provider": provider,
         "draining": draining,
     });
     (status, Json(body))

@@ -4,27 +4,30 @@
 //! `app(state)` is the one entry point both `main` and the integration tests use, so the
 //! tests exercise exactly the routes, limits and fallbacks the binary serves.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request, StatusCode};
-use axum::response::Response;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderName, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::watch;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-use crate::abuse::{CounterStore, Limiter, SystemClock};
+use crate::abuse::{CounterStore, Limiter, SystemClock, client_ip};
 use crate::config::Settings;
 use crate::cors::{self, CorsPolicy};
+use crate::error::ApiError;
 use crate::garment_fetch::{FetchOptions, FetcherSetupError, GarmentFetcher, SystemResolver};
 use crate::garments::GarmentSource;
 use crate::idempotency::IdempotencyKeys;
 use crate::images::ImagePreparer;
-use crate::providers::{Provider, ProviderInfo};
+use crate::providers::Provider;
+use crate::providers::routes::{self, CheckLimits};
 use crate::recent::RecentSubmissions;
 use crate::registry::{Registry, RegistryOptions};
 use crate::serving::{handler_deadline, upload_deadline};
@@ -37,7 +40,8 @@ use crate::{api, assets, create, events, metrics, openapi};
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
-    pub provider: Arc<ProviderInfo>,
+    /// The provider tasks and checks go to; with a failover list, the one serving now.
+    pub provider: Arc<dyn Provider>,
     pub registry: Registry,
     pub images: ImagePreparer,
     pub garments: Arc<GarmentSource>,
@@ -83,9 +87,8 @@ impl AppState {
         let fetcher = GarmentFetcher::new(fetch_options, Arc::new(SystemResolver))?;
         let demo_dir = settings.demo.then(|| settings.www_dir.join("demo"));
         let state = Self {
-            provider: Arc::new(provider.info()),
             registry: Registry::with_store(
-                provider,
+                provider.clone(),
                 RegistryOptions {
                     max_running: settings.max_running_tasks,
                     retention: settings.result_retention,
@@ -109,6 +112,7 @@ impl AppState {
                 Arc::new(SystemClock),
             )),
             recent: Arc::new(RecentSubmissions::default()),
+            provider,
             shopify: None,
             shutdown: Arc::new(watch::Sender::new(false)),
             settings: Arc::new(settings),
@@ -209,7 +213,9 @@ pub fn app(state: AppState) -> Router {
         .route(paths::HEALTHZ, get(api::healthz).layer(bounded.clone()))
         // Issue 7: operating it.
         .route("/readyz", get(api::readyz).layer(bounded.clone()))
-        .route("/metrics", get(metrics::metrics).layer(bounded));
+        .route("/metrics", get(metrics::metrics).layer(bounded.clone()))
+        // Issue 3: the pre-flight checks, gated like creates (issue 6).
+        .merge(check_routes(&state));
     if state.settings.demo {
         router = router
             .route("/", get(assets::demo_index))
@@ -219,6 +225,7 @@ pub fn app(state: AppState) -> Router {
     // App Proxy requests and stream tokens.
     let cors = Arc::new(CorsPolicy::new(&state.settings.allowed_origins));
     let shopify = state.shopify.clone();
+    let provider = state.provider.clone();
     let router = router
         .fallback(assets::widget_file)
         .layer(axum::middleware::from_fn_with_state(cors, cors::enforce))
@@ -227,7 +234,10 @@ pub fn app(state: AppState) -> Router {
         Some(config) => shopify::mount(router, config),
         None => router,
     };
+    // Vendors call their webhooks server to server: top level only, never under `/shopify`.
+    let webhooks = routes::webhooks(provider).layer(bounded);
     router
+        .merge(webhooks)
         .layer(axum::middleware::from_fn(count_refusals))
         .layer(
             TraceLayer::new_for_http()
@@ -236,6 +246,70 @@ pub fn app(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+}
+
+/// `POST /v1/checks/{person,garment}` behind the same gates as a create: a declared body over
+/// the limit is refused unread, then the client's check bucket is charged, and the upload has
+/// the upload deadline; only then is the image decoded (through the shared decode gate) and
+/// the provider asked.
+fn check_routes(state: &AppState) -> Router<AppState> {
+    routes::checks(
+        state.provider.clone(),
+        state.images.clone(),
+        check_limits(&state.settings),
+    )
+    .route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        admit_check,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        state.settings.upload_timeout,
+        upload_deadline,
+    ))
+}
+
+/// Issue 6 for checks: 413 for a declared body over the limit, 429 `rate_limited` with
+/// `Retry-After` once the client's check bucket is empty; neither reaches the provider.
+async fn admit_check(
+    State(state): State<AppState>,
+    request: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let limit = check_limits(&state.settings).max_body_bytes();
+    if let Some(declared) = declared_length(request.headers()).filter(|&n| n > limit) {
+        return ApiError::ImageTooLarge(format!(
+            "the request body is {declared} bytes, over the limit of {limit}"
+        ))
+        .into_response();
+    }
+    // Without connection info (a server not started by `serving::serve`) every client shares
+    // one bucket, as for creates: stricter, never looser.
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(a)| a.ip());
+    let client = client_ip(peer, request.headers(), &state.settings.trusted_proxies);
+    match state.limiter.admit_check(client).await {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => ApiError::from(refusal).into_response(),
+    }
+}
+
+/// One image per check; a vendor slower than any other handler may be is "unavailable".
+fn check_limits(settings: &Settings) -> CheckLimits {
+    CheckLimits {
+        max_image_bytes: settings.max_image_bytes,
+        provider_timeout: settings.handler_timeout,
+    }
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

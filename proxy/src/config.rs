@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use crate::abuse::{AbuseLimits, BucketRule, parse_trusted_proxies};
 use crate::cors::{OriginError, normalize_origin};
+use crate::providers::VendorKind;
 use crate::serving::ServeOptions;
 use crate::shopify::{self, ShopifyConfig, ShopifyConfigError};
 
@@ -42,8 +43,7 @@ pub enum ProviderKind {
 
 impl ProviderKind {
     /// The vendor adapter this names; `None` for the built-in compositor.
-    pub fn vendor(self) -> Option<crate::providers::VendorKind> {
-        use crate::providers::VendorKind;
+    pub fn vendor(self) -> Option<VendorKind> {
         match self {
             Self::Local => None,
             Self::Fitroom => Some(VendorKind::Fitroom),
@@ -75,6 +75,21 @@ pub struct Cli {
     /// Try-on service to use [default: local].
     #[arg(long, env = "TRYON_PROVIDER", value_enum)]
     pub provider: Option<ProviderKind>,
+
+    /// Comma-separated vendors that take new try-ons, in this order, when the --provider is
+    /// out of credit, refuses its key or stays unavailable after its retries (e.g.
+    /// `fitinview,tryiton`); each reads its key and base URL from the environment like
+    /// --provider does. The same try-on moves on at once only when the refusal certainly cost
+    /// nothing (out of credit, refused key); a provider that failed is tried again after five
+    /// minutes. Needs a vendor --provider; `local` cannot be in the list [default: none].
+    #[arg(
+        long,
+        env = "TRYON_FAILOVER",
+        value_name = "PROVIDERS",
+        value_enum,
+        value_delimiter = ','
+    )]
+    pub failover: Option<Vec<ProviderKind>>,
 
     /// Folder with the built widget (`cargo xtask dist`), served at the root path
     /// [default: target/dist].
@@ -257,6 +272,8 @@ pub enum ConfigError {
     TrustedProxies(String),
     #[error("--allowed-origins: {0}")]
     AllowedOrigin(#[from] OriginError),
+    #[error("--failover: {0}")]
+    Failover(&'static str),
 }
 
 /// The resolved configuration every part of the server reads.
@@ -264,6 +281,8 @@ pub enum ConfigError {
 pub struct Settings {
     pub listen: SocketAddr,
     pub provider: ProviderKind,
+    /// The vendors after `provider`, in order of preference (issue 3); empty without failover.
+    pub failover: Vec<VendorKind>,
     pub assets_dir: PathBuf,
     pub www_dir: PathBuf,
     pub demo: bool,
@@ -322,15 +341,18 @@ impl Settings {
         {
             return Err(ConfigError::GarmentHost(bad.clone()));
         }
+        let provider = cli
+            .provider
+            .or(file.provider)
+            .unwrap_or(ProviderKind::Local);
+        let failover = failover_vendors(provider, cli.failover.or(file.failover))?;
         let settings = Self {
             listen: cli
                 .listen
                 .or(file.listen)
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
-            provider: cli
-                .provider
-                .or(file.provider)
-                .unwrap_or(ProviderKind::Local),
+            provider,
+            failover,
             assets_dir: cli
                 .assets_dir
                 .or(file.assets_dir)
@@ -473,6 +495,33 @@ impl Settings {
             None => Ok(()),
         }
     }
+}
+
+/// The failover list as vendors: after a vendor only, without `local`, no vendor twice.
+fn failover_vendors(
+    provider: ProviderKind,
+    listed: Option<Vec<ProviderKind>>,
+) -> Result<Vec<VendorKind>, ConfigError> {
+    let listed = listed.unwrap_or_default();
+    if listed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(first) = provider.vendor() else {
+        return Err(ConfigError::Failover(
+            "needs a vendor --provider to fail over from",
+        ));
+    };
+    let mut vendors = Vec::with_capacity(listed.len());
+    for kind in listed {
+        let vendor = kind.vendor().ok_or(ConfigError::Failover(
+            "the local compositor is a demo, not a stand-in for a vendor",
+        ))?;
+        if vendor == first || vendors.contains(&vendor) {
+            return Err(ConfigError::Failover("each provider may appear only once"));
+        }
+        vendors.push(vendor);
+    }
+    Ok(vendors)
 }
 
 fn read_file(path: &Path) -> Result<Cli, ConfigError> {
@@ -663,6 +712,35 @@ mod tests {
     }
 
     #[test]
+    fn failover_lists_vendors_after_the_provider_once_each() {
+        let s = Settings::resolve(
+            cli(&["--provider", "fitroom", "--failover", "fitinview,tryiton"]),
+            Cli::default(),
+        )
+        .unwrap();
+        assert_eq!(s.provider, ProviderKind::Fitroom);
+        assert_eq!(s.failover, [VendorKind::FitInView, VendorKind::TryItOn]);
+        let file: Cli = toml::from_str("provider = \"vtryon\"\nfailover = [\"fitroom\"]").unwrap();
+        let s = Settings::resolve(cli(&[]), file).unwrap();
+        assert_eq!(s.failover, [VendorKind::Fitroom]);
+        assert!(
+            Settings::resolve(cli(&[]), Cli::default())
+                .unwrap()
+                .failover
+                .is_empty()
+        );
+        for bad in [
+            &["--failover", "fitroom"][..],
+            &["--provider", "fitroom", "--failover", "local"],
+            &["--provider", "fitroom", "--failover", "fitroom"],
+            &["--provider", "fitroom", "--failover", "tryiton,tryiton"],
+        ] {
+            let err = Settings::resolve(cli(bad), Cli::default()).unwrap_err();
+            assert!(matches!(err, ConfigError::Failover(_)), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
     fn unknown_file_keys_are_refused() {
         assert!(toml::from_str::<Cli>("lisen = \"127.0.0.1:1\"").is_err());
     }
@@ -685,6 +763,9 @@ mod tests {
             "--config",
             "--listen",
             "--provider",
+            "TRYON_PROVIDER",
+            "--failover",
+            "TRYON_FAILOVER",
             "--assets-dir",
             "--www-dir",
             "--demo",

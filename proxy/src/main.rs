@@ -8,7 +8,7 @@ use tracing_subscriber::EnvFilter;
 use tryon_proxy::app::{AppState, app};
 use tryon_proxy::config::Settings;
 use tryon_proxy::providers::local::LocalProvider;
-use tryon_proxy::providers::{Provider, VendorSettings, build_vendor};
+use tryon_proxy::providers::{Provider, failover};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -44,10 +44,13 @@ fn init_logging() {
 }
 
 async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
-    // Issue 3: a vendor reads its key and base URL from the environment.
+    // Issue 3: a vendor reads its key and base URL from the environment; with a failover
+    // list, each of them does.
     let provider: Arc<dyn Provider> = match settings.provider.vendor() {
         None => Arc::new(LocalProvider::new(settings.local_duration)),
-        Some(vendor) => build_vendor(VendorSettings::from_env(vendor)?)?,
+        Some(first) => {
+            failover::from_lookup(first, &settings.failover, |name| std::env::var(name).ok())?
+        }
     };
     // Issue 5: a half Shopify configuration stops the start rather than serving unverified.
     let shopify = settings.shopify()?.map(Arc::new);
@@ -61,7 +64,7 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         tracing::info!(shops = ?shopify.shops, direct_streams = shopify.public_url.is_some(),
             "Shopify App Proxy requests served under /shopify");
     }
-    tracing::info!(%address, demo, provider = state.provider.name, "tryon-proxy listening");
+    tracing::info!(%address, demo, provider = state.provider.info().name, "tryon-proxy listening");
     println!("tryon-proxy listening on http://{address}/");
     if demo {
         println!("demo storefront: http://{address}/");

@@ -6,8 +6,9 @@ use axum::Json;
 use utoipa::OpenApi;
 
 use crate::wire::{
-    Category, ChecksAvailable, ConfigResponse, CreatedTryOn, DirectStream, ErrorCode, Limits,
-    Problem, ProgressKind, Quality, ResultInfo, TaskError, TaskStatus, TryOnLinks, TryOnView,
+    Category, CheckIssue, CheckSource, CheckSources, ChecksAvailable, ConfigResponse, CreatedTryOn,
+    DirectStream, ErrorCode, GarmentCheck, GarmentKind, Limits, PersonCheck, Problem, ProgressKind,
+    Quality, ResultInfo, Severity, TaskError, TaskStatus, TryOnLinks, TryOnView,
 };
 
 #[derive(OpenApi)]
@@ -24,6 +25,9 @@ use crate::wire::{
         crate::api::get_result,
         crate::api::delete_tryon,
         crate::api::healthz,
+        crate::providers::routes::check_person,
+        crate::providers::routes::check_garment,
+        crate::providers::routes::fitinview_webhook,
         openapi_json,
     ),
     components(schemas(
@@ -42,6 +46,13 @@ use crate::wire::{
         TaskError,
         Problem,
         ErrorCode,
+        CheckSources,
+        CheckSource,
+        PersonCheck,
+        CheckIssue,
+        Severity,
+        GarmentCheck,
+        GarmentKind,
     ))
 )]
 pub struct ApiDoc;

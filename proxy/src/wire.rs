@@ -143,6 +143,19 @@ pub struct ConfigResponse {
     pub qualities: Vec<Quality>,
     pub checks: ChecksAvailable,
     pub limits: Limits,
+    /// Who answers each check that `checks` offers: the vendor's own check (which may cost
+    /// the merchant a fraction of a credit, once per image) or the proxy's free local checks
+    /// (resolution, aspect). Absent from proxies that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_sources: Option<CheckSources>,
+}
+
+/// [`ConfigResponse::check_sources`]: who runs the person and the garment check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct CheckSources {
+    pub person: CheckSource,
+    pub garment: CheckSource,
 }
 
 /// Which pre-flight checks the proxy offers (`POST /v1/checks/...`).

@@ -6,25 +6,48 @@
 //! After any other provider failure (unavailable, timed out) the task fails as it is, because
 //! the first vendor may still finish and charge it, and only later tasks go elsewhere. A
 //! provider that failed is skipped for a cool-down and then tried again, so a short outage
-//! does not move traffic for good.
+//! does not move traffic for good. Checks follow the same order and the same rules.
+//!
+//! Configured with `TRYON_PROVIDER` (the first choice) and `TRYON_FAILOVER` (the rest, in
+//! order); [`from_lookup`] builds the chain. The upstream state a task leaves for a restart is
+//! tagged with its provider's name, so [`Provider::resume`] polls the vendor that has the task.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use tokio::time::Instant;
 
 use super::{
-    PreparedImage, ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput,
-    WebhookError,
+    PreparedImage, ProgressSink, ProgressUpdate, Provider, ProviderError, ProviderInfo,
+    SettingsError, TryOnJob, TryOnOutput, VendorKind, VendorSettings, WebhookError, build_vendor,
 };
 use crate::wire::{GarmentCheck, PersonCheck};
 
 /// How long a provider that failed over is skipped before it is tried again.
 pub const DEFAULT_COOL_DOWN: Duration = Duration::from_secs(300);
 
+/// The provider for `first` followed by `rest`, each configured through `lookup` (the process
+/// environment in the binary): the vendor itself when it is alone, a [`Failover`] otherwise.
+pub fn from_lookup(
+    first: VendorKind,
+    rest: &[VendorKind],
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Arc<dyn Provider>, SettingsError> {
+    let mut providers = Vec::with_capacity(1 + rest.len());
+    for &kind in std::iter::once(&first).chain(rest) {
+        providers.push(build_vendor(VendorSettings::from_lookup(kind, &lookup)?)?);
+    }
+    if providers.len() == 1 {
+        return Ok(providers.swap_remove(0));
+    }
+    let chain = Failover::new(providers, DEFAULT_COOL_DOWN).expect("the list holds `first`");
+    Ok(Arc::new(chain))
+}
+
 pub struct Failover {
-    providers: Vec<std::sync::Arc<dyn Provider>>,
+    providers: Vec<Arc<dyn Provider>>,
     /// When each provider last failed over; `None` while healthy.
     failed_at: Mutex<Vec<Option<Instant>>>,
     cool_down: Duration,
@@ -32,7 +55,7 @@ pub struct Failover {
 
 impl Failover {
     /// `providers` in order of preference; at least one.
-    pub fn new(providers: Vec<std::sync::Arc<dyn Provider>>, cool_down: Duration) -> Option<Self> {
+    pub fn new(providers: Vec<Arc<dyn Provider>>, cool_down: Duration) -> Option<Self> {
         if providers.is_empty() {
             return None;
         }
@@ -66,6 +89,29 @@ impl Failover {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Option<Instant>>> {
         self.failed_at.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Asks the current provider, and the next ones while a refusal certainly cost nothing.
+    async fn first_answer<'a, T>(
+        &'a self,
+        ask: impl Fn(&'a dyn Provider) -> BoxFuture<'a, Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        let mut index = self.current();
+        loop {
+            let error = match ask(self.providers[index].as_ref()).await {
+                Ok(answer) => return Ok(answer),
+                Err(error) => error,
+            };
+            if !error.fails_over() {
+                return Err(error);
+            }
+            self.mark_failed(index);
+            let next = index + 1;
+            if !refused_before_create(&error) || next >= self.providers.len() {
+                return Err(error);
+            }
+            index = next;
+        }
+    }
 }
 
 /// Refusals that certainly created nothing upstream: the task may move on at once.
@@ -74,6 +120,27 @@ fn refused_before_create(error: &ProviderError) -> bool {
         error,
         ProviderError::OutOfCredit(_) | ProviderError::Auth(_)
     )
+}
+
+/// Passes progress through and tags the upstream state with the provider that has the task.
+struct Tagged<'a> {
+    sink: &'a dyn ProgressSink,
+    provider: &'static str,
+}
+
+impl ProgressSink for Tagged<'_> {
+    fn report(&self, update: ProgressUpdate) {
+        self.sink.report(update);
+    }
+
+    fn queued(&self, ahead: Option<u32>) {
+        self.sink.queued(ahead);
+    }
+
+    fn upstream_started(&self, state: serde_json::Value) {
+        self.sink
+            .upstream_started(serde_json::json!({ "provider": self.provider, "state": state }));
+    }
 }
 
 #[async_trait]
@@ -88,31 +155,57 @@ impl Provider for Failover {
         job: TryOnJob,
         progress: &dyn ProgressSink,
     ) -> Result<TryOnOutput, ProviderError> {
-        let mut index = self.current();
-        loop {
-            let outcome = self.providers[index].run(job.clone(), progress).await;
-            let error = match outcome {
-                Ok(output) => return Ok(output),
-                Err(error) => error,
-            };
-            if !error.fails_over() {
-                return Err(error);
+        self.first_answer(|provider| {
+            let job = job.clone();
+            Box::pin(async move {
+                let tagged = Tagged {
+                    sink: progress,
+                    provider: provider.info().name,
+                };
+                provider.run(job, &tagged).await
+            })
+        })
+        .await
+    }
+
+    /// The provider named in the tagged state polls its own task again. State without a tag
+    /// was left while the first provider served alone (before failover was configured).
+    async fn resume(
+        &self,
+        job: TryOnJob,
+        state: serde_json::Value,
+        progress: &dyn ProgressSink,
+    ) -> Result<TryOnOutput, ProviderError> {
+        let (provider, inner) = match state["provider"].as_str() {
+            None => (&self.providers[0], state),
+            Some(name) => {
+                let provider = self
+                    .providers
+                    .iter()
+                    .find(|p| p.info().name == name)
+                    .ok_or_else(|| {
+                        ProviderError::Failed(format!(
+                            "the {name} provider that started this task is no longer configured"
+                        ))
+                    })?;
+                (provider, state["state"].clone())
             }
-            self.mark_failed(index);
-            let next = index + 1;
-            if !refused_before_create(&error) || next >= self.providers.len() {
-                return Err(error);
-            }
-            index = next;
-        }
+        };
+        let tagged = Tagged {
+            sink: progress,
+            provider: provider.info().name,
+        };
+        provider.resume(job, inner, &tagged).await
     }
 
     async fn check_person(&self, person: &PreparedImage) -> Result<PersonCheck, ProviderError> {
-        self.providers[self.current()].check_person(person).await
+        self.first_answer(|provider| provider.check_person(person))
+            .await
     }
 
     async fn check_garment(&self, garment: &PreparedImage) -> Result<GarmentCheck, ProviderError> {
-        self.providers[self.current()].check_garment(garment).await
+        self.first_answer(|provider| provider.check_garment(garment))
+            .await
     }
 
     fn accepts_webhooks(&self) -> bool {
@@ -129,13 +222,11 @@ impl Provider for Failover {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use bytes::Bytes;
 
     use super::*;
-    use crate::providers::ProgressUpdate;
     use crate::wire::{Category, ChecksAvailable, Quality};
 
     /// A provider that answers each run with the next scripted outcome.
@@ -168,19 +259,64 @@ mod tests {
         async fn run(
             &self,
             _job: TryOnJob,
-            _progress: &dyn ProgressSink,
+            progress: &dyn ProgressSink,
         ) -> Result<TryOnOutput, ProviderError> {
             self.runs.fetch_add(1, Ordering::SeqCst);
-            let next = self.fail_with.lock().unwrap().pop();
-            match next {
+            self.next_outcome()?;
+            progress.upstream_started(serde_json::json!({ "task": self.name }));
+            Ok(output(self.name.to_owned()))
+        }
+
+        async fn resume(
+            &self,
+            _job: TryOnJob,
+            state: serde_json::Value,
+            _progress: &dyn ProgressSink,
+        ) -> Result<TryOnOutput, ProviderError> {
+            Ok(output(format!("{} resumed {state}", self.name)))
+        }
+
+        /// Names the provider that answered in its one issue.
+        async fn check_person(&self, _: &PreparedImage) -> Result<PersonCheck, ProviderError> {
+            self.next_outcome()?;
+            Ok(PersonCheck {
+                ok: true,
+                issues: vec![crate::providers::checks::issue(
+                    self.name,
+                    crate::wire::Severity::Warning,
+                    String::new(),
+                )],
+                garment_kinds: None,
+                source: crate::wire::CheckSource::Provider,
+            })
+        }
+    }
+
+    impl Scripted {
+        fn next_outcome(&self) -> Result<(), ProviderError> {
+            match self.fail_with.lock().unwrap().pop() {
                 Some(error) => Err(error()),
-                None => Ok(TryOnOutput {
-                    bytes: Bytes::from_static(self.name.as_bytes()),
-                    width: 1,
-                    height: 1,
-                    content_type: "image/png".into(),
-                }),
+                None => Ok(()),
             }
+        }
+    }
+
+    fn output(text: String) -> TryOnOutput {
+        TryOnOutput {
+            bytes: Bytes::from(text),
+            width: 1,
+            height: 1,
+            content_type: "image/png".into(),
+        }
+    }
+
+    /// Keeps the upstream state a run leaves for a restart.
+    #[derive(Default)]
+    struct Persisting(Mutex<Option<serde_json::Value>>);
+    impl ProgressSink for Persisting {
+        fn report(&self, _update: ProgressUpdate) {}
+        fn upstream_started(&self, state: serde_json::Value) {
+            *self.0.lock().unwrap() = Some(state);
         }
     }
 
@@ -301,5 +437,56 @@ mod tests {
             Err(ProviderError::OutOfCredit(_))
         ));
         assert!(Failover::new(vec![], DEFAULT_COOL_DOWN).is_none());
+    }
+
+    #[tokio::test]
+    async fn checks_follow_the_same_order_and_rules() {
+        let (first, second) = (
+            Scripted::new("first", vec![out_of_credit]),
+            Scripted::new("second", vec![]),
+        );
+        let failover = Failover::new(vec![first, second], DEFAULT_COOL_DOWN).unwrap();
+        let check = failover.check_person(&job().person).await.unwrap();
+        assert_eq!(
+            check.issues[0].code, "second",
+            "a check the first provider refused for credit is asked of the next"
+        );
+        assert_eq!(failover.info().name, "second");
+    }
+
+    #[tokio::test]
+    async fn a_restart_resumes_the_task_at_the_provider_that_has_it() {
+        let (first, second) = (
+            Scripted::new("first", vec![out_of_credit]),
+            Scripted::new("second", vec![]),
+        );
+        let failover = Failover::new(vec![first, second], DEFAULT_COOL_DOWN).unwrap();
+        let sink = Persisting::default();
+        failover.run(job(), &sink).await.unwrap();
+        let state = sink.0.lock().unwrap().clone().expect("upstream state kept");
+        assert_eq!(
+            state,
+            serde_json::json!({"provider": "second", "state": {"task": "second"}})
+        );
+        // A new process: nothing has failed yet, so `first` would take new tasks.
+        let (first, second) = (
+            Scripted::new("first", vec![]),
+            Scripted::new("second", vec![]),
+        );
+        let restarted = Failover::new(vec![first, second], DEFAULT_COOL_DOWN).unwrap();
+        let resumed = restarted.resume(job(), state, &Quiet).await.unwrap();
+        assert_eq!(&resumed.bytes[..], br#"second resumed {"task":"second"}"#);
+        let untagged = serde_json::json!({"task": "older"});
+        let resumed = restarted.resume(job(), untagged, &Quiet).await.unwrap();
+        assert_eq!(
+            &resumed.bytes[..],
+            br#"first resumed {"task":"older"}"#,
+            "state from before failover was configured belongs to the first provider"
+        );
+        let gone = serde_json::json!({"provider": "vtryon", "state": {}});
+        assert!(matches!(
+            restarted.resume(job(), gone, &Quiet).await,
+            Err(ProviderError::Failed(_))
+        ));
     }
 }

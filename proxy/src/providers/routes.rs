@@ -2,7 +2,9 @@
 //! pre-flight checks (`POST /v1/checks/person`, `POST /v1/checks/garment`) and vendor
 //! webhooks (`POST /v1/webhooks/fitinview`).
 //!
-//! Mount with `Router::merge(providers::routes::router(provider, images, max_image_bytes))`.
+//! `app` mounts [`checks`] beside the other v1 routes (so they share the CORS gate, the App
+//! Proxy mount and the per-client check bucket) and [`webhooks`] at the top level only, since
+//! vendors call it, not browsers. [`router`] serves both on their own, for the adapter tests.
 //! Checks take an uploaded file (`person`, `garment`), prepared exactly like a try-on's images
 //! so the vendor judges what it would be sent; the provider caches verdicts by content, so the
 //! same photo or product image is never paid for twice. A provider error is answered as
@@ -10,84 +12,203 @@
 //! the shopper only as "unavailable".
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use utoipa::ToSchema;
 
 use super::fitinview::WEBHOOK_PATH;
 use super::{Provider, ProviderError, WebhookError};
 use crate::error::ApiError;
 use crate::images::{ImagePreparer, ImageRole};
-use crate::wire::{ErrorCode, PROBLEM_TYPE_BASE, Problem, fields, media, paths};
+use crate::wire::{
+    ErrorCode, GarmentCheck, PROBLEM_TYPE_BASE, PersonCheck, Problem, fields, media, paths,
+};
 
 /// Multipart overhead allowed on top of one image.
 const FORM_OVERHEAD: u64 = 64 * 1024;
+/// Vendor events are small JSON documents; anything bigger is not one.
+const WEBHOOK_BODY_LIMIT: usize = 256 * 1024;
 
-struct Shared {
-    provider: Arc<dyn Provider>,
-    images: ImagePreparer,
-    max_image_bytes: u64,
+/// How much a check may upload and how long the provider may take to judge it.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckLimits {
+    pub max_image_bytes: u64,
+    /// A vendor that has not answered by then is "unavailable" (503), not the client's fault.
+    pub provider_timeout: Duration,
 }
 
-/// The check and webhook routes around `provider`, for any outer router state.
+impl CheckLimits {
+    /// The largest check request body: one image and its multipart framing.
+    pub fn max_body_bytes(&self) -> u64 {
+        self.max_image_bytes.saturating_add(FORM_OVERHEAD)
+    }
+}
+
+/// What the check handlers share.
+pub(crate) struct Shared {
+    provider: Arc<dyn Provider>,
+    images: ImagePreparer,
+    limits: CheckLimits,
+}
+
+/// The check and webhook routes around `provider` on their own, for any outer router state.
 pub fn router<S: Clone + Send + Sync + 'static>(
     provider: Arc<dyn Provider>,
     images: ImagePreparer,
     max_image_bytes: u64,
 ) -> Router<S> {
-    let limit =
-        usize::try_from(max_image_bytes.saturating_add(FORM_OVERHEAD)).unwrap_or(usize::MAX);
+    let limits = CheckLimits {
+        max_image_bytes,
+        provider_timeout: Duration::from_secs(10),
+    };
+    checks(provider.clone(), images, limits).merge(webhooks(provider))
+}
+
+/// `POST /v1/checks/person` and `POST /v1/checks/garment`.
+pub fn checks<S: Clone + Send + Sync + 'static>(
+    provider: Arc<dyn Provider>,
+    images: ImagePreparer,
+    limits: CheckLimits,
+) -> Router<S> {
+    let body_limit = usize::try_from(limits.max_body_bytes()).unwrap_or(usize::MAX);
     Router::new()
         .route(paths::CHECK_PERSON, post(check_person))
         .route(paths::CHECK_GARMENT, post(check_garment))
-        .route(WEBHOOK_PATH, post(fitinview_webhook))
-        .layer(DefaultBodyLimit::max(limit))
+        .layer(DefaultBodyLimit::max(body_limit))
         .with_state(Arc::new(Shared {
             provider,
             images,
-            max_image_bytes,
+            limits,
         }))
 }
 
-async fn check_person(State(shared): State<Arc<Shared>>, form: Multipart) -> Response {
+/// `POST /v1/webhooks/fitinview`.
+pub fn webhooks<S: Clone + Send + Sync + 'static>(provider: Arc<dyn Provider>) -> Router<S> {
+    Router::new()
+        .route(WEBHOOK_PATH, post(fitinview_webhook))
+        .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
+        .with_state(provider)
+}
+
+/// The multipart form of `POST /v1/checks/person`, for the OpenAPI document only.
+#[derive(ToSchema)]
+pub struct PersonCheckForm {
+    /// The shopper's photo: JPEG, PNG or WebP (sniffed from the bytes).
+    #[schema(content_media_type = "application/octet-stream")]
+    pub person: Vec<u8>,
+}
+
+/// The multipart form of `POST /v1/checks/garment`, for the OpenAPI document only.
+#[derive(ToSchema)]
+pub struct GarmentCheckForm {
+    /// The garment photo: JPEG, PNG or WebP (sniffed from the bytes).
+    #[schema(content_media_type = "application/octet-stream")]
+    pub garment: Vec<u8>,
+}
+
+/// Is this person photo usable, before a credit is spent? `source` says whether the vendor
+/// judged it or the proxy's local checks did (resolution, aspect); the same photo is judged once.
+#[utoipa::path(post, path = "/v1/checks/person", tag = "checks",
+    request_body(content = inline(PersonCheckForm), content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The verdict; `ok: false` means do not create the try-on", body = PersonCheck),
+        (status = 400, description = "`missing_field` or `invalid_field`", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 413, description = "`image_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_type`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_image`, or the vendor refused the image", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`, with `Retry-After`", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 503, description = "`provider_unavailable`, `provider_out_of_credit` or `provider_auth`: go on without the check",
+            body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn check_person(
+    State(shared): State<Arc<Shared>>,
+    form: Result<Multipart, MultipartRejection>,
+) -> Response {
     let image = match read_image(&shared, form, fields::PERSON, ImageRole::Person).await {
         Ok(image) => image,
         Err(error) => return error.into_response(),
     };
-    match shared.provider.check_person(&image).await {
+    let judged = shared.bounded(shared.provider.check_person(&image)).await;
+    match judged {
         Ok(check) => Json(check).into_response(),
         Err(error) => provider_problem(&error),
     }
 }
 
-async fn check_garment(State(shared): State<Arc<Shared>>, form: Multipart) -> Response {
+/// What kind of garment is this, and is it usable? `kind` is `null` when only the local
+/// checks (size) ran.
+#[utoipa::path(post, path = "/v1/checks/garment", tag = "checks",
+    request_body(content = inline(GarmentCheckForm), content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The verdict", body = GarmentCheck),
+        (status = 400, description = "`missing_field` or `invalid_field`", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 413, description = "`image_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_type`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_image`, or the vendor refused the image", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`, with `Retry-After`", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 503, description = "`provider_unavailable`, `provider_out_of_credit` or `provider_auth`",
+            body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn check_garment(
+    State(shared): State<Arc<Shared>>,
+    form: Result<Multipart, MultipartRejection>,
+) -> Response {
     let image = match read_image(&shared, form, fields::GARMENT, ImageRole::Garment).await {
         Ok(image) => image,
         Err(error) => return error.into_response(),
     };
-    match shared.provider.check_garment(&image).await {
+    let judged = shared.bounded(shared.provider.check_garment(&image)).await;
+    match judged {
         Ok(check) => Json(check).into_response(),
         Err(error) => provider_problem(&error),
+    }
+}
+
+impl Shared {
+    /// The provider's verdict, or [`ProviderError::Timeout`] once the limit has passed.
+    async fn bounded<T>(
+        &self,
+        judging: impl Future<Output = Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        let limit = self.limits.provider_timeout;
+        tokio::time::timeout(limit, judging)
+            .await
+            .unwrap_or(Err(ProviderError::Timeout(limit)))
     }
 }
 
 /// Reads the file part `field` (other parts are skipped) and prepares it.
 async fn read_image(
     shared: &Shared,
-    mut form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
     field: &'static str,
     role: ImageRole,
 ) -> Result<super::PreparedImage, ApiError> {
+    let mut form = form.map_err(|rejection| {
+        ApiError::InvalidField(format!(
+            "expected a multipart/form-data body: {}",
+            rejection.body_text()
+        ))
+    })?;
     let malformed = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::ImageTooLarge(format!(
                 "`{field}` is over {} bytes",
-                shared.max_image_bytes
+                shared.limits.max_image_bytes
             ))
         } else {
             ApiError::InvalidField(format!("malformed multipart body: {}", e.body_text()))
@@ -98,10 +219,10 @@ async fn read_image(
             continue;
         }
         let bytes = part.bytes().await.map_err(malformed)?;
-        if bytes.len() as u64 > shared.max_image_bytes {
+        if bytes.len() as u64 > shared.limits.max_image_bytes {
             return Err(ApiError::ImageTooLarge(format!(
                 "`{field}` is over {} bytes",
-                shared.max_image_bytes
+                shared.limits.max_image_bytes
             )));
         }
         return shared.images.prepare(field, role, bytes).await;
@@ -150,16 +271,29 @@ fn problem(status: StatusCode, code: ErrorCode, detail: String) -> Response {
     (status, [(header::CONTENT_TYPE, media::PROBLEM_JSON)], json).into_response()
 }
 
-/// `X-FitInView-Signature` over the raw body; the adapter verifies before believing anything.
-async fn fitinview_webhook(
-    State(shared): State<Arc<Shared>>,
+/// FitInView's job events, signed with the `whsec_` secret (`X-FitInView-Signature`, HMAC-SHA256
+/// of the raw body); the adapter verifies before believing anything. Called by FitInView only.
+#[utoipa::path(post, path = "/v1/webhooks/fitinview", tag = "webhooks",
+    request_body(content = String, content_type = "application/json", description = "A FitInView job event"),
+    params(("X-FitInView-Signature" = String, Header, description = "`sha256=` and the hex HMAC-SHA256 of the body")),
+    responses(
+        (status = 204, description = "Accepted (duplicates and unknown jobs are accepted and ignored)"),
+        (status = 400, description = "`invalid_field`: not a FitInView event", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 401, description = "`unauthorized`: missing or wrong signature", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: this proxy takes no FitInView webhooks", body = Problem,
+            content_type = "application/problem+json"),
+    ))]
+pub async fn fitinview_webhook(
+    State(provider): State<Arc<dyn Provider>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let signature = headers
         .get("x-fitinview-signature")
         .and_then(|v| v.to_str().ok());
-    match shared.provider.webhook(signature, &body).await {
+    match provider.webhook(signature, &body).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(WebhookError::NotConfigured) => problem(
             StatusCode::NOT_FOUND,

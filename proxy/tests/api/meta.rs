@@ -22,7 +22,12 @@ async fn config_reports_provider_options_and_limits() {
     );
     assert_eq!(
         json["checks"],
-        serde_json::json!({"person": false, "garment": false})
+        serde_json::json!({"person": true, "garment": true}),
+        "both check routes answer, with local checks when the provider has none"
+    );
+    assert_eq!(
+        json["check_sources"],
+        serde_json::json!({"person": "local", "garment": "local"})
     );
     let limits = &json["limits"];
     assert_eq!(limits["max_upload_bytes"], 5_000_000);
@@ -64,6 +69,9 @@ async fn openapi_document_is_3_1_and_lists_every_route() {
         ("/v1/tryons/{id}/result", "get"),
         ("/healthz", "get"),
         ("/v1/openapi.json", "get"),
+        ("/v1/checks/person", "post"),
+        ("/v1/checks/garment", "post"),
+        ("/v1/webhooks/fitinview", "post"),
     ];
     for (path, method) in expected {
         assert!(
@@ -87,6 +95,9 @@ async fn openapi_document_is_3_1_and_lists_every_route() {
         "ErrorCode",
         "ConfigResponse",
         "CreatedTryOn",
+        "PersonCheck",
+        "GarmentCheck",
+        "CheckSources",
     ] {
         assert!(schemas.contains_key(schema), "schema {schema} missing");
     }
