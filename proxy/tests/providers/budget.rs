@@ -18,8 +18,9 @@ use tryon_proxy::providers::{
 };
 use tryon_proxy::wire::{Category, Quality};
 
-use crate::fakes::{fitinview, fitroom, tryiton, vtryon};
 use crate::util::{KEY, Recorder, job};
+use tryon_fakes::Fake;
+use tryon_fakes::{fitinview, fitroom, tryiton, vtryon};
 
 /// Real seconds become twentieths.
 const SCALE: f64 = 1.0 / 20.0;
@@ -188,7 +189,7 @@ async fn vtryon_uploads_the_garment_once_and_always_deletes_the_photo() {
 async fn twenty_at_once(
     name: &str,
     provider: Arc<dyn Provider>,
-    recorder: &crate::fakes::Recorder,
+    recorder: &tryon_fakes::Recorder,
     limit_per_min: u32,
 ) {
     let started = tokio::time::Instant::now();

@@ -14,9 +14,10 @@ use tryon_proxy::providers::{
 };
 use tryon_proxy::wire::{Category, ErrorCode, ProgressKind, Quality};
 
-use crate::fakes::Fault;
-use crate::fakes::fitinview::{ACCOUNT, CREATE, FitInViewFake, STATUS, WEBHOOK_SECRET};
 use crate::util::{KEY, Recorder, assert_no_key, fast_tuning, job};
+use tryon_fakes::Fake;
+use tryon_fakes::Fault;
+use tryon_fakes::fitinview::{ACCOUNT, CREATE, FitInViewFake, STATUS, WEBHOOK_SECRET};
 
 const MINUTE: Duration = Duration::from_secs(60);
 

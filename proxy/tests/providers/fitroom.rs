@@ -10,9 +10,10 @@ use tryon_proxy::wire::{
     Category, CheckSource, ErrorCode, GarmentKind, ProgressKind, Quality, Severity,
 };
 
-use crate::fakes::Fault;
-use crate::fakes::fitroom::{CHECK_CLOTHES, CHECK_MODEL, CREATE, FitroomFake, STATUS};
 use crate::util::{KEY, Recorder, assert_no_key, fast_tuning, garment, job, person};
+use tryon_fakes::Fake;
+use tryon_fakes::Fault;
+use tryon_fakes::fitroom::{CHECK_CLOTHES, CHECK_MODEL, CREATE, FitroomFake, STATUS};
 
 fn adapter(fake: &FitroomFake, tuning: UpstreamTuning) -> Fitroom {
     adapter_with_key(fake, tuning, KEY)
@@ -203,10 +204,7 @@ async fn a_wrong_key_is_provider_auth_and_never_leaks() {
         (task_error.code, task_error.retryable),
         (ErrorCode::ProviderAuth, false)
     );
-    assert_eq!(
-        fake.auth_failures.load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(fake.recorder.auth_failures(), 1);
     for text in [error.to_string(), format!("{error:?}"), task_error.message] {
         assert!(
             !text.contains(wrong) && !text.contains("DISTINCTIVE"),

@@ -1,12 +1,11 @@
 //! The vendor adapters against strict fakes of each vendor's documented API.
 //!
-//! Each fake (`providers/fakes/`) is a real axum server on 127.0.0.1 that enforces its
+//! Each fake (the workspace's `fakes/` crate, `tryon-fakes`) is a real axum server on 127.0.0.1 that enforces its
 //! vendor's document (header names, auth scheme, field names, paths, status sequence, error
 //! shapes, rate limit), answers any deviation with a 4xx and records it; every test ends by
 //! asserting the fake saw no violation. Tests drive the adapters through the `Provider` trait,
 //! exactly as the task registry does.
 
-mod fakes;
 mod util;
 
 mod budget;

@@ -16,8 +16,9 @@ use tryon_proxy::providers::{
     FitInViewSettings, FitroomSettings, Provider, TryItOnSettings, routes,
 };
 
-use crate::fakes::{fitinview, fitroom, tryiton};
 use crate::util::{KEY, assert_no_key, fast_tuning, garment, person};
+use tryon_fakes::Fake;
+use tryon_fakes::{fitinview, fitroom, tryiton};
 
 async fn serve_routes(provider: Arc<dyn Provider>) -> String {
     let router: axum::Router = routes::router(provider, ImagePreparer::new(2048, 1024), 10_000_000);

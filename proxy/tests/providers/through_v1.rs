@@ -20,8 +20,9 @@ use tryon_proxy::providers::{
     FitInViewSettings, FitroomSettings, Provider, TryItOnSettings, VtryonSettings,
 };
 
-use crate::fakes::{fitinview, fitroom, tryiton, vtryon};
 use crate::util::{KEY, assert_no_key, fast_tuning, garment, person};
+use tryon_fakes::Fake;
+use tryon_fakes::{fitinview, fitroom, tryiton, vtryon};
 
 const PATIENCE: Duration = Duration::from_secs(15);
 
@@ -284,19 +285,16 @@ async fn the_key_appears_in_no_log_line_whatever_goes_wrong() {
     };
     let base = proxy(Arc::new(Fitroom::new(settings).unwrap())).await;
     for (fault, code) in [
-        (crate::fakes::Fault::Status(401, None), "provider_auth"),
+        (tryon_fakes::Fault::Status(401, None), "provider_auth"),
         (
-            crate::fakes::Fault::Status(402, None),
+            tryon_fakes::Fault::Status(402, None),
             "provider_out_of_credit",
         ),
         (
-            crate::fakes::Fault::Status(503, Some(60)),
+            tryon_fakes::Fault::Status(503, Some(60)),
             "provider_unavailable",
         ),
-        (
-            crate::fakes::Fault::DropAfterReading,
-            "provider_unavailable",
-        ),
+        (tryon_fakes::Fault::DropAfterReading, "provider_unavailable"),
     ] {
         fake.fault(fitroom::CREATE, fault);
         let (view, _, _) = try_on(&base).await;

@@ -7,9 +7,10 @@ use tryon_proxy::providers::tryiton::TryItOn;
 use tryon_proxy::providers::{Provider, ProviderError, TryItOnSettings};
 use tryon_proxy::wire::{Category, CheckSource, ErrorCode, ProgressKind, Quality};
 
-use crate::fakes::Fault;
-use crate::fakes::tryiton::{CREATE, DEFAULT_STATUS_PATH, STATUS, TryItOnFake};
 use crate::util::{KEY, Recorder, assert_no_key, fast_tuning, garment, job, lower_garment, person};
+use tryon_fakes::Fake;
+use tryon_fakes::Fault;
+use tryon_fakes::tryiton::{CREATE, DEFAULT_STATUS_PATH, STATUS, TryItOnFake};
 
 fn settings(fake: &TryItOnFake, status_path: &str, key: &str) -> TryItOnSettings {
     TryItOnSettings {

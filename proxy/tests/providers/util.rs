@@ -1,42 +1,25 @@
 //! Helpers shared by the provider tests: images, a recording progress sink, fast tuning.
 
-use std::io::Cursor;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use image::{ImageFormat, Rgb, RgbImage};
 use tryon_proxy::providers::{
     PreparedImage, ProgressSink, ProgressUpdate, TryOnJob, UpstreamTuning,
 };
 use tryon_proxy::wire::{Category, ProgressKind, Quality};
 
-/// A key distinctive enough that finding it anywhere is certainly a leak.
-pub const KEY: &str = "sk_live_DISTINCTIVE_K3Y_a9f0c1";
+/// The key the fakes accept: distinctive enough that finding it anywhere is a leak.
+pub use tryon_fakes::KEY;
 
 /// A JPEG of `width`×`height` in one colour; different colours give different content hashes.
 pub fn jpeg(width: u32, height: u32, colour: [u8; 3]) -> PreparedImage {
-    let image = RgbImage::from_pixel(width, height, Rgb(colour));
-    let mut bytes = Vec::new();
-    image
-        .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Jpeg)
-        .expect("encode test JPEG");
     PreparedImage {
-        bytes: Bytes::from(bytes),
+        bytes: Bytes::from(tryon_fakes::jpeg(width, height, colour)),
         width,
         height,
         content_type: "image/jpeg",
     }
-}
-
-/// A PNG, as vendors return results.
-pub fn png(width: u32, height: u32, colour: [u8; 3]) -> Vec<u8> {
-    let image = RgbImage::from_pixel(width, height, Rgb(colour));
-    let mut bytes = Vec::new();
-    image
-        .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
-        .expect("encode test PNG");
-    bytes
 }
 
 /// Encoded once per test binary: encoding is CPU work that would otherwise stall the

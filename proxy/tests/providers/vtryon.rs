@@ -7,11 +7,12 @@ use tryon_proxy::providers::vtryon::Vtryon;
 use tryon_proxy::providers::{Provider, ProviderError, VtryonSettings};
 use tryon_proxy::wire::{Category, CheckSource, ErrorCode, ProgressKind, Quality, Severity};
 
-use crate::fakes::Fault;
-use crate::fakes::vtryon::{
+use crate::util::{KEY, Recorder, assert_no_key, fast_tuning, garment, job, person};
+use tryon_fakes::Fake;
+use tryon_fakes::Fault;
+use tryon_fakes::vtryon::{
     CREATE, DELETE_PERSON, STATUS, UPLOAD_GARMENT, UPLOAD_PERSON, VALIDATE, VtryonFake,
 };
-use crate::util::{KEY, Recorder, assert_no_key, fast_tuning, garment, job, person};
 
 fn settings(fake: &VtryonFake, key: &str) -> VtryonSettings {
     VtryonSettings {

@@ -7,7 +7,7 @@
 //! it holds, so a test can assert that the shopper's photo was deleted after every task.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,14 +16,16 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
+use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-use super::{Recorder, Storage, check_form, drop_connection, error, has, read_multipart, serve};
-use crate::util::{KEY, png};
+use crate::{
+    Credential, Dialect, Fake, KEY, Recorder, Storage, drop_connection, has, png, read_form,
+};
 
 pub const UPLOAD_PERSON: &str = "upload_person";
 pub const UPLOAD_GARMENT: &str = "upload_garment";
@@ -57,7 +59,7 @@ pub struct Task {
     pub garment_image_ids: Vec<u64>,
     created: Instant,
     behaviour: Behaviour,
-    result_path: Option<String>,
+    result_url: Option<String>,
     pub result: bytes::Bytes,
 }
 
@@ -70,40 +72,58 @@ pub struct VtryonFake {
     pub garment_images: Mutex<HashMap<u64, bytes::Bytes>>,
     pub tasks: Mutex<BTreeMap<u64, Task>>,
     next_id: AtomicU64,
-    pub auth_failures: AtomicU32,
-    base: Mutex<String>,
+}
+
+const DIALECT: Dialect = Dialect {
+    vendor: "Vtryon",
+    credential: Credential::Header("x-api-key"),
+    error_body,
+};
+
+fn error_body(_class: &str, message: &str) -> Value {
+    json!({ "detail": message })
+}
+
+impl Fake for VtryonFake {
+    fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    fn storage(&self) -> &Storage {
+        &self.storage
+    }
 }
 
 impl VtryonFake {
     pub async fn start() -> Arc<Self> {
-        let fake = Arc::new(Self {
-            recorder: Recorder::new(60, Duration::from_secs(60)),
+        crate::start(Self::new(KEY), Self::api()).await
+    }
+
+    /// Serves a fake that accepts `key` on `listener` (for a fake run as a process).
+    pub fn start_on(listener: TcpListener, key: &str) -> Arc<Self> {
+        crate::start_on(Self::new(key), Self::api(), listener)
+    }
+
+    fn new(key: &str) -> Self {
+        Self {
+            recorder: Recorder::new(DIALECT, key, 60, Duration::from_secs(60)),
             storage: Storage::default(),
             behaviour: Mutex::new(Behaviour::default()),
             person_images: Mutex::new(HashMap::new()),
             garment_images: Mutex::new(HashMap::new()),
             tasks: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(181),
-            auth_failures: AtomicU32::new(0),
-            base: Mutex::new(String::new()),
-        });
-        let router = Router::new()
+        }
+    }
+
+    fn api() -> Router<Arc<Self>> {
+        Router::new()
             .route("/v2/tryon/person-images/", post(upload_person))
             .route("/v2/tryon/person-images/{id}/", delete(delete_person))
             .route("/v2/tryon/garment-images/", post(upload_garment))
             .route("/v2/tryon/person-validations/", post(validate))
             .route("/v2/tryon/tasks/", post(create))
             .route("/v2/tryon/tasks/{id}/", get(status))
-            .route("/files/{file}", get(file))
-            .fallback(undocumented)
-            .method_not_allowed_fallback(undocumented)
-            .with_state(fake.clone());
-        *fake.base.lock().unwrap() = serve(router).await;
-        fake
-    }
-
-    pub fn base_url(&self) -> String {
-        self.base.lock().unwrap().clone()
     }
 
     pub fn set(&self, change: impl FnOnce(&mut Behaviour)) {
@@ -115,14 +135,7 @@ impl VtryonFake {
     }
 
     pub fn only_task(&self) -> Task {
-        let tasks = self.tasks();
-        assert_eq!(
-            tasks.len(),
-            1,
-            "expected exactly one task upstream, found {}",
-            tasks.len()
-        );
-        tasks.into_iter().next().unwrap()
+        crate::only(self.tasks(), "task")
     }
 
     /// Waits briefly for background deletions, then asserts no shopper photo is left.
@@ -137,97 +150,18 @@ impl VtryonFake {
         panic!("person images still stored at the vendor: {left:?}");
     }
 
-    async fn gate(&self, endpoint: &'static str, headers: &HeaderMap) -> Result<bool, Response> {
-        let drop_after = self
-            .recorder
-            .admit(endpoint, |m| json!({"detail": m}))
-            .await?;
-        if headers.contains_key("authorization") {
-            self.recorder.violation(format!(
-                "{endpoint}: Vtryon takes x-api-key, not Authorization"
-            ));
-        }
-        match headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-            None => {
-                self.recorder
-                    .violation(format!("{endpoint}: no x-api-key header"));
-                Err(error(
-                    StatusCode::UNAUTHORIZED,
-                    None,
-                    json!({"detail": "Authentication credentials were not provided."}),
-                ))
-            }
-            Some(key) if key != KEY => {
-                self.auth_failures.fetch_add(1, Ordering::SeqCst);
-                Err(error(
-                    StatusCode::UNAUTHORIZED,
-                    None,
-                    json!({"detail": "Invalid API key."}),
-                ))
-            }
-            Some(_) => Ok(drop_after),
-        }
-    }
-
-    fn bad_request(&self, what: String) -> Response {
-        self.recorder.violation(what);
-        error(
-            StatusCode::BAD_REQUEST,
-            None,
-            json!({"detail": "Bad request"}),
-        )
-    }
-
-    #[expect(
-        clippy::result_large_err,
-        reason = "the error is the HTTP answer the handler returns as is"
-    )]
-    fn json_body(
-        &self,
-        endpoint: &str,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<serde_json::Map<String, Value>, Response> {
-        if !headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|t| t.starts_with("application/json"))
-        {
-            return Err(
-                self.bad_request(format!("{endpoint}: Content-Type is not application/json"))
-            );
-        }
-        serde_json::from_slice::<Value>(body)
-            .ok()
-            .and_then(|v| v.as_object().cloned())
-            .ok_or_else(|| self.bad_request(format!("{endpoint}: body is not a JSON object")))
-    }
-
     async fn upload(
         &self,
         endpoint: &'static str,
         headers: HeaderMap,
         form: Result<Multipart, MultipartRejection>,
     ) -> Result<(u64, bytes::Bytes, bool), Response> {
-        let drop_after = self.gate(endpoint, &headers).await?;
-        let fields = read_multipart(&self.recorder, endpoint, form)
-            .await
-            .ok_or_else(|| {
-                error(
-                    StatusCode::BAD_REQUEST,
-                    None,
-                    json!({"detail": "Bad request"}),
-                )
-            })?;
-        if !check_form(
-            &self.recorder,
-            endpoint,
-            &fields,
-            &["image"],
-            &["image_name"],
-        ) || !has(&fields, "image")
-        {
-            return Err(self.bad_request(format!("{endpoint}: needs a file field named image")));
+        let drop_after = self.recorder.admit(endpoint, &headers).await?;
+        let fields = read_form(&self.recorder, endpoint, form, &["image"], &["image_name"]).await?;
+        if !has(&fields, "image") {
+            return Err(self
+                .recorder
+                .bad_request(format!("{endpoint}: needs a file field named image")));
         }
         let image = fields
             .into_iter()
@@ -282,7 +216,7 @@ async fn delete_person(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(response) = fake.gate(DELETE_PERSON, &headers).await {
+    if let Err(response) = fake.recorder.admit(DELETE_PERSON, &headers).await {
         return response;
     }
     let removed = id
@@ -290,9 +224,9 @@ async fn delete_person(
         .ok()
         .and_then(|id| fake.person_images.lock().unwrap().remove(&id));
     if removed.is_none() {
-        fake.recorder
-            .violation(format!("delete_person: no person image {id:?}"));
-        return error(StatusCode::NOT_FOUND, None, json!({"detail": "Not found."}));
+        return fake
+            .recorder
+            .not_found(format!("delete_person: no person image {id:?}"));
     }
     Json(json!({"detail": "Deleted successfully"})).into_response()
 }
@@ -302,10 +236,10 @@ async fn validate(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(response) = fake.gate(VALIDATE, &headers).await {
+    if let Err(response) = fake.recorder.admit(VALIDATE, &headers).await {
         return response;
     }
-    let fields = match fake.json_body(VALIDATE, &headers, &body) {
+    let fields = match fake.recorder.json_object(VALIDATE, &headers, &body) {
         Ok(fields) => fields,
         Err(response) => return response,
     };
@@ -313,7 +247,7 @@ async fn validate(
     if fields.len() != 1
         || !id.is_some_and(|id| fake.person_images.lock().unwrap().contains_key(&id))
     {
-        return fake.bad_request(format!(
+        return fake.recorder.bad_request(format!(
             "validate: needs exactly a known tryon_person_image_id, got {fields:?}"
         ));
     }
@@ -323,11 +257,11 @@ async fn validate(
 }
 
 async fn create(State(fake): State<Arc<VtryonFake>>, headers: HeaderMap, body: Bytes) -> Response {
-    let drop_after = match fake.gate(CREATE, &headers).await {
+    let drop_after = match fake.recorder.admit(CREATE, &headers).await {
         Ok(drop_after) => drop_after,
         Err(response) => return response,
     };
-    let fields = match fake.json_body(CREATE, &headers, &body) {
+    let fields = match fake.recorder.json_object(CREATE, &headers, &body) {
         Ok(fields) => fields,
         Err(response) => return response,
     };
@@ -335,12 +269,14 @@ async fn create(State(fake): State<Arc<VtryonFake>>, headers: HeaderMap, body: B
         .keys()
         .find(|k| !["tryon_person_image_id", "garment_image_ids"].contains(&k.as_str()))
     {
-        return fake.bad_request(format!("create: undocumented field {name:?}"));
+        return fake
+            .recorder
+            .bad_request(format!("create: undocumented field {name:?}"));
     }
     let person = fields.get("tryon_person_image_id").and_then(Value::as_u64);
     let Some(person) = person.filter(|id| fake.person_images.lock().unwrap().contains_key(id))
     else {
-        return fake.bad_request(format!(
+        return fake.recorder.bad_request(format!(
             "create: tryon_person_image_id {:?} is not a stored person image",
             fields.get("tryon_person_image_id")
         ));
@@ -352,18 +288,14 @@ async fn create(State(fake): State<Arc<VtryonFake>>, headers: HeaderMap, body: B
         .unwrap_or_default();
     let known = fake.garment_images.lock().unwrap();
     if garments.is_empty() || !garments.iter().all(|id| known.contains_key(id)) {
-        return fake.bad_request(format!(
+        return fake.recorder.bad_request(format!(
             "create: garment_image_ids {garments:?} must name stored garment images"
         ));
     }
     drop(known);
     let behaviour = fake.behaviour.lock().unwrap().clone();
     if behaviour.out_of_credit {
-        return error(
-            StatusCode::PAYMENT_REQUIRED,
-            None,
-            json!({"detail": "Insufficient credits"}),
-        );
+        return fake.recorder.out_of_credit();
     }
     let id = fake.next_id.fetch_add(1, Ordering::SeqCst);
     let result = png(72, 108, [(id % 200) as u8, 10, 220]).into();
@@ -374,7 +306,7 @@ async fn create(State(fake): State<Arc<VtryonFake>>, headers: HeaderMap, body: B
             garment_image_ids: garments,
             created: Instant::now(),
             behaviour,
-            result_path: None,
+            result_url: None,
             result,
         },
     );
@@ -390,14 +322,14 @@ async fn status(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(response) = fake.gate(STATUS, &headers).await {
+    if let Err(response) = fake.recorder.admit(STATUS, &headers).await {
         return response;
     }
     let mut tasks = fake.tasks.lock().unwrap();
     let Some(task) = id.parse::<u64>().ok().and_then(|id| tasks.get_mut(&id)) else {
-        fake.recorder
-            .violation(format!("status: polled unknown task {id:?}"));
-        return error(StatusCode::NOT_FOUND, None, json!({"detail": "Not found."}));
+        return fake
+            .recorder
+            .not_found(format!("status: polled unknown task {id:?}"));
     };
     let elapsed = task.created.elapsed();
     if elapsed < task.behaviour.processing_for / 3 {
@@ -415,23 +347,13 @@ async fn status(
     if let Some(message) = &task.behaviour.fail_with {
         return Json(json!({"id": id.parse::<u64>().unwrap(), "status": "failed", "result_url": null, "error": message})).into_response();
     }
-    let path = task
-        .result_path
-        .get_or_insert_with(|| fake.storage.put(&format!("res-{id}"), task.result.clone()))
+    let url = task
+        .result_url
+        .get_or_insert_with(|| {
+            fake.storage
+                .put(&format!("res-{id}"), "png", task.result.clone())
+        })
         .clone();
-    Json(json!({"id": id.parse::<u64>().unwrap(), "status": "completed", "result_url": format!("{}{path}", fake.base_url())})).into_response()
-}
-
-async fn file(
-    State(fake): State<Arc<VtryonFake>>,
-    headers: HeaderMap,
-    Path(file): Path<String>,
-) -> Response {
-    fake.storage.get(&fake.recorder, &file, &headers)
-}
-
-async fn undocumented(State(fake): State<Arc<VtryonFake>>, method: Method, uri: Uri) -> Response {
-    fake.recorder
-        .violation(format!("undocumented endpoint {method} {uri}"));
-    error(StatusCode::NOT_FOUND, None, json!({"detail": "Not found."}))
+    Json(json!({"id": id.parse::<u64>().unwrap(), "status": "completed", "result_url": url}))
+        .into_response()
 }

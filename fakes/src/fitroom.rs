@@ -7,7 +7,7 @@
 //! credit. No trailing slashes anywhere.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,16 +15,16 @@ use axum::Json;
 use axum::Router;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
+use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-use super::{
-    Fault, Recorder, Storage, check_form, drop_connection, error, has, read_multipart, serve, text,
+use crate::{
+    Credential, Dialect, Fake, KEY, Recorder, Storage, drop_connection, has, png, read_form, text,
 };
-use crate::util::{KEY, png};
 
 pub const CREATE: &str = "create";
 pub const STATUS: &str = "status";
@@ -64,7 +64,7 @@ pub struct Task {
     pub has_lower: bool,
     created: Instant,
     behaviour: Behaviour,
-    result_path: Option<String>,
+    result_url: Option<String>,
     pub result: bytes::Bytes,
 }
 
@@ -74,45 +74,59 @@ pub struct FitroomFake {
     pub behaviour: Mutex<Behaviour>,
     pub tasks: Mutex<HashMap<String, Task>>,
     next_id: AtomicU64,
-    pub auth_failures: AtomicU32,
-    base: Mutex<String>,
+}
+
+const DIALECT: Dialect = Dialect {
+    vendor: "Fitroom",
+    credential: Credential::Header("X-API-KEY"),
+    error_body,
+};
+
+fn error_body(_class: &str, message: &str) -> Value {
+    json!({ "message": message })
+}
+
+impl Fake for FitroomFake {
+    fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    fn storage(&self) -> &Storage {
+        &self.storage
+    }
 }
 
 impl FitroomFake {
-    /// Starts a fake with Fitroom's documented limit of 60 calls per minute.
+    /// Starts a fake on a loopback port with Fitroom's documented limit of 60 calls per minute.
     pub async fn start() -> Arc<Self> {
-        let fake = Arc::new(Self {
-            recorder: Recorder::new(60, Duration::from_secs(60)),
+        crate::start(Self::new(KEY), Self::api()).await
+    }
+
+    /// Serves a fake that accepts `key` on `listener` (for a fake run as a process).
+    pub fn start_on(listener: TcpListener, key: &str) -> Arc<Self> {
+        crate::start_on(Self::new(key), Self::api(), listener)
+    }
+
+    fn new(key: &str) -> Self {
+        Self {
+            recorder: Recorder::new(DIALECT, key, 60, Duration::from_secs(60)),
             storage: Storage::default(),
             behaviour: Mutex::new(Behaviour::default()),
             tasks: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(123456),
-            auth_failures: AtomicU32::new(0),
-            base: Mutex::new(String::new()),
-        });
-        let router = Router::new()
+        }
+    }
+
+    fn api() -> Router<Arc<Self>> {
+        Router::new()
             .route("/api/tryon/v2/tasks", post(create))
             .route("/api/tryon/v2/tasks/{id}", get(status))
             .route("/api/tryon/input_check/v1/model", post(check_model))
             .route("/api/tryon/input_check/v1/clothes", post(check_clothes))
-            .route("/files/{file}", get(file))
-            .fallback(undocumented)
-            .method_not_allowed_fallback(undocumented)
-            .with_state(fake.clone());
-        *fake.base.lock().unwrap() = serve(router).await;
-        fake
-    }
-
-    pub fn base_url(&self) -> String {
-        self.base.lock().unwrap().clone()
     }
 
     pub fn set(&self, change: impl FnOnce(&mut Behaviour)) {
         change(&mut self.behaviour.lock().unwrap());
-    }
-
-    pub fn fault(&self, endpoint: &'static str, fault: Fault) {
-        self.recorder.fault(endpoint, fault);
     }
 
     /// Tasks created so far (each one a credit spent).
@@ -125,56 +139,7 @@ impl FitroomFake {
 
     /// The one task a test created.
     pub fn only_task(&self) -> Task {
-        let tasks = self.created();
-        assert_eq!(
-            tasks.len(),
-            1,
-            "expected exactly one task upstream, found {}",
-            tasks.len()
-        );
-        tasks.into_iter().next().unwrap()
-    }
-
-    /// Counts the call, checks the key, applies faults; `Ok(drop_after)` to proceed.
-    async fn gate(&self, endpoint: &'static str, headers: &HeaderMap) -> Result<bool, Response> {
-        let drop_after = self
-            .recorder
-            .admit(endpoint, |m| json!({"message": m}))
-            .await?;
-        if headers.contains_key("authorization") {
-            self.recorder.violation(format!(
-                "{endpoint}: Fitroom takes X-API-KEY, not Authorization"
-            ));
-        }
-        match headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-            None => {
-                self.recorder
-                    .violation(format!("{endpoint}: no X-API-KEY header"));
-                Err(error(
-                    StatusCode::UNAUTHORIZED,
-                    None,
-                    json!({"message": "Unauthorized"}),
-                ))
-            }
-            Some(key) if key != KEY => {
-                self.auth_failures.fetch_add(1, Ordering::SeqCst);
-                Err(error(
-                    StatusCode::UNAUTHORIZED,
-                    None,
-                    json!({"message": "Unauthorized"}),
-                ))
-            }
-            Some(_) => Ok(drop_after),
-        }
-    }
-
-    fn bad_request(&self, what: String) -> Response {
-        self.recorder.violation(what);
-        error(
-            StatusCode::BAD_REQUEST,
-            None,
-            json!({"message": "Bad Request"}),
-        )
+        crate::only(self.created(), "task")
     }
 }
 
@@ -183,44 +148,38 @@ async fn create(
     headers: HeaderMap,
     form: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    let drop_after = match fake.gate(CREATE, &headers).await {
+    let drop_after = match fake.recorder.admit(CREATE, &headers).await {
         Ok(drop_after) => drop_after,
         Err(response) => return response,
     };
-    let Some(fields) = read_multipart(&fake.recorder, CREATE, form).await else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            None,
-            json!({"message": "Bad Request"}),
-        );
-    };
-    if !check_form(
+    let fields = match read_form(
         &fake.recorder,
         CREATE,
-        &fields,
+        form,
         &["model_image", "cloth_image", "lower_cloth_image"],
         &["cloth_type", "hd_mode"],
-    ) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            None,
-            json!({"message": "Bad Request"}),
-        );
-    }
+    )
+    .await
+    {
+        Ok(fields) => fields,
+        Err(response) => return response,
+    };
     for required in ["model_image", "cloth_image", "cloth_type"] {
         if !has(&fields, required) {
-            return fake.bad_request(format!("create: missing {required}"));
+            return fake
+                .recorder
+                .bad_request(format!("create: missing {required}"));
         }
     }
     let cloth_type = text(&fields, "cloth_type").unwrap_or_default().to_owned();
     if !["upper", "lower", "full_set", "combo"].contains(&cloth_type.as_str()) {
-        return fake.bad_request(format!(
+        return fake.recorder.bad_request(format!(
             "create: cloth_type {cloth_type:?} is not upper, lower, full_set or combo"
         ));
     }
     let has_lower = has(&fields, "lower_cloth_image");
     if (cloth_type == "combo") != has_lower {
-        return fake.bad_request(format!(
+        return fake.recorder.bad_request(format!(
             "create: lower_cloth_image sent={has_lower} with cloth_type={cloth_type}"
         ));
     }
@@ -229,17 +188,13 @@ async fn create(
         .as_deref()
         .is_some_and(|v| v != "true" && v != "false")
     {
-        return fake.bad_request(format!(
+        return fake.recorder.bad_request(format!(
             "create: hd_mode {hd_mode:?} is not \"true\" or \"false\""
         ));
     }
     let behaviour = fake.behaviour.lock().unwrap().clone();
     if behaviour.out_of_credit {
-        return error(
-            StatusCode::PAYMENT_REQUIRED,
-            None,
-            json!({"message": "Insufficient credit. Please upgrade your plan or purchase more credits."}),
-        );
+        return fake.recorder.out_of_credit();
     }
     let id = fake.next_id.fetch_add(1, Ordering::SeqCst).to_string();
     let shade = (id.parse::<u64>().unwrap() % 200) as u8;
@@ -249,7 +204,7 @@ async fn create(
         has_lower,
         created: Instant::now(),
         behaviour,
-        result_path: None,
+        result_url: None,
         result: png(64, 96, [shade, 100, 50]).into(),
     };
     fake.tasks.lock().unwrap().insert(id.clone(), task);
@@ -264,14 +219,14 @@ async fn status(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(response) = fake.gate(STATUS, &headers).await {
+    if let Err(response) = fake.recorder.admit(STATUS, &headers).await {
         return response;
     }
     let mut tasks = fake.tasks.lock().unwrap();
     let Some(task) = tasks.get_mut(&id) else {
-        fake.recorder
-            .violation(format!("status: polled unknown task {id:?}"));
-        return error(StatusCode::NOT_FOUND, None, json!({"message": "Not Found"}));
+        return fake
+            .recorder
+            .not_found(format!("status: polled unknown task {id:?}"));
     };
     let created_at = 1744707904;
     let elapsed = task.created.elapsed();
@@ -298,18 +253,15 @@ async fn status(
         }))
         .into_response();
     }
-    let path = match &task.result_path {
-        Some(path) => path.clone(),
-        None => {
-            let path = fake
-                .storage
-                .put(&format!("tryon-{id}"), task.result.clone());
-            task.result_path = Some(path.clone());
-            path
-        }
-    };
+    let url = task
+        .result_url
+        .get_or_insert_with(|| {
+            fake.storage
+                .put(&format!("tryon-{id}"), "png", task.result.clone())
+        })
+        .clone();
     Json(json!({
-        "task_id": id, "status": "COMPLETED", "download_signed_url": format!("{}{path}", fake.base_url()),
+        "task_id": id, "status": "COMPLETED", "download_signed_url": url,
         "progress": 100, "created_at": created_at, "started_at": created_at, "completed_at": created_at + 8
     }))
     .into_response()
@@ -344,42 +296,21 @@ async fn input_check(
     form: Result<Multipart, MultipartRejection>,
     verdict: impl Fn(&Behaviour) -> Value,
 ) -> Response {
-    if let Err(response) = fake.gate(endpoint, &headers).await {
+    if let Err(response) = fake.recorder.admit(endpoint, &headers).await {
         return response;
     }
-    let Some(fields) = read_multipart(&fake.recorder, endpoint, form).await else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            None,
-            json!({"message": "Bad Request"}),
-        );
+    let fields = match read_form(&fake.recorder, endpoint, form, &["input_image"], &[]).await {
+        Ok(fields) => fields,
+        Err(response) => return response,
     };
-    if !check_form(&fake.recorder, endpoint, &fields, &["input_image"], &[])
-        || !has(&fields, "input_image")
-    {
-        return fake.bad_request(format!("{endpoint}: needs exactly one input_image file"));
+    if !has(&fields, "input_image") {
+        return fake
+            .recorder
+            .bad_request(format!("{endpoint}: needs exactly one input_image file"));
     }
     let behaviour = fake.behaviour.lock().unwrap().clone();
     if behaviour.out_of_credit {
-        return error(
-            StatusCode::PAYMENT_REQUIRED,
-            None,
-            json!({"message": "Insufficient credit."}),
-        );
+        return fake.recorder.out_of_credit();
     }
     Json(verdict(&behaviour)).into_response()
-}
-
-async fn file(
-    State(fake): State<Arc<FitroomFake>>,
-    headers: HeaderMap,
-    Path(file): Path<String>,
-) -> Response {
-    fake.storage.get(&fake.recorder, &file, &headers)
-}
-
-async fn undocumented(State(fake): State<Arc<FitroomFake>>, method: Method, uri: Uri) -> Response {
-    fake.recorder
-        .violation(format!("undocumented endpoint {method} {uri}"));
-    error(StatusCode::NOT_FOUND, None, json!({"message": "Not Found"}))
 }

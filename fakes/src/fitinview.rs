@@ -10,7 +10,7 @@
 //! as FitInView's retries do).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,18 +18,18 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
+use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-use super::{Recorder, Storage, drop_connection, error, is_jpeg, serve};
-use crate::util::{KEY, png};
+use crate::{Credential, Dialect, Fake, KEY, Recorder, Storage, drop_connection, is_jpeg, png};
 
 pub const CREATE: &str = "create";
 pub const STATUS: &str = "status";
@@ -67,7 +67,7 @@ pub struct Job {
     pub webhook_url: Option<String>,
     created: Instant,
     behaviour: Behaviour,
-    result_path: Option<String>,
+    result_url: Option<String>,
     webhook_sent: bool,
     pub result: bytes::Bytes,
 }
@@ -78,38 +78,61 @@ pub struct FitInViewFake {
     pub behaviour: Mutex<Behaviour>,
     pub jobs: Mutex<HashMap<String, Job>>,
     next_id: AtomicU64,
-    pub auth_failures: AtomicU32,
     pub webhook_statuses: Mutex<Vec<u16>>,
-    base: Mutex<String>,
+}
+
+const DIALECT: Dialect = Dialect {
+    vendor: "FitInView",
+    credential: Credential::Bearer,
+    error_body,
+};
+
+fn error_body(_class: &str, message: &str) -> Value {
+    json!({ "detail": message })
+}
+
+impl Fake for FitInViewFake {
+    fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    fn storage(&self) -> &Storage {
+        &self.storage
+    }
 }
 
 impl FitInViewFake {
     /// Rate window: FitInView's minute, or shorter for tests that count calls.
     pub async fn start(rate_window: Duration) -> Arc<Self> {
-        let fake = Arc::new(Self {
-            recorder: Recorder::new(20, rate_window),
-            storage: Storage::default(),
-            behaviour: Mutex::new(Behaviour::default()),
-            jobs: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(1),
-            auth_failures: AtomicU32::new(0),
-            webhook_statuses: Mutex::new(Vec::new()),
-            base: Mutex::new(String::new()),
-        });
-        let router = Router::new()
-            .route("/api/v1/tryon", axum::routing::post(create))
-            .route("/api/v1/tryon/{job_id}", get(status))
-            .route("/api/v1/account", get(account))
-            .route("/files/{file}", get(file))
-            .fallback(undocumented)
-            .method_not_allowed_fallback(undocumented)
-            .with_state(fake.clone());
-        *fake.base.lock().unwrap() = serve(router).await;
-        fake
+        crate::start(Self::new(KEY, rate_window), Self::api()).await
     }
 
-    pub fn base_url(&self) -> String {
-        self.base.lock().unwrap().clone()
+    /// Serves a fake that accepts `key` on `listener` (for a fake run as a process).
+    pub fn start_on(listener: TcpListener, key: &str) -> Arc<Self> {
+        crate::start_on(
+            Self::new(key, Duration::from_secs(60)),
+            Self::api(),
+            listener,
+        )
+    }
+
+    fn new(key: &str, rate_window: Duration) -> Self {
+        let behaviour = Behaviour::default();
+        Self {
+            recorder: Recorder::new(DIALECT, key, behaviour.rate_limit_per_min, rate_window),
+            storage: Storage::default(),
+            behaviour: Mutex::new(behaviour),
+            jobs: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            webhook_statuses: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn api() -> Router<Arc<Self>> {
+        Router::new()
+            .route("/api/v1/tryon", post(create))
+            .route("/api/v1/tryon/{job_id}", get(status))
+            .route("/api/v1/account", get(account))
     }
 
     pub fn set(&self, change: impl FnOnce(&mut Behaviour)) {
@@ -124,62 +147,7 @@ impl FitInViewFake {
     }
 
     pub fn only_job(&self) -> Job {
-        let jobs = self.jobs();
-        assert_eq!(
-            jobs.len(),
-            1,
-            "expected exactly one job upstream, found {}",
-            jobs.len()
-        );
-        jobs.into_iter().next().unwrap()
-    }
-
-    async fn gate(&self, endpoint: &'static str, headers: &HeaderMap) -> Result<bool, Response> {
-        let drop_after = self
-            .recorder
-            .admit(endpoint, |m| json!({"detail": m}))
-            .await?;
-        if headers.contains_key("x-api-key") {
-            self.recorder.violation(format!(
-                "{endpoint}: FitInView takes a bearer token, not X-API-KEY"
-            ));
-        }
-        let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
-            self.recorder
-                .violation(format!("{endpoint}: no Authorization header"));
-            return Err(error(
-                StatusCode::UNAUTHORIZED,
-                None,
-                json!({"detail": "Missing API key"}),
-            ));
-        };
-        let Some(token) = auth.strip_prefix("Bearer ") else {
-            self.recorder
-                .violation(format!("{endpoint}: Authorization is not a Bearer token"));
-            return Err(error(
-                StatusCode::UNAUTHORIZED,
-                None,
-                json!({"detail": "Invalid API key"}),
-            ));
-        };
-        if token != KEY {
-            self.auth_failures.fetch_add(1, Ordering::SeqCst);
-            return Err(error(
-                StatusCode::UNAUTHORIZED,
-                None,
-                json!({"detail": "Invalid API key"}),
-            ));
-        }
-        Ok(drop_after)
-    }
-
-    fn bad_request(&self, what: String) -> Response {
-        self.recorder.violation(what);
-        error(
-            StatusCode::BAD_REQUEST,
-            None,
-            json!({"detail": "Bad request"}),
-        )
+        crate::only(self.jobs(), "job")
     }
 
     fn job_json(&self, id: &str, job: &mut Job) -> Value {
@@ -200,12 +168,12 @@ impl FitInViewFake {
             done["error_message"] = json!(message);
             return done;
         }
-        let path = job
-            .result_path
-            .get_or_insert_with(|| self.storage.put(id, job.result.clone()))
+        let url = job
+            .result_url
+            .get_or_insert_with(|| self.storage.put(id, "png", job.result.clone()))
             .clone();
         done["status"] = json!("succeeded");
-        done["result_url"] = json!(format!("{}{path}", self.base_url()));
+        done["result_url"] = json!(url);
         done
     }
 }
@@ -215,22 +183,13 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let drop_after = match fake.gate(CREATE, &headers).await {
+    let drop_after = match fake.recorder.admit(CREATE, &headers).await {
         Ok(drop_after) => drop_after,
         Err(response) => return response,
     };
-    if !headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/json"))
-    {
-        return fake.bad_request("create: Content-Type is not application/json".into());
-    }
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        return fake.bad_request("create: body is not JSON".into());
-    };
-    let Some(fields) = request.as_object() else {
-        return fake.bad_request("create: body is not a JSON object".into());
+    let fields = match fake.recorder.json_object(CREATE, &headers, &body) {
+        Ok(fields) => fields,
+        Err(response) => return response,
     };
     let known = [
         "person_url",
@@ -248,16 +207,20 @@ async fn create(
     ];
     for name in fields.keys() {
         if !known.contains(&name.as_str()) {
-            return fake.bad_request(format!("create: {name:?} is not a canonical field"));
+            return fake
+                .recorder
+                .bad_request(format!("create: {name:?} is not a canonical field"));
         }
     }
     let Some(person) = fields.get("person_image_b64").and_then(Value::as_str) else {
-        return fake.bad_request("create: person_image_b64 missing".into());
+        return fake
+            .recorder
+            .bad_request("create: person_image_b64 missing");
     };
     if !raw_base64_jpeg(person) {
-        return fake.bad_request(
-            "create: person_image_b64 is not raw base64 of a JPEG (no data: prefix)".into(),
-        );
+        return fake
+            .recorder
+            .bad_request("create: person_image_b64 is not raw base64 of a JPEG (no data: prefix)");
     }
     let garments: Vec<&str> = fields
         .get("garment_images_b64")
@@ -266,10 +229,13 @@ async fn create(
         .unwrap_or_default();
     if garments.is_empty() || garments.len() > 3 || !garments.iter().all(|g| raw_base64_jpeg(g)) {
         return fake
-            .bad_request("create: garment_images_b64 must hold 1-3 raw base64 JPEGs".into());
+            .recorder
+            .bad_request("create: garment_images_b64 must hold 1-3 raw base64 JPEGs");
     }
     if fields.get("wait") != Some(&json!(false)) {
-        return fake.bad_request("create: wait must be false (sync mode blocks up to 90 s)".into());
+        return fake
+            .recorder
+            .bad_request("create: wait must be false (sync mode blocks up to 90 s)");
     }
     let output_size = fields
         .get("output_size")
@@ -277,7 +243,9 @@ async fn create(
         .unwrap_or("1K")
         .to_owned();
     if !["1K", "2K", "4K"].contains(&output_size.as_str()) {
-        return fake.bad_request(format!("create: output_size {output_size:?}"));
+        return fake
+            .recorder
+            .bad_request(format!("create: output_size {output_size:?}"));
     }
     let webhook_url = fields
         .get("webhook_url")
@@ -288,20 +256,18 @@ async fn create(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
     else {
-        return fake.bad_request(
-            "create: no Idempotency-Key (the proxy relies on it to retry safely)".into(),
-        );
+        return fake
+            .recorder
+            .bad_request("create: no Idempotency-Key (the proxy relies on it to retry safely)");
     };
     if idempotency_key.is_empty() || idempotency_key.len() > 200 {
-        return fake.bad_request("create: Idempotency-Key must be 1-200 characters".into());
+        return fake
+            .recorder
+            .bad_request("create: Idempotency-Key must be 1-200 characters");
     }
     let behaviour = fake.behaviour.lock().unwrap().clone();
     if behaviour.out_of_credit {
-        return error(
-            StatusCode::PAYMENT_REQUIRED,
-            None,
-            json!({"detail": "Insufficient credits"}),
-        );
+        return fake.recorder.out_of_credit();
     }
     let mut jobs = fake.jobs.lock().unwrap();
     let existing = jobs
@@ -322,7 +288,7 @@ async fn create(
                     webhook_url,
                     created: Instant::now(),
                     behaviour,
-                    result_path: None,
+                    result_url: None,
                     webhook_sent: false,
                     result: png(80, 120, [shade, 200, 90]).into(),
                 },
@@ -388,24 +354,20 @@ async fn status(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(response) = fake.gate(STATUS, &headers).await {
+    if let Err(response) = fake.recorder.admit(STATUS, &headers).await {
         return response;
     }
     let mut jobs = fake.jobs.lock().unwrap();
     let Some(job) = jobs.get_mut(&id) else {
-        fake.recorder
-            .violation(format!("status: polled unknown job {id:?}"));
-        return error(
-            StatusCode::NOT_FOUND,
-            None,
-            json!({"detail": "Job not found"}),
-        );
+        return fake
+            .recorder
+            .not_found(format!("status: polled unknown job {id:?}"));
     };
     Json(fake.job_json(&id, job)).into_response()
 }
 
 async fn account(State(fake): State<Arc<FitInViewFake>>, headers: HeaderMap) -> Response {
-    if let Err(response) = fake.gate(ACCOUNT, &headers).await {
+    if let Err(response) = fake.recorder.admit(ACCOUNT, &headers).await {
         return response;
     }
     let behaviour = fake.behaviour.lock().unwrap().clone();
@@ -417,22 +379,4 @@ async fn account(State(fake): State<Arc<FitInViewFake>>, headers: HeaderMap) -> 
         "tryon_cost_credits": {"1K": 8, "2K": 12, "4K": 20}
     }))
     .into_response()
-}
-
-async fn file(
-    State(fake): State<Arc<FitInViewFake>>,
-    headers: HeaderMap,
-    Path(file): Path<String>,
-) -> Response {
-    fake.storage.get(&fake.recorder, &file, &headers)
-}
-
-async fn undocumented(
-    State(fake): State<Arc<FitInViewFake>>,
-    method: Method,
-    uri: Uri,
-) -> Response {
-    fake.recorder
-        .violation(format!("undocumented endpoint {method} {uri}"));
-    error(StatusCode::NOT_FOUND, None, json!({"detail": "Not Found"}))
 }

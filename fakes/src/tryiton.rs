@@ -8,7 +8,7 @@
 //! `{"name", "message"}`. Results are JPEG or PNG as `output_format` asks, and the fake notes
 //! when a job's model image is the result of an earlier job (a chained combo).
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,16 +16,18 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
+use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-use super::{Recorder, Storage, drop_connection, error, is_jpeg, serve};
-use crate::util::{KEY, png};
+use crate::{
+    Credential, Dialect, Fake, KEY, Recorder, Storage, drop_connection, is_jpeg, jpeg, png,
+};
 
 pub const CREATE: &str = "create";
 pub const STATUS: &str = "status";
@@ -61,7 +63,7 @@ pub struct Job {
     pub model_is_result_of: Option<String>,
     created: Instant,
     behaviour: Behaviour,
-    result_path: Option<String>,
+    result_url: Option<String>,
     pub result: bytes::Bytes,
 }
 
@@ -71,34 +73,53 @@ pub struct TryItOnFake {
     pub behaviour: Mutex<Behaviour>,
     pub jobs: Mutex<Vec<Job>>,
     next_id: AtomicU64,
-    pub auth_failures: AtomicU32,
-    base: Mutex<String>,
+}
+
+const DIALECT: Dialect = Dialect {
+    vendor: "TryItOn",
+    credential: Credential::Bearer,
+    error_body,
+};
+
+fn error_body(class: &str, message: &str) -> Value {
+    json!({"error": {"name": class, "message": message}})
+}
+
+impl Fake for TryItOnFake {
+    fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    fn storage(&self) -> &Storage {
+        &self.storage
+    }
 }
 
 impl TryItOnFake {
+    /// Starts a fake on a loopback port, serving job status at `status_path`.
     pub async fn start(status_path: &str) -> Arc<Self> {
-        let fake = Arc::new(Self {
-            recorder: Recorder::new(60, Duration::from_secs(60)),
+        crate::start(Self::new(KEY), Self::api(status_path)).await
+    }
+
+    /// Serves a fake that accepts `key` on `listener` (for a fake run as a process).
+    pub fn start_on(listener: TcpListener, key: &str, status_path: &str) -> Arc<Self> {
+        crate::start_on(Self::new(key), Self::api(status_path), listener)
+    }
+
+    fn new(key: &str) -> Self {
+        Self {
+            recorder: Recorder::new(DIALECT, key, 60, Duration::from_secs(60)),
             storage: Storage::default(),
             behaviour: Mutex::new(Behaviour::default()),
             jobs: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0x64b7f1a9),
-            auth_failures: AtomicU32::new(0),
-            base: Mutex::new(String::new()),
-        });
-        let router = Router::new()
-            .route("/api/v1/tryon/clothes", post(create))
-            .route(status_path, get(status))
-            .route("/files/{file}", get(file))
-            .fallback(undocumented)
-            .method_not_allowed_fallback(undocumented)
-            .with_state(fake.clone());
-        *fake.base.lock().unwrap() = serve(router).await;
-        fake
+        }
     }
 
-    pub fn base_url(&self) -> String {
-        self.base.lock().unwrap().clone()
+    fn api(status_path: &str) -> Router<Arc<Self>> {
+        Router::new()
+            .route("/api/v1/tryon/clothes", post(create))
+            .route(status_path, get(status))
     }
 
     pub fn set(&self, change: impl FnOnce(&mut Behaviour)) {
@@ -110,68 +131,8 @@ impl TryItOnFake {
     }
 
     pub fn only_job(&self) -> Job {
-        let jobs = self.jobs();
-        assert_eq!(
-            jobs.len(),
-            1,
-            "expected exactly one job upstream, found {}",
-            jobs.len()
-        );
-        jobs.into_iter().next().unwrap()
+        crate::only(self.jobs(), "job")
     }
-
-    async fn gate(&self, endpoint: &'static str, headers: &HeaderMap) -> Result<bool, Response> {
-        let drop_after = self
-            .recorder
-            .admit(
-                endpoint,
-                |m| json!({"error": {"name": "HttpError", "message": m}}),
-            )
-            .await?;
-        if headers.contains_key("x-api-key") {
-            self.recorder.violation(format!(
-                "{endpoint}: TryItOn takes a bearer token, not X-API-KEY"
-            ));
-        }
-        match headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.strip_prefix("Bearer "))
-        {
-            None => {
-                self.recorder
-                    .violation(format!("{endpoint}: no Authorization header"));
-                Err(unauthorized())
-            }
-            Some(None) => {
-                self.recorder
-                    .violation(format!("{endpoint}: Authorization is not a Bearer token"));
-                Err(unauthorized())
-            }
-            Some(Some(token)) if token != KEY => {
-                self.auth_failures.fetch_add(1, Ordering::SeqCst);
-                Err(unauthorized())
-            }
-            Some(Some(_)) => Ok(drop_after),
-        }
-    }
-
-    fn bad_request(&self, what: String) -> Response {
-        self.recorder.violation(what);
-        error(
-            StatusCode::BAD_REQUEST,
-            None,
-            json!({"error": {"name": "ValidationError", "message": "invalid request"}}),
-        )
-    }
-}
-
-fn unauthorized() -> Response {
-    error(
-        StatusCode::UNAUTHORIZED,
-        None,
-        json!({"error": {"name": "AuthenticationError", "message": "Invalid API key"}}),
-    )
 }
 
 /// The bytes of a `data:image/<jpeg|jpg|png>;base64,` URL, or why it is not one.
@@ -208,22 +169,13 @@ fn one_of(
 }
 
 async fn create(State(fake): State<Arc<TryItOnFake>>, headers: HeaderMap, body: Bytes) -> Response {
-    let drop_after = match fake.gate(CREATE, &headers).await {
+    let drop_after = match fake.recorder.admit(CREATE, &headers).await {
         Ok(drop_after) => drop_after,
         Err(response) => return response,
     };
-    if !headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/json"))
-    {
-        return fake.bad_request("create: Content-Type is not application/json".into());
-    }
-    let Some(fields) = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v.as_object().cloned())
-    else {
-        return fake.bad_request("create: body is not a JSON object".into());
+    let fields = match fake.recorder.json_object(CREATE, &headers, &body) {
+        Ok(fields) => fields,
+        Err(response) => return response,
     };
     let documented = [
         "model_image",
@@ -238,7 +190,9 @@ async fn create(State(fake): State<Arc<TryItOnFake>>, headers: HeaderMap, body: 
         "output_format",
     ];
     if let Some(name) = fields.keys().find(|k| !documented.contains(&k.as_str())) {
-        return fake.bad_request(format!("create: undocumented field {name:?}"));
+        return fake
+            .recorder
+            .bad_request(format!("create: undocumented field {name:?}"));
     }
     let parsed = (|| {
         let model_image = data_url("model_image", fields.get("model_image"))?;
@@ -260,18 +214,16 @@ async fn create(State(fake): State<Arc<TryItOnFake>>, headers: HeaderMap, body: 
     })();
     let (model_image, garment_image, category, mode, output_format) = match parsed {
         Ok(parsed) => parsed,
-        Err(what) => return fake.bad_request(what),
+        Err(what) => return fake.recorder.bad_request(what),
     };
     if !is_jpeg(&garment_image) {
-        return fake.bad_request("create: garment_image does not hold a JPEG".into());
+        return fake
+            .recorder
+            .bad_request("create: garment_image does not hold a JPEG");
     }
     let behaviour = fake.behaviour.lock().unwrap().clone();
     if behaviour.out_of_credit {
-        return error(
-            StatusCode::PAYMENT_REQUIRED,
-            None,
-            json!({"error": {"name": "InsufficientCredits", "message": "Not enough credits"}}),
-        );
+        return fake.recorder.out_of_credit();
     }
     let mut jobs = fake.jobs.lock().unwrap();
     let model_is_result_of = jobs
@@ -281,7 +233,7 @@ async fn create(State(fake): State<Arc<TryItOnFake>>, headers: HeaderMap, body: 
     let id = format!("{:024x}", fake.next_id.fetch_add(1, Ordering::SeqCst));
     let shade = (jobs.len() * 60 % 250) as u8;
     let result = if output_format == "jpeg" {
-        jpeg_bytes(96, 144, [shade, 30, 160])
+        jpeg(96, 144, [shade, 30, 160])
     } else {
         png(96, 144, [shade, 30, 160])
     };
@@ -295,7 +247,7 @@ async fn create(State(fake): State<Arc<TryItOnFake>>, headers: HeaderMap, body: 
         model_is_result_of,
         created: Instant::now(),
         behaviour,
-        result_path: None,
+        result_url: None,
         result: result.into(),
     });
     drop(jobs);
@@ -305,27 +257,19 @@ async fn create(State(fake): State<Arc<TryItOnFake>>, headers: HeaderMap, body: 
     Json(json!({"id": id, "error": null})).into_response()
 }
 
-fn jpeg_bytes(width: u32, height: u32, colour: [u8; 3]) -> Vec<u8> {
-    crate::util::jpeg(width, height, colour).bytes.to_vec()
-}
-
 async fn status(
     State(fake): State<Arc<TryItOnFake>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(response) = fake.gate(STATUS, &headers).await {
+    if let Err(response) = fake.recorder.admit(STATUS, &headers).await {
         return response;
     }
     let mut jobs = fake.jobs.lock().unwrap();
     let Some(job) = jobs.iter_mut().find(|j| j.id == id) else {
-        fake.recorder
-            .violation(format!("status: polled unknown job {id:?}"));
-        return error(
-            StatusCode::NOT_FOUND,
-            None,
-            json!({"error": {"name": "NotFound", "message": "no such job"}}),
-        );
+        return fake
+            .recorder
+            .not_found(format!("status: polled unknown job {id:?}"));
     };
     let elapsed = job.created.elapsed();
     if elapsed < job.behaviour.processing_for / 3 {
@@ -347,29 +291,9 @@ async fn status(
     } else {
         "png"
     };
-    let path = job
-        .result_path
-        .get_or_insert_with(|| fake.storage.put(&id, job.result.clone()))
+    let url = job
+        .result_url
+        .get_or_insert_with(|| fake.storage.put(&id, extension, job.result.clone()))
         .clone();
-    let path = path.replace(".png", &format!(".{extension}"));
-    Json(json!({"id": id, "status": "completed", "output": [format!("{}{path}", fake.base_url())], "error": null})).into_response()
-}
-
-async fn file(
-    State(fake): State<Arc<TryItOnFake>>,
-    headers: HeaderMap,
-    Path(file): Path<String>,
-) -> Response {
-    let token = file.trim_end_matches(".jpg").to_owned();
-    fake.storage.get(&fake.recorder, &token, &headers)
-}
-
-async fn undocumented(State(fake): State<Arc<TryItOnFake>>, method: Method, uri: Uri) -> Response {
-    fake.recorder
-        .violation(format!("undocumented endpoint {method} {uri}"));
-    error(
-        StatusCode::NOT_FOUND,
-        None,
-        json!({"error": {"name": "NotFound", "message": "Not Found"}}),
-    )
+    Json(json!({"id": id, "status": "completed", "output": [url], "error": null})).into_response()
 }
