@@ -9,6 +9,7 @@
 
 import { createHmac } from "node:crypto";
 import { createServer, request as httpRequest } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 
 import { freePort } from "./util.mjs";
 
@@ -35,14 +36,15 @@ export function signAppProxyParams(pairs, secret) {
 
 /**
  * Starts the stand-in. `upstream` is the App Proxy's target URL (e.g. `http://127.0.0.1:8080/shopify`);
- * `site(request, response)` serves every path outside `pathPrefix`.
+ * `site(request, response)` serves every path outside `pathPrefix`. With `tls` (`{ key, cert }`)
+ * the storefront is served over https, as real shops are, so its origin is `https://…`.
  * Returns `{ origin, forwarded, close }`; `forwarded` records each relayed request as
  * `{ method, path, status, refusedStream }`.
  */
-export async function startAppProxy({ upstream, secret, shop, site, pathPrefix = "/apps/tryon", now = () => Date.now() }) {
+export async function startAppProxy({ upstream, secret, shop, site, pathPrefix = "/apps/tryon", now = () => Date.now(), tls }) {
   const target = new URL(upstream);
   const forwarded = [];
-  const server = createServer((request, response) => {
+  const handle = (request, response) => {
     const url = new URL(request.url, "http://storefront.invalid");
     if (url.pathname !== pathPrefix && !url.pathname.startsWith(`${pathPrefix}/`)) {
       site(request, response);
@@ -91,11 +93,12 @@ export async function startAppProxy({ upstream, secret, shop, site, pathPrefix =
       response.end(`upstream failed: ${error.message}`);
     });
     request.pipe(upstreamRequest);
-  });
+  };
+  const server = tls ? createTlsServer(tls, handle) : createServer(handle);
   const port = await freePort();
   await new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
   return {
-    origin: `http://127.0.0.1:${port}`,
+    origin: `${tls ? "https" : "http"}://127.0.0.1:${port}`,
     forwarded,
     close: () => new Promise((resolve) => server.close(resolve)),
   };

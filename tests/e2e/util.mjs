@@ -176,7 +176,7 @@ class Proxy {
  * Debian's Chromium with the required flags and a fresh profile directory, removed on close.
  * Page errors and console errors are collected so a failing test can show them.
  */
-export async function launchBrowser({ viewport = { width: 1280, height: 900 } } = {}) {
+export async function launchBrowser({ viewport = { width: 1280, height: 900 }, ignoreHTTPSErrors = false } = {}) {
   require(
     existsSync(paths.chromium),
     `Chromium not found at ${paths.chromium}: install Debian's chromium (cargo xtask test does)`,
@@ -187,6 +187,8 @@ export async function launchBrowser({ viewport = { width: 1280, height: 900 } } 
     headless: true,
     args: CHROMIUM_FLAGS,
     viewport,
+    // For test servers with a throwaway self-signed certificate (an https storefront).
+    ignoreHTTPSErrors,
   });
   const page = context.pages()[0] || (await context.newPage());
   const problems = [];
