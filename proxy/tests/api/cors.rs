@@ -14,6 +14,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tryon_proxy::app::{AppState, app};
 use tryon_proxy::config::{Cli, Settings};
+use tryon_proxy::providers::Provider;
 use tryon_proxy::providers::local::LocalProvider;
 use tryon_proxy::shopify::ShopifyConfig;
 use tryon_proxy::shopify::signature::sign_app_proxy_params;
@@ -21,14 +22,24 @@ use tryon_proxy::shopify::signature::sign_app_proxy_params;
 use crate::create::tempdir;
 use crate::util::{LogCapture, TestServer, assert_problem, unique_form};
 
-const STOREFRONT: &str = "https://www.shop.example";
-const FOREIGN: &str = "https://evil.example";
+pub(crate) const STOREFRONT: &str = "https://www.shop.example";
+pub(crate) const FOREIGN: &str = "https://evil.example";
 const SHOP: &str = "shop-name.myshopify.com";
-const SHOP_ORIGIN: &str = "https://shop-name.myshopify.com";
+pub(crate) const SHOP_ORIGIN: &str = "https://shop-name.myshopify.com";
 const SECRET: &str = "cors-test-secret";
 
 /// The proxy allowing [`STOREFRONT`], serving a widget file, and with `shopify` if given.
 async fn server(shopify: bool) -> TestServer {
+    let provider = Arc::new(LocalProvider::new(std::time::Duration::from_millis(100)));
+    server_with(provider, shopify, &[]).await
+}
+
+/// Like [`server`] around `provider`, with `extra` flags.
+pub(crate) async fn server_with(
+    provider: Arc<dyn Provider>,
+    shopify: bool,
+    extra: &[&str],
+) -> TestServer {
     // One folder per server: tests run in parallel and `tempdir` empties the folder it names.
     static SERVERS: AtomicUsize = AtomicUsize::new(0);
     let assets = tempdir(&format!(
@@ -36,18 +47,22 @@ async fn server(shopify: bool) -> TestServer {
         SERVERS.fetch_add(1, Ordering::SeqCst)
     ));
     std::fs::write(assets.join("widget.js"), "/* loader */").unwrap();
-    let cli = Cli::try_parse_from([
-        "tryon-proxy",
+    let assets = assets.to_str().unwrap();
+    let args = [
         "--create-burst",
         "1000",
         "--allowed-origins",
         STOREFRONT,
         "--assets-dir",
-        assets.to_str().unwrap(),
-    ])
+        assets,
+    ];
+    let cli = Cli::try_parse_from(
+        std::iter::once("tryon-proxy")
+            .chain(args)
+            .chain(extra.iter().copied()),
+    )
     .expect("flags parse");
     let settings = Settings::from_cli(cli).expect("test settings are valid");
-    let provider = Arc::new(LocalProvider::new(std::time::Duration::from_millis(100)));
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");
@@ -282,7 +297,7 @@ fn now() -> u64 {
 }
 
 /// `path` under `/shopify` with the query Shopify's App Proxy appends, signed now.
-fn signed(server: &TestServer, path: &str) -> String {
+pub(crate) fn signed(server: &TestServer, path: &str) -> String {
     signed_for_customer(server, path, "")
 }
 

@@ -5,6 +5,7 @@
 mod util;
 
 mod assets;
+mod checks;
 mod cors;
 mod create;
 mod events;
