@@ -38,7 +38,12 @@ async function spawnProxy(wwwDir) {
   );
   const child = spawn(
     paths.proxyBin,
-    ["--listen", `127.0.0.1:${port}`, "--demo", "--www-dir", wwwDir, "--assets-dir", paths.distDir, "--local-duration-ms", "600"],
+    [
+      "--listen", `127.0.0.1:${port}`, "--demo", "--www-dir", wwwDir, "--assets-dir", paths.distDir,
+      "--local-duration-ms", "600",
+      // Its own store: rate-limit buckets spent by earlier runs must not refuse this shopper.
+      "--data-dir", path.join(wwwDir, "data"),
+    ],
     {
       cwd: repoRoot,
       env: { ...env, RUST_LOG: "info", SHOPIFY_API_SECRET: SECRET, TRYON_SHOPIFY_SHOPS: SHOP },

@@ -72,7 +72,8 @@ function cleanEnvironment(extra) {
 /**
  * Starts the proxy binary with the demo storefront and the built widget on a free loopback
  * port and resolves once `/healthz` answers 200. Its stderr (JSON log lines) is kept for
- * assertions and for failure messages.
+ * assertions and for failure messages. Each proxy gets a fresh data directory (removed on
+ * stop), so no test inherits another's tasks or spent rate-limit buckets.
  */
 export async function startProxy({ localDurationMs = 3000, args = [], env = {} } = {}) {
   require(
@@ -85,7 +86,9 @@ export async function startProxy({ localDurationMs = 3000, args = [], env = {} }
   );
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/`;
+  const dataDir = args.includes("--data-dir") ? null : await mkdtemp(path.join(tmpdir(), "tryon-e2e-data-"));
   const argv = [
+    ...(dataDir ? ["--data-dir", dataDir] : []),
     "--listen", `127.0.0.1:${port}`,
     "--demo",
     "--assets-dir", paths.distDir,
@@ -98,14 +101,15 @@ export async function startProxy({ localDurationMs = 3000, args = [], env = {} }
     env: cleanEnvironment(env),
     stdio: ["ignore", "pipe", "pipe"],
   });
-  const proxy = new Proxy(child, url, argv);
+  const proxy = new Proxy(child, url, argv, dataDir);
   await proxy.waitHealthy(20_000);
   return proxy;
 }
 
 class Proxy {
-  constructor(child, url, argv) {
+  constructor(child, url, argv, dataDir) {
     this.child = child;
+    this.dataDir = dataDir;
     this.url = url;
     this.argv = argv;
     this.stderr = "";
@@ -163,12 +167,14 @@ class Proxy {
   }
 
   async stop() {
-    if (this.exit) return this.exit;
-    this.child.kill("SIGTERM");
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), 5000);
-    const exit = await this.exited;
-    clearTimeout(timer);
-    return exit;
+    if (!this.exit) {
+      this.child.kill("SIGTERM");
+      const timer = setTimeout(() => this.child.kill("SIGKILL"), 5000);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    if (this.dataDir) await rm(this.dataDir, { recursive: true, force: true });
+    return this.exit;
   }
 }
 
