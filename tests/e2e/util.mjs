@@ -181,8 +181,9 @@ class Proxy {
 /**
  * Debian's Chromium with the required flags and a fresh profile directory, removed on close.
  * Page errors and console errors are collected so a failing test can show them.
+ * `device` is passed to the context as is: `{ hasTouch, isMobile, deviceScaleFactor }` for a phone.
  */
-export async function launchBrowser({ viewport = { width: 1280, height: 900 }, ignoreHTTPSErrors = false } = {}) {
+export async function launchBrowser({ viewport = { width: 1280, height: 900 }, ignoreHTTPSErrors = false, device = {} } = {}) {
   require(
     existsSync(paths.chromium),
     `Chromium not found at ${paths.chromium}: install Debian's chromium (cargo xtask test does)`,
@@ -195,6 +196,7 @@ export async function launchBrowser({ viewport = { width: 1280, height: 900 }, i
     viewport,
     // For test servers with a throwaway self-signed certificate (an https storefront).
     ignoreHTTPSErrors,
+    ...device,
   });
   const page = context.pages()[0] || (await context.newPage());
   const problems = [];
