@@ -198,10 +198,15 @@ test("a shopper tries on the demo product with a sideways 12 MP phone photo", { 
   assert.ok(outcome.result.naturalWidth > 0, "the result image has no pixels");
   assert.ok(outcome.result.inDialog, "the result image is not inside the open dialog");
 
-  // What the proxy says it received.
+  // What the proxy says it received: the photo once for the person check, then once for the
+  // try-on, the same prepared JPEG both times.
   const received = proxy.logsWith("upload received").filter((entry) => entry.field === "person");
-  assert.equal(received.length, 1, `expected one "upload received" log line for the person photo\n${proxy.describe()}`);
-  const [log] = received;
+  const byPath = (path) => received.filter((entry) => entry.span?.path === path);
+  assert.equal(byPath("/v1/tryons").length, 1, `expected one "upload received" log line for the try-on's person photo\n${proxy.describe()}`);
+  assert.equal(byPath("/v1/checks/person").length, 1, `expected the person check to receive the photo once\n${proxy.describe()}`);
+  const [log] = byPath("/v1/tryons");
+  const [checked] = byPath("/v1/checks/person");
+  assert.deepEqual([checked.width, checked.height, checked.bytes], [log.width, log.height, log.bytes], "the check judged what was sent");
   assert.equal(log.format, "jpeg", `the proxy received a ${log.format}, not a JPEG`);
   assert.equal(Math.max(log.width, log.height), PERSON_MAX_EDGE, `long edge of the upload: ${log.width}×${log.height}`);
   assert.ok(log.height > log.width, `the upload is not portrait: ${log.width}×${log.height}`);
