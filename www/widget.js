@@ -14,7 +14,7 @@
   const CSS =
     ":host{display:inline-block;vertical-align:middle;font-family:var(--tryon-font)}" +
     ":host([hidden]){display:none}" +
-    "button{all:initial;box-sizing:border-box;display:inline-flex;align-items:center;justify-content:center;" +
+    "button{all:initial;box-sizing:border-box;display:flex;align-items:center;justify-content:center;" +
     "height:44px;min-width:44px;padding:0 20px;border-radius:var(--tryon-radius,8px);" +
     "background:var(--tryon-accent,#1a1a1a);color:var(--tryon-accent-text,#fff);" +
     "font-family:inherit;font-size:16px;font-weight:600;line-height:1;white-space:nowrap;cursor:pointer}" +
