@@ -57,8 +57,9 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind(settings.listen).await?;
     let address = listener.local_addr()?;
     let demo = settings.demo;
-    // Issue 7: the embedded store in the data directory, so a restart resumes every task.
-    let store = tryon_proxy::store::open(&settings.data_dir)?;
+    // Issue 7: the embedded store in the data directory (or Redis with TRYON_STORE), so a
+    // restart resumes every task.
+    let store = tryon_proxy::store::open(&settings)?;
     let state = AppState::with_store(settings, provider, store)?.with_shopify(shopify);
     if let Some(shopify) = &state.shopify {
         tracing::info!(shops = ?shopify.shops, direct_streams = shopify.public_url.is_some(),

@@ -13,12 +13,15 @@
 //! registry publishes under its own locks, where awaiting is not possible.
 
 mod memory;
+mod redis;
 mod sqlite;
 
+use std::sync::Weak;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+pub use self::redis::RedisStore;
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
@@ -114,6 +117,55 @@ pub trait Store: CounterStore {
     fn compact(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    // Several instances on one store (issue 7). The defaults describe a store only this
+    // process uses: every task is in its registry and it drives them all.
+
+    /// Whether other instances share this store, so tasks may be created, driven and
+    /// watched elsewhere.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// One task, for a watcher that asks an instance which did not create it.
+    fn load_task(&self, _id: &str) -> Result<Option<TaskRecord>, StoreError> {
+        Ok(None)
+    }
+
+    /// Ids of the tasks not finished yet, whoever drives them.
+    fn unfinished(&self) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// Takes (or renews) the lease to drive task `id` as `holder` for `ttl`; false while
+    /// another holder's lease runs.
+    fn claim(&self, _id: &str, _holder: &str, _ttl: Duration) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
+    /// Gives a lease back early (the holder stops driving the task).
+    fn release(&self, _id: &str, _holder: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Calls `listener` with the events other instances publish, on a thread of the store's
+    /// own, until `listener` is dropped.
+    fn subscribe(&self, _listener: Weak<dyn Fn(RemoteEvent) + Send + Sync>) {}
+}
+
+/// What another instance did to a task, as a shared store tells it.
+#[derive(Debug, Clone)]
+pub enum RemoteEvent {
+    /// Event `event_id` of task `id` was published.
+    Event {
+        id: String,
+        event_id: u64,
+        view: Box<TryOnView>,
+    },
+    /// The task was deleted.
+    Deleted { id: String },
+    /// Events may have been missed (the subscription was (re)established): read the store.
+    Resync,
 }
 
 /// Milliseconds since the Unix epoch, the stores' one notion of time.
@@ -183,9 +235,13 @@ fn job_from(options: JobOptions, photos: Vec<(PhotoRole, PreparedImage)>) -> Opt
     })
 }
 
-/// Opens the store `settings` name: the embedded database in the data directory by default.
-pub fn open(data_dir: &std::path::Path) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    Ok(std::sync::Arc::new(SqliteStore::open(data_dir)?))
+/// Opens the store `settings` name: Redis for `TRYON_STORE=redis://…`, otherwise the
+/// embedded database in the data directory.
+pub fn open(settings: &crate::config::Settings) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(match &settings.store {
+        Some(url) => std::sync::Arc::new(RedisStore::open(url, settings.result_retention)?),
+        None => std::sync::Arc::new(SqliteStore::open(&settings.data_dir)?),
+    })
 }
 
 #[cfg(test)]

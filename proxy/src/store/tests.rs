@@ -1,4 +1,5 @@
-//! One behaviour, two stores: every test runs against memory and SQLite.
+//! One behaviour, three stores: every test runs against memory, SQLite and a real
+//! `redis-server` (started on a loopback port for the test).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,16 +7,32 @@ use std::time::Duration;
 use super::*;
 use crate::wire::{ProgressKind, ResultInfo, TaskStatus};
 
-fn stores() -> Vec<(&'static str, Arc<dyn Store>, Option<TempDir>)> {
+#[path = "../../tests/durability/redis_server.rs"]
+pub(crate) mod redis_server;
+
+use redis_server::RedisServer;
+
+/// What a store needs kept alive for the test: its folder or its server.
+type Guard = Box<dyn std::any::Any>;
+
+fn stores() -> Vec<(&'static str, Arc<dyn Store>, Option<Guard>)> {
     let dir = TempDir::new("stores");
+    let (redis, server) = redis_store(Duration::from_secs(60));
     vec![
         ("memory", Arc::new(MemoryStore::default()), None),
         (
             "sqlite",
             Arc::new(SqliteStore::open(&dir.0).expect("opens")),
-            Some(dir),
+            Some(Box::new(dir)),
         ),
+        ("redis", Arc::new(redis), Some(Box::new(server))),
     ]
+}
+
+fn redis_store(retention: Duration) -> (RedisStore, RedisServer) {
+    let server = RedisServer::start();
+    let store = RedisStore::open(&server.url(0), retention).expect("connects to redis-server");
+    (store, server)
 }
 
 /// A fresh folder under the system's temp dir, removed on drop.
@@ -137,12 +154,14 @@ fn finishing_keeps_the_result_and_drops_the_photos_and_delete_drops_everything()
             height: 6,
             content_type: "image/jpeg".into(),
         });
+        // Now, not an instant long past: Redis expires a task its retention after it ended.
+        let finished_at_ms = now_ms();
         store
-            .finish_task("a", 2, &done, Some(&output()), 1234)
+            .finish_task("a", 2, &done, Some(&output()), finished_at_ms)
             .unwrap();
         let task = store.load_tasks().unwrap().remove(0);
         assert!(task.job.is_none(), "{name}: photos gone once the task ends");
-        assert_eq!(task.finished_at_ms, Some(1234), "{name}");
+        assert_eq!(task.finished_at_ms, Some(finished_at_ms), "{name}");
         assert_eq!(task.log.last(), Some(&done), "{name}");
         let result = store.result("a").unwrap().expect("result kept");
         assert_eq!(result.bytes, output().bytes, "{name}");
@@ -256,4 +275,128 @@ fn files_contain(dir: &std::path::Path, needle: &[u8]) -> bool {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap_or_default();
         bytes.windows(needle.len()).any(|window| window == needle)
     })
+}
+
+#[test]
+fn redis_forgets_a_finished_task_and_its_result_when_the_retention_passes() {
+    let (store, _server) = redis_store(Duration::from_millis(300));
+    store
+        .insert_task(&view("a", TaskStatus::Queued, 0), &job())
+        .unwrap();
+    store
+        .finish_task(
+            "a",
+            2,
+            &view("a", TaskStatus::Succeeded, 100),
+            Some(&output()),
+            now_ms(),
+        )
+        .unwrap();
+    assert!(
+        store.result("a").unwrap().is_some(),
+        "kept during retention"
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(
+        store.result("a").unwrap().is_none(),
+        "the result must expire with its retention, even if no instance sweeps"
+    );
+    assert!(store.load_tasks().unwrap().is_empty());
+    assert!(store.unfinished().unwrap().is_empty());
+}
+
+#[test]
+fn redis_photos_expire_with_the_retention_even_if_the_task_never_ends() {
+    let (store, _server) = redis_store(Duration::from_millis(300));
+    store
+        .insert_task(&view("a", TaskStatus::Queued, 0), &job())
+        .unwrap();
+    assert!(store.load_task("a").unwrap().unwrap().job.is_some());
+    std::thread::sleep(Duration::from_millis(600));
+    let task = store
+        .load_task("a")
+        .unwrap()
+        .expect("the running task stays");
+    assert!(
+        task.job.is_none(),
+        "its photos must not outlive the retention"
+    );
+    assert_eq!(store.unfinished().unwrap(), ["a"]);
+}
+
+#[test]
+fn a_redis_lease_has_one_holder_until_it_expires_or_is_released() {
+    let (store, _server) = redis_store(Duration::from_secs(60));
+    let ttl = Duration::from_millis(300);
+    assert!(store.claim("t", "A", ttl).unwrap());
+    assert!(!store.claim("t", "B", ttl).unwrap(), "A holds it");
+    assert!(store.claim("t", "A", ttl).unwrap(), "the holder renews");
+    std::thread::sleep(Duration::from_millis(450));
+    assert!(store.claim("t", "B", ttl).unwrap(), "expired: B takes over");
+    store.release("t", "A").unwrap();
+    assert!(
+        !store.claim("t", "A", ttl).unwrap(),
+        "A cannot release B's lease"
+    );
+    store.release("t", "B").unwrap();
+    assert!(store.claim("t", "A", ttl).unwrap());
+}
+
+#[test]
+fn redis_events_reach_subscribers_in_order() {
+    let (store, _server) = redis_store(Duration::from_secs(60));
+    let (sender, received) = std::sync::mpsc::channel();
+    let sender = std::sync::Mutex::new(sender);
+    let listener: Arc<dyn Fn(RemoteEvent) + Send + Sync> = Arc::new(move |event| {
+        let _ = sender.lock().unwrap().send(event);
+    });
+    store.subscribe(Arc::downgrade(&listener));
+    let first = received
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the subscription announces itself");
+    assert!(matches!(first, RemoteEvent::Resync), "{first:?}");
+    store
+        .insert_task(&view("a", TaskStatus::Queued, 0), &job())
+        .unwrap();
+    store
+        .append_event("a", 2, &view("a", TaskStatus::Running, 10))
+        .unwrap();
+    store
+        .finish_task("a", 3, &view("a", TaskStatus::Failed, 10), None, 1)
+        .unwrap();
+    store.delete_task("a").unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        match received.recv_timeout(Duration::from_secs(5)).unwrap() {
+            RemoteEvent::Event { id, event_id, view } => seen.push((id, event_id, view.status)),
+            RemoteEvent::Deleted { id } => seen.push((id, 0, TaskStatus::Failed)),
+            RemoteEvent::Resync => {}
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            ("a".to_owned(), 2, TaskStatus::Running),
+            ("a".to_owned(), 3, TaskStatus::Failed),
+            ("a".to_owned(), 0, TaskStatus::Failed),
+        ]
+    );
+}
+
+#[test]
+fn a_paused_redis_fails_calls_fast_and_they_work_again_after_it_resumes() {
+    let (store, server) = redis_store(Duration::from_secs(60));
+    store.ping().unwrap();
+    server.pause();
+    let started = std::time::Instant::now();
+    let error = store
+        .cache_get("k")
+        .expect_err("a paused Redis cannot answer");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the call must fail after its timeout, not hang: {:?} ({error})",
+        started.elapsed()
+    );
+    server.resume();
+    store.ping().expect("works again after SIGCONT");
 }
