@@ -360,10 +360,13 @@ impl Controller {
                 f.photo_prepared(facts)?;
                 if offered { f.check_photo() } else { Ok(()) }
             });
-            let photo = self
+            if !(prepared && offered) {
+                return;
+            }
+            let Some(photo) = self
                 .with_session(|s| s.photo.as_ref().map(|(jpeg, _)| jpeg.clone()))
-                .flatten();
-            let (true, true, Some(photo)) = (prepared, offered, photo) else {
+                .flatten()
+            else {
                 return;
             };
             let verdict = self.client().check_person(&photo).await;
