@@ -12,3 +12,4 @@ mod events;
 mod idempotency;
 mod meta;
 mod tasks;
+mod vendors;
