@@ -451,6 +451,12 @@ impl Controller {
     /// took over, submits its product form; the dialog closes so the page's cart shows.
     pub fn add_to_cart(self) {
         let Some(host) = self.host() else { return };
+        if self.flow.with_untracked(Flow::is_example) {
+            // The theme editor's example: nothing was tried on, and the editor's preview must
+            // not navigate to a cart.
+            self.close();
+            return;
+        }
         let task_id = self.flow.with_untracked(|f| f.task_id().map(str::to_owned));
         let proceed = host.emit_cancelable("add-to-cart", task_id.as_deref());
         self.close();

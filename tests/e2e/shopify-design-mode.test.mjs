@@ -78,6 +78,11 @@ test("in the theme editor the widget shows an example and never calls the proxy"
   assert.equal(await page.locator("try-on-button input[type=file]").isVisible(), false, "no photo is asked for");
 
   // Whatever the merchant clicks in the example, nothing goes out.
+  await page.locator("try-on-button [data-action=add-to-cart]").click();
+  await page.locator("try-on-button dialog[part=dialog][open]").waitFor({ state: "detached", timeout: 10_000 }).catch(() => {});
+  assert.equal(await page.locator("try-on-button dialog[part=dialog][open]").count(), 0, "Add to cart closes the example");
+  assert.equal(new URL(page.url()).pathname, "/products/linen-shirt", "and submits no product form");
+  await page.locator("try-on-button button[part=button]").click();
   await page.locator("try-on-button [data-action=start-over]").click();
   await page.locator("try-on-button [data-action=close]").click();
   await page.locator("try-on-button button[part=button]").click();
@@ -88,6 +93,6 @@ test("in the theme editor the widget shows an example and never calls the proxy"
   assert.deepEqual(storefront.forwarded, [], `the App Proxy relayed nothing\n${describe()}`);
   const served = proxy.logsWith("finished processing request").filter((entry) => entry.span?.path !== "/healthz");
   assert.equal(served.length, 0, `the proxy served nothing but the test's health check\n${describe()}`);
-  assert.deepEqual(await page.evaluate(() => window.__events), ["open", "open"], "no try-on events for an example");
+  assert.deepEqual(await page.evaluate(() => window.__events), ["open", "open", "open"], "no try-on events for an example");
   assert.deepEqual(problems, [], "the page logged no errors");
 });
