@@ -52,21 +52,32 @@ pub fn TryOnDialog(ctl: Controller) -> impl IntoView {
 }
 
 /// While a photo is remembered, in every step: that it is, and **Forget my photo**. After
-/// forgetting: the confirmation, announced.
+/// forgetting: the confirmation, announced. One element whose text changes (rather than two
+/// conditional views) keeps the wasm smaller.
 #[component]
 fn RememberedNote(ctl: Controller) -> impl IntoView {
     let t = move |key| ctl.locale.text(key);
+    let line = move || {
+        if ctl.remember.get() {
+            t(Key::PhotoRemembered)
+        } else if ctl.forgotten.get() {
+            t(Key::PhotoForgotten)
+        } else {
+            ""
+        }
+    };
     view! {
         <p class="remembered" data-role="photo-notice" role="status">
-            <Show when=move || ctl.remember.get()>
-                <span>{t(Key::PhotoRemembered)}</span>
-                <button type="button" class="link" data-action="forget" on:click=move |_| ctl.forget_photo()>
-                    {t(Key::ForgetPhoto)}
-                </button>
-            </Show>
-            <Show when=move || ctl.forgotten.get()>
-                <span>{t(Key::PhotoForgotten)}</span>
-            </Show>
+            <span>{line}</span>
+            <button
+                type="button"
+                class="link"
+                data-action="forget"
+                hidden=move || !ctl.remember.get()
+                on:click=move |_| ctl.forget_photo()
+            >
+                {t(Key::ForgetPhoto)}
+            </button>
         </p>
     }
 }

@@ -33,6 +33,7 @@ pub fn ResultPanel(ctl: Controller) -> impl IntoView {
     // The shopper's photo covers the result left of the divider.
     let before_clip = move || format!("inset(0 {}% 0 0)", 100 - divider.get());
     let divider_at = move || format!("{}%", divider.get());
+    let comparable = move || ctl.result.with(Option::is_some) && ctl.preview.with(Option::is_some);
     view! {
         <Show when=move || size().is_some()>
             <section class="result">
@@ -54,7 +55,8 @@ pub fn ResultPanel(ctl: Controller) -> impl IntoView {
                             }
                         })
                     }}
-                    <Show when=move || ctl.result.with(Option::is_some) && ctl.preview.with(Option::is_some)>
+                    // Always in the DOM, hidden until both pictures exist: one view type less.
+                    <div class="compare-layer" hidden=move || !comparable()>
                         <img
                             class="before"
                             data-role="before"
@@ -74,7 +76,7 @@ pub fn ResultPanel(ctl: Controller) -> impl IntoView {
                             aria-label=t(Key::CompareLabel)
                             on:input=on_slide
                         />
-                    </Show>
+                    </div>
                 </div>
                 <p class="ai-label" data-role="ai-label">{t(Key::AiGenerated)}</p>
                 <div class="actions">

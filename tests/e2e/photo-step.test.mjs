@@ -42,8 +42,8 @@ async function storedPhoto(page) {
   }, DATABASE);
 }
 
-/** The line under the photo step's note ("saved on this device" / "removed"). */
-const notice = (page) => widget(page, "[data-role=photo-notice]").textContent().then((text) => text.trim());
+/** The dialog's note about the remembered photo ("saved on this device" / "removed"). */
+const notice = (page) => widget(page, "[data-role=photo-notice] span").textContent().then((text) => text.trim());
 
 test("Remember my photo: nothing without consent, offered again after a reload, gone after Forget", { timeout: 240_000 }, async (t) => {
   const proxy = await startProxy({ localDurationMs: 500 });
@@ -69,7 +69,7 @@ test("Remember my photo: nothing without consent, offered again after a reload, 
   });
   assert.equal(stored.type, "image/jpeg", "the stored photo is the prepared JPEG");
   const facts = await widget(page, "[data-role=photo-facts]").textContent();
-  assert.equal(await notice(page), "Your photo is saved on this device.Forget my photo");
+  assert.equal(await notice(page), "Your photo is saved on this device.");
 
   // A reload: the same photo is offered, ready to send, without choosing a file.
   await page.reload();
