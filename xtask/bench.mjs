@@ -1,18 +1,21 @@
-// `cargo xtask bench`, browser half: the median time to prepare a 12 MP phone JPEG in headless
-// Chromium with our wasm (through the widget's own worker, as the shopper's browser runs it),
-// next to the browser's own path (createImageBitmap + canvas resize + JPEG encode), both in the
-// same page and run. Figures, not a test; bounded; loopback only.
+// `cargo xtask bench`, browser half: the median time to prepare phone JPEGs in headless Chromium
+// three ways in the same page and run — ours (the widget's own worker and the tryon-photo wasm),
+// the browser's own path (createImageBitmap + OffscreenCanvas resize + convertToBlob) and the npm
+// package pica (Lanczos3, its workers and wasm) — with the longest main-thread task each caused.
+// Figures, not a test; bounded; loopback only.
+//
+// Usage: node xtask/bench.mjs DIR NAME... — reads DIR/NAME.jpg (made by xtask/src/bench.rs),
+// writes DIR/NAME-METHOD.jpg (the first run's output, for SSIM) and DIR/results.json.
 
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 
-import { launchBrowser, paths, startProxy } from "../tests/e2e/util.mjs";
+import { launchBrowser, paths, repoRoot, startProxy } from "../tests/e2e/util.mjs";
 
-const PHOTO = { width: 4032, height: 3024 };
 const MAX_EDGE = 2048;
 const QUALITY = 90;
-const RUNS = 7;
-const DEADLINE_MS = 5 * 60_000;
+const RUNS = { default: 7, large: 5 };
+const DEADLINE_MS = 10 * 60_000;
 
 const deadline = setTimeout(() => {
   console.error(`bench: gave up after ${DEADLINE_MS / 1000} s`);
@@ -20,107 +23,145 @@ const deadline = setTimeout(() => {
 }, DEADLINE_MS);
 deadline.unref();
 
-/** Runs in the page: makes a photo-like JPEG (gradients, shapes and sensor-like noise, so the
- * encoder and decoder do realistic work), then times both preparation paths. */
-async function measure({ photo, maxEdge, quality, runs, workerUrl }) {
-  const canvas = new OffscreenCanvas(photo.width, photo.height);
-  const ctx = canvas.getContext("2d");
-  const light = ctx.createLinearGradient(0, 0, photo.width, photo.height);
-  light.addColorStop(0, "#f3e9dc");
-  light.addColorStop(1, "#8a9bb0");
-  ctx.fillStyle = light;
-  ctx.fillRect(0, 0, photo.width, photo.height);
-  for (let i = 0; i < 40; i += 1) {
-    ctx.fillStyle = `hsl(${(i * 47) % 360} 45% ${30 + (i % 5) * 10}%)`;
-    ctx.beginPath();
-    ctx.arc((i * 733) % photo.width, (i * 397) % photo.height, 80 + ((i * 53) % 300), 0, 2 * Math.PI);
-    ctx.fill();
-  }
-  const pixels = ctx.getImageData(0, 0, photo.width, photo.height);
-  let seed = 12345;
-  for (let i = 0; i < pixels.data.length; i += 4) {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    const noise = ((seed >>> 24) % 17) - 8;
-    pixels.data[i] += noise;
-    pixels.data[i + 1] += noise;
-    pixels.data[i + 2] += noise;
-  }
-  ctx.putImageData(pixels, 0, 0);
-  const source = await canvas.convertToBlob({ type: "image/jpeg", quality: 0.92 });
-  const sourceBytes = new Uint8Array(await source.arrayBuffer());
+/** Runs in the page: times each method on one photo. */
+async function measure({ sourceUrl, maxEdge, quality, runs, workerUrl }) {
+  const source = await (await fetch(sourceUrl)).blob();
+  const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  const base64 = async (blob) => {
+    const bytes = new Uint8Array(await blob.arrayBuffer());
+    let text = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return btoa(text);
+  };
+  const fitted = (width, height) => {
+    const scale = Math.min(1, maxEdge / Math.max(width, height));
+    return [Math.max(1, Math.round(width * scale)), Math.max(1, Math.round(height * scale))];
+  };
 
-  const median = (times) => [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)];
-  const summarise = (times, output) => ({
-    median_ms: median(times),
-    min_ms: Math.min(...times),
-    max_ms: Math.max(...times),
-    output,
-  });
+  // Longest main-thread task (PerformanceObserver "longtask": tasks over 50 ms) per method.
+  let longest = 0;
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) longest = Math.max(longest, entry.duration);
+  }).observe({ type: "longtask" });
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
 
-  // Ours: the widget's preparation worker and the tryon-photo wasm module.
+  async function time(prepareOnce) {
+    const warm = await prepareOnce(); // compiles wasm, starts workers, fills caches
+    await settle();
+    longest = 0;
+    const times = [];
+    let extra = [];
+    for (let i = 0; i < runs; i += 1) {
+      const run = await prepareOnce();
+      times.push(run.ms);
+      if (run.timings) extra.push(run.timings);
+    }
+    await settle();
+    return {
+      median_ms: median(times),
+      min_ms: Math.min(...times),
+      max_ms: Math.max(...times),
+      first_ms: warm.ms,
+      longest_task_ms: longest,
+      width: warm.width,
+      height: warm.height,
+      bytes: warm.jpeg.size,
+      jpeg_base64: await base64(warm.jpeg),
+      steps: extra.length
+        ? Object.fromEntries(Object.keys(extra[0]).map((key) => [key, median(extra.map((t) => t[key]))]))
+        : null,
+    };
+  }
+
+  // Ours: the widget's preparation worker, exactly as the widget drives it.
   const worker = new Worker(workerUrl, { type: "module" });
+  const bytes = new Uint8Array(await source.arrayBuffer());
   let next = 0;
-  const prepare = () =>
+  const ours = () =>
     new Promise((resolve, reject) => {
       const id = (next += 1);
-      const copy = sourceBytes.slice().buffer;
+      const copy = bytes.slice().buffer;
       const started = performance.now();
       worker.onmessage = ({ data }) => {
         if (data.kind !== "prepared" || data.id !== id) return;
         if (!data.ok) return reject(new Error(`the worker refused the photo: ${data.error}`));
-        resolve({ ms: performance.now() - started, bytes: data.jpeg.byteLength, width: data.width, height: data.height });
+        const ms = performance.now() - started;
+        const jpeg = new Blob([data.jpeg], { type: "image/jpeg" });
+        resolve({ ms, jpeg, width: data.width, height: data.height, timings: data.timings });
       };
       worker.onerror = (event) => reject(new Error(`worker error: ${event.message}`));
       worker.postMessage({ kind: "prepare", id, bytes: copy, maxEdge, quality }, [copy]);
     });
-  const warmWasm = await prepare(); // compiles and instantiates the module
-  const wasmRuns = [];
-  for (let i = 0; i < runs; i += 1) wasmRuns.push(await prepare());
-  worker.terminate();
 
-  // The browser's own path, on the main thread as a page would do it.
-  const browserPrepare = async () => {
+  // The browser's own path, as a page would write it.
+  const browser = async () => {
     const started = performance.now();
     const bitmap = await createImageBitmap(source);
-    const scale = Math.min(1, maxEdge / Math.max(bitmap.width, bitmap.height));
-    const [width, height] = [Math.round(bitmap.width * scale), Math.round(bitmap.height * scale)];
+    const [width, height] = fitted(bitmap.width, bitmap.height);
     const target = new OffscreenCanvas(width, height);
-    const targetCtx = target.getContext("2d");
-    targetCtx.imageSmoothingQuality = "high";
-    targetCtx.drawImage(bitmap, 0, 0, width, height);
+    const ctx = target.getContext("2d");
+    ctx.imageSmoothingQuality = "high";
+    ctx.drawImage(bitmap, 0, 0, width, height);
     bitmap.close();
     const jpeg = await target.convertToBlob({ type: "image/jpeg", quality: quality / 100 });
-    return { ms: performance.now() - started, bytes: jpeg.size, width, height };
+    return { ms: performance.now() - started, jpeg, width, height };
   };
-  await browserPrepare();
-  const browserRuns = [];
-  for (let i = 0; i < runs; i += 1) browserRuns.push(await browserPrepare());
 
-  const output = (run) => ({ width: run.width, height: run.height, bytes: run.bytes });
-  return {
-    source_bytes: sourceBytes.length,
-    first_wasm_ms: warmWasm.ms,
-    wasm: summarise(wasmRuns.map((run) => run.ms), output(wasmRuns[0])),
-    browser: summarise(browserRuns.map((run) => run.ms), output(browserRuns[0])),
+  // pica: the browser decodes, pica resizes with Lanczos3 (its workers and wasm), canvas encodes.
+  const resizer = window.pica();
+  const pica = async () => {
+    const started = performance.now();
+    const bitmap = await createImageBitmap(source);
+    const [width, height] = fitted(bitmap.width, bitmap.height);
+    const target = document.createElement("canvas");
+    target.width = width;
+    target.height = height;
+    await resizer.resize(bitmap, target, { filter: "lanczos3" });
+    bitmap.close();
+    const jpeg = await resizer.toBlob(target, "image/jpeg", quality / 100);
+    return { ms: performance.now() - started, jpeg, width, height };
   };
+
+  const result = { source_bytes: source.size, methods: {} };
+  result.methods.ours = await time(ours);
+  worker.terminate();
+  result.methods.browser = await time(browser);
+  result.methods.pica = await time(pica);
+  return result;
 }
 
+const [dir, ...names] = process.argv.slice(2);
+if (!dir || names.length === 0) {
+  console.error("usage: node xtask/bench.mjs DIR NAME...");
+  process.exit(2);
+}
 const manifest = JSON.parse(await readFile(path.join(paths.distDir, "manifest.json"), "utf8"));
 const proxy = await startProxy();
 const browser = await launchBrowser();
 try {
-  await browser.page.goto(proxy.url);
+  const page = browser.page;
+  // The generated photos are served to the page from disk, never from the network.
+  await page.route("**/__bench/*.jpg", async (route) => {
+    const name = path.basename(new URL(route.request().url()).pathname);
+    route.fulfill({ contentType: "image/jpeg", body: await readFile(path.join(dir, name)) });
+  });
+  await page.goto(proxy.url);
+  await page.addScriptTag({ path: path.join(repoRoot, "node_modules/pica/dist/pica.min.js") });
   const workerUrl = new URL(manifest.worker, proxy.url).href;
-  const figures = await browser.page.evaluate(measure, { photo: PHOTO, maxEdge: MAX_EDGE, quality: QUALITY, runs: RUNS, workerUrl });
-  const row = (label, f) =>
-    `${label.padEnd(44)} ${f.median_ms.toFixed(0).padStart(7)} ms  (min ${f.min_ms.toFixed(0)}, max ${f.max_ms.toFixed(0)})  ` +
-    `→ ${f.output.width}×${f.output.height}, ${(f.output.bytes / 1024).toFixed(0)} KiB`;
-  const chromium = browser.context.browser()?.version() ?? "Debian chromium";
-  console.log(`\nPreparing a ${PHOTO.width}×${PHOTO.height} JPEG (${(figures.source_bytes / 1024 / 1024).toFixed(1)} MiB) ` +
-    `to long edge ${MAX_EDGE}, JPEG quality ${QUALITY}; median of ${RUNS} runs after one warm-up, headless Chromium ${chromium}:`);
-  console.log(row("tryon-photo wasm (widget worker)", figures.wasm));
-  console.log(row("browser (createImageBitmap + canvas + JPEG)", figures.browser));
-  console.log(`first wasm run, including module compile: ${figures.first_wasm_ms.toFixed(0)} ms\n`);
+  const results = { chromium: browser.context.browser()?.version() ?? "Debian chromium", max_edge: MAX_EDGE, quality: QUALITY, photos: {} };
+  for (const name of names) {
+    const runs = name.startsWith("48") ? RUNS.large : RUNS.default;
+    const sourceUrl = new URL(`/__bench/${name}.jpg`, proxy.url).href;
+    const figures = await page.evaluate(measure, { sourceUrl, maxEdge: MAX_EDGE, quality: QUALITY, runs, workerUrl });
+    for (const [method, f] of Object.entries(figures.methods)) {
+      await writeFile(path.join(dir, `${name}-${method}.jpg`), Buffer.from(f.jpeg_base64, "base64"));
+      delete f.jpeg_base64;
+    }
+    results.photos[name] = { runs, ...figures };
+    console.error(`bench: ${name} done`);
+  }
+  await writeFile(path.join(dir, "results.json"), JSON.stringify(results, null, 2) + "\n");
+  if (browser.problems.length) console.error(browser.problems.join("\n"));
 } finally {
   await browser.close();
   await proxy.stop();

@@ -9,10 +9,16 @@
 //! refuse over-limit images before any pixel is allocated, decode the first frame, flatten
 //! alpha onto white, resize so the long edge fits, apply the EXIF orientation, and encode a
 //! baseline JPEG that carries no metadata.
+//!
+//! The browser worker runs a shorter pipeline, [`prepare_rgba`]: the browser's own decoder is
+//! faster than any decoder compiled to wasm and applies the EXIF orientation, so the worker
+//! only asks [`inspect`] whether the header is acceptable, lets the browser decode, and hands
+//! the upright pixels back here to be resized and encoded.
 
 mod decode;
 mod encode;
 mod error;
+mod header;
 mod options;
 mod pixels;
 mod sniff;
@@ -23,6 +29,7 @@ mod wasm;
 
 pub use decode::decode_upright;
 pub use error::PhotoError;
+pub use header::{check_dimensions, inspect};
 pub use options::{Limits, PrepareOptions};
 pub use sniff::{SourceFormat, sniff};
 
@@ -72,12 +79,58 @@ pub fn prepare(bytes: &[u8], opts: &PrepareOptions) -> Result<PreparedPhoto, Pho
     let mut image = image::DynamicImage::ImageRgb8(pixels::fit_long_edge(rgb, opts.max_edge));
     image.apply_orientation(decoded.orientation);
     let (width, height) = (image.width(), image.height());
-    let jpeg = encode::jpeg(&image.into_rgb8(), opts.jpeg_quality)?;
+    let jpeg = encode::jpeg(
+        image.into_rgb8().as_raw(),
+        (width, height),
+        encode::ColorType::Rgb,
+        opts.jpeg_quality,
+    )?;
     Ok(PreparedPhoto {
         jpeg,
         width,
         height,
         source,
+    })
+}
+
+/// A JPEG made from pixels the browser decoded.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncodedPhoto {
+    pub jpeg: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl std::fmt::Debug for EncodedPhoto {
+    // Like `PreparedPhoto`: shape only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (width, height, bytes) = (self.width, self.height, self.jpeg.len());
+        write!(f, "EncodedPhoto({width}x{height}, {bytes} bytes)")
+    }
+}
+
+/// The worker's half of preparation: upright RGBA pixels, already drawn onto white by the
+/// browser (alpha is ignored), resized with Lanczos3 so the long edge is at most `max_edge`
+/// (never upscaled) and encoded as JPEG without metadata.
+pub fn prepare_rgba(
+    rgba: &[u8],
+    (width, height): (u32, u32),
+    max_edge: u32,
+    jpeg_quality: u8,
+) -> Result<EncodedPhoto, PhotoError> {
+    let expected = u64::from(width) * u64::from(height) * 4;
+    if width == 0 || height == 0 || rgba.len() as u64 != expected {
+        return Err(PhotoError::InvalidImage(format!(
+            "{} bytes are not {width}×{height} RGBA pixels",
+            rgba.len()
+        )));
+    }
+    let (pixels, fitted) = pixels::fit_long_edge_rgba(rgba, (width, height), max_edge);
+    let jpeg = encode::jpeg(&pixels, fitted, encode::ColorType::Rgba, jpeg_quality)?;
+    Ok(EncodedPhoto {
+        jpeg,
+        width: fitted.0,
+        height: fitted.1,
     })
 }
 
@@ -399,6 +452,58 @@ mod tests {
         assert_eq!(image.dimensions(), (60, 40));
         let top_left = image.get_pixel(10, 10);
         assert!(top_left[0] > 180 && top_left[1] < 80, "{top_left:?}");
+    }
+
+    fn rgba_of(rgb: &RgbImage, alpha: u8) -> Vec<u8> {
+        rgb.pixels()
+            .flat_map(|px| [px[0], px[1], px[2], alpha])
+            .collect()
+    }
+
+    #[test]
+    fn browser_pixels_become_the_same_photo_as_the_native_pipeline() {
+        let picture = photo_like(4000, 3000);
+        let native =
+            decode_output(&prepare(&png_rgb(&picture), &PrepareOptions::person(2048)).unwrap());
+        let encoded = prepare_rgba(&rgba_of(&picture, 255), (4000, 3000), 2048, 90).unwrap();
+        assert_eq!((encoded.width, encoded.height), (2048, 1536));
+        let from_browser = image::load_from_memory(&encoded.jpeg).unwrap().into_rgb8();
+        assert_eq!(from_browser.dimensions(), (2048, 1536));
+        let difference = mean_abs_difference(&from_browser, &native);
+        assert!(difference < 1.0, "mean difference {difference:.2}");
+        assert!(encoded.jpeg.ends_with(&[0xFF, 0xD9]));
+        assert!(
+            !jpeg_header_markers(&encoded.jpeg).contains(&0xE1),
+            "no EXIF"
+        );
+    }
+
+    #[test]
+    fn browser_pixels_are_never_upscaled_and_alpha_is_ignored() {
+        let picture = quadrants(96, 64);
+        let opaque = prepare_rgba(&rgba_of(&picture, 255), (96, 64), 2048, 90).unwrap();
+        let clear = prepare_rgba(&rgba_of(&picture, 0), (96, 64), 2048, 90).unwrap();
+        assert_eq!((opaque.width, opaque.height), (96, 64));
+        assert_eq!(
+            opaque, clear,
+            "the browser already drew the photo onto white"
+        );
+    }
+
+    #[test]
+    fn a_pixel_buffer_of_the_wrong_length_is_an_invalid_image() {
+        let rgba = rgba_of(&quadrants(10, 10), 255);
+        for (size, bytes) in [
+            ((10, 11), &rgba[..]),
+            ((10, 10), &rgba[4..]),
+            ((0, 0), &[][..]),
+        ] {
+            let result = prepare_rgba(bytes, size, 2048, 90);
+            assert!(
+                matches!(result, Err(PhotoError::InvalidImage(_))),
+                "{size:?}: {result:?}"
+            );
+        }
     }
 
     #[test]

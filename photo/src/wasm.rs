@@ -1,16 +1,46 @@
-//! The Web Worker's entry point.
+//! The Web Worker's entry points.
 //!
-//! The worker script passes the picked file's bytes and the limit from `GET /v1/config`, and
-//! gets back the JPEG and its size. On failure the error message is exactly the contract's
-//! error code, so the widget shows the same sentence for a browser-side and a proxy-side refusal.
+//! The worker (`www/prepare-worker.js`) asks [`inspect`] whether the picked file's header is
+//! acceptable, lets the browser decode it (faster than any wasm decoder, and it applies the
+//! EXIF orientation), draws it onto white and passes the pixels to [`prepare_rgba`]. On failure
+//! the error message is exactly the contract's error code, so the widget shows the same
+//! sentence for a browser-side and a proxy-side refusal.
 
 use wasm_bindgen::prelude::*;
 
-use crate::{Limits, PrepareOptions, PreparedPhoto};
+use crate::{EncodedPhoto, Limits, PhotoError};
+
+fn js_error(err: PhotoError) -> JsError {
+    JsError::new(err.code())
+}
+
+/// The stored size of a picked file, from its header.
+#[wasm_bindgen]
+pub struct SourceSize {
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Checks a picked file's header against the browser's limits (large phone photos are
+/// accepted); throws `unsupported_type` for anything but JPEG, PNG and WebP.
+#[wasm_bindgen]
+pub fn inspect(bytes: &[u8]) -> Result<SourceSize, JsError> {
+    let source = crate::inspect(bytes, &Limits::browser()).map_err(js_error)?;
+    Ok(SourceSize {
+        width: source.width,
+        height: source.height,
+    })
+}
+
+/// Checks the size of an image the browser decoded from a format this crate cannot read.
+#[wasm_bindgen]
+pub fn check_dimensions(width: u32, height: u32) -> Result<(), JsError> {
+    crate::check_dimensions(width, height, &Limits::browser()).map_err(js_error)
+}
 
 /// A prepared photo as JavaScript sees it.
 #[wasm_bindgen]
-pub struct PreparedPhotoJs(PreparedPhoto);
+pub struct PreparedPhotoJs(EncodedPhoto);
 
 #[wasm_bindgen]
 impl PreparedPhotoJs {
@@ -29,33 +59,18 @@ impl PreparedPhotoJs {
     pub fn height(&self) -> u32 {
         self.0.height
     }
-
-    /// Width of the picked file as stored, before orientation.
-    #[wasm_bindgen(getter)]
-    pub fn source_width(&self) -> u32 {
-        self.0.source.width
-    }
-
-    /// Height of the picked file as stored, before orientation.
-    #[wasm_bindgen(getter)]
-    pub fn source_height(&self) -> u32 {
-        self.0.source.height
-    }
 }
 
-/// Prepares a picked photo with the browser's limits (large phone photos are accepted).
+/// Resizes upright RGBA pixels the browser decoded and drew onto white, and encodes the JPEG.
 #[wasm_bindgen]
-pub fn prepare_photo(
-    bytes: &[u8],
+pub fn prepare_rgba(
+    rgba: &[u8],
+    width: u32,
+    height: u32,
     max_edge: u32,
     jpeg_quality: u8,
 ) -> Result<PreparedPhotoJs, JsError> {
-    let opts = PrepareOptions {
-        max_edge,
-        jpeg_quality,
-        limits: Limits::browser(),
-    };
-    crate::prepare(bytes, &opts)
+    crate::prepare_rgba(rgba, (width, height), max_edge, jpeg_quality)
         .map(PreparedPhotoJs)
-        .map_err(|err| JsError::new(err.code()))
+        .map_err(js_error)
 }

@@ -1,10 +1,55 @@
 //! `cargo xtask bench`: figures, not a test. The widget's transfer sizes, and how long preparing
-//! a 12 MP phone photo takes in headless Chromium with our wasm next to the browser's own
-//! decode-resize-encode path, measured in the same run (xtask/bench.mjs; loopback only).
+//! a 12 MP and a 48 MP phone photo takes in headless Chromium three ways in the same run: our
+//! worker (browser decode, wasm Lanczos3 and JPEG encode), the browser's own
+//! decode-resize-encode path, and the npm package pica (xtask/bench.mjs; loopback only).
+//!
+//! Quality is judged here, natively, so no browser code grades itself: the photos are generated
+//! and encoded with the `image` crate, the reference is `image`'s own Lanczos3 resize of the
+//! decoded source (an implementation none of the three methods uses), and each method's output
+//! is compared with it by SSIM on luma.
 
-use crate::error::Result;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use image::codecs::jpeg::JpegEncoder;
+use image::imageops::FilterType;
+use image::{GrayImage, Rgb, RgbImage};
+use serde_json::Value;
+
+use crate::error::{Error, IoContext, Result};
 use crate::process::{self, repo_root};
 use crate::{dist, setup, testing};
+
+/// The long-edge limit and JPEG quality the widget prepares person photos with.
+const MAX_EDGE: u32 = 2048;
+
+/// A phone photo size to time.
+struct Photo {
+    name: &'static str,
+    width: u32,
+    height: u32,
+}
+
+/// A 12 MP phone photo, and a 48 MP one as recent phones take.
+const PHOTOS: [Photo; 2] = [
+    Photo {
+        name: "12mp",
+        width: 4032,
+        height: 3024,
+    },
+    Photo {
+        name: "48mp",
+        width: 8064,
+        height: 6048,
+    },
+];
+
+/// The methods bench.mjs times, with the label the table shows.
+const METHODS: [(&str, &str); 3] = [
+    ("ours", "tryon-photo worker (browser decode, wasm)"),
+    ("browser", "browser (createImageBitmap + canvas)"),
+    ("pica", "pica 10 (lanczos3) + canvas encode"),
+];
 
 pub fn bench() -> Result<()> {
     setup::ensure_wasm_target()?;
@@ -15,12 +60,244 @@ pub fn bench() -> Result<()> {
     let assets = dist::dist()?;
     testing::build_proxy()?;
 
+    let dir = repo_root().join("target/bench");
+    fs::create_dir_all(&dir).io("creating", &dir)?;
+    for photo in &PHOTOS {
+        ensure_source(&dir, photo)?;
+    }
+
     let mut command = process::in_repo("node");
-    command.arg(repo_root().join("xtask/bench.mjs"));
+    command
+        .arg(repo_root().join("xtask/bench.mjs"))
+        .arg(&dir)
+        .args(PHOTOS.iter().map(|photo| photo.name));
     testing::e2e_environment(&mut command);
     process::run(&mut command)?;
+
+    let results_path = dir.join("results.json");
+    let text = fs::read_to_string(&results_path).io("reading", &results_path)?;
+    let results: Value = serde_json::from_str(&text)
+        .map_err(|err| failure(format!("{}: {err}", results_path.display())))?;
+    for photo in &PHOTOS {
+        print_photo(&dir, photo, &results)?;
+    }
 
     println!("Widget transfer sizes (target/dist, wasm-release + wasm-opt -Oz):");
     dist::print_size_table(&assets);
     Ok(())
+}
+
+fn failure(message: String) -> Error {
+    Error::Setup(format!("bench: {message}"))
+}
+
+fn source_path(dir: &Path, photo: &Photo) -> PathBuf {
+    dir.join(format!("{}.jpg", photo.name))
+}
+
+/// Writes the photo's JPEG unless an earlier run did (drawing 48 MP takes a while).
+fn ensure_source(dir: &Path, photo: &Photo) -> Result<()> {
+    let path = source_path(dir, photo);
+    if path.is_file() {
+        return Ok(());
+    }
+    eprintln!("bench: drawing the {} test photo", photo.name);
+    let mut jpeg = Vec::new();
+    JpegEncoder::new_with_quality(&mut jpeg, 92)
+        .encode_image(&scene(photo.width, photo.height))
+        .map_err(|err| failure(format!("encoding {}: {err}", photo.name)))?;
+    fs::write(&path, jpeg).io("writing", &path)
+}
+
+/// A photo-like scene: lit background, a figure, woven fabric, fine hair-like lines that alias
+/// under a poor filter, hard edges, and sensor noise. The same scene at every size, as two
+/// cameras would see it, except the finest lines, which are always about two pixels apart.
+fn scene(width: u32, height: u32) -> RgbImage {
+    let (w, h) = (width as f32, height as f32);
+    RgbImage::from_fn(width, height, |x, y| {
+        let (fx, fy) = (x as f32 / w, y as f32 / h);
+        let mut rgb = [215.0 - 70.0 * fy, 200.0 - 50.0 * fx, 170.0 + 50.0 * fy];
+        let body = ((fx - 0.5) / 0.22).powi(2) + ((fy - 0.62) / 0.4).powi(2);
+        let head = ((fx - 0.5) / 0.08).powi(2) + ((fy - 0.2) / 0.11).powi(2);
+        if body < 1.0 {
+            // A knitted top: a weave a few pixels wide, relative to the picture.
+            let weave = (fx * 900.0).sin() * (fy * 700.0).sin();
+            rgb = [
+                120.0 + 40.0 * weave,
+                40.0 + 25.0 * weave,
+                60.0 + 30.0 * weave,
+            ];
+        } else if head < 1.0 {
+            rgb = [224.0, 172.0, 140.0];
+        } else if head < 1.6 && fy < 0.24 {
+            // Hair: lines 2.3 pixels apart at any size, which aliases under a poor filter.
+            let strand = (x as f32 * 2.7 + y as f32 * 0.4).sin();
+            rgb = [
+                70.0 + 40.0 * strand,
+                45.0 + 25.0 * strand,
+                30.0 + 15.0 * strand,
+            ];
+        }
+        let noise = ((x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)).rotate_left(9) % 13)
+            as f32
+            - 6.0;
+        Rgb(rgb.map(|channel| (channel + noise).clamp(0.0, 255.0) as u8))
+    })
+}
+
+/// The size the widget prepares `width`×`height` to (as `tryon_photo` computes it).
+fn fitted(width: u32, height: u32) -> (u32, u32) {
+    let scale = f64::from(MAX_EDGE) / f64::from(width.max(height));
+    if scale >= 1.0 {
+        return (width, height);
+    }
+    let side = |s: u32| ((f64::from(s) * scale).round() as u32).max(1);
+    (side(width), side(height))
+}
+
+fn decode_luma(path: &Path) -> Result<GrayImage> {
+    let bytes = fs::read(path).io("reading", path)?;
+    let image = image::load_from_memory(&bytes)
+        .map_err(|err| failure(format!("decoding {}: {err}", path.display())))?;
+    Ok(image.into_luma8())
+}
+
+/// Prints one photo's table: time, longest main-thread task, output and SSIM per method.
+fn print_photo(dir: &Path, photo: &Photo, results: &Value) -> Result<()> {
+    let figures = &results["photos"][photo.name];
+    let source = image::load_from_memory(&fs::read(source_path(dir, photo)).io("reading", dir)?)
+        .map_err(|err| failure(format!("decoding the {} source: {err}", photo.name)))?;
+    let (width, height) = fitted(photo.width, photo.height);
+    let reference =
+        image::imageops::resize(&source.into_luma8(), width, height, FilterType::Lanczos3);
+
+    println!(
+        "\nPreparing a {}×{} JPEG ({:.1} MiB) to long edge {MAX_EDGE}, JPEG quality {}, in headless \
+         Chromium {}; median of {} runs after one warm-up. SSIM: luma against image's Lanczos3.",
+        photo.width,
+        photo.height,
+        figures["source_bytes"].as_f64().unwrap_or(0.0) / 1024.0 / 1024.0,
+        results["quality"],
+        results["chromium"].as_str().unwrap_or("?"),
+        figures["runs"],
+    );
+    println!(
+        "{:<44} {:>8} {:>8} {:>8} {:>10} {:>12}  {:<22} {:>6}",
+        "method", "median", "min", "max", "first run", "main thread", "output", "SSIM"
+    );
+    for (key, label) in METHODS {
+        let method = &figures["methods"][key];
+        let ms = |field: &str| format!("{:.0} ms", method[field].as_f64().unwrap_or(f64::NAN));
+        let output = decode_luma(&dir.join(format!("{}-{key}.jpg", photo.name)))?;
+        let score = if output.dimensions() == reference.dimensions() {
+            format!("{:.4}", ssim(&reference, &output))
+        } else {
+            format!("size {}×{}?", output.width(), output.height())
+        };
+        println!(
+            "{label:<44} {:>8} {:>8} {:>8} {:>10} {:>12}  {:<22} {score:>6}",
+            ms("median_ms"),
+            ms("min_ms"),
+            ms("max_ms"),
+            ms("first_ms"),
+            ms("longest_task_ms"),
+            format!(
+                "{}×{}, {:.0} KiB",
+                method["width"],
+                method["height"],
+                method["bytes"].as_f64().unwrap_or(0.0) / 1024.0
+            ),
+        );
+        if let Some(steps) = method["steps"].as_object() {
+            let steps: Vec<String> = steps
+                .iter()
+                .map(|(step, ms)| format!("{step} {:.0} ms", ms.as_f64().unwrap_or(f64::NAN)))
+                .collect();
+            println!("    median steps in the worker: {}", steps.join(", "));
+        }
+    }
+    println!(
+        "(main thread: the longest task over 50 ms the page saw during the timed runs; 0 = none)"
+    );
+    Ok(())
+}
+
+/// Mean SSIM (Wang et al. 2004) of two same-sized grey images over 8×8 windows every 4 pixels,
+/// with the usual constants for 8-bit data.
+fn ssim(a: &GrayImage, b: &GrayImage) -> f64 {
+    const WINDOW: u32 = 8;
+    const STEP: usize = 4;
+    const C1: f64 = (0.01 * 255.0) * (0.01 * 255.0);
+    const C2: f64 = (0.03 * 255.0) * (0.03 * 255.0);
+    assert_eq!(
+        a.dimensions(),
+        b.dimensions(),
+        "SSIM compares same-sized images"
+    );
+    let (width, height) = a.dimensions();
+    let n = f64::from(WINDOW * WINDOW);
+    let (mut total, mut windows) = (0.0, 0u64);
+    for top in (0..=height.saturating_sub(WINDOW)).step_by(STEP) {
+        for left in (0..=width.saturating_sub(WINDOW)).step_by(STEP) {
+            let (mut sa, mut sb, mut saa, mut sbb, mut sab) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            for y in top..top + WINDOW {
+                for x in left..left + WINDOW {
+                    let (pa, pb) = (
+                        f64::from(a.get_pixel(x, y)[0]),
+                        f64::from(b.get_pixel(x, y)[0]),
+                    );
+                    sa += pa;
+                    sb += pb;
+                    saa += pa * pa;
+                    sbb += pb * pb;
+                    sab += pa * pb;
+                }
+            }
+            let (ma, mb) = (sa / n, sb / n);
+            let (va, vb) = (saa / n - ma * ma, sbb / n - mb * mb);
+            let cov = sab / n - ma * mb;
+            total += ((2.0 * ma * mb + C1) * (2.0 * cov + C2))
+                / ((ma * ma + mb * mb + C1) * (va + vb + C2));
+            windows += 1;
+        }
+    }
+    total / windows as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gradient() -> GrayImage {
+        GrayImage::from_fn(64, 48, |x, y| image::Luma([(x * 3 + y * 2) as u8]))
+    }
+
+    #[test]
+    fn ssim_of_an_image_with_itself_is_one() {
+        let image = gradient();
+        assert!((ssim(&image, &image) - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn ssim_falls_with_noise_and_more_with_more_noise() {
+        let image = gradient();
+        let noisy = |amount: u32| {
+            GrayImage::from_fn(64, 48, |x, y| {
+                let noise = (x * 7 + y * 13) % (2 * amount + 1);
+                image::Luma([(image.get_pixel(x, y)[0] as u32 + noise).min(255) as u8])
+            })
+        };
+        let (slight, strong) = (ssim(&image, &noisy(2)), ssim(&image, &noisy(20)));
+        assert!(
+            slight < 1.0 && strong < slight,
+            "slight {slight}, strong {strong}"
+        );
+    }
+
+    #[test]
+    fn fitted_sizes_match_the_widget() {
+        assert_eq!(fitted(4032, 3024), (2048, 1536));
+        assert_eq!(fitted(8064, 6048), (2048, 1536));
+        assert_eq!(fitted(1000, 800), (1000, 800));
+    }
 }

@@ -162,9 +162,15 @@ pub fn dist() -> Result<Vec<Asset>> {
     Ok(assets)
 }
 
+/// The photo module's pixel loops (Lanczos3 resize, JPEG encode) are most of the time a
+/// shopper waits for preparation, so these crates are built for speed rather than size: about
+/// 10% faster for about 6 KB gzip more, where opt-level "z" made them three times slower.
+const SPEED_OVER_SIZE: [&str; 3] = ["tryon-photo", "fast_image_resize", "jpeg-encoder"];
+
 /// Both cdylibs in one cargo call, so shared dependencies compile once.
 fn build_wasm() -> Result<()> {
-    process::run(process::cargo().args([
+    let mut command = process::cargo();
+    command.args([
         "build",
         "--profile",
         WASM_PROFILE,
@@ -176,7 +182,13 @@ fn build_wasm() -> Result<()> {
         "tryon-photo",
         "--features",
         "tryon-photo/wasm",
-    ]))
+    ]);
+    for package in SPEED_OVER_SIZE {
+        command.arg("--config").arg(format!(
+            "profile.{WASM_PROFILE}.package.{package}.opt-level=3"
+        ));
+    }
+    process::run(&mut command)
 }
 
 /// `node_modules/.bin/wasm-opt` (from `npm ci`), else one on PATH.
