@@ -79,7 +79,7 @@ pub async fn read_form(
 /// Issue 6 (OWASP): a part declared as one image type whose bytes are another (a PNG sent as
 /// `image/jpeg`) is refused with 415: something on the way lied about it. Undeclared and
 /// generic types (`application/octet-stream`) are judged by the bytes alone.
-fn refuse_contradicting_type(
+pub(crate) fn refuse_contradicting_type(
     name: &'static str,
     declared: Option<&str>,
     bytes: &[u8],

@@ -28,6 +28,7 @@ use super::fitinview::WEBHOOK_PATH;
 use super::{Provider, ProviderError, WebhookError};
 use crate::error::ApiError;
 use crate::images::{ImagePreparer, ImageRole};
+use crate::upload::refuse_contradicting_type;
 use crate::wire::{
     ErrorCode, GarmentCheck, PROBLEM_TYPE_BASE, PersonCheck, Problem, fields, media, paths,
 };
@@ -218,7 +219,10 @@ async fn read_image(
         if part.name() != Some(field) {
             continue;
         }
+        let declared = part.content_type().map(str::to_owned);
         let bytes = part.bytes().await.map_err(malformed)?;
+        // The same rules as a create's parts (issue 6): a PNG declared as JPEG is a lie.
+        refuse_contradicting_type(field, declared.as_deref(), &bytes)?;
         if bytes.len() as u64 > shared.limits.max_image_bytes {
             return Err(ApiError::ImageTooLarge(format!(
                 "`{field}` is over {} bytes",

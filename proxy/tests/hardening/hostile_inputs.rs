@@ -1,5 +1,6 @@
-//! Every hostile input through `POST /v1/tryons` on the real app: the status, the error code,
-//! and that nothing reached the provider. Bombs must be refused from their headers: a refusal
+//! Every hostile input through `POST /v1/tryons` and `POST /v1/checks/person` on the real app:
+//! the status, the error code, and that nothing reached the provider. Bombs must be refused
+//! from their headers: a refusal
 //! with `image_too_large` can only come from the dimension check, which runs before any pixel
 //! buffer exists (an allocation of the declared size would abort the test process instead).
 
@@ -14,7 +15,9 @@ async fn refused(
     status: u16,
     code: &str,
 ) {
-    let (got, _, json) = server.create(Create::person(person, content_type)).await;
+    let (got, _, json) = server
+        .create(Create::person(person.clone(), content_type))
+        .await;
     assert_eq!(
         (got, json["code"].as_str()),
         (status, Some(code)),
@@ -25,10 +28,17 @@ async fn refused(
         server.provider.jobs().is_empty(),
         "{name}: something reached the provider"
     );
+    let (got, json) = server.check_person(person, content_type).await;
+    assert_problem(got, &json, status, code);
+    assert_eq!(
+        server.provider.checks(),
+        0,
+        "{name}: a check reached the provider"
+    );
 }
 
 fn server_args() -> &'static [&'static str] {
-    &["--create-burst", "1000"]
+    &["--create-burst", "1000", "--check-burst", "1000"]
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! A real proxy on a loopback port, served exactly as the binary serves it (`serving::serve`),
-//! around a provider that records every job that reaches it.
+//! around a provider that records every job and check that reaches it.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,10 +13,11 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tryon_proxy::app::{AppState, app};
 use tryon_proxy::config::{Cli, Settings};
+use tryon_proxy::providers::checks::local_person_check;
 use tryon_proxy::providers::{
-    ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput,
+    PreparedImage, ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput,
 };
-use tryon_proxy::wire::{Category, ChecksAvailable};
+use tryon_proxy::wire::{Category, ChecksAvailable, PersonCheck};
 
 /// What the provider received: the person photo's shape and bytes.
 #[derive(Debug, Clone)]
@@ -25,15 +27,22 @@ pub struct Received {
     pub bytes: Vec<u8>,
 }
 
-/// Succeeds at once and remembers every job: "nothing reached the provider" is `jobs().len() == 0`.
+/// Succeeds at once and remembers every job and person check: "nothing reached the
+/// provider" is `jobs().len() == 0` and `checks() == 0`.
 #[derive(Default)]
 pub struct RecordingProvider {
     jobs: Mutex<Vec<Received>>,
+    checks: AtomicUsize,
 }
 
 impl RecordingProvider {
     pub fn jobs(&self) -> Vec<Received> {
         self.jobs.lock().unwrap().clone()
+    }
+
+    /// Person checks that reached the provider.
+    pub fn checks(&self) -> usize {
+        self.checks.load(Ordering::SeqCst)
     }
 
     /// Waits (bounded) until `n` jobs have arrived; the registry runs them asynchronously.
@@ -62,6 +71,11 @@ impl Provider for RecordingProvider {
             categories: vec![Category::Upper],
             checks: ChecksAvailable::default(),
         }
+    }
+
+    async fn check_person(&self, person: &PreparedImage) -> Result<PersonCheck, ProviderError> {
+        self.checks.fetch_add(1, Ordering::SeqCst);
+        Ok(local_person_check(person))
     }
 
     async fn run(&self, job: TryOnJob, _: &dyn ProgressSink) -> Result<TryOnOutput, ProviderError> {
@@ -115,6 +129,26 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// `POST /v1/checks/person` with `person` declared as `content_type`; status and JSON.
+    pub async fn check_person(&self, person: Vec<u8>, content_type: &str) -> (u16, Value) {
+        let part = reqwest::multipart::Part::bytes(person)
+            .file_name("person")
+            .mime_str(content_type)
+            .expect("valid media type");
+        let response = self
+            .client
+            .post(self.url("/v1/checks/person"))
+            .multipart(reqwest::multipart::Form::new().part("person", part))
+            .send()
+            .await
+            .expect("POST /v1/checks/person");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let json = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("check answered {status} with non-JSON {text:?}: {e}"));
+        (status, json)
     }
 
     /// `POST /v1/tryons`; returns status, the `Retry-After` header and the JSON body.
