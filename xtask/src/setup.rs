@@ -9,6 +9,7 @@ use crate::process::{self, repo_root};
 use crate::samples;
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
+const REDIS_SERVER: &str = "/usr/bin/redis-server";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 /// The demo storefront's sample pictures, which its page links and the local provider uses.
@@ -53,6 +54,15 @@ pub fn ensure_chromium() -> Result<()> {
         return Ok(());
     }
     apt_install(&["chromium", "chromium-driver"])
+}
+
+/// Installs Debian's Redis when `/usr/bin/redis-server` is missing: the proxy's Redis store
+/// tests start their own server on a loopback port (issue 7).
+pub fn ensure_redis() -> Result<()> {
+    if Path::new(REDIS_SERVER).exists() {
+        return Ok(());
+    }
+    apt_install(&["redis-server"])
 }
 
 /// Installs Node.js and npm from Debian when `node` or `npm` is missing.

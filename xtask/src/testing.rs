@@ -33,6 +33,7 @@ pub fn test() -> Result<()> {
 
     summary.run("install: wasm32 target", setup::ensure_wasm_target);
     summary.run("install: chromium", setup::ensure_chromium);
+    summary.run("install: redis-server", setup::ensure_redis);
     summary.run("install: node and npm", setup::ensure_node);
     summary.run("install: npm ci", || {
         setup::ensure_npm_packages()?
