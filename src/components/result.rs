@@ -7,12 +7,14 @@
 //! ours handling pointer events.
 
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{HtmlElement, HtmlInputElement};
 
 use crate::controller::Controller;
 use crate::i18n::Key;
 use crate::state::Step;
 
-/// Where the divider starts: half the shopper's photo, half the result.
+/// Where the divider starts: half the shopper's photo, half the result (also in widget.css).
 const DIVIDER_START: u8 = 50;
 
 #[component]
@@ -24,16 +26,50 @@ pub fn ResultPanel(ctl: Controller) -> impl IntoView {
         Step::Done { result } => Some((result.width, result.height)),
         _ => None,
     };
-    let divider = RwSignal::new(DIVIDER_START);
-    let on_slide = move |event: web_sys::Event| {
-        if let Ok(value) = event_target_value(&event).parse::<u8>() {
-            divider.set(value.min(100));
-        }
+    // Everything that needs the result's bytes appears with them, with fixed attributes: one
+    // reactive block instead of an effect per attribute keeps the wasm smaller.
+    let pictures = move || {
+        let src = ctl.result.get()?;
+        let (width, height) = size().unwrap_or_default();
+        let before = ctl.preview.get_untracked().map(|before| {
+            view! {
+                <div class="compare-layer">
+                    <img class="before" data-role="before" src=before alt=t(Key::BeforeAlt) />
+                    <span class="divider" aria-hidden="true"></span>
+                    <input
+                        type="range"
+                        class="compare"
+                        data-action="compare"
+                        min="0"
+                        max="100"
+                        step="1"
+                        value=DIVIDER_START.to_string()
+                        aria-label=t(Key::CompareLabel)
+                        on:input=move_divider
+                    />
+                </div>
+            }
+        });
+        Some(view! {
+            <img
+                part="result"
+                src=src
+                alt=t(Key::ResultAlt)
+                width=width.to_string()
+                height=height.to_string()
+            />
+            {before}
+        })
     };
-    // The shopper's photo covers the result left of the divider.
-    let before_clip = move || format!("inset(0 {}% 0 0)", 100 - divider.get());
-    let divider_at = move || format!("{}%", divider.get());
-    let comparable = move || ctl.result.with(Option::is_some) && ctl.preview.with(Option::is_some);
+    let download = move || {
+        ctl.result.get().map(|src| {
+            view! {
+                <a class="secondary" data-action="download" href=src download=ctl.download_name()>
+                    {t(Key::Download)}
+                </a>
+            }
+        })
+    };
     view! {
         <Show when=move || size().is_some()>
             <section class="result">
@@ -41,57 +77,14 @@ pub fn ResultPanel(ctl: Controller) -> impl IntoView {
                     class="result-frame"
                     style:aspect-ratio=move || size().map(|(w, h)| format!("{w} / {h}"))
                 >
-                    {move || {
-                        ctl.result.get().map(|src| {
-                            let (width, height) = size().unwrap_or_default();
-                            view! {
-                                <img
-                                    part="result"
-                                    src=src
-                                    alt=t(Key::ResultAlt)
-                                    width=width.to_string()
-                                    height=height.to_string()
-                                />
-                            }
-                        })
-                    }}
-                    // Always in the DOM, hidden until both pictures exist: one view type less.
-                    <div class="compare-layer" hidden=move || !comparable()>
-                        <img
-                            class="before"
-                            data-role="before"
-                            src=move || ctl.preview.get()
-                            alt=t(Key::BeforeAlt)
-                            style:clip-path=before_clip
-                        />
-                        <span class="divider" aria-hidden="true" style:left=divider_at></span>
-                        <input
-                            type="range"
-                            class="compare"
-                            data-action="compare"
-                            min="0"
-                            max="100"
-                            step="1"
-                            prop:value=move || divider.get().to_string()
-                            aria-label=t(Key::CompareLabel)
-                            on:input=on_slide
-                        />
-                    </div>
+                    {pictures}
                 </div>
                 <p class="ai-label" data-role="ai-label">{t(Key::AiGenerated)}</p>
                 <div class="actions">
                     <button type="button" class="primary" data-action="add-to-cart" on:click=move |_| ctl.add_to_cart()>
                         {t(Key::AddToCart)}
                     </button>
-                    <a
-                        class="secondary"
-                        data-action="download"
-                        href=move || ctl.result.get()
-                        download=move || ctl.result.with(|_| ctl.download_name())
-                        hidden=move || ctl.result.with(Option::is_none)
-                    >
-                        {t(Key::Download)}
-                    </a>
+                    {download}
                     <button
                         type="button"
                         class="secondary"
@@ -108,4 +101,26 @@ pub fn ResultPanel(ctl: Controller) -> impl IntoView {
             </section>
         </Show>
     }
+}
+
+/// The divider moved: the layer's `--split` (where the divider is drawn) and `--rest` (how much
+/// of the result is uncovered) follow it. Set on the element directly, not through a signal:
+/// nothing else depends on it.
+fn move_divider(event: web_sys::Event) {
+    let Some(input) = event
+        .target()
+        .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())
+    else {
+        return;
+    };
+    let Some(layer) = input
+        .parent_element()
+        .and_then(|e| e.dyn_into::<HtmlElement>().ok())
+    else {
+        return;
+    };
+    let split = input.value_as_number().clamp(0.0, 100.0);
+    let style = layer.style();
+    let _ = style.set_property("--split", &format!("{split}%"));
+    let _ = style.set_property("--rest", &format!("{}%", 100.0 - split));
 }
