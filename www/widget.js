@@ -21,7 +21,8 @@
     "button:hover{filter:brightness(1.2)}" +
     "button:focus-visible{outline:3px solid var(--tryon-accent,#1a1a1a);outline-offset:2px}" +
     "button[aria-busy=true]{cursor:progress}" +
-    "svg{display:none;width:24px;height:24px;flex:none}" +
+    // Scoped to the button: the dialog shares this shadow root and has icons of its own.
+    "button>svg{display:none;width:24px;height:24px;flex:none}" +
     // `floating` (the Shopify app embed's setting): a corner button clear of the notch and home
     // bar; on a phone a 56px round icon, so it hides no text or price behind a wide label.
     ":host([floating]){position:fixed;z-index:2147483000;" +
@@ -29,8 +30,8 @@
     "bottom:calc(var(--tryon-floating-bottom,16px) + env(safe-area-inset-bottom,0px))}" +
     ":host([floating]) button{box-shadow:0 4px 14px rgba(0,0,0,.28);border-radius:var(--tryon-radius,28px)}" +
     "@media (max-width:640px){:host([floating]) button{width:56px;height:56px;padding:0;border-radius:50%}" +
-    ":host([floating]) svg{display:block}" +
-    ":host([floating]) span{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}}" +
+    ":host([floating]) button>svg{display:block}" +
+    ":host([floating]) button>span{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}}" +
     "@media print{:host([floating]){display:none}}";
   // A coat hanger: the compact floating button's face.
   const ICON =
