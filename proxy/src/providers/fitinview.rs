@@ -8,7 +8,9 @@
 //! proxy's public URL configured, each create asks for a signed webhook, which ends the wait
 //! early; polling continues as a slower fallback. Quality maps to output size (fast and
 //! balanced 1K, best 2K); several garments (combo) go in one request. FitInView reports no
-//! progress, so it is estimated.
+//! progress, so it is estimated. The idempotency key is recorded before the create and the
+//! job id after it, so a restart ([`Provider::resume`]) polls the job, or re-sends the create
+//! with the same key (FitInView answers with the first job), never paying twice.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,7 +21,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::Sha256;
 use tokio::sync::{Notify, OnceCell};
@@ -28,8 +30,8 @@ use tokio::time::Instant;
 use super::settings::{FitInViewSettings, SettingsError};
 use super::upstream::client::{sanitize, vendor_id};
 use super::upstream::{
-    Downloader, DurationBook, FIRST_POLL_SHARE, KeyHeader, PollPlan, Polled, Priority, Progress,
-    Replay, Upstream, UpstreamError, until_done,
+    Downloader, DurationBook, KeyHeader, PollPlan, Polled, Priority, Progress, Replay, Upstream,
+    UpstreamError, record_in_flight, until_done,
 };
 use super::{
     ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput, WebhookError,
@@ -118,6 +120,7 @@ impl FitInView {
     async fn create(
         &self,
         job: &TryOnJob,
+        idempotency_key: &str,
         waiting: &dyn ProgressSink,
     ) -> Result<JobStatus, ProviderError> {
         let mut garments = vec![BASE64.encode(&job.garment.bytes)];
@@ -140,8 +143,6 @@ impl FitInView {
         if let Some(webhooks) = &self.webhooks {
             body["webhook_url"] = json!(webhooks.url);
         }
-        // One key per task, the same on every attempt: FitInView creates at most one job.
-        let idempotency_key = format!("tryon-{:032x}", rand::random::<u128>());
         let reply = self
             .api
             .call(
@@ -150,7 +151,7 @@ impl FitInView {
                 Some(waiting),
                 |http| {
                     http.post(self.api.url(TRYON_PATH))
-                        .header("idempotency-key", &idempotency_key)
+                        .header("idempotency-key", idempotency_key)
                         .json(&body)
                 },
             )
@@ -189,20 +190,59 @@ impl FitInView {
         }
     }
 
-    /// Follows a created job to its result URL.
-    async fn follow(
+    /// Creates the job (or, with a key already sent before a restart, finds it again),
+    /// records it for a restart, and follows it to the downloaded result. `created` is when
+    /// this process first sent the create; `None` after a restart.
+    async fn submit_and_follow(
         &self,
-        created: JobStatus,
+        job: &TryOnJob,
+        idempotency_key: String,
+        progress: &Progress<'_>,
+        sink: &dyn ProgressSink,
+        created: Option<Instant>,
+    ) -> Result<TryOnOutput, ProviderError> {
+        self.read_account().await?;
+        let status = self.create(job, &idempotency_key, sink).await?;
+        let job_id = vendor_id(serde_json::Value::String(status.job_id.clone()))?;
+        record_in_flight(
+            sink,
+            &InFlight {
+                idempotency_key,
+                job_id: Some(job_id.clone()),
+            },
+        );
+        progress.span(0.0, 100.0).report(0.05, "queued_at_provider");
+        let url = match status.into_polled() {
+            Polled::Pending { .. } => self.follow(&job_id, job, progress, created).await?,
+            Polled::Succeeded(url) => url,
+            Polled::Failed(error) => return Err(error),
+        };
+        self.download(url, job, progress, created).await
+    }
+
+    async fn download(
+        &self,
+        url: String,
         job: &TryOnJob,
         progress: &Progress<'_>,
-        started: Instant,
-    ) -> Result<String, ProviderError> {
-        let job_id = vendor_id(serde_json::Value::String(created.job_id.clone()))?;
-        match created.into_polled() {
-            Polled::Succeeded(url) => return Ok(url),
-            Polled::Failed(error) => return Err(error),
-            Polled::Pending { .. } => {}
+        created: Option<Instant>,
+    ) -> Result<TryOnOutput, ProviderError> {
+        if let Some(created) = created {
+            self.durations.record(job.quality, created.elapsed());
         }
+        progress.span(0.0, 100.0).report(0.95, "downloading_result");
+        self.results.fetch(&url).await
+    }
+
+    /// Follows a created job to its result URL. `created` is when this process created it;
+    /// `None` after a restart, when the job may be done already (so it is polled at once).
+    async fn follow(
+        &self,
+        job_id: &str,
+        job: &TryOnJob,
+        progress: &Progress<'_>,
+        created: Option<Instant>,
+    ) -> Result<String, ProviderError> {
         let tuning = self.api.tuning();
         let documented = tuning
             .expected_duration
@@ -213,20 +253,20 @@ impl FitInView {
         } else {
             1
         };
-        let plan = PollPlan {
-            interval: tuning.poll_interval * slowdown,
-            first_poll: expected.mul_f64(FIRST_POLL_SHARE) * slowdown,
-            expected,
-            deadline: started + tuning.task_timeout,
-        };
-        let waiter = self.register(&job_id);
+        let mut plan =
+            PollPlan::estimated(tuning.poll_interval, expected, tuning.task_timeout, created);
+        plan.interval *= slowdown;
+        if created.is_some() {
+            plan.first_poll *= slowdown;
+        }
+        let waiter = self.register(job_id);
         let wake = waiter.as_ref().map(|w| &w.wake);
         let span = progress.span(5.0, 95.0);
         let outcome = until_done(&plan, span, ProgressKind::Estimated, wake, || {
-            self.poll(&job_id, waiter.as_deref())
+            self.poll(job_id, waiter.as_deref())
         })
         .await;
-        self.unregister(&job_id);
+        self.unregister(job_id);
         outcome
     }
 }
@@ -257,13 +297,42 @@ impl Provider for FitInView {
         let started = Instant::now();
         let progress = Progress::new(sink, ProgressKind::Estimated);
         progress.span(0.0, 100.0).report(0.0, "submitting");
-        self.read_account().await?;
-        let created = self.create(&job, sink).await?;
-        progress.span(0.0, 100.0).report(0.05, "queued_at_provider");
-        let url = self.follow(created, &job, &progress, started).await?;
-        self.durations.record(job.quality, started.elapsed());
-        progress.span(0.0, 100.0).report(0.95, "downloading_result");
-        self.results.fetch(&url).await
+        // One key per task, the same on every attempt, recorded before the first one: however
+        // often the create is sent, before or after a restart, FitInView creates one job.
+        let idempotency_key = format!("tryon-{:032x}", rand::random::<u128>());
+        record_in_flight(
+            sink,
+            &InFlight {
+                idempotency_key: idempotency_key.clone(),
+                job_id: None,
+            },
+        );
+        self.submit_and_follow(&job, idempotency_key, &progress, sink, Some(started))
+            .await
+    }
+
+    /// Issue 7: the job an earlier process created is polled again; a create whose answer
+    /// the restart lost is sent again with its idempotency key, which creates nothing new.
+    async fn resume(
+        &self,
+        job: TryOnJob,
+        state: serde_json::Value,
+        sink: &dyn ProgressSink,
+    ) -> Result<TryOnOutput, ProviderError> {
+        let in_flight: InFlight = serde_json::from_value(state)
+            .map_err(|_| ProviderError::Failed("no FitInView job to resume".into()))?;
+        let progress = Progress::new(sink, ProgressKind::Estimated);
+        match in_flight.job_id {
+            Some(job_id) => {
+                self.read_account().await?;
+                let url = self.follow(&job_id, &job, &progress, None).await?;
+                self.download(url, &job, &progress, None).await
+            }
+            None => {
+                self.submit_and_follow(&job, in_flight.idempotency_key, &progress, sink, None)
+                    .await
+            }
+        }
     }
 
     fn accepts_webhooks(&self) -> bool {
@@ -291,6 +360,14 @@ impl Provider for FitInView {
         }
         Ok(())
     }
+}
+
+/// What a restart needs, persisted as `{"idempotency_key": "tryon-…", "job_id": "job_…"}`
+/// (`job_id` null while the create's answer is awaited).
+#[derive(Debug, Serialize, Deserialize)]
+struct InFlight {
+    idempotency_key: String,
+    job_id: Option<String>,
 }
 
 /// `X-FitInView-Signature: sha256=<hex>`: HMAC-SHA256 of the raw body with the `whsec_`

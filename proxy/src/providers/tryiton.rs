@@ -10,23 +10,28 @@
 //! `ImageLoadError` → `invalid_image`. TryItOn has no combo: the adapter chains two tasks
 //! (the top first, then the bottoms on its result) under one progress bar. Progress is
 //! estimated from the documented 6 / 9 / 12-18 s per mode, then from observed durations.
+//! After a restart ([`Provider::resume`]) the vendor job in flight is polled again, never
+//! created again; a combo whose top job was in flight goes on to create its bottoms job,
+//! one whose bottoms job was in flight only polls that.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::time::Instant;
 
 use super::settings::{SettingsError, TryItOnSettings};
 use super::upstream::client::{sanitize, vendor_id};
 use super::upstream::{
-    Downloader, DurationBook, FIRST_POLL_SHARE, KeyHeader, PollPlan, Polled, Priority, Progress,
-    Replay, Span, Upstream, UpstreamError, until_done,
+    Downloader, DurationBook, KeyHeader, PollPlan, Polled, Priority, Progress, Replay, Span,
+    Upstream, UpstreamError, record_in_flight, until_done,
 };
-use super::{ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput};
+use super::{
+    PreparedImage, ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput,
+};
 use crate::wire::{Category, ChecksAvailable, ErrorCode, ProgressKind, Quality};
 
 const CREATE_PATH: &str = "/api/v1/tryon/clothes";
@@ -79,10 +84,12 @@ impl TryItOn {
         })
     }
 
-    /// Runs one vendor task to its downloaded result, filling `span` of the bar.
+    /// Runs one vendor task to its downloaded result, filling `span` of the bar; once the
+    /// vendor has accepted it, `stage` is recorded so that a restart polls it again.
     async fn step(
         &self,
         step: Step<'_>,
+        stage: Stage,
         quality: Quality,
         span: Span<'_>,
         sink: &dyn ProgressSink,
@@ -109,26 +116,45 @@ impl TryItOn {
             return Err(runtime_error(&error));
         }
         let id = vendor_id(created.id)?;
+        // Issue 7: from here on a restart polls this job instead of paying for another.
+        record_in_flight(
+            sink,
+            &InFlight {
+                stage,
+                id: id.clone(),
+            },
+        );
+        self.follow(&id, quality, span, Some(started)).await
+    }
+
+    /// Polls a created job to its end and downloads the result. `created` is when this process
+    /// created it; `None` after a restart, when the job may already be done and its age is
+    /// unknown (so it is polled at once and its duration is not learned).
+    async fn follow(
+        &self,
+        id: &str,
+        quality: Quality,
+        span: Span<'_>,
+        created: Option<Instant>,
+    ) -> Result<TryOnOutput, ProviderError> {
         let tuning = self.api.tuning();
         let documented = tuning
             .expected_duration
             .unwrap_or_else(|| documented_duration(quality));
         let expected = self.durations.expected(quality, documented);
-        let plan = PollPlan {
-            interval: tuning.poll_interval,
-            first_poll: expected.mul_f64(FIRST_POLL_SHARE),
-            expected,
-            deadline: started + tuning.task_timeout,
-        };
+        let plan =
+            PollPlan::estimated(tuning.poll_interval, expected, tuning.task_timeout, created);
         let url = until_done(
             &plan,
             span.sub(0.05, 0.92),
             ProgressKind::Estimated,
             None,
-            || self.poll(&id),
+            || self.poll(id),
         )
         .await?;
-        self.durations.record(quality, started.elapsed());
+        if let Some(created) = created {
+            self.durations.record(quality, created.elapsed());
+        }
         span.report(0.92, "downloading_result");
         self.results.fetch(&url).await
     }
@@ -205,12 +231,56 @@ impl Provider for TryItOn {
                 garment,
                 category,
             },
+            Stage::Single,
             job.quality,
             bar,
             sink,
         )
         .await
     }
+
+    /// Issue 7: the job an earlier process created is polled again, never created again.
+    async fn resume(
+        &self,
+        job: TryOnJob,
+        state: serde_json::Value,
+        sink: &dyn ProgressSink,
+    ) -> Result<TryOnOutput, ProviderError> {
+        let in_flight: InFlight = serde_json::from_value(state)
+            .map_err(|_| ProviderError::Failed("no TryItOn job to resume".into()))?;
+        let progress = Progress::new(sink, ProgressKind::Estimated);
+        let bar = progress.span(0.0, 100.0);
+        let id = in_flight.id.as_str();
+        match in_flight.stage {
+            Stage::Single => self.follow(id, job.quality, bar, None).await,
+            Stage::ComboBottoms => self.follow(id, job.quality, bar.sub(0.5, 1.0), None).await,
+            Stage::ComboTop => {
+                let dressed = self
+                    .follow(id, job.quality, bar.sub(0.0, 0.5), None)
+                    .await?;
+                self.bottoms(&job, &dressed, bar, sink).await
+            }
+        }
+    }
+}
+
+/// Which vendor job of a try-on is in flight: what a restart needs to pick up at the right
+/// step of a chained combo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Stage {
+    Single,
+    /// The top on the person; the bottoms job is still to be created.
+    ComboTop,
+    /// The bottoms on the dressed result: the last job.
+    ComboBottoms,
+}
+
+/// The upstream state persisted for a restart: `{"stage": "combo_top", "id": "…"}`.
+#[derive(Debug, Serialize, Deserialize)]
+struct InFlight {
+    stage: Stage,
+    id: String,
 }
 
 impl TryItOn {
@@ -221,13 +291,7 @@ impl TryItOn {
         bar: Span<'_>,
         sink: &dyn ProgressSink,
     ) -> Result<TryOnOutput, ProviderError> {
-        let lower = job
-            .lower_garment
-            .as_ref()
-            .ok_or_else(|| ProviderError::InputRejected {
-                code: ErrorCode::MissingField,
-                message: "combo needs a lower garment".into(),
-            })?;
+        lower_garment(job)?;
         let person = DataImage {
             bytes: &job.person.bytes,
             content_type: job.person.content_type,
@@ -243,11 +307,24 @@ impl TryItOn {
                     garment: top,
                     category: "tops",
                 },
+                Stage::ComboTop,
                 job.quality,
                 bar.sub(0.0, 0.5),
                 sink,
             )
             .await?;
+        self.bottoms(job, &dressed, bar, sink).await
+    }
+
+    /// The second half of a combo: the bottoms on the `dressed` result of the first.
+    async fn bottoms(
+        &self,
+        job: &TryOnJob,
+        dressed: &TryOnOutput,
+        bar: Span<'_>,
+        sink: &dyn ProgressSink,
+    ) -> Result<TryOnOutput, ProviderError> {
+        let lower = lower_garment(job)?;
         let model = DataImage {
             bytes: &dressed.bytes,
             content_type: &dressed.content_type,
@@ -262,12 +339,22 @@ impl TryItOn {
                 garment: bottoms,
                 category: "bottoms",
             },
+            Stage::ComboBottoms,
             job.quality,
             bar.sub(0.5, 1.0),
             sink,
         )
         .await
     }
+}
+
+fn lower_garment(job: &TryOnJob) -> Result<&PreparedImage, ProviderError> {
+    job.lower_garment
+        .as_ref()
+        .ok_or_else(|| ProviderError::InputRejected {
+            code: ErrorCode::MissingField,
+            message: "combo needs a lower garment".into(),
+        })
 }
 
 /// fast → performance, balanced → balanced, best → quality.

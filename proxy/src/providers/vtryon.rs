@@ -11,13 +11,16 @@
 //! The document names no host (so `VTRYON_BASE_URL` is required) and no durations; progress is
 //! estimated from an assumed 20 s until durations are observed. The document has no quality
 //! setting, so every quality runs the same way (durations are still learned per quality).
+//! After a restart ([`Provider::resume`]) the stored person image and the task, if it was
+//! created, are picked up again (the task polled, never created twice), and the person image
+//! is still deleted at the end.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::multipart::{Form, Part};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -25,8 +28,8 @@ use super::checks::issue;
 use super::settings::{SettingsError, VtryonSettings};
 use super::upstream::client::{sanitize, vendor_id};
 use super::upstream::{
-    ContentCache, ContentHash, Downloader, DurationBook, FIRST_POLL_SHARE, KeyHeader, PollPlan,
-    Polled, Priority, Progress, Replay, Upstream, UpstreamError, content_hash, until_done,
+    ContentCache, ContentHash, Downloader, DurationBook, KeyHeader, PollPlan, Polled, Priority,
+    Progress, Replay, Upstream, UpstreamError, content_hash, record_in_flight, until_done,
 };
 use super::{
     PreparedImage, ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput,
@@ -112,6 +115,7 @@ impl Vtryon {
     }
 
     /// Everything after the person upload; the caller deletes the person image afterwards.
+    /// Once the task exists it is recorded, so that a restart polls it again.
     async fn try_on(
         &self,
         job: &TryOnJob,
@@ -160,24 +164,43 @@ impl Vtryon {
         };
         let task: Task = created.json().map_err(UpstreamError::into_provider_error)?;
         let task_id = vendor_id(task.id)?;
+        // Issue 7: from here on a restart polls this task instead of paying for another.
+        record_in_flight(
+            sink,
+            &InFlight {
+                person_image_id: person_id.to_owned(),
+                task_id: Some(task_id.clone()),
+            },
+        );
+        self.follow(job, &task_id, progress, Some(started)).await
+    }
+
+    /// Polls a created task to its end; the result's URL. `created` is when this process
+    /// created it; `None` after a restart, when the task may already be done and its age is
+    /// unknown (so it is polled at once and its duration is not learned).
+    async fn follow(
+        &self,
+        job: &TryOnJob,
+        task_id: &str,
+        progress: &Progress<'_>,
+        created: Option<Instant>,
+    ) -> Result<String, ProviderError> {
         let tuning = self.api.tuning();
         let documented = tuning.expected_duration.unwrap_or(ASSUMED_DURATION);
         let expected = self.durations.expected(job.quality, documented);
-        let plan = PollPlan {
-            interval: tuning.poll_interval,
-            first_poll: expected.mul_f64(FIRST_POLL_SHARE),
-            expected,
-            deadline: started + tuning.task_timeout,
-        };
+        let plan =
+            PollPlan::estimated(tuning.poll_interval, expected, tuning.task_timeout, created);
         let url = until_done(
             &plan,
             progress.span(5.0, 95.0),
             ProgressKind::Estimated,
             None,
-            || self.poll(&task_id),
+            || self.poll(task_id),
         )
         .await?;
-        self.durations.record(job.quality, started.elapsed());
+        if let Some(created) = created {
+            self.durations.record(job.quality, created.elapsed());
+        }
         Ok(url)
     }
 
@@ -266,13 +289,37 @@ impl Provider for Vtryon {
         let person_id = self
             .upload(PERSON_IMAGES_PATH, &job.person, Some(sink))
             .await?;
+        // A restart before the task exists must still find (and delete) this photo.
+        record_in_flight(
+            sink,
+            &InFlight {
+                person_image_id: person_id.clone(),
+                task_id: None,
+            },
+        );
         let person_image = PersonImage::new(self.api.clone(), person_id.clone());
         let outcome = self.try_on(&job, &person_id, &progress, sink).await;
-        // The photo is not needed once the vendor has finished with it, success or not.
-        person_image.delete_now().await;
-        let url = outcome?;
-        progress.span(0.0, 100.0).report(0.95, "downloading_result");
-        self.results.fetch(&url).await
+        self.finish(person_image, outcome, &progress).await
+    }
+
+    /// Issue 7: picks up the person image an earlier process uploaded and, if it was created,
+    /// its task (polled, never created again); the photo is deleted at the end all the same.
+    async fn resume(
+        &self,
+        job: TryOnJob,
+        state: serde_json::Value,
+        sink: &dyn ProgressSink,
+    ) -> Result<TryOnOutput, ProviderError> {
+        let in_flight: InFlight = serde_json::from_value(state)
+            .map_err(|_| ProviderError::Failed("no Vtryon person image to resume".into()))?;
+        let progress = Progress::new(sink, ProgressKind::Estimated);
+        let person_id = in_flight.person_image_id;
+        let person_image = PersonImage::new(self.api.clone(), person_id.clone());
+        let outcome = match in_flight.task_id {
+            Some(task_id) => self.follow(&job, &task_id, &progress, None).await,
+            None => self.try_on(&job, &person_id, &progress, sink).await,
+        };
+        self.finish(person_image, outcome, &progress).await
     }
 
     async fn check_person(&self, person: &PreparedImage) -> Result<PersonCheck, ProviderError> {
@@ -280,6 +327,30 @@ impl Provider for Vtryon {
             .get_or_try_fetch(content_hash(&person.bytes), || self.validate(person))
             .await
     }
+}
+
+impl Vtryon {
+    /// Deletes the shopper's photo, then downloads the result if there is one.
+    async fn finish(
+        &self,
+        person_image: PersonImage,
+        outcome: Result<String, ProviderError>,
+        progress: &Progress<'_>,
+    ) -> Result<TryOnOutput, ProviderError> {
+        // The photo is not needed once the vendor has finished with it, success or not.
+        person_image.delete_now().await;
+        let url = outcome?;
+        progress.span(0.0, 100.0).report(0.95, "downloading_result");
+        self.results.fetch(&url).await
+    }
+}
+
+/// What a restart needs: the shopper's photo at Vtryon (to use it and then delete it) and
+/// the task, once created. Persisted as `{"person_image_id": "185", "task_id": "42"}`.
+#[derive(Debug, Serialize, Deserialize)]
+struct InFlight {
+    person_image_id: String,
+    task_id: Option<String>,
 }
 
 /// A shopper's photo stored at Vtryon. Deleted by [`PersonImage::delete_now`], or, if the

@@ -31,7 +31,7 @@ fn settings(fake: &FitInViewFake, tuning: UpstreamTuning, key: &str) -> FitInVie
     }
 }
 
-fn adapter(fake: &FitInViewFake) -> FitInView {
+pub(crate) fn adapter(fake: &FitInViewFake) -> FitInView {
     FitInView::new(settings(fake, fast_tuning(20, MINUTE), KEY)).unwrap()
 }
 

@@ -525,36 +525,16 @@ async fn the_fake_rejects_deviations_from_the_document() {
     assert!(fake.created().is_empty());
 }
 
-/// Issue 7: a sink that also keeps the upstream state the adapter hands over for a restart.
-#[derive(Default)]
-struct RestartRecorder {
-    progress: Recorder,
-    upstream: std::sync::Mutex<Vec<serde_json::Value>>,
-}
-
-impl tryon_proxy::providers::ProgressSink for RestartRecorder {
-    fn report(&self, update: tryon_proxy::providers::ProgressUpdate) {
-        self.progress.report(update);
-    }
-
-    fn upstream_started(&self, state: serde_json::Value) {
-        self.upstream.lock().unwrap().push(state);
-    }
-}
-
 #[tokio::test]
 async fn after_a_restart_the_task_is_polled_again_and_never_created_twice() {
     let fake = FitroomFake::start().await;
-    let sink = RestartRecorder::default();
+    let sink = Recorder::default();
     adapter(&fake, tuning())
         .run(job(Category::Upper, Quality::Balanced), &sink)
         .await
         .expect("the first run succeeds");
     let state = sink
-        .upstream
-        .lock()
-        .unwrap()
-        .pop()
+        .last_upstream()
         .expect("the adapter recorded its upstream task");
     let (creates, polls) = (fake.created().len(), fake.recorder.count(STATUS));
 

@@ -21,7 +21,7 @@ fn settings(fake: &TryItOnFake, status_path: &str, key: &str) -> TryItOnSettings
     }
 }
 
-fn adapter(fake: &TryItOnFake) -> TryItOn {
+pub(crate) fn adapter(fake: &TryItOnFake) -> TryItOn {
     TryItOn::new(settings(fake, DEFAULT_STATUS_PATH, KEY)).unwrap()
 }
 

@@ -71,11 +71,13 @@ pub fn fast_tuning(rate_limit: u32, rate_window: Duration) -> UpstreamTuning {
     }
 }
 
-/// A progress sink that keeps every update, as the registry would fan them out.
+/// A progress sink that keeps every update, as the registry would fan them out, and the
+/// upstream state the registry would persist for a restart.
 #[derive(Default)]
 pub struct Recorder {
     pub updates: Mutex<Vec<ProgressUpdate>>,
     pub queued: Mutex<Vec<Option<u32>>>,
+    pub upstream: Mutex<Vec<serde_json::Value>>,
 }
 
 impl ProgressSink for Recorder {
@@ -86,9 +88,18 @@ impl ProgressSink for Recorder {
     fn queued(&self, ahead: Option<u32>) {
         self.queued.lock().unwrap().push(ahead);
     }
+
+    fn upstream_started(&self, state: serde_json::Value) {
+        self.upstream.lock().unwrap().push(state);
+    }
 }
 
 impl Recorder {
+    /// The upstream state last handed over: what the store would hold at a crash now.
+    pub fn last_upstream(&self) -> Option<serde_json::Value> {
+        self.upstream.lock().unwrap().last().cloned()
+    }
+
     pub fn values(&self) -> Vec<u8> {
         self.updates
             .lock()
@@ -134,4 +145,23 @@ pub fn assert_no_key(what: &str, text: &str) {
         !text.contains("DISTINCTIVE_K3Y"),
         "part of the API key leaked into {what}: {text}"
     );
+}
+
+/// Drives `run` (a provider's `run`) until `killed_now()` says the process dies here, then
+/// abandons it as SIGKILL would: nothing of it runs again, not even its destructors (which
+/// is why it is leaked, not dropped). Panics if the try-on ends before that point.
+pub async fn run_until_killed<F: Future>(run: F, killed_now: impl Fn() -> bool) {
+    let mut run = Box::pin(run);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !killed_now() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the simulated crash point was never reached"
+        );
+        tokio::select! {
+            _ = &mut run => panic!("the try-on ended before the simulated crash"),
+            _ = tokio::time::sleep(Duration::from_millis(2)) => {}
+        }
+    }
+    std::mem::forget(run);
 }

@@ -22,7 +22,7 @@ fn settings(fake: &VtryonFake, key: &str) -> VtryonSettings {
     }
 }
 
-fn adapter(fake: &VtryonFake) -> Vtryon {
+pub(crate) fn adapter(fake: &VtryonFake) -> Vtryon {
     Vtryon::new(settings(fake, KEY)).unwrap()
 }
 

@@ -7,6 +7,8 @@
 //! - [`progress`]: one monotonic bar per task, reported or estimated from durations.
 //! - [`download`]: fetching the result from its signed URL before it expires.
 //! - [`cache`]: vendor answers keyed by image content, so an image is never paid for twice.
+//!
+//! [`record_in_flight`] hands what a restart needs (vendor ids) to the task registry.
 
 pub mod cache;
 pub mod client;
@@ -21,3 +23,9 @@ pub use download::Downloader;
 pub use limiter::{Priority, RateLimiter};
 pub use poll::{FIRST_POLL_SHARE, PollPlan, Polled, until_done};
 pub use progress::{DurationBook, Progress, Span};
+
+/// Hands the vendor-side state of a task to the registry, which persists it so that a restart
+/// [`resume`](super::Provider::resume)s the task from it instead of paying for it again.
+pub fn record_in_flight(sink: &dyn super::ProgressSink, state: &impl serde::Serialize) {
+    sink.upstream_started(serde_json::to_value(state).expect("upstream state is plain data"));
+}

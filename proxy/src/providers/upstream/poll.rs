@@ -39,6 +39,29 @@ pub struct PollPlan {
     pub deadline: Instant,
 }
 
+impl PollPlan {
+    /// The plan for a vendor that reports no progress: the first poll near the likely end of
+    /// a task this process created at `created`. A task resumed after a restart (`created` is
+    /// `None`) may be done already and its age is unknown: it is polled after one interval and
+    /// given the whole task timeout from now.
+    pub fn estimated(
+        interval: Duration,
+        expected: Duration,
+        task_timeout: Duration,
+        created: Option<Instant>,
+    ) -> Self {
+        Self {
+            interval,
+            first_poll: match created {
+                Some(_) => expected.mul_f64(FIRST_POLL_SHARE),
+                None => interval,
+            },
+            expected,
+            deadline: created.unwrap_or_else(Instant::now) + task_timeout,
+        }
+    }
+}
+
 /// Consecutive failed polls tolerated before the task is given up.
 const MAX_POLL_FAILURES: u32 = 3;
 /// How often an estimated bar moves between polls.
