@@ -105,16 +105,22 @@ impl RedisStore {
         let pooled = self.idle().pop();
         let mut connection = match pooled {
             Some(connection) => connection,
-            None => self
-                .connect()
-                .map_err(|e| failed(format!("{}: {e}", self.address)))?,
+            None => self.connect().map_err(|e| self.failed(e))?,
         };
-        let output = work(&mut connection).map_err(|e| failed(format!("{}: {e}", self.address)))?;
+        let output = work(&mut connection).map_err(|e| self.failed(e))?;
         let mut idle = self.idle();
         if idle.len() < POOL {
             idle.push(connection);
         }
         Ok(output)
+    }
+
+    fn failed(&self, error: ::redis::RedisError) -> StoreError {
+        if error.is_timeout() {
+            failed(format!("{}: no answer within {TIMEOUT:?}", self.address))
+        } else {
+            failed(format!("{}: {error}", self.address))
+        }
     }
 
     fn key(&self, kind: &str, id: &str) -> String {

@@ -3,6 +3,8 @@
 //! again on the same directory, and follow the tasks to their results.
 
 mod process;
+mod redis_server;
+mod shared_store;
 
 use std::collections::HashMap;
 use std::time::Duration;

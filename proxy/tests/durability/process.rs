@@ -66,12 +66,18 @@ fn free_port() -> u16 {
 impl Proxy {
     /// Starts the binary on `data_dir` with `args` and waits until `/healthz` answers.
     pub async fn start(data_dir: &Path, args: &[&str]) -> Self {
+        Self::start_with_env(data_dir, args, &[]).await
+    }
+
+    /// Like [`Proxy::start`] with extra environment variables (a vendor's key and base URL).
+    pub async fn start_with_env(data_dir: &Path, args: &[&str], env: &[(&str, String)]) -> Self {
         let listen = format!("127.0.0.1:{}", free_port());
         let child = Command::new(env!("CARGO_BIN_EXE_tryon-proxy"))
             .args(["--listen", &listen, "--data-dir"])
             .arg(data_dir)
             .args(["--create-burst", "1000000"])
             .args(args)
+            .envs(env.iter().map(|(name, value)| (name, value)))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
