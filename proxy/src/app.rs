@@ -256,6 +256,7 @@ fn check_routes(state: &AppState) -> Router<AppState> {
     routes::checks(
         state.provider.clone(),
         state.images.clone(),
+        Some(state.garments.clone()),
         check_limits(&state.settings),
     )
     .route_layer(axum::middleware::from_fn_with_state(

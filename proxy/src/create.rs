@@ -141,28 +141,10 @@ impl Admission<'_> {
         }
     }
 
-    /// Where this request's garment URLs may point: this server's demo files, and for a
-    /// request relayed by Shopify's App Proxy, its shop's product images (issue 5).
+    /// Where this request's garment URLs may point (see [`Requester::of_request`]).
     fn requester(&self) -> Requester {
-        let requester = Requester {
-            host: self
-                .headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned),
-            shop_images: None,
-        };
-        match &self.app_proxy {
-            Some(Extension(relayed)) => requester.with_shop_domains(
-                std::iter::once(relayed.proxy.shop.as_str()).chain(
-                    relayed
-                        .storefront_origin
-                        .as_deref()
-                        .and_then(|origin| origin.strip_prefix("https://")),
-                ),
-            ),
-            None => requester,
-        }
+        let relayed = self.app_proxy.as_ref().map(|Extension(relayed)| relayed);
+        Requester::of_request(self.headers, relayed)
     }
 
     /// Issue 5: a create relayed by the App Proxy gets a link to open the task's event stream

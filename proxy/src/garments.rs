@@ -8,17 +8,19 @@
 
 use std::path::PathBuf;
 
+use axum::http::{HeaderMap, header};
 use bytes::Bytes;
 use url::Url;
 
 use crate::error::ApiError;
 use crate::garment_fetch::{GarmentFetchError, GarmentFetcher, UrlPolicy};
+use crate::shopify::AppProxyRequest;
 use crate::wire::ErrorCode;
 
 /// The demo files a garment URL may name, relative to the site root.
 const DEMO_PREFIX: &str = "/demo/";
 
-/// What about a create request decides where its garment URLs may point.
+/// What about a request (a create or a garment check) decides where its garment URLs may point.
 #[derive(Debug, Default)]
 pub struct Requester {
     /// The `Host` the request came to (demo garments are this server's own files).
@@ -30,6 +32,29 @@ pub struct Requester {
 }
 
 impl Requester {
+    /// Where a request's garment URLs may point: this server's demo files (by its `Host`),
+    /// and for a request relayed by Shopify's App Proxy, its shop's product images (issue 5).
+    pub fn of_request(headers: &HeaderMap, relayed: Option<&AppProxyRequest>) -> Self {
+        let requester = Self {
+            host: headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned),
+            shop_images: None,
+        };
+        match relayed {
+            Some(relayed) => requester.with_shop_domains(
+                std::iter::once(relayed.proxy.shop.as_str()).chain(
+                    relayed
+                        .storefront_origin
+                        .as_deref()
+                        .and_then(|origin| origin.strip_prefix("https://")),
+                ),
+            ),
+            None => requester,
+        }
+    }
+
     /// Where product images of a verified shop live: `/cdn/shop/` on each of its domains.
     /// A domain that makes no valid prefix (an IP address) is left out.
     pub fn with_shop_domains<'a>(mut self, domains: impl IntoIterator<Item = &'a str>) -> Self {

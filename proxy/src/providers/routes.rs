@@ -5,8 +5,8 @@
 //! `app` mounts [`checks`] beside the other v1 routes (so they share the CORS gate, the App
 //! Proxy mount and the per-client check bucket) and [`webhooks`] at the top level only, since
 //! vendors call it, not browsers. [`router`] serves both on their own, for the adapter tests.
-//! Checks take an uploaded file (`person`, `garment`), prepared exactly like a try-on's images
-//! so the vendor judges what it would be sent; the provider caches verdicts by content, so the
+//! Checks take an uploaded file (`person`, `garment`, or a `garment_url` read like a create's),
+//! prepared exactly like a try-on's images so the vendor judges what it would be sent; the provider caches verdicts by content, so the
 //! same photo or product image is never paid for twice. A provider error is answered as
 //! problem+json; a merchant's problem (no credit, refused key) is logged loudly and shown to
 //! the shopper only as "unavailable".
@@ -14,7 +14,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
@@ -22,12 +21,15 @@ use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::{Extension, Json};
 use utoipa::ToSchema;
 
 use super::fitinview::WEBHOOK_PATH;
 use super::{Provider, ProviderError, WebhookError};
 use crate::error::ApiError;
+use crate::garments::{GarmentSource, Requester};
 use crate::images::{ImagePreparer, ImageRole};
+use crate::shopify::AppProxyRequest;
 use crate::upload::refuse_contradicting_type;
 use crate::wire::{
     ErrorCode, GarmentCheck, PROBLEM_TYPE_BASE, PersonCheck, Problem, fields, media, paths,
@@ -57,6 +59,8 @@ impl CheckLimits {
 pub(crate) struct Shared {
     provider: Arc<dyn Provider>,
     images: ImagePreparer,
+    /// Where a `garment_url` is read from; `None` takes garment checks as uploads only.
+    garments: Option<Arc<GarmentSource>>,
     limits: CheckLimits,
 }
 
@@ -70,13 +74,15 @@ pub fn router<S: Clone + Send + Sync + 'static>(
         max_image_bytes,
         provider_timeout: Duration::from_secs(10),
     };
-    checks(provider.clone(), images, limits).merge(webhooks(provider))
+    checks(provider.clone(), images, None, limits).merge(webhooks(provider))
 }
 
-/// `POST /v1/checks/person` and `POST /v1/checks/garment`.
+/// `POST /v1/checks/person` and `POST /v1/checks/garment`; garment URLs are read through
+/// `garments` (the same source, policy and cache as a create's).
 pub fn checks<S: Clone + Send + Sync + 'static>(
     provider: Arc<dyn Provider>,
     images: ImagePreparer,
+    garments: Option<Arc<GarmentSource>>,
     limits: CheckLimits,
 ) -> Router<S> {
     let body_limit = usize::try_from(limits.max_body_bytes()).unwrap_or(usize::MAX);
@@ -87,6 +93,7 @@ pub fn checks<S: Clone + Send + Sync + 'static>(
         .with_state(Arc::new(Shared {
             provider,
             images,
+            garments,
             limits,
         }))
 }
@@ -110,9 +117,11 @@ pub struct PersonCheckForm {
 /// The multipart form of `POST /v1/checks/garment`, for the OpenAPI document only.
 #[derive(ToSchema)]
 pub struct GarmentCheckForm {
-    /// The garment photo: JPEG, PNG or WebP (sniffed from the bytes).
+    /// The garment photo: JPEG, PNG or WebP (sniffed from the bytes); this or `garment_url`.
     #[schema(content_media_type = "application/octet-stream")]
-    pub garment: Vec<u8>,
+    pub garment: Option<Vec<u8>>,
+    /// URL of the garment image, under an allowed prefix, as for `POST /v1/tryons`.
+    pub garment_url: Option<String>,
 }
 
 /// Is this person photo usable, before a credit is spent? `source` says whether the vendor
@@ -136,7 +145,7 @@ pub(crate) async fn check_person(
     State(shared): State<Arc<Shared>>,
     form: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    let image = match read_image(&shared, form, fields::PERSON, ImageRole::Person).await {
+    let image = match read_person(&shared, form).await {
         Ok(image) => image,
         Err(error) => return error.into_response(),
     };
@@ -153,7 +162,7 @@ pub(crate) async fn check_person(
     request_body(content = inline(GarmentCheckForm), content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "The verdict", body = GarmentCheck),
-        (status = 400, description = "`missing_field` or `invalid_field`", body = Problem,
+        (status = 400, description = "`missing_field`, `invalid_field` or `garment_url_not_allowed`", body = Problem,
             content_type = "application/problem+json"),
         (status = 413, description = "`image_too_large`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported_type`", body = Problem, content_type = "application/problem+json"),
@@ -166,9 +175,13 @@ pub(crate) async fn check_person(
     ))]
 pub(crate) async fn check_garment(
     State(shared): State<Arc<Shared>>,
+    app_proxy: Option<Extension<AppProxyRequest>>,
+    headers: HeaderMap,
     form: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    let image = match read_image(&shared, form, fields::GARMENT, ImageRole::Garment).await {
+    let relayed = app_proxy.as_ref().map(|Extension(relayed)| relayed);
+    let requester = Requester::of_request(&headers, relayed);
+    let image = match read_garment(&shared, form, &requester).await {
         Ok(image) => image,
         Err(error) => return error.into_response(),
     };
@@ -192,30 +205,79 @@ impl Shared {
     }
 }
 
-/// Reads the file part `field` (other parts are skipped) and prepares it.
-async fn read_image(
+/// An image as the client supplied it.
+enum Supplied {
+    File(Bytes),
+    Url(String),
+}
+
+async fn read_person(
+    shared: &Shared,
+    form: Result<Multipart, MultipartRejection>,
+) -> Result<super::PreparedImage, ApiError> {
+    // Without a URL field only the file part can be supplied.
+    let Supplied::File(bytes) = read_supplied(shared, form, fields::PERSON, None).await? else {
+        return Err(ApiError::MissingField(fields::PERSON));
+    };
+    shared
+        .images
+        .prepare(fields::PERSON, ImageRole::Person, bytes)
+        .await
+}
+
+async fn read_garment(
+    shared: &Shared,
+    form: Result<Multipart, MultipartRejection>,
+    requester: &Requester,
+) -> Result<super::PreparedImage, ApiError> {
+    let url_field = fields::GARMENT_URL;
+    let (field, bytes) = match read_supplied(shared, form, fields::GARMENT, Some(url_field)).await?
+    {
+        Supplied::File(bytes) => (fields::GARMENT, bytes),
+        Supplied::Url(url) => {
+            let garments = shared.garments.as_ref().ok_or_else(|| {
+                ApiError::GarmentUrlNotAllowed("this server checks uploaded garments only".into())
+            })?;
+            (url_field, garments.load(url.trim(), requester).await?)
+        }
+    };
+    shared
+        .images
+        .prepare(field, ImageRole::Garment, bytes)
+        .await
+}
+
+/// Reads the file part `field`, or the text part `url_field` if there is one (other parts are
+/// skipped), within the image byte limit.
+async fn read_supplied(
     shared: &Shared,
     form: Result<Multipart, MultipartRejection>,
     field: &'static str,
-    role: ImageRole,
-) -> Result<super::PreparedImage, ApiError> {
+    url_field: Option<&'static str>,
+) -> Result<Supplied, ApiError> {
     let mut form = form.map_err(|rejection| {
         ApiError::InvalidField(format!(
             "expected a multipart/form-data body: {}",
             rejection.body_text()
         ))
     })?;
+    let too_large = || {
+        ApiError::ImageTooLarge(format!(
+            "`{field}` is over {} bytes",
+            shared.limits.max_image_bytes
+        ))
+    };
     let malformed = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::ImageTooLarge(format!(
-                "`{field}` is over {} bytes",
-                shared.limits.max_image_bytes
-            ))
+            too_large()
         } else {
             ApiError::InvalidField(format!("malformed multipart body: {}", e.body_text()))
         }
     };
     while let Some(part) = form.next_field().await.map_err(malformed)? {
+        if url_field.is_some() && part.name() == url_field {
+            return Ok(Supplied::Url(part.text().await.map_err(malformed)?));
+        }
         if part.name() != Some(field) {
             continue;
         }
@@ -224,12 +286,9 @@ async fn read_image(
         // The same rules as a create's parts (issue 6): a PNG declared as JPEG is a lie.
         refuse_contradicting_type(field, declared.as_deref(), &bytes)?;
         if bytes.len() as u64 > shared.limits.max_image_bytes {
-            return Err(ApiError::ImageTooLarge(format!(
-                "`{field}` is over {} bytes",
-                shared.limits.max_image_bytes
-            )));
+            return Err(too_large());
         }
-        return shared.images.prepare(field, role, bytes).await;
+        return Ok(Supplied::File(bytes));
     }
     Err(ApiError::MissingField(field))
 }

@@ -357,3 +357,37 @@ async fn the_webhook_is_verified_at_the_top_level_and_absent_under_the_app_proxy
         "not_found",
     );
 }
+
+#[tokio::test]
+async fn a_garment_check_reads_a_garment_url_like_a_create_does() {
+    let www = crate::create::tempdir("check-garment-urls");
+    std::fs::create_dir_all(www.join("demo")).unwrap();
+    std::fs::write(www.join("demo/trousers.png"), png(300, 300)).unwrap();
+    let provider = Checking::new(Duration::ZERO);
+    let server = TestServer::start(
+        provider.clone(),
+        &[
+            "--demo",
+            "--www-dir",
+            www.to_str().unwrap(),
+            "--garment-hosts",
+            "https://cdn.example/",
+        ],
+    )
+    .await;
+    let url = server.url("/v1/checks/garment");
+    let own = format!("http://{}/demo/trousers.png", server.addr);
+    let (status, _, check) = post(&server, &url, Form::new().text("garment_url", own), &[]).await;
+    assert_eq!(status, 200, "{check}");
+    assert_eq!(check["kind"], "lower", "the provider judged the demo file");
+    for refused in [
+        "http://cdn.example/shirt.png",
+        "https://127.0.0.1/shirt.png",
+        "https://elsewhere.example/shirt.png",
+    ] {
+        let form = Form::new().text("garment_url", refused);
+        let (status, _, problem) = post(&server, &url, form, &[]).await;
+        assert_problem(status, &problem, 400, "garment_url_not_allowed");
+    }
+    assert_eq!(provider.calls(), 1, "refused URLs reached no provider");
+}
