@@ -89,10 +89,23 @@ async fn an_idle_kept_alive_connection_is_closed_like_a_silent_one() {
 
 #[tokio::test]
 async fn a_body_trickled_at_ten_bytes_a_second_gets_408() {
+    trickle_gets_408("/v1/tryons").await;
+}
+
+#[tokio::test]
+async fn a_check_trickled_at_ten_bytes_a_second_gets_408() {
+    trickle_gets_408("/v1/checks/person").await;
+}
+
+/// A multipart upload to `path` trickled at 10 B/s is answered 408 once the upload deadline
+/// (2 s here) has passed.
+async fn trickle_gets_408(path: &str) {
     let server = quick_server(&[]).await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    let head = "POST /v1/tryons HTTP/1.1\r\nHost: x\r\n\
-                Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n";
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\n\
+         Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n"
+    );
     stream.write_all(head.as_bytes()).await.unwrap();
     let (mut reader, mut writer) = stream.into_split();
     let trickle = tokio::spawn(async move {
@@ -119,7 +132,7 @@ async fn a_body_trickled_at_ten_bytes_a_second_gets_408() {
         .expect("an answer within 5 s");
     trickle.abort();
     let text = String::from_utf8_lossy(&received);
-    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.starts_with("HTTP/1.1 408"), "{path}: {text}");
     assert!(
         text.to_ascii_lowercase()
             .contains("application/problem+json"),
