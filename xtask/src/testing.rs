@@ -10,11 +10,12 @@ use crate::error::{Error, IoContext, Result};
 use crate::process::{self, repo_root};
 use crate::{dist, setup};
 
-/// Environment variables the end-to-end tests read (see tests/e2e/util.mjs).
+/// Environment variables the end-to-end tests read (see tests/e2e/util.mjs, fake-provider.mjs).
 pub fn e2e_environment(command: &mut Command) {
     let root = repo_root();
     command
         .env("TRYON_PROXY_BIN", root.join("target/debug/tryon-proxy"))
+        .env("TRYON_FAKE_PROVIDER_BIN", root.join("target/debug/fake-provider"))
         .env("TRYON_DIST_DIR", dist::dist_dir())
         .env("TRYON_ARTIFACTS_DIR", root.join("target/e2e-artifacts"))
         .env("TRYON_CHROMIUM", setup::CHROMIUM);

@@ -1,11 +1,12 @@
 //! Runs one strict vendor fake as a process, for tests that cannot link it (the browser
-//! end-to-end tests): `fake-provider --provider fitroom --port 0 [--key KEY]`.
+//! end-to-end tests): `fake-provider --provider fitroom --port 0 [--key KEY] [--task-ms N]`.
 //!
 //! Prints `listening on http://127.0.0.1:<port>` once it accepts connections, then serves
 //! until killed. `GET /__deviations` lists every deviation from the vendor's document the fake
 //! saw (the test asserts it is empty) and `GET /__calls` counts the calls per endpoint.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tryon_fakes::fitinview::FitInViewFake;
@@ -14,13 +15,14 @@ use tryon_fakes::tryiton::{DEFAULT_STATUS_PATH, TryItOnFake};
 use tryon_fakes::vtryon::VtryonFake;
 use tryon_fakes::{Fake, KEY};
 
-const USAGE: &str =
-    "usage: fake-provider --provider fitroom|tryiton|vtryon|fitinview [--port N] [--key KEY]";
+const USAGE: &str = "usage: fake-provider --provider fitroom|tryiton|vtryon|fitinview [--port N] [--key KEY] [--task-ms N]";
 
 struct Options {
     provider: String,
     port: u16,
     key: String,
+    /// How long a task takes from create to done; the fakes' own default if unset.
+    task: Option<Duration>,
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
@@ -28,6 +30,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
         provider: String::new(),
         port: 0,
         key: KEY.to_owned(),
+        task: None,
     };
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
@@ -35,6 +38,12 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
             "--provider" => options.provider = value,
             "--port" => options.port = value.parse().map_err(|_| format!("bad port {value:?}"))?,
             "--key" => options.key = value,
+            "--task-ms" => {
+                let ms = value
+                    .parse()
+                    .map_err(|_| format!("bad --task-ms {value:?}"))?;
+                options.task = Some(Duration::from_millis(ms));
+            }
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -61,11 +70,37 @@ async fn main() -> ExitCode {
         }
     };
     let key = options.key.as_str();
+    let task = options.task;
     let base_url = match options.provider.as_str() {
-        "fitroom" => FitroomFake::start_on(listener, key).base_url(),
-        "tryiton" => TryItOnFake::start_on(listener, key, DEFAULT_STATUS_PATH).base_url(),
-        "vtryon" => VtryonFake::start_on(listener, key).base_url(),
-        "fitinview" => FitInViewFake::start_on(listener, key).base_url(),
+        "fitroom" => {
+            let fake = FitroomFake::start_on(listener, key);
+            if let Some(task) = task {
+                // Fitroom reports CREATED first, then a rising PROCESSING progress.
+                fake.set(|b| (b.queued_for, b.processing_for) = (task / 10, task * 9 / 10));
+            }
+            fake.base_url()
+        }
+        "tryiton" => {
+            let fake = TryItOnFake::start_on(listener, key, DEFAULT_STATUS_PATH);
+            if let Some(task) = task {
+                fake.set(|b| b.processing_for = task);
+            }
+            fake.base_url()
+        }
+        "vtryon" => {
+            let fake = VtryonFake::start_on(listener, key);
+            if let Some(task) = task {
+                fake.set(|b| b.processing_for = task);
+            }
+            fake.base_url()
+        }
+        "fitinview" => {
+            let fake = FitInViewFake::start_on(listener, key);
+            if let Some(task) = task {
+                fake.set(|b| b.processing_for = task);
+            }
+            fake.base_url()
+        }
         other => {
             eprintln!("fake-provider: unknown provider {other:?}\n{USAGE}");
             return ExitCode::from(2);
