@@ -15,7 +15,10 @@ pub fn e2e_environment(command: &mut Command) {
     let root = repo_root();
     command
         .env("TRYON_PROXY_BIN", root.join("target/debug/tryon-proxy"))
-        .env("TRYON_FAKE_PROVIDER_BIN", root.join("target/debug/fake-provider"))
+        .env(
+            "TRYON_FAKE_PROVIDER_BIN",
+            root.join("target/debug/fake-provider"),
+        )
         .env("TRYON_DIST_DIR", dist::dist_dir())
         .env("TRYON_ARTIFACTS_DIR", root.join("target/e2e-artifacts"))
         .env("TRYON_CHROMIUM", setup::CHROMIUM);
