@@ -1,9 +1,9 @@
-//! Credit abuse through the real create route: per-client bucket, daily budget, spoofed
-//! `X-Forwarded-For`, required and concurrent `Idempotency-Key`s, identical submissions.
+//! Credit abuse through the real create and check routes: per-client buckets, daily budget,
+//! spoofed `X-Forwarded-For`, required and concurrent `Idempotency-Key`s, identical submissions.
 
 use std::sync::Arc;
 
-use crate::support::{Create, Server, assert_problem};
+use crate::support::{Create, Server, assert_problem, numbered_jpeg};
 
 const BURST_3: &[&str] = &["--create-burst", "3", "--create-period-s", "20"];
 
@@ -93,6 +93,43 @@ async fn through_a_trusted_proxy_the_right_most_untrusted_address_is_the_client(
         );
     }
     assert_eq!(statuses, [202, 202, 202, 429]);
+}
+
+#[tokio::test]
+async fn checks_have_their_own_bucket_per_client_and_ignore_spoofed_forwarding() {
+    let limits = ["--check-burst", "2", "--check-period-s", "60"];
+    let mut args = BURST_3.to_vec();
+    args.extend(limits);
+    let server = Server::start(&args).await;
+    let mut statuses = Vec::new();
+    for n in 0..4 {
+        let spoofed = format!("198.51.100.{n}");
+        let headers = [("X-Forwarded-For", spoofed.as_str())];
+        let (status, _) = server
+            .check_person_with(numbered_jpeg(n), "image/jpeg", &headers)
+            .await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [200, 200, 429, 429], "every check is 127.0.0.1's");
+    assert_eq!(
+        server.provider.checks(),
+        2,
+        "refused checks reach no provider"
+    );
+    let (status, _, json) = server.create(Create::unique(0)).await;
+    assert_eq!(status, 202, "checks spend no create tokens: {json}");
+
+    let mut args = limits.to_vec();
+    args.extend(["--trusted-proxies", "127.0.0.0/8"]);
+    let behind_our_proxy = Server::start(&args).await;
+    for n in 0..4 {
+        let chain = format!("6.6.6.6, 198.51.100.{n}");
+        let headers = [("X-Forwarded-For", chain.as_str())];
+        let (status, json) = behind_our_proxy
+            .check_person_with(numbered_jpeg(n), "image/jpeg", &headers)
+            .await;
+        assert_eq!(status, 200, "shopper {n} has a bucket of their own: {json}");
+    }
 }
 
 #[tokio::test]

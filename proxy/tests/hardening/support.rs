@@ -133,17 +133,28 @@ impl Server {
 
     /// `POST /v1/checks/person` with `person` declared as `content_type`; status and JSON.
     pub async fn check_person(&self, person: Vec<u8>, content_type: &str) -> (u16, Value) {
+        self.check_person_with(person, content_type, &[]).await
+    }
+
+    /// [`Server::check_person`] with extra request `headers`.
+    pub async fn check_person_with(
+        &self,
+        person: Vec<u8>,
+        content_type: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
         let part = reqwest::multipart::Part::bytes(person)
             .file_name("person")
             .mime_str(content_type)
             .expect("valid media type");
-        let response = self
+        let mut request = self
             .client
             .post(self.url("/v1/checks/person"))
-            .multipart(reqwest::multipart::Form::new().part("person", part))
-            .send()
-            .await
-            .expect("POST /v1/checks/person");
+            .multipart(reqwest::multipart::Form::new().part("person", part));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("POST /v1/checks/person");
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
         let json = serde_json::from_str(&text)
