@@ -5,20 +5,24 @@
  * message, not before: the page never downloads it unless the shopper opened the dialog.
  *
  * The browser decodes (its decoder is native and SIMD, applies the EXIF orientation and the
- * colour profile, and reads formats such as HEIC on Safari); the wasm module judges the header
- * first, so a decompression bomb never reaches the browser's decoder, then does the Lanczos3
- * resize and the metadata-free JPEG encode.
+ * colour profile, and reads formats such as HEIC on Safari) and copies the upright pixels
+ * straight into the wasm module's memory; the module judges the header first, so a
+ * decompression bomb never reaches the browser's decoder, then does the Lanczos3 resize and
+ * the metadata-free JPEG encode.
  *
  * Messages: {kind:"warm"}; {kind:"prepare", id, bytes: ArrayBuffer, maxEdge, quality} answered
  * by {kind:"prepared", id, ok:true, jpeg: ArrayBuffer, width, height, sourceWidth, sourceHeight,
  * timings: {decodeMs, resizeEncodeMs}} or {kind:"prepared", id, ok:false, error}. Buffers are
  * transferred both ways, never copied. */
 const CODES = ["invalid_image", "unsupported_type", "image_too_large"];
-let photo; // promise of the initialised photo module
+let photo; // promise of the initialised photo module: {m, memory}
 
 const init = () =>
   (photo ||= import(new URL("__PHOTO_JS__", import.meta.url).href)
-    .then(async (m) => (await m.default({ module_or_path: new URL("__PHOTO_WASM__", import.meta.url).href }), m))
+    .then(async (m) => {
+      const wasm = await m.default({ module_or_path: new URL("__PHOTO_WASM__", import.meta.url).href });
+      return { m, memory: wasm.memory };
+    })
     .catch((e) => {
       photo = null; // the next request tries again
       throw Object.assign(new Error("preparer_unavailable"), { cause: e });
@@ -30,56 +34,100 @@ const own = (view) =>
 
 const fail = (code) => new Error(code);
 
-/* The picked file as upright RGBA pixels on white. The browser also takes a first downscale
- * step when the photo is more than twice the target (a 48 MP photo), which its decoder does far
- * faster than wasm; the final Lanczos3 step from at most twice the target keeps the quality. */
-async function decode(m, bytes, maxEdge) {
-  let stored = null; // the header's size, for JPEG, PNG and WebP
+/* The header's verdict: null for a format the header reader does not know (which this browser
+ * may still decode); throws the error code for a refused JPEG, PNG or WebP. */
+function inspect(m, bytes) {
   try {
-    const size = m.inspect(bytes);
-    stored = { width: size.width, height: size.height };
-    size.free();
+    const header = m.inspect(bytes);
+    const verdict = { width: header.width, height: header.height, opaque: header.opaque };
+    header.free();
+    return verdict;
   } catch (e) {
-    // Formats the header reader does not know may still be ones this browser decodes.
-    if (e.message !== "unsupported_type") throw e;
+    if (e.message === "unsupported_type") return null;
+    throw e;
   }
+}
+
+/* `bitmap` drawn onto white (JPEG has no alpha) at `width`×`height`. */
+function onWhite(bitmap, width, height) {
+  const canvas = new OffscreenCanvas(width, height);
+  const ctx = canvas.getContext("2d", { alpha: false, willReadFrequently: true });
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, width, height);
+  ctx.imageSmoothingQuality = "high";
+  ctx.drawImage(bitmap, 0, 0, width, height);
+  return canvas;
+}
+
+/* Copies `image` into `pixels`, in the wasm memory; resolves to whether the bytes are BGRA.
+ * A VideoFrame copies in its own layout (BGRX on most platforms) with no conversion pass and no
+ * 48 MB JS array in between; where WebCodecs is missing, getImageData does the same slower. */
+async function copyPixels(image, memory, pixels) {
+  const target = () => new Uint8Array(memory.buffer, pixels.offset, pixels.length);
+  if (typeof VideoFrame === "function") {
+    try {
+      const frame = new VideoFrame(image, { timestamp: 0 });
+      try {
+        const native = ["RGBA", "RGBX", "BGRA", "BGRX"].includes(frame.format);
+        await frame.copyTo(target(), native ? {} : { format: "RGBA" });
+        return native && frame.format.startsWith("BGR");
+      } finally {
+        frame.close();
+      }
+    } catch {
+      // An older WebCodecs without format conversion: fall back to the canvas.
+    }
+  }
+  const canvas = image instanceof OffscreenCanvas ? image : onWhite(image, image.width, image.height);
+  const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+  target().set(data);
+  return false;
+}
+
+/* The picked file as upright pixels in the wasm memory. The browser also takes a first
+ * downscale step when the photo is more than twice the target (a 48 MP photo); the final
+ * Lanczos3 step from at most twice the target keeps the quality. */
+async function decode({ m, memory }, bytes, maxEdge) {
+  const header = inspect(m, bytes);
   let bitmap;
   try {
     bitmap = await createImageBitmap(new Blob([bytes]), { imageOrientation: "from-image" });
   } catch {
-    throw fail(stored ? "invalid_image" : "unsupported_type");
+    throw fail(header ? "invalid_image" : "unsupported_type");
   }
   try {
-    if (!stored) m.check_dimensions(bitmap.width, bitmap.height);
     const long = Math.max(bitmap.width, bitmap.height);
     const scale = long > 2 * maxEdge ? (2 * maxEdge) / long : 1;
     const width = Math.max(1, Math.round(bitmap.width * scale));
     const height = Math.max(1, Math.round(bitmap.height * scale));
-    const canvas = new OffscreenCanvas(width, height);
-    const ctx = canvas.getContext("2d", { alpha: false, willReadFrequently: true });
-    ctx.fillStyle = "#fff"; // JPEG has no alpha: transparent areas become white
-    ctx.fillRect(0, 0, width, height);
-    ctx.imageSmoothingQuality = "high";
-    ctx.drawImage(bitmap, 0, 0, width, height);
-    const source = stored || { width: bitmap.width, height: bitmap.height };
-    return { rgba: ctx.getImageData(0, 0, width, height).data, width, height, source };
+    // Checks the decoded size too: a format the header reader does not know had no check yet.
+    const pixels = new m.PixelBuffer(width, height);
+    try {
+      const direct = header && header.opaque && scale === 1;
+      const bgra = await copyPixels(direct ? bitmap : onWhite(bitmap, width, height), memory, pixels);
+      const source = header || { width: bitmap.width, height: bitmap.height };
+      return { pixels, bgra, source };
+    } catch (e) {
+      pixels.free();
+      throw e;
+    }
   } finally {
     bitmap.close();
   }
 }
 
-async function prepare(m, { bytes, maxEdge, quality }) {
+async function prepare(module, { bytes, maxEdge, quality }) {
   const started = performance.now();
-  const pixels = await decode(m, new Uint8Array(bytes), maxEdge);
+  const { pixels, bgra, source } = await decode(module, new Uint8Array(bytes), maxEdge);
   const decoded = performance.now();
-  const prepared = m.prepare_rgba(pixels.rgba, pixels.width, pixels.height, maxEdge, quality);
+  const prepared = module.m.prepare_pixels(pixels, bgra, maxEdge, quality);
   const jpeg = own(prepared.jpeg);
   const answer = {
     jpeg,
     width: prepared.width,
     height: prepared.height,
-    sourceWidth: pixels.source.width,
-    sourceHeight: pixels.source.height,
+    sourceWidth: source.width,
+    sourceHeight: source.height,
     timings: { decodeMs: decoded - started, resizeEncodeMs: performance.now() - decoded },
   };
   prepared.free();

@@ -10,7 +10,7 @@
 //! alpha onto white, resize so the long edge fits, apply the EXIF orientation, and encode a
 //! baseline JPEG that carries no metadata.
 //!
-//! The browser worker runs a shorter pipeline, [`prepare_rgba`]: the browser's own decoder is
+//! The browser worker runs a shorter pipeline, [`prepare_pixels`]: the browser's own decoder is
 //! faster than any decoder compiled to wasm and applies the EXIF orientation, so the worker
 //! only asks [`inspect`] whether the header is acceptable, lets the browser decode, and hands
 //! the upright pixels back here to be resized and encoded.
@@ -109,24 +109,38 @@ impl std::fmt::Debug for EncodedPhoto {
     }
 }
 
-/// The worker's half of preparation: upright RGBA pixels, already drawn onto white by the
-/// browser (alpha is ignored), resized with Lanczos3 so the long edge is at most `max_edge`
-/// (never upscaled) and encoded as JPEG without metadata.
-pub fn prepare_rgba(
-    rgba: &[u8],
+/// The byte order of the four-byte pixels the browser hands over. A `VideoFrame` copies out
+/// in the platform's own order (BGRX on most), and asking it to convert costs a pass over
+/// every pixel; the resize does not care and the encoder reads either order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelOrder {
+    Rgba,
+    Bgra,
+}
+
+/// The worker's half of preparation: upright four-byte pixels, already drawn onto white by the
+/// browser (the fourth byte is ignored), resized with Lanczos3 so the long edge is at most
+/// `max_edge` (never upscaled) and encoded as JPEG without metadata.
+pub fn prepare_pixels(
+    pixels: &[u8],
     (width, height): (u32, u32),
+    order: ChannelOrder,
     max_edge: u32,
     jpeg_quality: u8,
 ) -> Result<EncodedPhoto, PhotoError> {
     let expected = u64::from(width) * u64::from(height) * 4;
-    if width == 0 || height == 0 || rgba.len() as u64 != expected {
+    if width == 0 || height == 0 || pixels.len() as u64 != expected {
         return Err(PhotoError::InvalidImage(format!(
-            "{} bytes are not {width}×{height} RGBA pixels",
-            rgba.len()
+            "{} bytes are not {width}×{height} four-byte pixels",
+            pixels.len()
         )));
     }
-    let (pixels, fitted) = pixels::fit_long_edge_rgba(rgba, (width, height), max_edge);
-    let jpeg = encode::jpeg(&pixels, fitted, encode::ColorType::Rgba, jpeg_quality)?;
+    let (fitted_pixels, fitted) = pixels::fit_long_edge_4(pixels, (width, height), max_edge);
+    let color = match order {
+        ChannelOrder::Rgba => encode::ColorType::Rgba,
+        ChannelOrder::Bgra => encode::ColorType::Bgra,
+    };
+    let jpeg = encode::jpeg(&fitted_pixels, fitted, color, jpeg_quality)?;
     Ok(EncodedPhoto {
         jpeg,
         width: fitted.0,
@@ -465,7 +479,14 @@ mod tests {
         let picture = photo_like(4000, 3000);
         let native =
             decode_output(&prepare(&png_rgb(&picture), &PrepareOptions::person(2048)).unwrap());
-        let encoded = prepare_rgba(&rgba_of(&picture, 255), (4000, 3000), 2048, 90).unwrap();
+        let encoded = prepare_pixels(
+            &rgba_of(&picture, 255),
+            (4000, 3000),
+            ChannelOrder::Rgba,
+            2048,
+            90,
+        )
+        .unwrap();
         assert_eq!((encoded.width, encoded.height), (2048, 1536));
         let from_browser = image::load_from_memory(&encoded.jpeg).unwrap().into_rgb8();
         assert_eq!(from_browser.dimensions(), (2048, 1536));
@@ -481,13 +502,41 @@ mod tests {
     #[test]
     fn browser_pixels_are_never_upscaled_and_alpha_is_ignored() {
         let picture = quadrants(96, 64);
-        let opaque = prepare_rgba(&rgba_of(&picture, 255), (96, 64), 2048, 90).unwrap();
-        let clear = prepare_rgba(&rgba_of(&picture, 0), (96, 64), 2048, 90).unwrap();
+        let opaque = prepare_pixels(
+            &rgba_of(&picture, 255),
+            (96, 64),
+            ChannelOrder::Rgba,
+            2048,
+            90,
+        )
+        .unwrap();
+        let clear = prepare_pixels(
+            &rgba_of(&picture, 0),
+            (96, 64),
+            ChannelOrder::Rgba,
+            2048,
+            90,
+        )
+        .unwrap();
         assert_eq!((opaque.width, opaque.height), (96, 64));
         assert_eq!(
             opaque, clear,
             "the browser already drew the photo onto white"
         );
+    }
+
+    #[test]
+    fn bgra_pixels_give_the_same_photo_as_rgba() {
+        let picture = photo_like(300, 200);
+        let rgba = rgba_of(&picture, 255);
+        let bgra: Vec<u8> = rgba
+            .chunks_exact(4)
+            .flat_map(|px| [px[2], px[1], px[0], px[3]])
+            .collect();
+        let from_rgba = prepare_pixels(&rgba, (300, 200), ChannelOrder::Rgba, 128, 90).unwrap();
+        let from_bgra = prepare_pixels(&bgra, (300, 200), ChannelOrder::Bgra, 128, 90).unwrap();
+        assert_eq!((from_bgra.width, from_bgra.height), (128, 85));
+        assert_eq!(from_rgba, from_bgra);
     }
 
     #[test]
@@ -498,7 +547,7 @@ mod tests {
             ((10, 10), &rgba[4..]),
             ((0, 0), &[][..]),
         ] {
-            let result = prepare_rgba(bytes, size, 2048, 90);
+            let result = prepare_pixels(bytes, size, ChannelOrder::Rgba, 2048, 90);
             assert!(
                 matches!(result, Err(PhotoError::InvalidImage(_))),
                 "{size:?}: {result:?}"

@@ -50,18 +50,18 @@ pub(crate) fn fit_long_edge(rgb: RgbImage, max_edge: u32) -> RgbImage {
     RgbImage::from_raw(width, height, resized).expect("the target holds width × height × 3 bytes")
 }
 
-/// [`fit_long_edge`] for the worker's RGBA pixels (`size` is theirs): the pixels that fit and
-/// their size, borrowed when nothing needed resizing.
-pub(crate) fn fit_long_edge_rgba(
-    rgba: &[u8],
+/// [`fit_long_edge`] for the worker's four-byte pixels in either channel order (`size` is
+/// theirs): the pixels that fit and their size, borrowed when nothing needed resizing.
+pub(crate) fn fit_long_edge_4(
+    pixels: &[u8],
     size: (u32, u32),
     max_edge: u32,
 ) -> (Cow<'_, [u8]>, (u32, u32)) {
     let fitted = fitted_size(size.0, size.1, max_edge.max(1));
     if fitted == size {
-        return (Cow::Borrowed(rgba), size);
+        return (Cow::Borrowed(pixels), size);
     }
-    (Cow::Owned(lanczos3::<U8x4>(rgba, size, fitted)), fitted)
+    (Cow::Owned(lanczos3::<U8x4>(pixels, size, fitted)), fitted)
 }
 
 /// Lanczos3 from `source` (`from`, tightly packed pixels of type `P`) to `to`.
