@@ -21,10 +21,18 @@
 //! `Last-Event-ID` get the rest without gaps or repeats. A task whose provider reported
 //! upstream state is [`Provider::resume`]d (polled, not created again); any other is run again
 //! from its stored photos.
+//!
+//! On a shared store (Redis, several instances) a task may be created, driven and watched on
+//! different instances. A task this instance does not know is loaded from the store when
+//! somebody asks for it, and follows the events its driver publishes through the store, in
+//! order (a gap is filled from the store's log), so `Last-Event-ID` works on any instance.
+//! Exactly one instance drives a task: the one holding its lease, which it renews while the
+//! task runs. Every instance looks for unfinished tasks whose lease has expired (their
+//! instance died) and takes them over, resuming the upstream task, never creating it again.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 use futures::{FutureExt, Stream};
@@ -36,7 +44,7 @@ use tokio::task::AbortHandle;
 use crate::providers::{
     ProgressSink, ProgressUpdate, Provider, ProviderError, TryOnJob, TryOnOutput,
 };
-use crate::store::{MemoryStore, Store, StoreError, TaskRecord, now_ms};
+use crate::store::{MemoryStore, RemoteEvent, Store, StoreError, TaskRecord, now_ms};
 use crate::wire::{ErrorCode, ProgressKind, ResultInfo, TaskError, TaskStatus, TryOnView, paths};
 
 /// How the registry schedules and keeps tasks.
@@ -56,6 +64,16 @@ pub enum ResultLookup {
     Ready(TryOnOutput),
 }
 
+/// How long a driver's lease on its task lasts without renewal (shared stores only): the
+/// longest another instance waits before taking over the task of an instance that died.
+const LEASE: Duration = Duration::from_secs(3);
+
+/// Renewing the lease, and looking for tasks without a live lease, this often.
+const LEASE_CHECK: Duration = Duration::from_secs(1);
+
+/// The store's listener for other instances' events.
+type Listener = Arc<dyn Fn(RemoteEvent) + Send + Sync>;
+
 /// Shared handle to the registry; cheap to clone.
 #[derive(Clone)]
 pub struct Registry {
@@ -70,6 +88,15 @@ struct Inner {
     tickets: mpsc::UnboundedSender<oneshot::Sender<OwnedSemaphorePermit>>,
     retention: Duration,
     store: Arc<dyn Store>,
+    /// Several instances share the store: lazy loading, leases, remote events.
+    shared: bool,
+    /// This process's name as a lease holder.
+    instance: String,
+    /// Ids of the tasks this process drives (or is about to), so it never starts a second
+    /// driver for one of them.
+    driving: Mutex<HashSet<String>>,
+    /// Kept alive here; the store holds it weakly.
+    listener: OnceLock<Listener>,
 }
 
 /// The in-memory task map.
@@ -79,6 +106,13 @@ struct Tasks(Mutex<HashMap<String, Arc<Task>>>);
 impl Tasks {
     fn get(&self, id: &str) -> Option<Arc<Task>> {
         lock(&self.0).get(id).cloned()
+    }
+    /// Inserts `task` unless one with its id is there; returns the one kept.
+    fn insert_if_absent(&self, task: Arc<Task>) -> Arc<Task> {
+        lock(&self.0).entry(task.id.clone()).or_insert(task).clone()
+    }
+    fn all(&self) -> Vec<Arc<Task>> {
+        lock(&self.0).values().cloned().collect()
     }
     fn insert(&self, task: Arc<Task>) {
         lock(&self.0).insert(task.id.clone(), task);
@@ -173,7 +207,11 @@ impl Registry {
     ) -> Result<Self, StoreError> {
         let records = store.load_tasks()?;
         let registry = Self::empty(provider, options, store);
-        registry.restore(records);
+        if registry.inner.shared {
+            registry.share(records);
+        } else {
+            registry.restore(records);
+        }
         Ok(registry)
     }
 
@@ -189,7 +227,11 @@ impl Registry {
             line: Mutex::default(),
             tickets,
             retention: options.retention,
+            shared: store.shared(),
             store,
+            instance: new_task_id(),
+            driving: Mutex::default(),
+            listener: OnceLock::new(),
         };
         Self {
             inner: Arc::new(inner),
@@ -223,6 +265,30 @@ impl Registry {
         self.inner.announce_positions(&line, 0);
     }
 
+    /// On a shared store: keeps the stored tasks as followers of their drivers, listens to
+    /// the other instances' events, and starts looking for tasks nobody drives (which, at
+    /// start-up, includes those this instance drove before a restart, once their lease ends).
+    fn share(&self, records: Vec<TaskRecord>) {
+        for record in records {
+            let finished = record.finished_at_ms.is_some();
+            let task = Task::restore(record, self.inner.store.clone());
+            if !finished {
+                // Its photos stay in the store until a driver adopts it.
+                lock(&task.state).job = None;
+            }
+            self.inner.tasks.insert(task);
+        }
+        let weak = Arc::downgrade(&self.inner);
+        let listener: Listener = Arc::new(move |event| {
+            if let Some(inner) = weak.upgrade() {
+                inner.on_remote(event);
+            }
+        });
+        self.inner.store.subscribe(Arc::downgrade(&listener));
+        let _ = self.inner.listener.set(listener);
+        tokio::spawn(adopt_orphans(Arc::downgrade(&self.inner)));
+    }
+
     /// Takes a ticket for a slot and spawns the task's one driver. Called under the line lock,
     /// so tickets are in line order.
     fn start_driver(&self, task: Arc<Task>, start: Start, on_finish: Option<OnFinish>) {
@@ -231,13 +297,27 @@ impl Registry {
             .tickets
             .send(grant)
             .expect("the dispatcher lives as long as the registry");
-        let driver = tokio::spawn(drive(
-            Arc::downgrade(&self.inner),
-            task.clone(),
-            granted,
-            start,
-            on_finish,
-        ));
+        let inner = Arc::downgrade(&self.inner);
+        let driving = Driving {
+            inner: inner.clone(),
+            id: task.id.clone(),
+        };
+        let lease = hold_lease(inner.clone(), task.id.clone());
+        let body = drive(inner, task.clone(), granted, start, on_finish);
+        let driver = if self.inner.shared {
+            tokio::spawn(async move {
+                let _driving = driving;
+                tokio::select! {
+                    () = body => {}
+                    () = lease => {}
+                }
+            })
+        } else {
+            tokio::spawn(async move {
+                let _driving = driving;
+                body.await;
+            })
+        };
         *lock(&task.driver) = Some(driver.abort_handle());
     }
 
@@ -270,7 +350,11 @@ impl Registry {
             created_at: now.clone(),
             updated_at: now,
         };
-        self.inner.store.insert_task(&first, &job)?;
+        self.inner.begin_driving(&id)?;
+        if let Err(error) = self.inner.store.insert_task(&first, &job) {
+            self.inner.stop_driving(&id);
+            return Err(error);
+        }
         let task = Arc::new(Task {
             id: id.clone(),
             state: Mutex::new(TaskState {
@@ -310,12 +394,12 @@ impl Registry {
 
     /// The current view of a task.
     pub fn view(&self, id: &str) -> Option<TryOnView> {
-        self.inner.tasks.get(id).map(|task| task.current())
+        self.inner.find(id).map(|task| task.current())
     }
 
     /// The finished image, if the task has succeeded.
     pub fn result(&self, id: &str) -> ResultLookup {
-        let Some(task) = self.inner.tasks.get(id) else {
+        let Some(task) = self.inner.find(id) else {
             return ResultLookup::Unknown;
         };
         if task.current().status != TaskStatus::Succeeded {
@@ -333,7 +417,7 @@ impl Registry {
 
     /// Where a watcher stands: `None` if the task is unknown.
     pub fn watch_state(&self, id: &str) -> Option<WatchState> {
-        let task = self.inner.tasks.get(id)?;
+        let task = self.inner.find(id)?;
         let state = lock(&task.state);
         Some(WatchState {
             last_event: state.log.len() as u64,
@@ -367,7 +451,7 @@ impl Registry {
         after: u64,
         pick: fn(&TaskState, usize) -> T,
     ) -> Option<impl Stream<Item = (u64, T)> + Send + 'static> {
-        let task = self.inner.tasks.get(id)?;
+        let task = self.inner.find(id)?;
         let watcher = Watcher {
             changes: task.latest.subscribe(),
             task,
@@ -382,6 +466,9 @@ impl Registry {
     /// Removes a task at once: cancels it if queued or running, drops photos and result.
     /// Returns whether it existed.
     pub fn delete(&self, id: &str) -> bool {
+        if self.inner.find(id).is_none() {
+            return false;
+        }
         let Some(task) = self.inner.tasks.remove(id) else {
             return false;
         };
@@ -414,6 +501,150 @@ pub struct WatchState {
 }
 
 impl Inner {
+    /// The task `id`: from memory, or on a shared store from the store (a task another
+    /// instance created), which this instance then follows.
+    fn find(&self, id: &str) -> Option<Arc<Task>> {
+        if let Some(task) = self.tasks.get(id) {
+            return Some(task);
+        }
+        if !self.shared {
+            return None;
+        }
+        let record = match self.store.load_task(id) {
+            Ok(record) => record?,
+            Err(error) => {
+                tracing::error!(task = %id, %error, "reading a task from the store failed");
+                return None;
+            }
+        };
+        let task = Task::restore(record, self.store.clone());
+        // Its photos are its driver's business.
+        lock(&task.state).job = None;
+        Some(self.tasks.insert_if_absent(task))
+    }
+
+    /// Marks `id` as driven here and takes its lease. Fails if the store fails or another
+    /// instance holds the lease; then nothing is marked.
+    fn begin_driving(&self, id: &str) -> Result<(), StoreError> {
+        if !lock(&self.driving).insert(id.to_owned()) {
+            return Err(StoreError(format!("task {id} is driven here already")));
+        }
+        match self.store.claim(id, &self.instance, LEASE) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                lock(&self.driving).remove(id);
+                Err(StoreError(format!(
+                    "task {id} is driven by another instance"
+                )))
+            }
+            Err(error) => {
+                lock(&self.driving).remove(id);
+                Err(error)
+            }
+        }
+    }
+
+    fn stop_driving(&self, id: &str) {
+        lock(&self.driving).remove(id);
+        if self.shared
+            && let Err(error) = self.store.release(id, &self.instance)
+        {
+            tracing::warn!(task = %id, %error, "releasing a task's lease failed");
+        }
+    }
+
+    /// What another instance did, as the shared store reports it.
+    fn on_remote(&self, event: RemoteEvent) {
+        match event {
+            RemoteEvent::Event { id, event_id, view } => {
+                if let Some(task) = self.tasks.get(&id)
+                    && !lock(&self.driving).contains(&id)
+                    && !task.follow(event_id, *view)
+                {
+                    self.catch_up(&task);
+                }
+            }
+            RemoteEvent::Deleted { id } => {
+                if let Some(task) = self.tasks.remove(&id) {
+                    task.remove();
+                    self.leave_line(&id);
+                }
+            }
+            RemoteEvent::Resync => {
+                for task in self.tasks.all() {
+                    if !task.current().status.is_terminal()
+                        && !lock(&self.driving).contains(&task.id)
+                    {
+                        self.catch_up(&task);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads `task`'s log from the store and appends what this instance has not seen.
+    fn catch_up(&self, task: &Task) {
+        match self.store.load_task(&task.id) {
+            Ok(Some(record)) => task.catch_up(record.log, record.finished_at_ms),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(task = %task.id, %error, "catching up with a task failed");
+            }
+        }
+    }
+
+    /// Takes over the unfinished tasks whose driver's lease has run out.
+    fn adopt_orphans(self: &Arc<Self>) {
+        let unfinished = match self.store.unfinished() {
+            Ok(ids) => ids,
+            Err(error) => {
+                tracing::warn!(%error, "listing unfinished tasks failed");
+                return;
+            }
+        };
+        for id in unfinished {
+            if lock(&self.driving).contains(&id) || self.begin_driving(&id).is_err() {
+                continue;
+            }
+            if !self.adopt(&id) {
+                self.stop_driving(&id);
+            }
+        }
+    }
+
+    /// Drives task `id`, whose lease this instance has just taken: reloads it from the
+    /// store and resumes it. Returns whether a driver was started.
+    fn adopt(self: &Arc<Self>, id: &str) -> bool {
+        let record = match self.store.load_task(id) {
+            Ok(Some(record)) if record.finished_at_ms.is_none() => record,
+            Ok(_) => return false,
+            Err(error) => {
+                tracing::warn!(task = %id, %error, "reading a task to take over failed");
+                return false;
+            }
+        };
+        tracing::info!(task = %id, "taking over a try-on whose instance stopped driving it");
+        let upstream = record.upstream.clone();
+        let job = record.job.clone();
+        let log = record.log.clone();
+        let task = self
+            .tasks
+            .insert_if_absent(Task::restore(record, self.store.clone()));
+        task.catch_up(log, None);
+        lock(&task.state).job = job;
+        let registry = Registry {
+            inner: self.clone(),
+        };
+        let mut line = lock(&self.line);
+        if task.current().status == TaskStatus::Queued {
+            line.push_back(task.id.clone());
+        }
+        registry.start_driver(task, Start { upstream }, None);
+        let from = line.len().saturating_sub(1);
+        self.announce_positions(&line, from);
+        true
+    }
+
     /// Takes `id` out of the line and tells everybody behind it their new position.
     fn leave_line(&self, id: &str) {
         let mut line = lock(&self.line);
@@ -455,6 +686,47 @@ async fn dispatch(
         };
         // If the task was deleted meanwhile, the slot comes back at once with the error.
         let _ = grant.send(slot);
+    }
+}
+
+/// Marks a task as driven here for as long as its driver lives (however it ends: finished,
+/// lease lost, or aborted by a delete).
+struct Driving {
+    inner: Weak<Inner>,
+    id: String,
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner.stop_driving(&self.id);
+        }
+    }
+}
+
+/// Renews the lease on task `id` while its driver runs; returns (ending the driver) if another
+/// instance has taken the task over, which happens only if this one could not renew in time.
+async fn hold_lease(inner: Weak<Inner>, id: String) {
+    loop {
+        tokio::time::sleep(LEASE_CHECK).await;
+        let Some(inner) = inner.upgrade() else { return };
+        match inner.store.claim(&id, &inner.instance, LEASE) {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(task = %id, "another instance took this try-on over; stopping");
+                return;
+            }
+            Err(error) => tracing::warn!(task = %id, %error, "renewing a task's lease failed"),
+        }
+    }
+}
+
+/// Every [`LEASE_CHECK`], takes over the tasks nobody drives any more.
+async fn adopt_orphans(inner: Weak<Inner>) {
+    loop {
+        tokio::time::sleep(LEASE_CHECK).await;
+        let Some(inner) = inner.upgrade() else { return };
+        inner.adopt_orphans();
     }
 }
 
@@ -539,6 +811,16 @@ impl TaskState {
     fn current(&self) -> &TryOnView {
         self.log.last().expect("a task always has its first event")
     }
+
+    /// Appends an event another instance published; a terminal one starts the retention.
+    fn append_followed(&mut self, view: TryOnView, finished_at_ms: Option<u64>) {
+        if view.status.is_terminal() {
+            self.finished_at_ms = Some(finished_at_ms.unwrap_or_else(now_ms));
+            self.job = None;
+        }
+        self.frames.push(frame_of(&view));
+        self.log.push(view);
+    }
 }
 
 impl Task {
@@ -562,6 +844,36 @@ impl Task {
 
     fn current(&self) -> TryOnView {
         lock(&self.state).current().clone()
+    }
+
+    /// Appends event `event_id` published by the task's driver on another instance, if it is
+    /// the next one; false if events are missing before it (the caller catches up).
+    fn follow(&self, event_id: u64, view: TryOnView) -> bool {
+        let mut state = lock(&self.state);
+        let next = state.log.len() as u64 + 1;
+        if state.removed || event_id < next {
+            return true;
+        }
+        if event_id > next {
+            return false;
+        }
+        state.append_followed(view, None);
+        self.latest.send_replace(event_id);
+        true
+    }
+
+    /// Appends the events of the stored `log` this instance has not seen yet.
+    fn catch_up(&self, log: Vec<TryOnView>, finished_at_ms: Option<u64>) {
+        let mut state = lock(&self.state);
+        if state.removed || log.len() <= state.log.len() {
+            return;
+        }
+        let seen = state.log.len();
+        for view in log.into_iter().skip(seen) {
+            state.append_followed(view, finished_at_ms);
+        }
+        let last = state.log.len() as u64;
+        self.latest.send_replace(last);
     }
 
     fn finished_at_ms(&self) -> Option<u64> {
@@ -1016,6 +1328,74 @@ mod tests {
             "resumed with the state the first run recorded"
         );
         assert!(matches!(second.result(&id), ResultLookup::Ready(_)));
+    }
+
+    /// Two registries on one real Redis, as two instances: B serves a watcher of A's task
+    /// from the store and its events; when A dies (dropped: its lease is no longer renewed),
+    /// B takes the task over and resumes it upstream, and the watcher gets every event once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_a_shared_store_another_instance_follows_and_takes_over_a_dead_instances_task() {
+        let server = crate::store::tests::redis_server::RedisServer::start();
+        let open = || -> Arc<dyn Store> {
+            Arc::new(
+                crate::store::RedisStore::open(&server.url(0), Duration::from_secs(60)).unwrap(),
+            )
+        };
+        let options = RegistryOptions {
+            max_running: 1,
+            retention: Duration::from_secs(60),
+        };
+        let vendor = Arc::new(Vendor::default());
+        let a = Registry::with_store(vendor.clone(), options, open()).unwrap();
+        let b = Registry::with_store(vendor.clone(), options, open()).unwrap();
+        let id = a.create(job()).unwrap().id;
+        let watcher = tokio::spawn(
+            b.events(&id, 0)
+                .expect("B finds A's task")
+                .collect::<Vec<_>>(),
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while b.view(&id).map(|v| v.progress) != Some(40) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "B never saw A's progress"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        drop(a);
+        let events = tokio::time::timeout(Duration::from_secs(15), watcher)
+            .await
+            .expect("B takes the task over within its lease and finishes it")
+            .unwrap();
+        let ids: Vec<_> = events.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            ids,
+            (1..=ids.len() as u64).collect::<Vec<_>>(),
+            "no gap, no repeat"
+        );
+        let progress: Vec<_> = events.iter().map(|(_, v)| (v.status, v.progress)).collect();
+        use TaskStatus::*;
+        assert_eq!(
+            progress,
+            [
+                (Queued, 0),
+                (Running, 0),
+                (Running, 40),
+                (Running, 70),
+                (Succeeded, 100)
+            ]
+        );
+        assert_eq!(
+            vendor.runs.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "created upstream once"
+        );
+        assert_eq!(
+            *lock(&vendor.resumed),
+            [serde_json::json!({"vendor_task": "v-42"})],
+            "B resumed A's upstream task"
+        );
+        assert!(matches!(b.result(&id), ResultLookup::Ready(_)));
     }
 
     #[test]
