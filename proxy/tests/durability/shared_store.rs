@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tryon_fakes::Fake;
-use tryon_fakes::fitroom::{CREATE, FitroomFake};
+use tryon_fakes::fitroom::{CREATE, FitroomFake, STATUS};
 
-use crate::process::{DataDir, Proxy};
+use crate::process::{DataDir, PATIENCE, Proxy};
 use crate::redis_server::RedisServer;
 
 /// The fake vendor, slow enough that a test can act while a task runs upstream.
@@ -26,13 +26,19 @@ fn fitroom_env(fake: &FitroomFake) -> Vec<(&'static str, String)> {
 }
 
 async fn start_on_redis(data: &DataDir, redis: &RedisServer, fake: &FitroomFake) -> Proxy {
+    start_on_redis_with(data, redis, fake, &[]).await
+}
+
+async fn start_on_redis_with(
+    data: &DataDir,
+    redis: &RedisServer,
+    fake: &FitroomFake,
+    args: &[&str],
+) -> Proxy {
     let url = redis.url(0);
-    Proxy::start_with_env(
-        &data.0,
-        &["--store", &url, "--provider", "fitroom"],
-        &fitroom_env(fake),
-    )
-    .await
+    let mut all = vec!["--store", &url, "--provider", "fitroom"];
+    all.extend_from_slice(args);
+    Proxy::start_with_env(&data.0, &all, &fitroom_env(fake)).await
 }
 
 #[tokio::test]
@@ -78,4 +84,94 @@ async fn a_paused_redis_refuses_creates_quickly_with_503_and_the_vendor_sees_no_
         .wait_for(&id, "success after SIGCONT", |v| v["status"] == "succeeded")
         .await;
     assert_eq!(fake.recorder.count(CREATE), 2);
+}
+
+#[tokio::test]
+async fn two_instances_create_on_a_watch_on_b_kill_a_and_b_takes_over_and_delivers_the_result() {
+    let redis = RedisServer::start();
+    let fake = slow_fitroom(Duration::from_secs(4)).await;
+    // Separate data directories: everything shared goes through Redis.
+    let (data_a, data_b) = (DataDir::new("redis-a"), DataDir::new("redis-b"));
+    let a = start_on_redis(&data_a, &redis, &fake).await;
+    let b = start_on_redis(&data_b, &redis, &fake).await;
+    let (status, created) = a.create(5, Some("failover-key")).await;
+    assert_eq!(status, 202, "create on A: {created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let watcher = b.watch(&id, 0);
+
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while fake.recorder.count(CREATE) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A never created the task upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    b.wait_for(&id, "running on B's view of it", |v| {
+        v["status"] == "running"
+    })
+    .await;
+    // The adapter records the vendor's task id right after the create's answer.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.kill();
+
+    let events = tokio::time::timeout(PATIENCE * 2, watcher)
+        .await
+        .expect("B takes the task over and the watcher's stream ends with the result")
+        .unwrap();
+    let event_ids: Vec<u64> = events.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        event_ids,
+        (1..=event_ids.len() as u64).collect::<Vec<_>>(),
+        "the watcher on B gets every event once, across the takeover"
+    );
+    let progress: Vec<u64> = events
+        .iter()
+        .map(|(_, v)| v["progress"].as_u64().unwrap())
+        .collect();
+    assert!(
+        progress.windows(2).all(|pair| pair[0] <= pair[1]),
+        "progress went backwards across the takeover: {progress:?}"
+    );
+    let last = &events.last().unwrap().1;
+    assert_eq!(last["status"], "succeeded", "{last}");
+    let result = b
+        .client
+        .get(b.url(&format!("/v1/tryons/{id}/result")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(result.status(), 200, "B serves the result");
+    image::load_from_memory(&result.bytes().await.unwrap()).expect("the result is an image");
+    assert_eq!(
+        fake.recorder.count(CREATE),
+        1,
+        "the vendor saw exactly one create: B resumed A's upstream task"
+    );
+    assert!(
+        fake.recorder.count(STATUS) > 0,
+        "B polled the upstream task"
+    );
+    fake.recorder.assert_clean();
+
+    let (status, replay) = b.create(5, Some("failover-key")).await;
+    assert_eq!(
+        (status, replay["id"].as_str()),
+        (202, Some(id.as_str())),
+        "A's Idempotency-Key replays the same task on B: {replay}"
+    );
+}
+
+#[tokio::test]
+async fn a_daily_budget_holds_across_instances_because_the_counters_are_shared() {
+    let redis = RedisServer::start();
+    let fake = slow_fitroom(Duration::from_millis(100)).await;
+    let (data_a, data_b) = (DataDir::new("budget-a"), DataDir::new("budget-b"));
+    let a = start_on_redis_with(&data_a, &redis, &fake, &["--daily-budget", "1"]).await;
+    let b = start_on_redis_with(&data_b, &redis, &fake, &["--daily-budget", "1"]).await;
+    let (status, created) = a.create(1, None).await;
+    assert_eq!(status, 202, "the day's one try-on, on A: {created}");
+    let (status, refused) = b.create(2, None).await;
+    assert_eq!(status, 429, "B knows A spent the day's budget: {refused}");
+    assert_eq!(fake.recorder.count(CREATE), 1);
 }
