@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 use reqwest::multipart::Form;
@@ -309,4 +310,46 @@ async fn the_key_appears_in_no_response_and_no_log_line_on_any_route() {
         assert_no_key("a log line", &line.to_string());
     }
     fake.recorder.assert_clean();
+}
+
+#[tokio::test]
+async fn webhooks_reach_fitinview_behind_another_provider_in_the_failover_list() {
+    let first = FitroomFake::start().await;
+    let second = tryon_fakes::fitinview::FitInViewFake::start(Duration::from_secs(60)).await;
+    let mut vars = fitroom_vars(&first);
+    vars.extend([
+        ("FITINVIEW_API_KEY", KEY.to_owned()),
+        ("FITINVIEW_BASE_URL", second.base_url()),
+        (
+            "FITINVIEW_WEBHOOK_SECRET",
+            tryon_fakes::fitinview::WEBHOOK_SECRET.to_owned(),
+        ),
+        ("TRYON_PUBLIC_URL", "https://proxy.example".to_owned()),
+    ]);
+    let provider = configured(&["--provider", "fitroom", "--failover", "fitinview"], &vars);
+    let server = TestServer::start(provider, &[]).await;
+    let body = r#"{"event":"tryon.completed","job_id":"job_unknown","status":"succeeded","result_url":"https://x/r.png"}"#;
+    let signature = {
+        use hmac::Mac;
+        let secret = tryon_fakes::fitinview::WEBHOOK_SECRET.as_bytes();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+        mac.update(body.as_bytes());
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    for (signature, expected) in [("sha256=00".to_owned(), 401), (signature, 204)] {
+        let response = server
+            .client
+            .post(server.url("/v1/webhooks/fitinview"))
+            .header("x-fitinview-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), expected);
+    }
+    assert_eq!(
+        first.recorder.calls_total() + second.recorder.calls_total(),
+        0,
+        "a webhook makes no vendor call"
+    );
 }
