@@ -18,7 +18,7 @@ use crate::client::upload::Upload;
 use crate::client::watch::{Callbacks, TaskWatch};
 use crate::dom::{self, ObjectUrl};
 use crate::host::Host;
-use crate::i18n::Locale;
+use crate::i18n::{Key, Locale};
 use crate::photo_store;
 use crate::prepare::PhotoWorker;
 use crate::state::{Failure, Flow, Milestone, PhotoFacts, Stale, Step, milestones};
@@ -43,8 +43,9 @@ pub struct Controller {
     pub shareable: RwSignal<bool>,
     /// The shopper opted in to keeping her prepared photo on this device.
     pub remember: RwSignal<bool>,
-    /// The remembered photo was just forgotten: the dialog confirms it.
-    pub forgotten: RwSignal<bool>,
+    /// A one-off confirmation under the steps: the photo forgotten on this device, or deleted
+    /// from the proxy (or that deleting failed).
+    pub notice: RwSignal<Option<Key>>,
     pub dialog: NodeRef<Dialog>,
     pub locale: Locale,
     session: StoredValue<Session, LocalStorage>,
@@ -95,7 +96,7 @@ impl Controller {
             result: RwSignal::new(None),
             shareable: RwSignal::new(false),
             remember: RwSignal::new(false),
-            forgotten: RwSignal::new(false),
+            notice: RwSignal::new(None),
             dialog: NodeRef::new(),
             locale,
             session: StoredValue::new_local(session),
@@ -334,6 +335,34 @@ impl Controller {
         }
     }
 
+    /// **Delete my photo now** after a result: `DELETE /v1/tryons/{id}` (the proxy drops the
+    /// photo and the result), then the dialog starts over and confirms it; on failure the result
+    /// stays and the dialog says so.
+    pub fn delete_now(self) {
+        let Some(task_id) = self.flow.with_untracked(|f| f.task_id().map(str::to_owned)) else {
+            return;
+        };
+        let client = self.client();
+        wasm_bindgen_futures::spawn_local(async move {
+            let deleted = client.delete(&task_id).await.is_ok();
+            let still_that_task = self
+                .flow
+                .try_with_untracked(|f| f.task_id() == Some(task_id.as_str()))
+                .unwrap_or(false);
+            if !still_that_task {
+                return;
+            }
+            if deleted {
+                self.start_over();
+            }
+            self.notice.set(Some(if deleted {
+                Key::PhotoDeleted
+            } else {
+                Key::DeleteFailed
+            }));
+        });
+    }
+
     /// **Try another photo** after a result.
     pub fn start_over(self) {
         if self.apply(Flow::start_over) {
@@ -469,7 +498,7 @@ impl Controller {
     /// The box "Remember my photo on this device" was ticked or cleared.
     pub fn set_remember(self, on: bool) {
         self.remember.set(on);
-        self.forgotten.set(false);
+        self.notice.set(None);
         if !on {
             self.forget_on_device();
             return;
@@ -493,7 +522,7 @@ impl Controller {
         {
             self.abandon_attempt(true);
         }
-        self.forgotten.set(true);
+        self.notice.set(Some(Key::PhotoForgotten));
     }
 
     fn keep_on_device(self, jpeg: web_sys::Blob, facts: crate::state::PhotoFacts) {

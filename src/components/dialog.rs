@@ -52,19 +52,15 @@ pub fn TryOnDialog(ctl: Controller) -> impl IntoView {
 }
 
 /// While a photo is remembered, in every step: that it is, and **Forget my photo**. After
-/// forgetting: the confirmation, announced. One element whose text changes (rather than two
+/// forgetting it, or deleting it from the proxy: the confirmation, announced. One element whose text changes (rather than two
 /// conditional views) keeps the wasm smaller.
 #[component]
 fn RememberedNote(ctl: Controller) -> impl IntoView {
     let t = move |key| ctl.locale.text(key);
-    let line = move || {
-        if ctl.remember.get() {
-            t(Key::PhotoRemembered)
-        } else if ctl.forgotten.get() {
-            t(Key::PhotoForgotten)
-        } else {
-            ""
-        }
+    let line = move || match ctl.notice.get() {
+        Some(key) => t(key),
+        None if ctl.remember.get() => t(Key::PhotoRemembered),
+        None => "",
     };
     view! {
         <p class="remembered" data-role="photo-notice" role="status">

@@ -1,5 +1,6 @@
 //! The finished look: a before/after comparison, the "AI-generated preview" label, and what a
-//! shopper does next (**Download**, **Share**, **Add to cart**, **Try another photo**).
+//! shopper does next (**Download**, **Share**, **Add to cart**, **Try another photo**,
+//! **Delete my photo now**).
 //!
 //! The comparison's divider is a native `<input type=range>` laid over the picture: it is
 //! keyboard-operable (arrows, Home/End, Page Up/Down), announced with its value by screen
@@ -98,6 +99,9 @@ pub fn ResultPanel(ctl: Controller) -> impl IntoView {
                         {t(Key::TryAnother)}
                     </button>
                 </div>
+                <button type="button" class="link delete" data-action="delete" on:click=move |_| ctl.delete_now()>
+                    {t(Key::DeletePhoto)}
+                </button>
             </section>
         </Show>
     }

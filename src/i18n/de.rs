@@ -39,6 +39,11 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::PhotoRemembered => "Dein Foto ist auf diesem Gerät gespeichert.",
         Key::ForgetPhoto => "Mein Foto vergessen",
         Key::PhotoForgotten => "Dein Foto wurde von diesem Gerät entfernt.",
+        Key::DeletePhoto => "Mein Foto jetzt löschen",
+        Key::PhotoDeleted => "Dein Foto und dieses Ergebnis wurden von unseren Servern gelöscht.",
+        Key::DeleteFailed => {
+            "Das Löschen hat nicht geklappt. Bitte versuche es gleich noch einmal."
+        }
         Key::Cancel => "Abbrechen",
         Key::ErrorHeading => "Das hat nicht geklappt",
         Key::ErrInvalidImage => {

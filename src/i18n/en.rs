@@ -39,6 +39,9 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::PhotoRemembered => "Your photo is saved on this device.",
         Key::ForgetPhoto => "Forget my photo",
         Key::PhotoForgotten => "Your photo has been removed from this device.",
+        Key::DeletePhoto => "Delete my photo now",
+        Key::PhotoDeleted => "Your photo and this result have been deleted from our servers.",
+        Key::DeleteFailed => "Deleting didn't work. Please try again in a moment.",
         Key::Cancel => "Cancel",
         Key::ErrorHeading => "That didn't work",
         Key::ErrInvalidImage => {

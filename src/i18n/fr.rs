@@ -39,6 +39,11 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::PhotoRemembered => "Votre photo est enregistrée sur cet appareil.",
         Key::ForgetPhoto => "Oublier ma photo",
         Key::PhotoForgotten => "Votre photo a été supprimée de cet appareil.",
+        Key::DeletePhoto => "Supprimer ma photo maintenant",
+        Key::PhotoDeleted => "Votre photo et ce résultat ont été supprimés de nos serveurs.",
+        Key::DeleteFailed => {
+            "La suppression n'a pas fonctionné. Veuillez réessayer dans un instant."
+        }
         Key::Cancel => "Annuler",
         Key::ErrorHeading => "Cela n'a pas fonctionné",
         Key::ErrInvalidImage => {

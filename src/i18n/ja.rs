@@ -39,6 +39,9 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::PhotoRemembered => "写真はこの端末に保存されています。",
         Key::ForgetPhoto => "写真を削除する",
         Key::PhotoForgotten => "写真をこの端末から削除しました。",
+        Key::DeletePhoto => "今すぐ写真を削除",
+        Key::PhotoDeleted => "写真とこの結果をサーバーから削除しました。",
+        Key::DeleteFailed => "削除できませんでした。少し待ってからもう一度お試しください。",
         Key::Cancel => "キャンセル",
         Key::ErrorHeading => "うまくいきませんでした",
         Key::ErrInvalidImage => {

@@ -154,6 +154,9 @@ pub enum Key {
     PhotoRemembered,
     ForgetPhoto,
     PhotoForgotten,
+    DeletePhoto,
+    PhotoDeleted,
+    DeleteFailed,
     Cancel,
     ErrorHeading,
     ErrInvalidImage,
@@ -204,7 +207,7 @@ pub enum Key {
 }
 
 impl Key {
-    pub const ALL: [Key; 80] = [
+    pub const ALL: [Key; 83] = [
         Self::ButtonLabel,
         Self::DialogTitle,
         Self::Close,
@@ -240,6 +243,9 @@ impl Key {
         Self::PhotoRemembered,
         Self::ForgetPhoto,
         Self::PhotoForgotten,
+        Self::DeletePhoto,
+        Self::PhotoDeleted,
+        Self::DeleteFailed,
         Self::Cancel,
         Self::ErrorHeading,
         Self::ErrInvalidImage,

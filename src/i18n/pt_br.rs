@@ -39,6 +39,9 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::PhotoRemembered => "Sua foto está salva neste dispositivo.",
         Key::ForgetPhoto => "Esquecer minha foto",
         Key::PhotoForgotten => "Sua foto foi removida deste dispositivo.",
+        Key::DeletePhoto => "Excluir minha foto agora",
+        Key::PhotoDeleted => "Sua foto e este resultado foram excluídos dos nossos servidores.",
+        Key::DeleteFailed => "Não foi possível excluir. Tente de novo em instantes.",
         Key::Cancel => "Cancelar",
         Key::ErrorHeading => "Não deu certo",
         Key::ErrInvalidImage => {

@@ -1,8 +1,9 @@
 // Issue 4, "the result and what comes after": the before/after comparison (keyboard and pointer),
 // the "AI-generated preview" label, Download with the product in the file name, Share through
 // the Web Share API only where the browser can share files, Add to cart (the page's product
-// form, or the `tryon:add-to-cart` event where there is none), and the last result shown again
-// when the dialog is reopened on the same product — but not on another one.
+// form, or the `tryon:add-to-cart` event where there is none), the last result shown again
+// when the dialog is reopened on the same product — but not on another one — and Delete my
+// photo now.
 // Real proxy binary (local compositor), real headless Chromium, the widget's release build.
 
 import assert from "node:assert/strict";
@@ -211,5 +212,25 @@ test("on a page without a product form: Share sends the file, Add to cart is an 
   assert.equal(added.detail.product, "Linen Shirt");
   assert.ok(added.detail.taskId, "the event has no task id");
   assert.equal(page.url(), pageUrl, "without a product form the page must not navigate");
+
+  // Delete my photo now: the proxy forgets the task (its result is gone), the dialog confirms.
+  await openDialog(page);
+  await widget(page, "img[part=result]").waitFor({ timeout: 2000 });
+  await widget(page, "[data-action=delete]").click();
+  const notice = widget(page, "[data-role=photo-notice] span");
+  await waitFor(async () => (await notice.textContent()).trim() !== "", {
+    timeoutMs: 10_000,
+    describe: async () => `no confirmation after Delete my photo now: ${await dialogState(page)}`,
+  });
+  assert.equal((await notice.textContent()).trim(), "Your photo and this result have been deleted from our servers.");
+  assert.equal(await widget(page, "img[part=result]").count(), 0, "the deleted result is still shown");
+  assert.ok(await widget(page, "label.pick").isVisible(), "the picker is not offered after deleting");
+  const gone = await fetch(new URL(`/v1/tryons/${added.detail.taskId}/result`, proxy.url));
+  assert.equal(gone.status, 404, "the result is still served after Delete my photo now");
+  const deletes = proxy
+    .logsWith("finished processing request")
+    .filter((entry) => entry.span?.method === "DELETE" && entry.span?.path === `/v1/tryons/${added.detail.taskId}`);
+  assert.deepEqual(deletes.map((entry) => entry.status), [204], `expected one DELETE answered 204\n${proxy.describe()}`);
+  assert.equal(deletes.length, 1, `expected one DELETE answered 204\n${proxy.describe()}`);
   assert.deepEqual(problems, [], "the page logged errors");
 });
