@@ -175,3 +175,94 @@ async fn a_daily_budget_holds_across_instances_because_the_counters_are_shared()
     assert_eq!(status, 429, "B knows A spent the day's budget: {refused}");
     assert_eq!(fake.recorder.count(CREATE), 1);
 }
+
+/// The keys under `tryon:` that name task `id`, read straight from the server.
+fn keys_of(redis: &RedisServer, id: &str) -> Vec<String> {
+    let client = redis::Client::open(redis.url(0)).expect("a Redis URL");
+    let mut connection = client.get_connection().expect("connect to redis-server");
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("tryon:*{id}"))
+        .query(&mut connection)
+        .expect("KEYS");
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn with_redis_photos_go_when_the_task_ends_and_results_when_the_retention_passes() {
+    let redis = RedisServer::start();
+    let data = DataDir::new("redis-retention");
+    let url = redis.url(0);
+    let proxy = Proxy::start(
+        &data.0,
+        &[
+            "--store",
+            &url,
+            "--local-duration-ms",
+            "200",
+            "--result-retention-s",
+            "1",
+        ],
+    )
+    .await;
+    let (status, created) = proxy.create(7, None).await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    proxy
+        .wait_for(&id, "success", |v| v["status"] == "succeeded")
+        .await;
+    let kept = keys_of(&redis, &id);
+    assert!(
+        kept.contains(&format!("tryon:result:{id}"))
+            && !kept.contains(&format!("tryon:photos:{id}")),
+        "after the task: its result is kept and its photos are gone: {kept:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while proxy.view(&id).await.0 != 404 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the task outlived its retention"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        keys_of(&redis, &id),
+        Vec::<String>::new(),
+        "nothing of the task is left in Redis after its retention"
+    );
+}
+
+#[tokio::test]
+async fn a_killed_proxy_on_redis_resumes_its_task_once_its_lease_runs_out() {
+    let redis = RedisServer::start();
+    let data = DataDir::new("redis-restart");
+    let url = redis.url(0);
+    let args = ["--store", &url, "--local-duration-ms", "2000"];
+    let first = Proxy::start(&data.0, &args).await;
+    let (status, created) = first.create(4, None).await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let watcher = first.watch(&id, 0);
+    first
+        .wait_for(&id, "running", |v| v["status"] == "running")
+        .await;
+    first.kill();
+    let before = tokio::time::timeout(PATIENCE, watcher)
+        .await
+        .expect("the stream of a killed proxy ends")
+        .unwrap();
+    let last = before.last().expect("events before the kill").0;
+
+    let second = Proxy::start(&data.0, &args).await;
+    let rest = tokio::time::timeout(PATIENCE, second.watch(&id, last))
+        .await
+        .expect("the restarted proxy finishes the task")
+        .unwrap();
+    assert_eq!(
+        rest.first().map(|(n, _)| *n),
+        Some(last + 1),
+        "the reconnect continues right after the last event"
+    );
+    assert_eq!(rest.last().unwrap().1["status"], "succeeded");
+}
