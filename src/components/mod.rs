@@ -19,10 +19,12 @@
 //!   it, left of the divider; `input[data-action=compare]` — the divider (range 0–100);
 //! - `[data-role=ai-label]` — "AI-generated preview";
 //! - `[data-action=add-to-cart]`, `a[data-action=download]` (its `download` attribute is the file
-//!   name), `[data-action=share]` (hidden unless the browser can share files);
+//!   name), `[data-action=share]` (hidden unless the browser can share files),
+//!   `[data-action=delete]` — **Delete my photo now**;
 //! - `input[data-action=remember]` — "Remember my photo on this device" (opt-in);
 //!   `[data-action=forget]` — **Forget my photo** (shown while a photo is remembered);
-//!   `[data-role=photo-notice]` — the confirmation that it is gone;
+//!   `[data-role=photo-notice]` — that it is remembered, or the confirmation that it is gone
+//!   (forgotten on this device, or deleted from the proxy);
 //! - `[data-role=check-warning]` — the person check's warning about the prepared photo;
 //!   `[data-role=example-note]` — under the theme editor's canned result (`design-mode`);
 //! - `[data-role=error]` — the error sentence; `[data-action=retry]` — **Try again**;
