@@ -123,6 +123,9 @@ pub trait ProgressSink: Send + Sync {
 pub struct ProviderInfo {
     pub name: &'static str,
     pub categories: Vec<Category>,
+    /// Which checks the vendor itself performs. Not whether the check routes answer: they
+    /// always do, with the proxy's local checks where this is `false` (`/v1/config` reports
+    /// that as `check_sources`).
     pub checks: ChecksAvailable,
 }
 
