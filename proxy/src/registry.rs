@@ -155,6 +155,9 @@ struct TaskState {
     finished_at_ms: Option<u64>,
     /// Set by delete and sweep so watchers still holding the task stop.
     removed: bool,
+    /// Events known to be in the store: after a failed write, the next successful one first
+    /// writes the ones missed, so the stored log never has a hole.
+    stored: u64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -363,6 +366,7 @@ impl Registry {
                 job: Some(job),
                 finished_at_ms: None,
                 removed: false,
+                stored: 1,
             }),
             latest: watch::Sender::new(1),
             driver: Mutex::new(None),
@@ -820,6 +824,8 @@ impl TaskState {
         }
         self.frames.push(frame_of(&view));
         self.log.push(view);
+        // It came from the store.
+        self.stored = self.log.len() as u64;
     }
 }
 
@@ -835,6 +841,7 @@ impl Task {
                 job: record.job,
                 finished_at_ms: record.finished_at_ms,
                 removed: false,
+                stored: last,
             }),
             latest: watch::Sender::new(last),
             driver: Mutex::new(None),
@@ -905,14 +912,29 @@ impl Task {
         }
         next.updated_at = now_rfc3339();
         let id = state.log.len() as u64 + 1;
-        if let Err(error) = write(self.store.as_ref(), &self.id, id, &next) {
-            // Watchers of this process still get the event; only a restart would miss it.
-            tracing::error!(task = %self.id, %error, "storing a task event failed");
+        let written = self
+            .store_missed(&mut state)
+            .and_then(|()| write(self.store.as_ref(), &self.id, id, &next));
+        match written {
+            Ok(()) => state.stored = id,
+            // Watchers of this process still get the event; the next write stores it too.
+            Err(error) => tracing::error!(task = %self.id, %error, "storing a task event failed"),
         }
         state.frames.push(frame_of(&next));
         state.log.push(next);
         // Sent under the state lock so the watched id never runs ahead of the log.
         self.latest.send_replace(id);
+    }
+
+    /// Writes the events a failed store write left out, oldest first.
+    fn store_missed(&self, state: &mut TaskState) -> Result<(), StoreError> {
+        while (state.stored as usize) < state.log.len() {
+            let next = state.stored + 1;
+            self.store
+                .append_event(&self.id, next, &state.log[state.stored as usize])?;
+            state.stored = next;
+        }
+        Ok(())
     }
 
     /// Moves the task to running (unless it already was, before a restart) and hands its
@@ -1396,6 +1418,160 @@ mod tests {
             "B resumed A's upstream task"
         );
         assert!(matches!(b.result(&id), ResultLookup::Ready(_)));
+    }
+
+    /// A memory store whose event writes fail while `down` is set.
+    #[derive(Default)]
+    struct Flaky {
+        store: MemoryStore,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    impl Flaky {
+        fn check(&self) -> Result<(), StoreError> {
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError("down".into()));
+            }
+            Ok(())
+        }
+    }
+
+    impl Store for Flaky {
+        fn ping(&self) -> Result<(), StoreError> {
+            self.check()
+        }
+        fn insert_task(&self, first: &TryOnView, job: &TryOnJob) -> Result<(), StoreError> {
+            self.store.insert_task(first, job)
+        }
+        fn append_event(&self, id: &str, n: u64, view: &TryOnView) -> Result<(), StoreError> {
+            self.check()?;
+            self.store.append_event(id, n, view)
+        }
+        fn save_upstream(&self, id: &str, state: &serde_json::Value) -> Result<(), StoreError> {
+            self.store.save_upstream(id, state)
+        }
+        fn finish_task(
+            &self,
+            id: &str,
+            n: u64,
+            view: &TryOnView,
+            result: Option<&TryOnOutput>,
+            at: u64,
+        ) -> Result<(), StoreError> {
+            self.check()?;
+            self.store.finish_task(id, n, view, result, at)
+        }
+        fn delete_task(&self, id: &str) -> Result<(), StoreError> {
+            self.store.delete_task(id)
+        }
+        fn load_tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
+            self.store.load_tasks()
+        }
+        fn result(&self, id: &str) -> Result<Option<TryOnOutput>, StoreError> {
+            self.store.result(id)
+        }
+        fn idempotency_get(
+            &self,
+            key: &str,
+        ) -> Result<Option<crate::store::IdempotencyRecord>, StoreError> {
+            self.store.idempotency_get(key)
+        }
+        fn idempotency_put(
+            &self,
+            key: &str,
+            record: &crate::store::IdempotencyRecord,
+        ) -> Result<bool, StoreError> {
+            self.store.idempotency_put(key, record)
+        }
+        fn idempotency_sweep(&self, before_ms: u64) -> Result<usize, StoreError> {
+            self.store.idempotency_sweep(before_ms)
+        }
+        fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            self.store.cache_get(key)
+        }
+        fn cache_put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+            self.store.cache_put(key, value, ttl)
+        }
+    }
+
+    #[async_trait]
+    impl crate::abuse::CounterStore for Flaky {
+        async fn take(
+            &self,
+            key: &str,
+            rule: crate::abuse::BucketRule,
+            now_ms: u64,
+        ) -> Result<Result<(), Duration>, crate::abuse::StoreError> {
+            self.store.take(key, rule, now_ms).await
+        }
+        async fn reserve_daily(
+            &self,
+            key: &str,
+            day: u64,
+            limit: u64,
+        ) -> Result<bool, crate::abuse::StoreError> {
+            self.store.reserve_daily(key, day, limit).await
+        }
+        async fn release_daily(&self, key: &str, day: u64) -> Result<(), crate::abuse::StoreError> {
+            self.store.release_daily(key, day).await
+        }
+    }
+
+    /// Reports 40, waits to be told to go on, reports 70 and succeeds.
+    #[derive(Default)]
+    struct Stepwise(tokio::sync::Notify);
+
+    #[async_trait]
+    impl Provider for Stepwise {
+        fn info(&self) -> ProviderInfo {
+            Scripted(vec![]).info()
+        }
+        async fn run(
+            &self,
+            job: TryOnJob,
+            sink: &dyn ProgressSink,
+        ) -> Result<TryOnOutput, ProviderError> {
+            Scripted(vec![40]).run(job.clone(), sink).await.ok();
+            self.0.notified().await;
+            Scripted(vec![70]).run(job, sink).await
+        }
+    }
+
+    #[tokio::test]
+    async fn events_a_failed_store_write_missed_are_stored_with_the_next_write() {
+        let flaky = Arc::new(Flaky::default());
+        let provider = Arc::new(Stepwise::default());
+        let options = RegistryOptions {
+            max_running: 1,
+            retention: Duration::from_secs(60),
+        };
+        let registry = Registry::with_store(provider.clone(), options, flaky.clone()).unwrap();
+        flaky.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        let id = registry.create(job()).unwrap().id;
+        let mut events = Box::pin(registry.events(&id, 0).unwrap());
+        for _ in 0..3 {
+            events.next().await.expect("queued, running, 40%");
+        }
+        assert_eq!(
+            flaky.store.load_tasks().unwrap()[0].log.len(),
+            1,
+            "writes failed"
+        );
+        flaky.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        provider.0.notify_one();
+        let rest: Vec<_> = events.collect().await;
+        assert_eq!(rest.last().unwrap().1.status, TaskStatus::Succeeded);
+        let stored: Vec<_> = flaky.store.load_tasks().unwrap()[0]
+            .log
+            .iter()
+            .map(|v| (v.status, v.progress))
+            .collect();
+        let shown: Vec<_> = registry.events(&id, 0).unwrap().collect().await;
+        let shown: Vec<_> = shown.iter().map(|(_, v)| (v.status, v.progress)).collect();
+        assert_eq!(
+            stored, shown,
+            "the stored log has no hole where writes failed"
+        );
     }
 
     #[test]
