@@ -4,6 +4,9 @@
 //! Attributes are read when they are needed rather than once at mount, so a storefront that
 //! changes `garment` when the shopper picks another colour gets the new image on the next try-on.
 
+use std::cell::Cell;
+use std::rc::Rc;
+
 use js_sys::{Object, Reflect};
 use tryon_proxy::wire::Category;
 use wasm_bindgen::JsValue;
@@ -37,11 +40,23 @@ pub struct Garment {
 #[derive(Clone)]
 pub struct Host {
     element: HtmlElement,
+    /// When the dialog last opened and the try-on last started (`performance.now()`), for the
+    /// timings every event carries.
+    clock: Rc<Cell<Timings>>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Timings {
+    opened: Option<f64>,
+    started: Option<f64>,
 }
 
 impl Host {
     pub fn new(element: HtmlElement) -> Self {
-        Self { element }
+        Self {
+            element,
+            clock: Rc::default(),
+        }
     }
 
     pub fn element(&self) -> &HtmlElement {
@@ -129,6 +144,7 @@ impl Host {
         for (key, value) in extra {
             let _ = Reflect::set(&detail, &(*key).into(), value);
         }
+        self.add_timings(name, &detail);
         let init = CustomEventInit::new();
         init.set_bubbles(true);
         init.set_composed(true);
@@ -137,6 +153,40 @@ impl Host {
         match CustomEvent::new_with_event_init_dict(&format!("tryon:{name}"), &init) {
             Ok(event) => self.element.dispatch_event(&event).unwrap_or(true),
             Err(_) => true,
+        }
+    }
+
+    /// `detail.elapsedMs` (since the dialog opened) on every event, and `detail.durationMs` (since
+    /// the try-on started) on `completed` and `failed`, so a merchant measures without a clock of
+    /// her own.
+    fn add_timings(&self, name: &str, detail: &Object) {
+        let Some(now) = web_sys::window()
+            .and_then(|w| w.performance())
+            .map(|p| p.now())
+        else {
+            return;
+        };
+        let mut clock = self.clock.get();
+        match name {
+            "open" => {
+                clock = Timings {
+                    opened: Some(now),
+                    started: None,
+                }
+            }
+            "started" => clock.started = Some(now),
+            _ => {}
+        }
+        self.clock.set(clock);
+        if let Some(opened) = clock.opened {
+            let _ = Reflect::set(detail, &"elapsedMs".into(), &(now - opened).round().into());
+        }
+        if let (Some(started), "completed" | "failed") = (clock.started, name) {
+            let _ = Reflect::set(
+                detail,
+                &"durationMs".into(),
+                &(now - started).round().into(),
+            );
         }
     }
 

@@ -107,6 +107,14 @@ test("on the demo product page: compare, download, add to cart, reopen", { timeo
   assert.match(await page.textContent("#cart-status"), /Added Classic Cotton Tee \(M\)/);
   assert.equal(await widget(page, "dialog[part=dialog][open]").count(), 0, "the dialog stays open after Add to cart");
   const started = await events(page, "tryon:started");
+  const [opened] = await events(page, "tryon:open");
+  const [completed] = await events(page, "tryon:completed");
+  assert.equal(opened.detail.elapsedMs, 0, "tryon:open starts the clock");
+  assert.ok(completed.detail.durationMs > 0, `tryon:completed has no duration: ${JSON.stringify(completed.detail)}`);
+  assert.ok(
+    completed.detail.elapsedMs >= completed.detail.durationMs + started[0].detail.elapsedMs - 1,
+    `timings disagree: started ${JSON.stringify(started[0].detail)}, completed ${JSON.stringify(completed.detail)}`,
+  );
   const added = await events(page, "tryon:add-to-cart");
   assert.equal(added.length, 2, `expected two tryon:add-to-cart events: ${JSON.stringify(added)}`);
   for (const event of added) {
