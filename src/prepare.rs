@@ -135,7 +135,7 @@ impl Drop for PhotoWorker {
 
 /// The same-origin module that loads the real worker script.
 fn trampoline(script_url: &str) -> Option<ObjectUrl> {
-    let url = serde_json::to_string(script_url).ok()?;
+    let url = String::from(js_sys::JSON::stringify(&script_url.into()).ok()?);
     let code = format!(
         "import({url}).then(()=>postMessage({{kind:'ready'}}),e=>postMessage({{kind:'fatal',error:String(e)}}))"
     );

@@ -1,18 +1,23 @@
 //! The proxy client: every call the widget makes to the v1 contract.
 //!
-//! Plain `fetch` (through gloo-net) for small JSON and the result image; `XMLHttpRequest` for the
-//! photo upload, because only XHR reports upload progress ([`upload`]); `EventSource` with a
-//! polling fallback to follow a task ([`watch`]). Every failure becomes a [`Failure`] here, once,
-//! so the UI only ever maps failures to sentences.
+//! Plain `fetch` for small JSON and the result image; `XMLHttpRequest` for the photo upload,
+//! because only XHR reports upload progress ([`upload`]); `EventSource` with a polling fallback
+//! to follow a task ([`watch`]). Answers are read by [`json`] with the browser's JSON parser.
+//! Every failure becomes a [`Failure`] here, once, so the UI only ever maps failures to
+//! sentences.
 
+mod json;
 pub mod upload;
 pub mod watch;
 
-use gloo_net::http::Request;
-use tryon_proxy::wire::{ConfigResponse, PersonCheck, fields, paths};
-use web_sys::{Blob, FormData};
+use js_sys::{Array, Uint8Array};
+use tryon_proxy::wire::{ConfigResponse, PersonCheck, TryOnView, fields, paths};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Blob, BlobPropertyBag, FormData, RequestInit, Response};
 
 use crate::state::Failure;
+use json::FromJson;
 
 /// The proxy at `base` (an absolute URL without a trailing slash).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,14 +42,10 @@ impl ProxyClient {
 
     /// `GET /v1/config`.
     pub async fn config(&self) -> Result<ConfigResponse, Failure> {
-        let response = Request::get(&self.url(paths::CONFIG))
-            .send()
+        let response = fetch("GET", &self.url(paths::CONFIG), None)
             .await
-            .map_err(|_| Failure::Network)?;
-        if !response.ok() {
-            return Err(failure_of(&response).await);
-        }
-        response.json().await.map_err(|_| Failure::UnexpectedAnswer)
+            .ok_or(Failure::Network)?;
+        read_json(&response).await
     }
 
     /// `POST /v1/checks/person` with the prepared photo (multipart `person`): is it worth a
@@ -53,59 +54,44 @@ impl ProxyClient {
         let form = FormData::new().map_err(|_| Failure::UploadFailed)?;
         form.append_with_blob_and_filename(fields::PERSON, photo, "person.jpg")
             .map_err(|_| Failure::UploadFailed)?;
-        let response = Request::post(&self.url(paths::CHECK_PERSON))
-            .body(form)
-            .map_err(|_| Failure::UploadFailed)?
-            .send()
+        let response = fetch("POST", &self.url(paths::CHECK_PERSON), Some(&form))
             .await
-            .map_err(|_| Failure::Network)?;
-        if !response.ok() {
-            return Err(failure_of(&response).await);
-        }
-        response.json().await.map_err(|_| Failure::UnexpectedAnswer)
+            .ok_or(Failure::Network)?;
+        read_json(&response).await
     }
 
     /// `GET` of the result link: the finished image as a `Blob`, ready for an object URL.
     pub async fn result(&self, path: &str, content_type: &str) -> Result<Blob, Failure> {
-        let response = Request::get(&self.url(path))
-            .send()
+        let response = fetch("GET", &self.url(path), None)
             .await
-            .map_err(|_| Failure::ResultUnavailable)?;
-        if !response.ok() {
-            return Err(Failure::ResultUnavailable);
-        }
-        let bytes = response
-            .binary()
+            .filter(Response::ok)
+            .ok_or(Failure::ResultUnavailable)?;
+        let bytes = settle(response.array_buffer())
             .await
-            .map_err(|_| Failure::ResultUnavailable)?;
-        let array = js_sys::Uint8Array::from(bytes.as_slice());
-        let options = web_sys::BlobPropertyBag::new();
+            .ok_or(Failure::ResultUnavailable)?;
+        let options = BlobPropertyBag::new();
         options.set_type(content_type);
-        Blob::new_with_u8_array_sequence_and_options(&js_sys::Array::of1(&array), &options)
-            .map_err(|_| Failure::ResultUnavailable)
+        Blob::new_with_u8_array_sequence_and_options(
+            &Array::of1(&Uint8Array::new(&bytes)),
+            &options,
+        )
+        .map_err(|_| Failure::ResultUnavailable)
     }
 
     /// `GET /v1/tryons/{id}` (the `self` link), for polling.
-    pub async fn status(&self, path: &str) -> Result<tryon_proxy::wire::TryOnView, Failure> {
-        let response = Request::get(&self.url(path))
-            .send()
+    pub async fn status(&self, path: &str) -> Result<TryOnView, Failure> {
+        let response = fetch("GET", &self.url(path), None)
             .await
-            .map_err(|_| Failure::Network)?;
-        if !response.ok() {
-            return Err(failure_of(&response).await);
-        }
-        response.json().await.map_err(|_| Failure::UnexpectedAnswer)
+            .ok_or(Failure::Network)?;
+        read_json(&response).await
     }
-}
 
-impl ProxyClient {
     /// `DELETE /v1/tryons/{id}`: the proxy forgets the photo and the result at once. A task the
     /// proxy no longer knows is as gone as the shopper wants it.
     pub async fn delete(&self, task_id: &str) -> Result<(), Failure> {
-        let response = Request::delete(&self.url(&paths::tryon(task_id)))
-            .send()
+        let response = fetch("DELETE", &self.url(&paths::tryon(task_id)), None)
             .await
-            .map_err(|_| Failure::Network)?;
+            .ok_or(Failure::Network)?;
         if response.ok() || response.status() == 404 {
             Ok(())
         } else {
@@ -114,9 +100,46 @@ impl ProxyClient {
     }
 }
 
-async fn failure_of(response: &gloo_net::http::Response) -> Failure {
-    let body = response.text().await.unwrap_or_default();
-    Failure::from_response(response.status(), &body)
+/// `fetch(url, {method, body})`; `None` when no answer came (network error, blocked, aborted).
+async fn fetch(method: &str, url: &str, body: Option<&FormData>) -> Option<Response> {
+    let init = RequestInit::new();
+    init.set_method(method);
+    if let Some(body) = body {
+        init.set_body(body);
+    }
+    let window = web_sys::window()?;
+    settle(Ok(window.fetch_with_str_and_init(url, &init)))
+        .await?
+        .dyn_into()
+        .ok()
+}
+
+/// A successful answer's JSON body as `T`, or the failure a non-2xx answer stands for.
+async fn read_json<T: FromJson>(response: &Response) -> Result<T, Failure> {
+    if !response.ok() {
+        return Err(failure_of(response).await);
+    }
+    settle(response.json())
+        .await
+        .and_then(|value| T::read(&value).ok())
+        .ok_or(Failure::UnexpectedAnswer)
+}
+
+async fn failure_of(response: &Response) -> Failure {
+    let body = settle(response.text())
+        .await
+        .and_then(|text| text.as_string());
+    failure_of_answer(response.status(), &body.unwrap_or_default())
+}
+
+/// A failed answer's status and body (problem+json when the proxy wrote it) as a [`Failure`].
+fn failure_of_answer(status: u16, body: &str) -> Failure {
+    Failure::from_response(status, json::problem_code(body))
+}
+
+/// Awaits a promise (or a method that may throw before returning one); `None` if it rejects.
+async fn settle(promise: Result<js_sys::Promise, JsValue>) -> Option<JsValue> {
+    JsFuture::from(promise.ok()?).await.ok()
 }
 
 #[cfg(test)]

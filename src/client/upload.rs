@@ -115,8 +115,8 @@ fn read_created(xhr: &XmlHttpRequest) -> Result<CreatedTryOn, Failure> {
     let status = xhr.status().unwrap_or(0);
     let body = xhr.response_text().ok().flatten().unwrap_or_default();
     if (200..300).contains(&status) {
-        serde_json::from_str(&body).map_err(|_| Failure::UnexpectedAnswer)
+        super::json::parse(&body).map_err(|_| Failure::UnexpectedAnswer)
     } else {
-        Err(Failure::from_response(status, &body))
+        Err(super::failure_of_answer(status, &body))
     }
 }

@@ -125,7 +125,7 @@ fn open_stream(inner: &Rc<RefCell<Inner>>, url: &str) -> Option<Stream> {
             let view = event
                 .dyn_ref::<MessageEvent>()
                 .and_then(|event| event.data().as_string())
-                .and_then(|data| serde_json::from_str::<TryOnView>(&data).ok());
+                .and_then(|data| super::json::parse::<TryOnView>(&data).ok());
             if let Some(view) = view {
                 heard_from_stream(&inner);
                 deliver(&inner, view);
