@@ -8,7 +8,9 @@
 //! unused, so a retry after fixing the cause works. Records expire with the tasks' retention.
 //!
 //! Completed records are also written to the [`Store`] (issue 7), so a retry after a restart
-//! still replays instead of paying for a second try-on; the in-flight locks stay in memory.
+//! still replays instead of paying for a second try-on. On a store several instances share,
+//! the first request also marks the key in the store while it creates, so a duplicate sent to
+//! another instance at the same moment gets the same 409.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,6 +20,10 @@ use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 use crate::error::ApiError;
 use crate::store::{IdempotencyRecord, MemoryStore, Store, now_ms};
+
+/// How long a create may hold a key in the store; a create takes far less (the upload has its
+/// own timeout), and a dead instance's mark goes away after it.
+const IN_FLIGHT_TTL: Duration = Duration::from_secs(120);
 
 /// Longest accepted key; the IETF draft suggests UUIDs, which are far shorter.
 const MAX_KEY_LEN: usize = 255;
@@ -52,6 +58,15 @@ pub struct KeyGuard {
     fingerprint: [u8; 32],
     key: String,
     store: Arc<dyn Store>,
+}
+
+impl Drop for KeyGuard {
+    fn drop(&mut self) {
+        if let Err(error) = self.store.idempotency_unlock(&self.key) {
+            // The mark expires on its own; until then a retry is answered 409.
+            tracing::warn!(%error, "unmarking an idempotency key failed");
+        }
+    }
 }
 
 impl KeyGuard {
@@ -116,6 +131,16 @@ impl IdempotencyKeys {
             }))
     }
 
+    /// Marks `key` in the store as used by this create; false if another instance's create has.
+    fn mark(&self, key: &str) -> Result<bool, ApiError> {
+        self.store
+            .idempotency_lock(key, IN_FLIGHT_TTL)
+            .map_err(|error| {
+                tracing::error!(%error, "marking an idempotency key failed");
+                ApiError::StoreUnavailable
+            })
+    }
+
     /// Claims `key` for a body with `fingerprint`; 409 while another request holds it.
     pub async fn claim(&self, key: &str, fingerprint: [u8; 32]) -> Result<Claim, ApiError> {
         let slot = self
@@ -130,6 +155,16 @@ impl IdempotencyKeys {
             .map_err(|_| ApiError::IdempotencyKeyInUse)?;
         if guard.is_none() {
             *guard = self.stored(key)?;
+        }
+        if guard.is_none() {
+            if !self.mark(key)? {
+                return Err(ApiError::IdempotencyKeyInUse);
+            }
+            // Another instance may have completed the key between the read and the mark.
+            *guard = self.stored(key)?;
+            if guard.is_some() {
+                let _ = self.store.idempotency_unlock(key);
+            }
         }
         match &*guard {
             Some(record) if record.fingerprint == fingerprint => {
@@ -244,6 +279,31 @@ mod tests {
             after.claim("k", [2; 32]).await,
             Err(ApiError::IdempotencyKeyReused)
         ));
+    }
+
+    /// Two instances (two key sets) on one real Redis.
+    #[tokio::test]
+    async fn on_a_shared_store_a_key_in_use_on_one_instance_is_refused_on_another() {
+        let server = crate::store::tests::redis_server::RedisServer::start();
+        let store: Arc<dyn Store> = Arc::new(
+            crate::store::RedisStore::open(&server.url(0), Duration::from_secs(60)).unwrap(),
+        );
+        let a = IdempotencyKeys::with_store(Duration::from_secs(60), store.clone());
+        let b = IdempotencyKeys::with_store(Duration::from_secs(60), store);
+        let Claim::Fresh(guard) = a.claim("k", [1; 32]).await.unwrap() else {
+            panic!("first use must be fresh")
+        };
+        assert!(matches!(
+            b.claim("k", [1; 32]).await,
+            Err(ApiError::IdempotencyKeyInUse)
+        ));
+        guard.complete("t".into());
+        assert!(matches!(b.claim("k", [1; 32]).await.unwrap(), Claim::Replay(id) if id == "t"));
+        drop(a.claim("other", [1; 32]).await.unwrap());
+        assert!(
+            matches!(b.claim("other", [1; 32]).await.unwrap(), Claim::Fresh(_)),
+            "a failed attempt on one instance leaves the key free on the others"
+        );
     }
 
     #[test]

@@ -148,6 +148,17 @@ pub trait Store: CounterStore {
         Ok(())
     }
 
+    /// Marks `key` as used by a create in progress, for at most `ttl`; false while another
+    /// instance's create holds it. Within one process the in-memory lock is enough.
+    fn idempotency_lock(&self, _key: &str, _ttl: Duration) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
+    /// Ends [`Store::idempotency_lock`].
+    fn idempotency_unlock(&self, _key: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Calls `listener` with the events other instances publish, on a thread of the store's
     /// own, until `listener` is dropped.
     fn subscribe(&self, _listener: Weak<dyn Fn(RemoteEvent) + Send + Sync>) {}

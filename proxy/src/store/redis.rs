@@ -18,7 +18,8 @@
 //! `log:{id}` (list of views as JSON: event `n` is element `n - 1`), `photos:{id}` (hash:
 //! role → size header and JPEG), `result:{id}` (hash), `lease:{id}` (the instance driving the
 //! task), `idem:{key}` and the `idem` sorted set by age, `cache:{key}`, `bucket:{key}`,
-//! `daily:{day}:{key}`. Events are published on the `tryon:events` channel.
+//! `daily:{day}:{key}`, `idem-lock:{key}` (a create with that key is in progress on some
+//! instance). Events are published on the `tryon:events` channel.
 
 use std::sync::{Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -591,6 +592,28 @@ impl Store for RedisStore {
                 .key(self.key("lease", id))
                 .arg(holder)
                 .invoke::<i64>(connection)
+                .map(drop)
+        })
+    }
+
+    fn idempotency_lock(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.with(|connection| {
+            ::redis::cmd("SET")
+                .arg(self.key("idem-lock", key))
+                .arg(1)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl.as_millis().max(1) as u64)
+                .query::<Option<String>>(connection)
+                .map(|set| set.is_some())
+        })
+    }
+
+    fn idempotency_unlock(&self, key: &str) -> Result<(), StoreError> {
+        self.with(|connection| {
+            ::redis::cmd("DEL")
+                .arg(self.key("idem-lock", key))
+                .query::<i64>(connection)
                 .map(drop)
         })
     }
