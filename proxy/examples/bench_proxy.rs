@@ -8,7 +8,13 @@
 //!
 //! 1. Watchers: N event streams spread over local-provider tasks; the proxy's peak RSS
 //!    (VmHWM) and the delay from each status change (`updated_at`, stamped when the event is
-//!    published) to its arrival at each watcher, p50/p99.
+//!    published) to its arrival at each watcher, p50/p99. Arrival is the kernel's receive
+//!    timestamp of the bytes (`SO_TIMESTAMPNS`), so the benchmark client's own scheduling on
+//!    the shared cores does not count against the proxy; the delay until the client read the
+//!    event is printed beside it. The CPU seconds of the proxy and of the client and the load
+//!    average tell how contended the run was.
+//!
+//! The client runs on one thread so that it cannot take both cores from the proxy.
 //! 2. Status reads: `GET /v1/tryons/{id}` open-loop at fixed rates (each request is due at
 //!    its scheduled instant and its latency counts from then, so a slow server cannot slow
 //!    the load down), p50/p99.
@@ -26,7 +32,7 @@ use std::time::{Duration, Instant};
 use image::{ImageFormat, Rgb, RgbImage};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 struct Options {
@@ -54,7 +60,7 @@ fn options() -> Options {
     options
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let options = options();
     println!("tryon-proxy benchmark (loopback, {} CPUs)", num_cpus());
@@ -138,16 +144,7 @@ impl Proxy {
 
     /// User + system CPU seconds so far.
     fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .collect();
-        // After the command name: state is field 3, utime 14, stime 15 (1-based).
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        ticks as f64 / 100.0
+        cpu_seconds_of(&self.pid().to_string())
     }
 
     async fn create(&self, client: &reqwest::Client, person: &[u8], n: u64) -> String {
@@ -196,6 +193,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// Delays in milliseconds from each status change to its arrival (kernel receive timestamp)
+/// and to the moment the benchmark client read it.
+#[derive(Default)]
+struct Delays {
+    arrived: Vec<f64>,
+    read: Vec<f64>,
+}
+
 /// Phase 1: `n` watchers over tasks of the local provider.
 async fn watchers(n: usize) {
     let tasks = (n / 500).clamp(4, 20);
@@ -213,9 +218,11 @@ async fn watchers(n: usize) {
     for t in 0..tasks {
         ids.push(proxy.create(&client, &person, t as u64).await);
     }
-    let delays = Arc::new(std::sync::Mutex::new(Vec::<f64>::with_capacity(n * 80)));
+    let delays = Arc::new(std::sync::Mutex::new(Delays::default()));
     let connected = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::with_capacity(n);
+    let load_before = load_average();
+    let (proxy_cpu, client_cpu) = (proxy.cpu_seconds(), own_cpu_seconds());
     let opened = Instant::now();
     for w in 0..n {
         let id = ids[w % tasks].clone();
@@ -235,31 +242,74 @@ async fn watchers(n: usize) {
             completed += 1;
         }
     }
+    let seconds = opened.elapsed().as_secs_f64();
+    let proxy_cpu = proxy.cpu_seconds() - proxy_cpu;
+    let client_cpu = own_cpu_seconds() - client_cpu;
     let mut delays = std::mem::take(&mut *delays.lock().unwrap());
-    delays.sort_by(f64::total_cmp);
+    delays.arrived.sort_by(f64::total_cmp);
+    delays.read.sort_by(f64::total_cmp);
     println!(
-        "watchers N={n:>6}: {completed} streams to the end ({} connected, all ended {:.1} s after the first opened, {tasks} tasks); \
-         peak RSS {:.1} MiB (idle {idle_rss:.1} MiB); delivery delay p50 {:.1} ms, p99 {:.1} ms over {} events",
+        "watchers N={n:>6}: {completed} streams to the end ({} connected, all ended {seconds:.1} s after the first opened, {tasks} tasks); \
+         peak RSS {:.1} MiB (idle {idle_rss:.1} MiB); delivery delay p50 {:.1} ms, p99 {:.1} ms over {} events \
+         (read by the client: p50 {:.1} ms, p99 {:.1} ms); CPU: proxy {:.0}%, client {:.0}% of one core; load average {load_before} -> {}",
         connected.load(Ordering::Relaxed),
-        opened.elapsed().as_secs_f64(),
         proxy.peak_rss_mib(),
-        percentile(&delays, 0.5),
-        percentile(&delays, 0.99),
-        delays.len()
+        percentile(&delays.arrived, 0.5),
+        percentile(&delays.arrived, 0.99),
+        delays.arrived.len(),
+        percentile(&delays.read, 0.5),
+        percentile(&delays.read, 0.99),
+        proxy_cpu * 100.0 / seconds,
+        client_cpu * 100.0 / seconds,
+        load_average(),
     );
 }
 
-/// Follows one task's events over a raw connection; records the delay of every event
+/// The 1-minute load average.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .next()
+        .unwrap_or("?")
+        .to_owned()
+}
+
+fn own_cpu_seconds() -> f64 {
+    cpu_seconds_of("self")
+}
+
+/// User + system CPU seconds of a process so far.
+fn cpu_seconds_of(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    // After the command name: state is field 3, utime 14, stime 15 (1-based).
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
+/// Follows one task's events over a raw connection; records the delays of every event
 /// published after the stream opened. True if the stream reached the terminal status.
 async fn watch(
     addr: &str,
     id: &str,
-    delays: &std::sync::Mutex<Vec<f64>>,
+    delays: &std::sync::Mutex<Delays>,
     connected: &AtomicU64,
 ) -> bool {
     let Ok(mut stream) = TcpStream::connect(addr).await else {
         return false;
     };
+    receive_timestamps(&stream);
     let request = format!(
         "GET /v1/tryons/{id}/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
     );
@@ -268,28 +318,127 @@ async fn watch(
     }
     connected.fetch_add(1, Ordering::Relaxed);
     let opened = OffsetDateTime::now_utc();
-    let mut lines = BufReader::new(stream).lines();
-    let mut mine = Vec::new();
+    let mut mine = Delays::default();
+    let mut pending = Vec::new();
+    let mut chunk = vec![0u8; 4096];
     let mut done = false;
-    while let Ok(Some(line)) = lines.next_line().await {
-        let Some(at) = line.find("\"updated_at\":\"") else {
-            continue;
+    while !done {
+        let Some((read, arrived)) = receive(&stream, &mut chunk).await else {
+            break;
         };
         let now = OffsetDateTime::now_utc();
-        let rest = &line[at + 14..];
-        let Some(end) = rest.find('"') else { continue };
-        if let Ok(updated) = OffsetDateTime::parse(&rest[..end], &Rfc3339)
-            && updated > opened
-        {
-            mine.push((now - updated).as_seconds_f64() * 1000.0);
+        pending.extend_from_slice(&chunk[..read]);
+        let mut consumed = 0;
+        while let Some(end) = pending[consumed..].iter().position(|&b| b == b'\n') {
+            let line = &pending[consumed..consumed + end];
+            consumed += end + 1;
+            let Some(updated) = updated_at(line) else {
+                continue;
+            };
+            if updated > opened {
+                let arrived = arrived.unwrap_or(now);
+                mine.arrived
+                    .push((arrived - updated).as_seconds_f64() * 1000.0);
+                mine.read.push((now - updated).as_seconds_f64() * 1000.0);
+            }
+            if contains(line, b"\"status\":\"succeeded\"")
+                || contains(line, b"\"status\":\"failed\"")
+            {
+                done = true;
+                break;
+            }
         }
-        if line.contains("\"status\":\"succeeded\"") || line.contains("\"status\":\"failed\"") {
-            done = true;
-            break;
+        pending.drain(..consumed);
+    }
+    let mut delays = delays.lock().unwrap();
+    delays.arrived.extend(mine.arrived);
+    delays.read.extend(mine.read);
+    done
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The `updated_at` of an SSE data line holding a task view.
+fn updated_at(line: &[u8]) -> Option<OffsetDateTime> {
+    const KEY: &[u8] = b"\"updated_at\":\"";
+    let at = line.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let rest = &line[at..];
+    let end = rest.iter().position(|&b| b == b'"')?;
+    OffsetDateTime::parse(std::str::from_utf8(&rest[..end]).ok()?, &Rfc3339).ok()
+}
+
+/// Asks the kernel to stamp each received segment with the wall-clock time it arrived.
+fn receive_timestamps(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket, an int option of the right size.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// Reads what has arrived into `buffer`: the byte count (None at the end or on an error) and
+/// the kernel's receive timestamp of the newest segment read, when it gave one.
+async fn receive(stream: &TcpStream, buffer: &mut [u8]) -> Option<(usize, Option<OffsetDateTime>)> {
+    loop {
+        stream.readable().await.ok()?;
+        match stream.try_io(tokio::io::Interest::READABLE, || {
+            recv_stamped(stream, buffer)
+        }) {
+            Ok((0, _)) => return None,
+            Ok(received) => return Some(received),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => return None,
         }
     }
-    delays.lock().unwrap().extend(mine);
-    done
+}
+
+fn recv_stamped(
+    stream: &TcpStream,
+    buffer: &mut [u8],
+) -> std::io::Result<(usize, Option<OffsetDateTime>)> {
+    use std::os::fd::AsRawFd;
+    let mut iov = libc::iovec {
+        iov_base: buffer.as_mut_ptr().cast(),
+        iov_len: buffer.len(),
+    };
+    // Room for one control message holding a timespec, aligned for cmsghdr.
+    let mut control = [0u64; 8];
+    // SAFETY: msghdr is plain data; zero is a valid initial value.
+    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+    message.msg_iov = &mut iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control.as_mut_ptr().cast();
+    message.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: the buffers outlive the call and their lengths are right.
+    let read = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut message, libc::MSG_DONTWAIT) };
+    if read < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut stamp = None;
+    // SAFETY: walking the control messages the kernel wrote, with libc's own macros.
+    unsafe {
+        let mut header = libc::CMSG_FIRSTHDR(&message);
+        while !header.is_null() {
+            if (*header).cmsg_level == libc::SOL_SOCKET
+                && (*header).cmsg_type == libc::SCM_TIMESTAMPNS
+            {
+                let time: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(header).cast());
+                let nanos = time.tv_sec as i128 * 1_000_000_000 + time.tv_nsec as i128;
+                stamp = OffsetDateTime::from_unix_timestamp_nanos(nanos).ok();
+            }
+            header = libc::CMSG_NXTHDR(&message, header);
+        }
+    }
+    Ok((read as usize, stamp))
 }
 
 /// Phase 2: open-loop status reads at each rate.
