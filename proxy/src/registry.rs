@@ -524,7 +524,10 @@ impl Inner {
         let task = Task::restore(record, self.store.clone());
         // Its photos are its driver's business.
         lock(&task.state).job = None;
-        Some(self.tasks.insert_if_absent(task))
+        let task = self.tasks.insert_if_absent(task);
+        // An event published between the read and the insert found no task to follow here.
+        self.catch_up(&task);
+        Some(task)
     }
 
     /// Marks `id` as driven here and takes its lease. Fails if the store fails or another
