@@ -1,7 +1,8 @@
 // `cargo xtask bench`, browser half: the median time to prepare phone JPEGs in headless Chromium
 // three ways in the same page and run — ours (the widget's own worker and the tryon-photo wasm),
 // the browser's own path (createImageBitmap + OffscreenCanvas resize + convertToBlob) and the npm
-// package pica (Lanczos3, its workers and wasm) — with the longest main-thread task each caused.
+// package pica (Lanczos3, its workers and wasm) — taking turns, with the longest main-thread
+// task each caused.
 // Figures, not a test; bounded; loopback only.
 //
 // Usage: node xtask/bench.mjs DIR NAME... — reads DIR/NAME.jpg (made by xtask/src/bench.rs),
@@ -45,32 +46,44 @@ async function measure({ sourceUrl, maxEdge, quality, runs, workerUrl }) {
   }).observe({ type: "longtask" });
   const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
 
-  async function time(prepareOnce) {
-    const warm = await prepareOnce(); // compiles wasm, starts workers, fills caches
-    await settle();
-    longest = 0;
-    const times = [];
-    let extra = [];
-    for (let i = 0; i < runs; i += 1) {
-      const run = await prepareOnce();
-      times.push(run.ms);
-      if (run.timings) extra.push(run.timings);
+  // Runs the methods in turn (A, B, C, A, B, C, …) so a burst of load from elsewhere on the
+  // machine falls on all of them alike, after one warm-up each (compiles wasm, starts workers).
+  async function timeAll(methods) {
+    const figures = {};
+    for (const [name, prepareOnce] of Object.entries(methods)) {
+      const warm = await prepareOnce();
+      figures[name] = { warm, times: [], steps: [], longest: 0 };
     }
-    await settle();
-    return {
-      median_ms: median(times),
-      min_ms: Math.min(...times),
-      max_ms: Math.max(...times),
-      first_ms: warm.ms,
-      longest_task_ms: longest,
-      width: warm.width,
-      height: warm.height,
-      bytes: warm.jpeg.size,
-      jpeg_base64: await base64(warm.jpeg),
-      steps: extra.length
-        ? Object.fromEntries(Object.keys(extra[0]).map((key) => [key, median(extra.map((t) => t[key]))]))
-        : null,
-    };
+    for (let i = 0; i < runs; i += 1) {
+      for (const [name, prepareOnce] of Object.entries(methods)) {
+        await settle();
+        longest = 0;
+        const run = await prepareOnce();
+        await settle(); // a long task is reported after it ends
+        const f = figures[name];
+        f.times.push(run.ms);
+        if (run.timings) f.steps.push(run.timings);
+        f.longest = Math.max(f.longest, longest);
+      }
+    }
+    const summary = {};
+    for (const [name, { warm, times, steps, longest }] of Object.entries(figures)) {
+      summary[name] = {
+        median_ms: median(times),
+        min_ms: Math.min(...times),
+        max_ms: Math.max(...times),
+        first_ms: warm.ms,
+        longest_task_ms: longest,
+        width: warm.width,
+        height: warm.height,
+        bytes: warm.jpeg.size,
+        jpeg_base64: await base64(warm.jpeg),
+        steps: steps.length
+          ? Object.fromEntries(Object.keys(steps[0]).map((key) => [key, median(steps.map((t) => t[key]))]))
+          : null,
+      };
+    }
+    return summary;
   }
 
   // Ours: the widget's preparation worker, exactly as the widget drives it.
@@ -122,12 +135,9 @@ async function measure({ sourceUrl, maxEdge, quality, runs, workerUrl }) {
     return { ms: performance.now() - started, jpeg, width, height };
   };
 
-  const result = { source_bytes: source.size, methods: {} };
-  result.methods.ours = await time(ours);
+  const methods = await timeAll({ ours, browser, pica });
   worker.terminate();
-  result.methods.browser = await time(browser);
-  result.methods.pica = await time(pica);
-  return result;
+  return { source_bytes: source.size, methods };
 }
 
 const [dir, ...names] = process.argv.slice(2);
@@ -148,7 +158,14 @@ try {
   await page.goto(proxy.url);
   await page.addScriptTag({ path: path.join(repoRoot, "node_modules/pica/dist/pica.min.js") });
   const workerUrl = new URL(manifest.worker, proxy.url).href;
-  const results = { chromium: browser.context.browser()?.version() ?? "Debian chromium", max_edge: MAX_EDGE, quality: QUALITY, photos: {} };
+  const pica = JSON.parse(await readFile(path.join(repoRoot, "node_modules/pica/package.json"), "utf8"));
+  const results = {
+    chromium: browser.context.browser()?.version() ?? "Debian chromium",
+    pica: pica.version,
+    max_edge: MAX_EDGE,
+    quality: QUALITY,
+    photos: {},
+  };
   for (const name of names) {
     const runs = name.startsWith("48") ? RUNS.large : RUNS.default;
     const sourceUrl = new URL(`/__bench/${name}.jpg`, proxy.url).href;

@@ -48,7 +48,7 @@ const PHOTOS: [Photo; 2] = [
 const METHODS: [(&str, &str); 3] = [
     ("ours", "tryon-photo worker (browser decode, wasm)"),
     ("browser", "browser (createImageBitmap + canvas)"),
-    ("pica", "pica 10 (lanczos3) + canvas encode"),
+    ("pica", "pica (lanczos3) + canvas encode"),
 ];
 
 pub fn bench() -> Result<()> {
@@ -217,7 +217,8 @@ fn print_photo(dir: &Path, photo: &Photo, results: &Value) -> Result<()> {
         }
     }
     println!(
-        "(main thread: the longest task over 50 ms the page saw during the timed runs; 0 = none)"
+        "(pica {}; main thread: the longest task over 50 ms the page saw during the timed runs, 0 = none)",
+        results["pica"].as_str().unwrap_or("?")
     );
     Ok(())
 }
