@@ -23,6 +23,9 @@ use crate::photo_store;
 use crate::prepare::PhotoWorker;
 use crate::state::{Failure, Flow, Milestone, PhotoFacts, Stale, Step, milestones};
 
+/// One transition of the flow, as [`Controller::apply`] runs it.
+type Transition<'a> = Box<dyn FnOnce(&mut Flow) -> Result<(), Stale> + 'a>;
+
 /// What the loader tells the widget when mounting it.
 pub struct MountOptions {
     /// The proxy's base URL when the element has no `proxy` attribute: the loader's origin.
@@ -122,7 +125,7 @@ impl Controller {
         }
         self.offer_remembered_photo();
         let _ = self.worker();
-        wasm_bindgen_futures::spawn_local(async move {
+        crate::spawn(async move {
             let _ = self.limits().await;
         });
     }
@@ -151,7 +154,7 @@ impl Controller {
         let Some(generation) = self.abandon_attempt(true) else {
             return;
         };
-        wasm_bindgen_futures::spawn_local(async move {
+        crate::spawn(async move {
             let prepared = self.prepare(file).await;
             if self.with_session(|s| s.generation) != Some(generation) {
                 return;
@@ -284,7 +287,7 @@ impl Controller {
         }
         if let Some(Step::Done { result }) = self.flow.try_with_untracked(|f| f.step().clone()) {
             let client = self.client();
-            wasm_bindgen_futures::spawn_local(async move {
+            crate::spawn(async move {
                 let blob = client.result(&result.url, &result.content_type).await;
                 if self.with_session(|s| s.generation) != Some(generation) {
                     return;
@@ -320,7 +323,7 @@ impl Controller {
         self.abandon_attempt(false);
         if let Some(task_id) = task_id {
             let client = self.client();
-            wasm_bindgen_futures::spawn_local(async move {
+            crate::spawn(async move {
                 // Best effort: an unreachable proxy deletes the photo itself when the task ends.
                 let _ = client.delete(&task_id).await;
             });
@@ -343,7 +346,7 @@ impl Controller {
             return;
         };
         let client = self.client();
-        wasm_bindgen_futures::spawn_local(async move {
+        crate::spawn(async move {
             let deleted = client.delete(&task_id).await.is_ok();
             let still_that_task = self
                 .flow
@@ -377,7 +380,7 @@ impl Controller {
         let Some(generation) = self.with_session(|s| s.generation) else {
             return;
         };
-        wasm_bindgen_futures::spawn_local(async move {
+        crate::spawn(async move {
             // The config is usually known by now (preparing needed its limits).
             let _ = self.limits().await;
             let offered = self.with_session(|s| s.person_check).unwrap_or(false);
@@ -526,7 +529,7 @@ impl Controller {
     }
 
     fn keep_on_device(self, jpeg: web_sys::Blob, facts: crate::state::PhotoFacts) {
-        wasm_bindgen_futures::spawn_local(async move {
+        crate::spawn(async move {
             if photo_store::save(&jpeg, facts).await.is_err() {
                 // Private windows and full disks refuse storage: the box must not claim otherwise.
                 let _ = self.remember.try_set(false);
@@ -535,7 +538,7 @@ impl Controller {
     }
 
     fn forget_on_device(self) {
-        wasm_bindgen_futures::spawn_local(async move {
+        crate::spawn(async move {
             let _ = photo_store::forget().await;
         });
     }
@@ -545,7 +548,7 @@ impl Controller {
         if self.with_session(|s| std::mem::replace(&mut s.looked_for_photo, true)) != Some(false) {
             return;
         }
-        wasm_bindgen_futures::spawn_local(async move {
+        crate::spawn(async move {
             let Some(stored) = photo_store::load().await else {
                 return;
             };
@@ -589,6 +592,11 @@ impl Controller {
     /// Runs one transition of the flow; on success publishes the new flow and tells the page
     /// what changed. `false` if the transition was stale (or the widget is gone).
     fn apply(self, transition: impl FnOnce(&mut Flow) -> Result<(), Stale>) -> bool {
+        self.apply_boxed(Box::new(transition))
+    }
+
+    /// [`Self::apply`]'s body, compiled once rather than once per transition (about twenty).
+    fn apply_boxed(self, transition: Transition<'_>) -> bool {
         let Some(before) = self.flow.try_get_untracked() else {
             return false;
         };

@@ -36,6 +36,16 @@ use web_sys::HtmlElement;
 use crate::controller::{Controller, MountOptions};
 use crate::host::Host;
 
+/// Runs a future on the page's event loop. Every future goes through one boxed type, so
+/// wasm-bindgen's task and promise machinery is compiled once instead of once per future.
+pub(crate) fn spawn(future: impl Future<Output = ()> + 'static) {
+    spawn_boxed(Box::pin(future));
+}
+
+fn spawn_boxed(future: std::pin::Pin<Box<dyn Future<Output = ()>>>) {
+    wasm_bindgen_futures::spawn_local(future);
+}
+
 /// One mounted widget. Freeing it (`widget.free()` in JS, done by the loader when the element
 /// leaves the page) unmounts the view and releases every browser resource it holds.
 #[wasm_bindgen]

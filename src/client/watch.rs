@@ -95,11 +95,7 @@ impl TaskWatch {
                 first_event: Timeout::new(FIRST_EVENT_TIMEOUT_MS, {
                     let inner = Rc::downgrade(&inner);
                     // Deferred: falling back drops this very timer.
-                    move || {
-                        wasm_bindgen_futures::spawn_local(
-                            async move { fall_back_to_polling(&inner) },
-                        )
-                    }
+                    move || crate::spawn(async move { fall_back_to_polling(&inner) })
                 }),
             },
             None => Channel::Polling(schedule_poll(Rc::downgrade(&inner), 0)),
@@ -171,9 +167,7 @@ fn fall_back_to_polling(inner: &Weak<RefCell<Inner>>) {
 }
 
 fn schedule_poll(inner: Weak<RefCell<Inner>>, delay_ms: i32) -> Option<Timeout> {
-    Timeout::new(delay_ms, move || {
-        wasm_bindgen_futures::spawn_local(poll(inner))
-    })
+    Timeout::new(delay_ms, move || crate::spawn(poll(inner)))
 }
 
 async fn poll(inner: Weak<RefCell<Inner>>) {

@@ -62,7 +62,7 @@ pub fn share(blob: &Blob, name: &str, title: &str) {
         return;
     };
     let shared = navigator.share_with_data(&data);
-    wasm_bindgen_futures::spawn_local(async move {
+    crate::spawn(async move {
         let _ = wasm_bindgen_futures::JsFuture::from(shared).await;
     });
 }
