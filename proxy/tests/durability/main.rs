@@ -5,6 +5,7 @@
 mod process;
 mod redis_server;
 mod shared_store;
+mod vendor_restart;
 
 use std::collections::HashMap;
 use std::time::Duration;
