@@ -717,7 +717,14 @@ async fn hold_lease(inner: Weak<Inner>, id: String) {
     loop {
         tokio::time::sleep(LEASE_CHECK).await;
         let Some(inner) = inner.upgrade() else { return };
-        match inner.store.claim(&id, &inner.instance, LEASE) {
+        // Store calls block for up to their timeout when Redis is stuck; not on a worker.
+        let task_id = id.clone();
+        let renewed = tokio::task::spawn_blocking(move || {
+            inner.store.claim(&task_id, &inner.instance, LEASE)
+        })
+        .await
+        .unwrap_or_else(|panic| Err(StoreError(panic.to_string())));
+        match renewed {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(task = %id, "another instance took this try-on over; stopping");
@@ -733,7 +740,8 @@ async fn adopt_orphans(inner: Weak<Inner>) {
     loop {
         tokio::time::sleep(LEASE_CHECK).await;
         let Some(inner) = inner.upgrade() else { return };
-        inner.adopt_orphans();
+        // Store calls block for up to their timeout when Redis is stuck; not on a worker.
+        let _ = tokio::task::spawn_blocking(move || inner.adopt_orphans()).await;
     }
 }
 

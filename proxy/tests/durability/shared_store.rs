@@ -244,6 +244,15 @@ async fn a_killed_proxy_on_redis_resumes_its_task_once_its_lease_runs_out() {
     assert_eq!(status, 202, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
     let watcher = first.watch(&id, 0);
+    // The watcher connects on its own task: wait (bounded) until the proxy has counted it.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !first.text("/metrics").await.1.contains("tryon_watchers 1") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the watcher never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     first
         .wait_for(&id, "running", |v| v["status"] == "running")
         .await;
