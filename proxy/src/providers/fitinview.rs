@@ -31,7 +31,7 @@ use super::settings::{FitInViewSettings, SettingsError};
 use super::upstream::client::{sanitize, vendor_id};
 use super::upstream::{
     Downloader, DurationBook, KeyHeader, PollPlan, Polled, Priority, Progress, Replay, Upstream,
-    UpstreamError, record_in_flight, until_done,
+    UpstreamError, read_in_flight, record_in_flight, until_done,
 };
 use super::{
     ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput, WebhookError,
@@ -319,8 +319,7 @@ impl Provider for FitInView {
         state: serde_json::Value,
         sink: &dyn ProgressSink,
     ) -> Result<TryOnOutput, ProviderError> {
-        let in_flight: InFlight = serde_json::from_value(state)
-            .map_err(|_| ProviderError::Failed("no FitInView job to resume".into()))?;
+        let in_flight: InFlight = read_in_flight(state, "FitInView")?;
         let progress = Progress::new(sink, ProgressKind::Estimated);
         match in_flight.job_id {
             Some(job_id) => {

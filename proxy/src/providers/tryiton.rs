@@ -27,7 +27,7 @@ use super::settings::{SettingsError, TryItOnSettings};
 use super::upstream::client::{sanitize, vendor_id};
 use super::upstream::{
     Downloader, DurationBook, KeyHeader, PollPlan, Polled, Priority, Progress, Replay, Span,
-    Upstream, UpstreamError, record_in_flight, until_done,
+    Upstream, UpstreamError, read_in_flight, record_in_flight, until_done,
 };
 use super::{
     PreparedImage, ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput,
@@ -246,8 +246,7 @@ impl Provider for TryItOn {
         state: serde_json::Value,
         sink: &dyn ProgressSink,
     ) -> Result<TryOnOutput, ProviderError> {
-        let in_flight: InFlight = serde_json::from_value(state)
-            .map_err(|_| ProviderError::Failed("no TryItOn job to resume".into()))?;
+        let in_flight: InFlight = read_in_flight(state, "TryItOn")?;
         let progress = Progress::new(sink, ProgressKind::Estimated);
         let bar = progress.span(0.0, 100.0);
         let id = in_flight.id.as_str();

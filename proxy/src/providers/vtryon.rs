@@ -29,7 +29,8 @@ use super::settings::{SettingsError, VtryonSettings};
 use super::upstream::client::{sanitize, vendor_id};
 use super::upstream::{
     ContentCache, ContentHash, Downloader, DurationBook, KeyHeader, PollPlan, Polled, Priority,
-    Progress, Replay, Upstream, UpstreamError, content_hash, record_in_flight, until_done,
+    Progress, Replay, Upstream, UpstreamError, content_hash, read_in_flight, record_in_flight,
+    until_done,
 };
 use super::{
     PreparedImage, ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput,
@@ -310,8 +311,7 @@ impl Provider for Vtryon {
         state: serde_json::Value,
         sink: &dyn ProgressSink,
     ) -> Result<TryOnOutput, ProviderError> {
-        let in_flight: InFlight = serde_json::from_value(state)
-            .map_err(|_| ProviderError::Failed("no Vtryon person image to resume".into()))?;
+        let in_flight: InFlight = read_in_flight(state, "Vtryon")?;
         let progress = Progress::new(sink, ProgressKind::Estimated);
         let person_id = in_flight.person_image_id;
         let person_image = PersonImage::new(self.api.clone(), person_id.clone());

@@ -8,7 +8,8 @@
 //! - [`download`]: fetching the result from its signed URL before it expires.
 //! - [`cache`]: vendor answers keyed by image content, so an image is never paid for twice.
 //!
-//! [`record_in_flight`] hands what a restart needs (vendor ids) to the task registry.
+//! [`record_in_flight`] hands what a restart needs (vendor ids) to the task registry, and
+//! [`read_in_flight`] reads it back in `resume`.
 
 pub mod cache;
 pub mod client;
@@ -28,4 +29,15 @@ pub use progress::{DurationBook, Progress, Span};
 /// [`resume`](super::Provider::resume)s the task from it instead of paying for it again.
 pub fn record_in_flight(sink: &dyn super::ProgressSink, state: &impl serde::Serialize) {
     sink.upstream_started(serde_json::to_value(state).expect("upstream state is plain data"));
+}
+
+/// The state [`record_in_flight`] recorded, as a resumed adapter reads it; a state it cannot
+/// read fails the task (retryable) rather than risk paying for it twice.
+pub fn read_in_flight<T: serde::de::DeserializeOwned>(
+    state: serde_json::Value,
+    vendor: &str,
+) -> Result<T, super::ProviderError> {
+    serde_json::from_value(state).map_err(|_| {
+        super::ProviderError::Failed(format!("no {vendor} task to resume after the restart"))
+    })
 }
