@@ -11,7 +11,8 @@
 //! Calls are synchronous, on a small pool of connections with ~1 s connect, read and write
 //! timeouts: a paused or unreachable Redis makes a call fail fast (creates answer 503
 //! `store_unavailable`) instead of hanging a request. A connection that failed is dropped,
-//! never reused half-read.
+//! never reused half-read. The limiter's counter calls, made by every request handler, run
+//! on Tokio's blocking pool so a stuck Redis cannot occupy the runtime's workers.
 //!
 //! Keys, under the `tryon:` prefix: `seq` (creation order), `tasks` (sorted set of ids by
 //! creation), `unfinished` (set), `task:{id}` (hash: options, upstream, finished_at_ms),
@@ -21,7 +22,7 @@
 //! `daily:{day}:{key}`, `idem-lock:{key}` (a create with that key is in progress on some
 //! instance). Events are published on the `tryon:events` channel.
 
-use std::sync::{Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use ::redis::{Connection, RedisResult, Script, Value};
@@ -44,9 +45,11 @@ const POOL: usize = 8;
 const DAILY_TTL_S: u64 = 2 * 86_400;
 
 /// The store in one Redis database.
+#[derive(Clone)]
 pub struct RedisStore {
     client: ::redis::Client,
-    idle: Mutex<Vec<Connection>>,
+    /// Shared by the clones that carry a counter call to the blocking pool.
+    idle: Arc<Mutex<Vec<Connection>>>,
     prefix: String,
     retention: Duration,
     /// The URL without credentials, for messages.
@@ -75,7 +78,7 @@ impl RedisStore {
         let address = format!("redis://{}/{}", info.addr(), info.redis_settings().db());
         let store = Self {
             client,
-            idle: Mutex::default(),
+            idle: Arc::default(),
             prefix: prefix.to_owned(),
             retention,
             address,
@@ -709,6 +712,17 @@ fn idempotency_from(stored: &str) -> Option<IdempotencyRecord> {
     })
 }
 
+/// Runs a counter call on the blocking pool: the limiter's calls come from request handlers,
+/// and a stuck Redis must not hold a runtime worker for the call's timeout.
+async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, abuse::StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| abuse::StoreError(error.to_string()))?
+        .map_err(abuse::StoreError::from)
+}
+
 #[async_trait]
 impl CounterStore for RedisStore {
     async fn take(
@@ -719,14 +733,18 @@ impl CounterStore for RedisStore {
     ) -> Result<Result<(), Duration>, abuse::StoreError> {
         let period = rule.period.as_millis() as u64;
         let tolerance = period.saturating_mul(u64::from(rule.burst.max(1) - 1));
-        let wait_ms: u64 = self.with(|connection| {
-            Script::new(TAKE)
-                .key(self.key("bucket", key))
-                .arg(now_ms)
-                .arg(period)
-                .arg(tolerance)
-                .invoke(connection)
-        })?;
+        let (store, key) = (self.clone(), self.key("bucket", key));
+        let wait_ms: u64 = off_runtime(move || {
+            store.with(|connection| {
+                Script::new(TAKE)
+                    .key(&key)
+                    .arg(now_ms)
+                    .arg(period)
+                    .arg(tolerance)
+                    .invoke(connection)
+            })
+        })
+        .await?;
         Ok(match wait_ms {
             0 => Ok(()),
             wait => Err(Duration::from_millis(wait)),
@@ -739,22 +757,30 @@ impl CounterStore for RedisStore {
         day: u64,
         limit: u64,
     ) -> Result<bool, abuse::StoreError> {
-        Ok(self.with(|connection| {
-            Script::new(RESERVE)
-                .key(self.key("daily", &format!("{day}:{key}")))
-                .arg(limit)
-                .arg(DAILY_TTL_S)
-                .invoke::<i64>(connection)
-                .map(|reserved| reserved == 1)
-        })?)
+        let (store, key) = (self.clone(), self.key("daily", &format!("{day}:{key}")));
+        off_runtime(move || {
+            store.with(|connection| {
+                Script::new(RESERVE)
+                    .key(&key)
+                    .arg(limit)
+                    .arg(DAILY_TTL_S)
+                    .invoke::<i64>(connection)
+                    .map(|reserved| reserved == 1)
+            })
+        })
+        .await
     }
 
     async fn release_daily(&self, key: &str, day: u64) -> Result<(), abuse::StoreError> {
-        Ok(self.with(|connection| {
-            Script::new(RELEASE)
-                .key(self.key("daily", &format!("{day}:{key}")))
-                .invoke::<i64>(connection)
-                .map(drop)
-        })?)
+        let (store, key) = (self.clone(), self.key("daily", &format!("{day}:{key}")));
+        off_runtime(move || {
+            store.with(|connection| {
+                Script::new(RELEASE)
+                    .key(&key)
+                    .invoke::<i64>(connection)
+                    .map(drop)
+            })
+        })
+        .await
     }
 }
