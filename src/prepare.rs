@@ -14,7 +14,6 @@
 //!   `{kind: "prepared", id, ok: false, error: "invalid_image" | "unsupported_type" | …}`.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use js_sys::{Array, ArrayBuffer, Function, Object, Promise, Reflect};
@@ -48,10 +47,22 @@ struct Shared {
     next_id: u32,
     /// The trampoline's `blob:` URL, revoked once the worker has loaded from it.
     trampoline: Option<ObjectUrl>,
-    /// `resolve` functions of requests waiting for an answer, by request id.
-    pending: HashMap<u32, Function>,
+    /// `resolve` functions of requests waiting for an answer, with their request id (a
+    /// handful at most, so a list: a `HashMap` here cost about 1 KB of gzipped wasm).
+    pending: Vec<(u32, Function)>,
     /// Requests made before the worker was ready: message and transfer list.
     waiting: Vec<(Object, Array)>,
+}
+
+impl Shared {
+    /// The `resolve` of request `id`, no longer pending.
+    fn take_pending(&mut self, id: u32) -> Option<Function> {
+        let index = self
+            .pending
+            .iter()
+            .position(|(pending, _)| *pending == id)?;
+        Some(self.pending.swap_remove(index).1)
+    }
 }
 
 impl PhotoWorker {
@@ -108,7 +119,7 @@ impl PhotoWorker {
             set(&message, "maxEdge", &max_edge.into());
             set(&message, "quality", &JPEG_QUALITY.into());
             let promise = Promise::new(&mut |resolve, _reject| {
-                shared.pending.insert(id, resolve);
+                shared.pending.push((id, resolve));
             });
             let transfer = Array::of1(&bytes);
             if shared.ready {
@@ -161,7 +172,7 @@ fn receive(shared: &Rc<RefCell<Shared>>, worker: &Worker, data: JsValue) {
         Some("fatal") => give_up(shared),
         Some("prepared") => {
             let id = dom::number(&data, "id").map(|n| n as u32);
-            let resolve = id.and_then(|id| shared.borrow_mut().pending.remove(&id));
+            let resolve = id.and_then(|id| shared.borrow_mut().take_pending(id));
             if let Some(resolve) = resolve {
                 let _ = resolve.call1(&JsValue::NULL, &data);
             }
@@ -176,7 +187,7 @@ fn post(worker: &Worker, message: &Object, transfer: &Array, shared: &mut Shared
         .is_err()
     {
         let id = dom::number(message, "id").map(|n| n as u32);
-        if let Some(resolve) = id.and_then(|id| shared.pending.remove(&id)) {
+        if let Some(resolve) = id.and_then(|id| shared.take_pending(id)) {
             let _ = resolve.call1(&JsValue::NULL, &failed_answer());
         }
     }
@@ -189,7 +200,11 @@ fn give_up(shared: &Rc<RefCell<Shared>>) {
         shared.broken = true;
         shared.trampoline = None;
         shared.waiting.clear();
-        shared.pending.drain().map(|(_, resolve)| resolve).collect()
+        shared
+            .pending
+            .drain(..)
+            .map(|(_, resolve)| resolve)
+            .collect()
     };
     let answer = failed_answer();
     for resolve in pending {
