@@ -39,7 +39,7 @@ const fail = (code) => new Error(code);
 function inspect(m, bytes) {
   try {
     const header = m.inspect(bytes);
-    const verdict = { width: header.width, height: header.height, opaque: header.opaque };
+    const verdict = { width: header.width, height: header.height, asStored: header.as_stored };
     header.free();
     return verdict;
   } catch (e) {
@@ -105,7 +105,9 @@ async function decode({ m, memory }, bytes, maxEdge) {
     // Checks the decoded size too: a format the header reader does not know had no check yet.
     const pixels = new m.PixelBuffer(width, height);
     try {
-      const direct = header && header.opaque && scale === 1;
+      // A VideoFrame of the bitmap ignores the EXIF orientation the bitmap was decoded with
+      // (Chromium 156), so only a JPEG shown as stored skips drawing; drawing applies it.
+      const direct = header && header.asStored && scale === 1;
       const bgra = await copyPixels(direct ? bitmap : onWhite(bitmap, width, height), memory, pixels);
       const source = header || { width: bitmap.width, height: bitmap.height };
       return { pixels, bgra, source };

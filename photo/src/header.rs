@@ -68,57 +68,124 @@ fn le_bytes(bytes: &[u8], at: usize, count: usize) -> Option<u32> {
 }
 
 /// The size in the frame header (any SOFn) that precedes the first scan, once the file is
-/// known to end.
+/// known to end. Inside scan data a 0xFF byte is always stuffed (0xFF00) or a marker, so the
+/// first 0xFFD9 after the scan starts is the end; an EXIF thumbnail's own EOI sits in APP1,
+/// before the first scan, and is skipped with the headers.
 fn jpeg_size(bytes: &[u8]) -> Result<(u32, u32), PhotoError> {
-    let segments = jpeg_segments(bytes).ok_or_else(|| truncated("JPEG"))?;
-    let scan = segments.scan.ok_or_else(|| truncated("JPEG"))?;
+    let mut frame = None;
+    let mut scan = None;
+    for (marker, at) in JpegSegments::new(bytes) {
+        let is_frame = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
+        if is_frame && frame.is_none() {
+            // Length (2), precision (1), then height and width.
+            frame = Some(be16(bytes, at + 7).zip(be16(bytes, at + 5)));
+        } else if marker == 0xDA {
+            scan = Some(at);
+        }
+    }
+    let scan = scan.ok_or_else(|| truncated("JPEG"))?;
     if !bytes[scan..].windows(2).any(|pair| pair == [0xFF, 0xD9]) {
         return Err(PhotoError::InvalidImage("the JPEG is truncated".into()));
     }
-    segments
-        .frame
+    frame
+        .flatten()
         .ok_or_else(|| PhotoError::InvalidImage("the JPEG has no frame header".into()))
 }
 
-/// What walking a JPEG's header segments found.
-struct JpegSegments {
-    /// Width and height of the first frame header.
-    frame: Option<(u32, u32)>,
-    /// Offset of the first start-of-scan marker.
-    scan: Option<usize>,
+/// Whether a JPEG is certainly shown as stored: no EXIF block, or one whose orientation is 1 or
+/// absent. The worker copies such a photo's decoded pixels without drawing them first; when
+/// in doubt (another orientation, an EXIF block this reader cannot follow, not a JPEG) the
+/// answer is `false`, and the browser's drawing applies whatever orientation it finds.
+pub fn jpeg_is_stored_upright(bytes: &[u8]) -> bool {
+    if sniff(bytes) != Some(SourceFormat::Jpeg) {
+        return false;
+    }
+    let exif = JpegSegments::new(bytes)
+        .find(|&(marker, at)| marker == 0xE1 && bytes.get(at + 4..at + 10) == Some(b"Exif\0\0"));
+    let Some((_, at)) = exif else {
+        return true;
+    };
+    let tiff = be16(bytes, at + 2).and_then(|length| bytes.get(at + 10..at + 2 + length as usize));
+    matches!(tiff.map(tiff_orientation), Some(Ok(None | Some(1))))
 }
 
-/// Walks the header segments by their lengths up to the first scan. Inside scan data a 0xFF
-/// byte is always stuffed (0xFF00) or a marker, so the first 0xFFD9 after the scan starts is
-/// the end; an EXIF thumbnail's own EOI sits in APP1, before the first scan, and is skipped
-/// with the headers. `None` when the walk runs off the end of the file.
-fn jpeg_segments(bytes: &[u8]) -> Option<JpegSegments> {
-    let mut found = JpegSegments {
-        frame: None,
-        scan: None,
+/// The Orientation tag (0x0112) of IFD0 in a TIFF block: `Ok(None)` when IFD0 has no such tag,
+/// `Err(())` when the block cannot be followed.
+fn tiff_orientation(tiff: &[u8]) -> Result<Option<u16>, ()> {
+    let little_endian = match tiff.get(0..2) {
+        Some(b"II") => true,
+        Some(b"MM") => false,
+        _ => return Err(()),
     };
-    let mut at = 2;
-    loop {
-        if *bytes.get(at)? != 0xFF {
-            return Some(found);
+    let u16_at = |at: usize| {
+        let pair = [*tiff.get(at).ok_or(())?, *tiff.get(at + 1).ok_or(())?];
+        Ok::<u16, ()>(if little_endian {
+            u16::from_le_bytes(pair)
+        } else {
+            u16::from_be_bytes(pair)
+        })
+    };
+    let (low, high) = (u16_at(4)?, u16_at(6)?);
+    let ifd = if little_endian {
+        usize::from(low) | usize::from(high) << 16
+    } else {
+        usize::from(low) << 16 | usize::from(high)
+    };
+    for entry in 0..usize::from(u16_at(ifd)?) {
+        let at = ifd + 2 + 12 * entry;
+        if u16_at(at)? == 0x0112 {
+            // A SHORT with count 1 sits left-aligned in the entry's 4-byte value field.
+            return u16_at(at + 8).map(Some);
         }
-        match *bytes.get(at + 1)? {
-            0xDA => {
-                found.scan = Some(at);
-                return Some(found);
-            }
-            // Fill bytes before a marker.
-            0xFF => at += 1,
-            marker => {
-                let is_frame =
-                    matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
-                if is_frame && found.frame.is_none() {
-                    // Length (2), precision (1), then height and width.
-                    found.frame = Some((be16(bytes, at + 7)?, be16(bytes, at + 5)?));
+    }
+    Ok(None)
+}
+
+/// A JPEG's header segments up to and including the first scan, as (marker, offset of the
+/// segment's 0xFF byte). Ends early where the segments stop making sense or the file ends.
+struct JpegSegments<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    done: bool,
+}
+
+impl<'a> JpegSegments<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            at: 2,
+            done: false,
+        }
+    }
+}
+
+impl Iterator for JpegSegments<'_> {
+    type Item = (u8, usize);
+
+    fn next(&mut self) -> Option<(u8, usize)> {
+        while !self.done {
+            let at = self.at;
+            let (Some(0xFF), Some(&marker)) = (self.bytes.get(at), self.bytes.get(at + 1)) else {
+                self.done = true;
+                return None;
+            };
+            match marker {
+                // Fill bytes before a marker.
+                0xFF => self.at += 1,
+                0xDA => {
+                    self.done = true;
+                    return Some((marker, at));
                 }
-                at += 2 + usize::try_from(be16(bytes, at + 2)?).ok()?;
+                _ => {
+                    match be16(self.bytes, at + 2) {
+                        Some(length) => self.at = at + 2 + length as usize,
+                        None => self.done = true,
+                    }
+                    return Some((marker, at));
+                }
             }
         }
+        None
     }
 }
 
@@ -223,6 +290,30 @@ mod tests {
         let file = with_exif_orientation(&jpeg(&photo_like(64, 48)), 1);
         let info = inspect(&file, &Limits::server()).unwrap();
         assert_eq!((info.width, info.height), (64, 48));
+    }
+
+    #[test]
+    fn only_jpegs_without_a_turning_exif_orientation_are_stored_upright() {
+        let plain = jpeg(&photo_like(40, 30));
+        assert!(jpeg_is_stored_upright(&plain), "no EXIF at all");
+        assert!(jpeg_is_stored_upright(&with_exif_orientation(&plain, 1)));
+        for orientation in 2..=8 {
+            let turned = with_exif_orientation(&plain, orientation);
+            assert!(
+                !jpeg_is_stored_upright(&turned),
+                "orientation {orientation}"
+            );
+        }
+        let mut unreadable = with_exif_orientation(&plain, 1);
+        unreadable[12] = b'X'; // the TIFF byte order mark
+        assert!(
+            !jpeg_is_stored_upright(&unreadable),
+            "an EXIF block that cannot be read"
+        );
+        assert!(
+            !jpeg_is_stored_upright(&png_rgb(&photo_like(4, 4))),
+            "not a JPEG"
+        );
     }
 
     #[test]

@@ -29,7 +29,7 @@ mod wasm;
 
 pub use decode::decode_upright;
 pub use error::PhotoError;
-pub use header::{check_dimensions, inspect};
+pub use header::{check_dimensions, inspect, jpeg_is_stored_upright};
 pub use options::{Limits, PrepareOptions};
 pub use sniff::{SourceFormat, sniff};
 

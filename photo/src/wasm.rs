@@ -9,7 +9,7 @@
 
 use wasm_bindgen::prelude::*;
 
-use crate::{ChannelOrder, EncodedPhoto, Limits, PhotoError, SourceFormat};
+use crate::{ChannelOrder, EncodedPhoto, Limits, PhotoError};
 
 fn js_error(err: PhotoError) -> JsError {
     JsError::new(err.code())
@@ -22,8 +22,10 @@ pub struct SourceHeader {
     pub width: u32,
     /// Stored height, before the EXIF orientation.
     pub height: u32,
-    /// Whether the format cannot carry transparency (JPEG), so nothing needs flattening.
-    pub opaque: bool,
+    /// A JPEG shown exactly as stored: no transparency to flatten and no EXIF orientation to
+    /// apply, so the decoded pixels can be copied without drawing them first. (A `VideoFrame`
+    /// made from an `ImageBitmap` ignores the orientation the bitmap was decoded with.)
+    pub as_stored: bool,
 }
 
 /// Checks a picked file's header against the browser's limits (large phone photos are
@@ -34,7 +36,7 @@ pub fn inspect(bytes: &[u8]) -> Result<SourceHeader, JsError> {
     Ok(SourceHeader {
         width: source.width,
         height: source.height,
-        opaque: source.format == SourceFormat::Jpeg,
+        as_stored: crate::jpeg_is_stored_upright(bytes),
     })
 }
 

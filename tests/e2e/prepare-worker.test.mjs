@@ -1,6 +1,7 @@
 // The photo-preparation worker (www/prepare-worker.js + the tryon-photo wasm) through its message
 // protocol, in real headless Chromium: what the browser decodes is converted (a transparent PNG
-// onto white, a GIF the header reader does not know), the colours survive the BGRA copy, a bomb
+// onto white, a GIF the header reader does not know), the colours survive the BGRA copy, an EXIF
+// orientation is applied (a VideoFrame made straight from the decoded bitmap would not), a bomb
 // is refused from its header before the browser decodes it, junk is an unsupported type — and
 // the same again with WebCodecs hidden, so the getImageData fallback is exercised too.
 
@@ -9,11 +10,11 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { test } from "node:test";
 
-import { launchBrowser, paths, startProxy } from "./util.mjs";
+import { exifOrientationSegment, launchBrowser, paths, startProxy } from "./util.mjs";
 
 /** Runs in the page: starts the worker (optionally without VideoFrame), prepares each case and
  * describes the outcome: the error code, or the output's size and the colour at two points. */
-async function prepareCases({ workerUrl, hideVideoFrame }) {
+async function prepareCases({ workerUrl, hideVideoFrame, portraitExif }) {
   const encode = async (draw, type, width = 300, height = 200) => {
     const canvas = new OffscreenCanvas(width, height);
     draw(canvas.getContext("2d"));
@@ -31,6 +32,17 @@ async function prepareCases({ workerUrl, hideVideoFrame }) {
     ctx.fillStyle = "#00c";
     ctx.fillRect(150, 0, 150, 200);
   }, "image/jpeg");
+  // A 12 MP photo as a phone held upright stores it: landscape pixels in four coloured
+  // quadrants (any wrong turn or mirror moves them), with EXIF orientation 6 (turn 90°
+  // clockwise). Prepared to 2048, less than twice its size, so no drawing step would halve it:
+  // a VideoFrame made straight from the decoded bitmap mirrors such a photo in Chromium 156.
+  const stored = await encode((ctx) => {
+    [["#0a0", 0, 0], ["#00c", 2000, 0], ["#c00", 0, 1500], ["#dd0", 2000, 1500]].forEach(([colour, x, y]) => {
+      ctx.fillStyle = colour;
+      ctx.fillRect(x, y, 2000, 1500);
+    });
+  }, "image/jpeg", 4000, 3000);
+  const portrait = new Uint8Array([...stored.subarray(0, 2), ...portraitExif, ...stored.subarray(2)]);
   // The same JPEG with its frame header claiming 65500×65500 (16 GiB of pixels).
   const bomb = jpeg.slice();
   const sof = bomb.findIndex((byte, i) => byte === 0xff && bomb[i + 1] === 0xc0);
@@ -49,7 +61,7 @@ async function prepareCases({ workerUrl, hideVideoFrame }) {
     worker.onerror = (event) => reject(new Error(`the worker did not start: ${event.message}`));
   });
   let next = 0;
-  const prepare = (bytes) =>
+  const prepare = (bytes, maxEdge = 100) =>
     new Promise((resolve, reject) => {
       const id = (next += 1);
       const listener = ({ data }) => {
@@ -60,7 +72,7 @@ async function prepareCases({ workerUrl, hideVideoFrame }) {
       worker.addEventListener("message", listener);
       worker.onerror = (event) => reject(new Error(`worker error: ${event.message}`));
       const copy = bytes.slice().buffer;
-      worker.postMessage({ kind: "prepare", id, bytes: copy, maxEdge: 100, quality: 90 }, [copy]);
+      worker.postMessage({ kind: "prepare", id, bytes: copy, maxEdge, quality: 90 }, [copy]);
     });
   const describe = async (answer) => {
     if (!answer.ok) return { error: answer.error };
@@ -75,10 +87,12 @@ async function prepareCases({ workerUrl, hideVideoFrame }) {
       decoded: [bitmap.width, bitmap.height],
       left: at(10, 30),
       right: at(Math.max(0, bitmap.width - 10), 30),
+      quadrants: [1, 3].flatMap((y) => [1, 3].map((x) => at(Math.floor((x * bitmap.width) / 4), Math.floor((y * bitmap.height) / 4)))),
     };
   };
   const outcome = {};
   for (const [name, bytes] of Object.entries({ png, jpeg, bomb, gif, junk })) outcome[name] = await describe(await prepare(bytes));
+  outcome.portrait = await describe(await prepare(portrait, 2048));
   worker.terminate();
   return outcome;
 }
@@ -99,7 +113,8 @@ for (const hideVideoFrame of [false, true]) {
     const manifest = JSON.parse(await readFile(path.join(paths.distDir, "manifest.json"), "utf8"));
     await browser.page.goto(proxy.url);
     const workerUrl = new URL(manifest.worker, proxy.url).href;
-    const outcome = await browser.page.evaluate(prepareCases, { workerUrl, hideVideoFrame });
+    const portraitExif = [...exifOrientationSegment(6)];
+    const outcome = await browser.page.evaluate(prepareCases, { workerUrl, hideVideoFrame, portraitExif });
     const show = JSON.stringify(outcome);
 
     assert.deepEqual(outcome.png.size, [100, 67], show);
@@ -109,6 +124,13 @@ for (const hideVideoFrame of [false, true]) {
     assert.deepEqual(outcome.jpeg.size, [100, 67], show);
     near(outcome.jpeg.left, [0, 170, 0], "green");
     near(outcome.jpeg.right, [0, 0, 204], "blue (not red: the channel order is right)");
+    assert.deepEqual(outcome.portrait.size, [1536, 2048], `EXIF orientation 6 turns the photo: ${show}`);
+    assert.deepEqual(outcome.portrait.source, [4000, 3000], show);
+    // Turned clockwise, the stored left column (green over red) becomes the top row, red first.
+    const upright = { "top left": [204, 0, 0], "top right": [0, 170, 0], "bottom left": [221, 221, 0], "bottom right": [0, 0, 204] };
+    Object.entries(upright).forEach(([where, colour], i) =>
+      near(outcome.portrait.quadrants[i], colour, `EXIF orientation 6 is applied: ${where}`),
+    );
     assert.deepEqual(outcome.bomb, { error: "image_too_large" }, show);
     assert.deepEqual(outcome.gif.size, [1, 1], `a GIF the browser decodes is converted: ${show}`);
     assert.deepEqual(outcome.junk, { error: "unsupported_type" }, show);
