@@ -145,6 +145,12 @@ impl ProgressSink for Tagged<'_> {
 
 #[async_trait]
 impl Provider for Failover {
+    fn share_rate_limit(&self, store: &Arc<dyn crate::store::Store>) {
+        for provider in &self.providers {
+            provider.share_rate_limit(store);
+        }
+    }
+
     /// The provider new tasks go to now.
     fn info(&self) -> ProviderInfo {
         self.providers[self.current()].info()

@@ -273,6 +273,10 @@ impl FitInView {
 
 #[async_trait]
 impl Provider for FitInView {
+    fn share_rate_limit(&self, store: &std::sync::Arc<dyn crate::store::Store>) {
+        self.api.share_rate_limit(store);
+    }
+
     fn info(&self) -> ProviderInfo {
         ProviderInfo {
             name: "fitinview",

@@ -221,6 +221,10 @@ impl Fitroom {
 
 #[async_trait]
 impl Provider for Fitroom {
+    fn share_rate_limit(&self, store: &std::sync::Arc<dyn crate::store::Store>) {
+        self.api.share_rate_limit(store);
+    }
+
     fn info(&self) -> ProviderInfo {
         ProviderInfo {
             name: "fitroom",

@@ -239,6 +239,11 @@ pub trait Provider: Send + Sync + 'static {
     async fn webhook(&self, _signature: Option<&str>, _body: &[u8]) -> Result<(), WebhookError> {
         Err(WebhookError::NotConfigured)
     }
+
+    /// Several instances share `store` (issue 7): vendor adapters count their calls in it
+    /// too, so the vendor's per-key limit holds across the instances. Nothing to share for
+    /// a provider without a vendor.
+    fn share_rate_limit(&self, _store: &Arc<dyn crate::store::Store>) {}
 }
 
 /// Why a webhook was refused; the route answers 404, 401 and 400 respectively.

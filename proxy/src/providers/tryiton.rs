@@ -187,6 +187,10 @@ impl TryItOn {
 
 #[async_trait]
 impl Provider for TryItOn {
+    fn share_rate_limit(&self, store: &std::sync::Arc<dyn crate::store::Store>) {
+        self.api.share_rate_limit(store);
+    }
+
     fn info(&self) -> ProviderInfo {
         ProviderInfo {
             name: "tryiton",

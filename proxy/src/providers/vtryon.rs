@@ -264,6 +264,10 @@ const ASSUMED_DURATION: Duration = Duration::from_secs(20);
 
 #[async_trait]
 impl Provider for Vtryon {
+    fn share_rate_limit(&self, store: &std::sync::Arc<dyn crate::store::Store>) {
+        self.api.share_rate_limit(store);
+    }
+
     fn info(&self) -> ProviderInfo {
         ProviderInfo {
             name: "vtryon",

@@ -112,6 +112,18 @@ pub trait Store: CounterStore {
     /// Caches `value` under `key` for `ttl`.
     fn cache_put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError>;
 
+    /// Counts one call of the upstream budget `key` in a sliding `window` of `limit` calls
+    /// every instance on this store shares, or says how long until one fits. A store only
+    /// this process uses counts nothing here: the rate limiter's own log is the whole budget.
+    fn take_in_window(
+        &self,
+        _key: &str,
+        _limit: u32,
+        _window: Duration,
+    ) -> Result<Result<(), Duration>, StoreError> {
+        Ok(Ok(()))
+    }
+
     /// Gives deleted space back so deleted photos and results leave the disk, not only the
     /// index. A no-op where nothing is on disk.
     fn compact(&self) -> Result<(), StoreError> {

@@ -19,7 +19,8 @@
 //! `log:{id}` (list of views as JSON: event `n` is element `n - 1`), `photos:{id}` (hash:
 //! role → size header and JPEG), `result:{id}` (hash), `lease:{id}` (the instance driving the
 //! task), `idem:{key}` and the `idem` sorted set by age, `cache:{key}`, `bucket:{key}`,
-//! `daily:{day}:{key}`, `idem-lock:{key}` (a create with that key is in progress on some
+//! `daily:{day}:{key}`, `window:upstream:{key hash}` (an upstream budget's call times),
+//! `idem-lock:{key}` (a create with that key is in progress on some
 //! instance). Events are published on the `tryon:events` channel.
 
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -288,6 +289,23 @@ if tat - now > tonumber(ARGV[3]) then return tat - now - tonumber(ARGV[3]) end
 local next = tat + tonumber(ARGV[2])
 redis.call('SET', KEYS[1], string.format('%d', next), 'PX', math.max(next - now, 1))
 return 0
+";
+
+/// A sliding-window log on Redis's own clock, so instances whose clocks disagree still share
+/// one window. KEYS: the sorted set of call times. ARGV: limit, window (ms), a unique member.
+/// Returns 0 when the call is counted, else the wait in ms until the oldest call leaves.
+const TAKE_IN_WINDOW: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(tonumber(oldest[2]) + window - now, 1)
 ";
 
 /// `INCR` + `EXPIRE`, giving the reservation back when it went over. KEYS: the counter.
@@ -559,6 +577,29 @@ impl Store for RedisStore {
                 command.arg(value).arg("PX").arg(ttl_ms);
             }
             command.query::<Value>(connection).map(drop)
+        })
+    }
+
+    fn take_in_window(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Result<Result<(), Duration>, StoreError> {
+        let key = self.key("window", key);
+        // Two calls in the same millisecond are two members.
+        let member: u64 = rand::random();
+        let wait_ms: u64 = self.with(|connection| {
+            Script::new(TAKE_IN_WINDOW)
+                .key(&key)
+                .arg(limit)
+                .arg(window.as_millis() as u64)
+                .arg(member)
+                .invoke(connection)
+        })?;
+        Ok(match wait_ms {
+            0 => Ok(()),
+            wait => Err(Duration::from_millis(wait)),
         })
     }
 

@@ -162,6 +162,130 @@ async fn two_instances_create_on_a_watch_on_b_kill_a_and_b_takes_over_and_delive
     );
 }
 
+/// Fitroom's limit for the shared-budget test, lowered (the fake enforces the same) so a few
+/// try-ons spend it within seconds.
+const VENDOR_LIMIT: usize = 12;
+
+#[tokio::test]
+async fn the_vendor_rate_limit_holds_across_two_instances_and_later_shoppers_wait_in_line() {
+    let redis = RedisServer::start();
+    // Long tasks: each one keeps polling, so demand outruns the budget.
+    let fake = slow_fitroom(Duration::from_secs(60)).await;
+    fake.recorder
+        .set_rate_limit(VENDOR_LIMIT as u32, Duration::from_secs(60));
+    let limit = VENDOR_LIMIT.to_string();
+    let env = {
+        let mut env = fitroom_env(&fake);
+        env.push(("FITROOM_RATE_LIMIT_PER_MIN", limit));
+        env
+    };
+    let url = redis.url(0);
+    let args = [
+        "--store",
+        &url,
+        "--provider",
+        "fitroom",
+        "--max-running-tasks",
+        "50",
+    ];
+    let (data_a, data_b) = (DataDir::new("upstream-a"), DataDir::new("upstream-b"));
+    let a = Proxy::start_with_env(&data_a.0, &args, &env).await;
+    let b = Proxy::start_with_env(&data_b.0, &args, &env).await;
+
+    // 4 try-ons on each: each instance alone would spend the whole budget within seconds
+    // (8 creates, then a poll per task every 1.5 s), so unshared they would double it.
+    let creates = (0..8u8).map(|n| {
+        let proxy = if n % 2 == 0 { &a } else { &b };
+        async move { (proxy, proxy.create(n, None).await) }
+    });
+    let mut tasks = Vec::new();
+    for (proxy, (status, created)) in futures::future::join_all(creates).await {
+        assert_eq!(status, 202, "create: {created}");
+        tasks.push((proxy, created["id"].as_str().unwrap().to_owned()));
+    }
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while fake.recorder.calls_total() < VENDOR_LIMIT {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the try-ons never spent the budget: {:?}",
+            fake.recorder.counts()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Time for calls over the budget to show, were the instances counting apart (each
+    // would send its next polls 1.5 s later).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    // A shopper arriving now waits for the budget and is told her place in line.
+    let (status, created) = b.create(100, None).await;
+    assert_eq!(status, 202, "late create: {created}");
+    let late = created["id"].as_str().unwrap().to_owned();
+    let waiting = b
+        .wait_for(&late, "waiting for the budget with a place in line", |v| {
+            v["status"] == "running" && v["queue_position"].is_u64()
+        })
+        .await;
+    tasks.push((&b, late));
+
+    let calls = fake.recorder.calls_total();
+    assert!(
+        fake.recorder.violations().is_empty() && calls <= VENDOR_LIMIT,
+        "two instances together sent {calls} calls ({:?}) within a minute, over the \
+         vendor's {VENDOR_LIMIT}: {:?}",
+        fake.recorder.counts(),
+        fake.recorder.violations()
+    );
+    assert_eq!(
+        fake.recorder.max_in_window(Duration::from_secs(60)),
+        VENDOR_LIMIT,
+        "the budget is spent, not wasted"
+    );
+    for (proxy, id) in &tasks {
+        let (status, view) = proxy.view(id).await;
+        assert!(
+            status == 200 && view["status"] == "running",
+            "task {id} keeps running (or waits in line) within the budget, it does not fail: \
+             {status} {view}"
+        );
+    }
+    assert_eq!(
+        waiting["progress"].as_u64(),
+        Some(0),
+        "the late task has not reached the vendor: {waiting}"
+    );
+}
+
+#[tokio::test]
+async fn the_per_ip_create_bucket_holds_across_instances() {
+    let redis = RedisServer::start();
+    let url = redis.url(0);
+    let args = [
+        "--store",
+        &url,
+        "--local-duration-ms",
+        "200",
+        "--create-burst",
+        "2",
+        "--create-period-s",
+        "600",
+    ];
+    let (data_a, data_b) = (DataDir::new("bucket-a"), DataDir::new("bucket-b"));
+    let a = Proxy::start(&data_a.0, &args).await;
+    let b = Proxy::start(&data_b.0, &args).await;
+    for (n, proxy) in [(1, &a), (2, &b)] {
+        let (status, created) = proxy.create(n, None).await;
+        assert_eq!(status, 202, "create {n}, within the burst of 2: {created}");
+    }
+    for (n, proxy) in [(3, &a), (4, &b)] {
+        let (status, refused) = proxy.create(n, None).await;
+        assert_eq!(
+            (status, refused["code"].as_str()),
+            (429, Some("rate_limited")),
+            "create {n}: this address spent its burst of 2 across both instances: {refused}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_daily_budget_holds_across_instances_because_the_counters_are_shared() {
     let redis = RedisServer::start();

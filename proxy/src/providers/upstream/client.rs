@@ -128,6 +128,17 @@ impl KeyHeader {
     }
 }
 
+/// A hash of the key as presented: the same key on every instance names the same budget, and
+/// the store never learns the key.
+fn budget_id(key: &KeyHeader) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    hash.update(key.name.as_str());
+    hash.update(b":");
+    hash.update(key.value.as_bytes());
+    hex::encode(&hash.finalize()[..12])
+}
+
 impl std::fmt::Debug for KeyHeader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "KeyHeader({}: [REDACTED])", self.name)
@@ -141,6 +152,8 @@ pub struct Upstream {
     base: String,
     key: KeyHeader,
     limiter: RateLimiter,
+    /// Names the key's budget in a shared store: a hash, so the key never appears there.
+    budget_id: String,
     tuning: UpstreamTuning,
 }
 
@@ -159,6 +172,7 @@ impl Upstream {
         Ok(Self {
             http,
             base: base_url.as_str().trim_end_matches('/').to_owned(),
+            budget_id: budget_id(&key),
             key,
             limiter: RateLimiter::new(tuning.rate_limit, tuning.rate_window),
             tuning,
@@ -176,6 +190,12 @@ impl Upstream {
 
     pub fn limiter(&self) -> &RateLimiter {
         &self.limiter
+    }
+
+    /// Spends this key's budget in `store` too, so every instance sharing it shares the
+    /// vendor's rate limit (issue 7).
+    pub fn share_rate_limit(&self, store: &std::sync::Arc<dyn crate::store::Store>) {
+        self.limiter.share_through(store.clone(), &self.budget_id);
     }
 
     /// Whether the API itself is plain HTTP (a local fake or test double).

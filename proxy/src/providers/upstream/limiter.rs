@@ -7,13 +7,21 @@
 //! afford to be a little late. Because the vendor measures arrival times, not our grant times,
 //! the window the limiter enforces is a tenth longer than the vendor's, absorbing the jitter
 //! between granting a call and the vendor receiving it.
+//!
+//! Several instances on one shared store (issue 7) spend the same key's budget, so each call
+//! the head of the local line would send is also counted in the store's window for that key
+//! ([`RateLimiter::share_through`]); the line, its priorities and the places shoppers see
+//! stay in process. Should the store not answer, the call goes out on the local log alone
+//! rather than stalling every running task.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
+
+use crate::store::Store;
 
 /// Which calls go first when the budget is short.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -45,11 +53,53 @@ impl State {
     }
 }
 
+/// The window of one key in a store other instances share.
+struct SharedBudget {
+    store: Arc<dyn Store>,
+    /// Names the key by a hash of it, never the key itself.
+    key: String,
+}
+
+impl std::fmt::Debug for SharedBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedBudget({})", self.key)
+    }
+}
+
+impl SharedBudget {
+    /// Counts one call in the shared window, or says how long until one fits; a store that
+    /// does not answer admits it (the local log still holds this instance to the limit).
+    async fn take(&self, limit: u32, window: Duration) -> Result<(), Duration> {
+        let (store, key) = (self.store.clone(), self.key.clone());
+        let verdict =
+            tokio::task::spawn_blocking(move || store.take_in_window(&key, limit, window)).await;
+        match verdict {
+            Ok(Ok(verdict)) => verdict,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "shared upstream budget unavailable; counting locally");
+                Ok(())
+            }
+            Err(error) => {
+                tracing::warn!(%error, "shared upstream budget call failed; counting locally");
+                Ok(())
+            }
+        }
+    }
+}
+
 /// A sliding-window rate limiter with two priority classes and first-come order within each.
 #[derive(Debug)]
 pub struct RateLimiter {
     state: Mutex<State>,
     changed: Notify,
+    shared: OnceLock<SharedBudget>,
+}
+
+/// What the head of the line does next.
+enum Step {
+    Go,
+    AskShared { limit: u32, window: Duration },
+    Wait(Option<Instant>),
 }
 
 impl RateLimiter {
@@ -64,7 +114,17 @@ impl RateLimiter {
                 next_ticket: 0,
             }),
             changed: Notify::new(),
+            shared: OnceLock::new(),
         }
+    }
+
+    /// Counts every call also in `store`'s window for `key_id` (a hash naming the vendor key),
+    /// so instances sharing the store share the budget. Only the first call takes effect.
+    pub fn share_through(&self, store: Arc<dyn Store>, key_id: &str) {
+        let _ = self.shared.set(SharedBudget {
+            store,
+            key: format!("upstream:{key_id}"),
+        });
     }
 
     /// Adopts a limit the vendor reported about itself (FitInView's `rate_limit_per_min`).
@@ -109,43 +169,74 @@ impl RateLimiter {
             let notified = self.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let wake_at = {
+            let step = {
                 let mut state = self.lock();
                 let now = Instant::now();
                 state.forget_expired(now);
                 let ahead = state.waiting.range(..ticket).count() as u32;
                 let full = state.granted.len() as u32 >= state.limit;
                 if ahead == 0 && !full {
-                    state.granted.push_back(now);
-                    state.waiting.remove(&ticket);
-                    place.ticket = None;
-                    drop(state);
-                    // The next in line may be admissible now.
-                    self.changed.notify_waiters();
-                    if waited {
-                        on_wait(None);
+                    match self.shared.get() {
+                        None => Step::Go,
+                        Some(_) => Step::AskShared {
+                            limit: state.limit,
+                            window: state.window,
+                        },
                     }
-                    return;
+                } else {
+                    if last_ahead != Some(ahead) {
+                        on_wait(Some(ahead));
+                        last_ahead = Some(ahead);
+                    }
+                    waited = true;
+                    // Only the head of the line watches the clock; the others wait for it to
+                    // move.
+                    Step::Wait(
+                        (ahead == 0)
+                            .then(|| state.granted.front().map(|t| *t + state.window))
+                            .flatten(),
+                    )
                 }
-                if last_ahead != Some(ahead) {
-                    on_wait(Some(ahead));
-                    last_ahead = Some(ahead);
-                }
-                waited = true;
-                // Only the head of the line watches the clock; the others wait for it to move.
-                (ahead == 0)
-                    .then(|| state.granted.front().map(|t| *t + state.window))
-                    .flatten()
             };
-            match wake_at {
-                Some(at) => {
-                    tokio::select! {
-                        _ = &mut notified => {}
-                        _ = tokio::time::sleep_until(at) => {}
+            match step {
+                Step::Go => {}
+                Step::AskShared { limit, window } => {
+                    let budget = self.shared.get().expect("asked only when shared");
+                    if let Err(wait) = budget.take(limit, window).await {
+                        // Other instances spent the window: still first here, so wait it out.
+                        if last_ahead != Some(0) {
+                            on_wait(Some(0));
+                            last_ahead = Some(0);
+                        }
+                        waited = true;
+                        tokio::time::sleep(wait.min(window)).await;
+                        continue;
                     }
                 }
-                None => notified.await,
+                Step::Wait(wake_at) => {
+                    match wake_at {
+                        Some(at) => {
+                            tokio::select! {
+                                _ = &mut notified => {}
+                                _ = tokio::time::sleep_until(at) => {}
+                            }
+                        }
+                        None => notified.await,
+                    }
+                    continue;
+                }
             }
+            let mut state = self.lock();
+            state.granted.push_back(Instant::now());
+            state.waiting.remove(&ticket);
+            place.ticket = None;
+            drop(state);
+            // The next in line may be admissible now.
+            self.changed.notify_waiters();
+            if waited {
+                on_wait(None);
+            }
+            return;
         }
     }
 
