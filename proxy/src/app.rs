@@ -87,8 +87,9 @@ impl AppState {
         let fetcher = GarmentFetcher::new(fetch_options, Arc::new(SystemResolver))?;
         let demo_dir = settings.demo.then(|| settings.www_dir.join("demo"));
         if store.shared() {
-            // Issue 7: the vendor's per-key limit holds across every instance on the store.
-            provider.share_rate_limit(&store);
+            // Issue 7: the vendor's per-key limit and check answers hold across every
+            // instance on the store.
+            provider.share_through(&store);
         }
         let state = Self {
             registry: Registry::with_store(

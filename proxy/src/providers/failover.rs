@@ -145,9 +145,9 @@ impl ProgressSink for Tagged<'_> {
 
 #[async_trait]
 impl Provider for Failover {
-    fn share_rate_limit(&self, store: &Arc<dyn crate::store::Store>) {
+    fn share_through(&self, store: &Arc<dyn crate::store::Store>) {
         for provider in &self.providers {
-            provider.share_rate_limit(store);
+            provider.share_through(store);
         }
     }
 

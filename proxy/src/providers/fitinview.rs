@@ -273,7 +273,7 @@ impl FitInView {
 
 #[async_trait]
 impl Provider for FitInView {
-    fn share_rate_limit(&self, store: &std::sync::Arc<dyn crate::store::Store>) {
+    fn share_through(&self, store: &std::sync::Arc<dyn crate::store::Store>) {
         self.api.share_rate_limit(store);
     }
 

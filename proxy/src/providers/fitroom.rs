@@ -35,6 +35,8 @@ const CHECK_MODEL_PATH: &str = "/api/tryon/input_check/v1/model";
 const CHECK_CLOTHES_PATH: &str = "/api/tryon/input_check/v1/clothes";
 /// Distinct images whose check verdicts are remembered.
 const CHECK_CACHE_SIZE: usize = 4096;
+/// How long other instances reuse a check verdict (a content hash's verdict does not change).
+const SHARED_CHECK_TTL: Duration = Duration::from_secs(86_400);
 
 pub struct Fitroom {
     api: Upstream,
@@ -221,8 +223,13 @@ impl Fitroom {
 
 #[async_trait]
 impl Provider for Fitroom {
-    fn share_rate_limit(&self, store: &std::sync::Arc<dyn crate::store::Store>) {
+    fn share_through(&self, store: &std::sync::Arc<dyn crate::store::Store>) {
         self.api.share_rate_limit(store);
+        let ttl = SHARED_CHECK_TTL;
+        self.garment_checks
+            .share_through(store.clone(), "check:fitroom:garment", ttl);
+        self.person_checks
+            .share_through(store.clone(), "check:fitroom:person", ttl);
     }
 
     fn info(&self) -> ProviderInfo {

@@ -241,9 +241,10 @@ pub trait Provider: Send + Sync + 'static {
     }
 
     /// Several instances share `store` (issue 7): vendor adapters count their calls in it
-    /// too, so the vendor's per-key limit holds across the instances. Nothing to share for
-    /// a provider without a vendor.
-    fn share_rate_limit(&self, _store: &Arc<dyn crate::store::Store>) {}
+    /// too, so the vendor's per-key limit holds across the instances, and keep their check
+    /// answers there, so an image checked on one instance is not paid for on another.
+    /// Nothing to share for a provider without a vendor.
+    fn share_through(&self, _store: &Arc<dyn crate::store::Store>) {}
 }
 
 /// Why a webhook was refused; the route answers 404, 401 and 400 respectively.

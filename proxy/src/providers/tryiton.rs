@@ -187,7 +187,7 @@ impl TryItOn {
 
 #[async_trait]
 impl Provider for TryItOn {
-    fn share_rate_limit(&self, store: &std::sync::Arc<dyn crate::store::Store>) {
+    fn share_through(&self, store: &std::sync::Arc<dyn crate::store::Store>) {
         self.api.share_rate_limit(store);
     }
 

@@ -47,6 +47,8 @@ const TASKS_PATH: &str = "/v2/tryon/tasks/";
 const GARMENT_CACHE_SIZE: usize = 4096;
 /// Distinct person photos whose validation is remembered.
 const CHECK_CACHE_SIZE: usize = 4096;
+/// How long other instances reuse a check verdict (a content hash's verdict does not change).
+const SHARED_CHECK_TTL: Duration = Duration::from_secs(86_400);
 
 pub struct Vtryon {
     api: Arc<Upstream>,
@@ -264,8 +266,10 @@ const ASSUMED_DURATION: Duration = Duration::from_secs(20);
 
 #[async_trait]
 impl Provider for Vtryon {
-    fn share_rate_limit(&self, store: &std::sync::Arc<dyn crate::store::Store>) {
+    fn share_through(&self, store: &std::sync::Arc<dyn crate::store::Store>) {
         self.api.share_rate_limit(store);
+        self.person_checks
+            .share_through(store.clone(), "check:vtryon:person", SHARED_CHECK_TTL);
     }
 
     fn info(&self) -> ProviderInfo {

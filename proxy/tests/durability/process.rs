@@ -173,6 +173,23 @@ impl Proxy {
         (status, json)
     }
 
+    /// `POST /v1/checks/person` with figure `n`'s photo.
+    pub async fn check_person(&self, n: u8) -> (u16, Value) {
+        let form = reqwest::multipart::Form::new().part(
+            "person",
+            reqwest::multipart::Part::bytes(figure_photo(n)).file_name("person.jpg"),
+        );
+        let response = self
+            .client
+            .post(self.url("/v1/checks/person"))
+            .multipart(form)
+            .send()
+            .await
+            .expect("POST /v1/checks/person");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn view(&self, id: &str) -> (u16, Value) {
         let response = self
             .client

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tryon_fakes::Fake;
-use tryon_fakes::fitroom::{CREATE, FitroomFake, STATUS};
+use tryon_fakes::fitroom::{CHECK_MODEL, CREATE, FitroomFake, STATUS};
 
 use crate::process::{DataDir, PATIENCE, Proxy};
 use crate::redis_server::RedisServer;
@@ -284,6 +284,35 @@ async fn the_per_ip_create_bucket_holds_across_instances() {
             "create {n}: this address spent its burst of 2 across both instances: {refused}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_photo_checked_on_one_instance_is_not_paid_for_again_on_the_other() {
+    let redis = RedisServer::start();
+    let fake = slow_fitroom(Duration::from_millis(100)).await;
+    let (data_a, data_b) = (DataDir::new("check-a"), DataDir::new("check-b"));
+    let a = start_on_redis(&data_a, &redis, &fake).await;
+    let b = start_on_redis(&data_b, &redis, &fake).await;
+    let (status, on_a) = a.check_person(9).await;
+    assert_eq!(
+        (status, on_a["source"].as_str()),
+        (200, Some("provider")),
+        "the vendor judged the photo on A: {on_a}"
+    );
+    let (status, on_b) = b.check_person(9).await;
+    assert_eq!((status, &on_b), (200, &on_a), "B gives A's verdict");
+    assert_eq!(
+        fake.recorder.count(CHECK_MODEL),
+        1,
+        "the same photo is checked (and paid for) once across both instances"
+    );
+    b.check_person(10).await;
+    assert_eq!(
+        fake.recorder.count(CHECK_MODEL),
+        2,
+        "another photo is checked"
+    );
+    fake.recorder.assert_clean();
 }
 
 #[tokio::test]

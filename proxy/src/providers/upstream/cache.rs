@@ -5,13 +5,23 @@
 //! the vendor's answer are kept, never the image. Concurrent requests for the same image wait
 //! for one upstream call (single flight) instead of each paying for their own; a failed call is
 //! not cached, so the next request tries again.
+//!
+//! Several instances on one shared store (issue 7) also keep the answers there
+//! ([`ContentCache::share_through`]), so an image checked on one instance is not paid for
+//! again on another. The store is a second level: a store that does not answer only costs a
+//! vendor call.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
+
+use crate::store::Store;
 
 /// SHA-256 of an image's bytes.
 pub type ContentHash = [u8; 32];
@@ -25,6 +35,51 @@ pub fn content_hash(bytes: &[u8]) -> ContentHash {
 pub struct ContentCache<V> {
     capacity: usize,
     inner: Mutex<Entries<V>>,
+    shared: OnceLock<SharedLevel>,
+}
+
+/// The answers other instances see, in the shared store under `{namespace}:{hash}`.
+struct SharedLevel {
+    store: Arc<dyn Store>,
+    namespace: String,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for SharedLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedLevel({})", self.namespace)
+    }
+}
+
+impl SharedLevel {
+    fn key(&self, hash: &ContentHash) -> String {
+        format!("{}:{}", self.namespace, hex::encode(hash))
+    }
+
+    async fn get<V: DeserializeOwned>(&self, hash: &ContentHash) -> Option<V> {
+        let (store, key) = (self.store.clone(), self.key(hash));
+        match tokio::task::spawn_blocking(move || store.cache_get(&key)).await {
+            Ok(Ok(Some(bytes))) => serde_json::from_slice(&bytes).ok(),
+            Ok(Ok(None)) => None,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "shared answer cache unavailable; asking the vendor");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    async fn put<V: Serialize>(&self, hash: &ContentHash, value: &V) {
+        let Ok(bytes) = serde_json::to_vec(value) else {
+            return;
+        };
+        let (store, key, ttl) = (self.store.clone(), self.key(hash), self.ttl);
+        if let Ok(Err(error)) =
+            tokio::task::spawn_blocking(move || store.cache_put(&key, &bytes, ttl)).await
+        {
+            tracing::warn!(%error, "shared answer cache unavailable; answer kept here only");
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -41,17 +96,42 @@ impl<V: Clone> ContentCache<V> {
                 cells: HashMap::new(),
                 order: VecDeque::new(),
             }),
+            shared: OnceLock::new(),
         }
     }
 
-    /// The cached answer for `hash`, or the result of `fetch` (stored only if it succeeded).
+    /// Keeps answers in `store` too, under `namespace` (which says whose answers they are),
+    /// for `ttl`, so instances sharing the store share them. Only the first call takes effect.
+    pub fn share_through(&self, store: Arc<dyn Store>, namespace: &str, ttl: Duration) {
+        let _ = self.shared.set(SharedLevel {
+            store,
+            namespace: namespace.to_owned(),
+            ttl,
+        });
+    }
+
+    /// The cached answer for `hash` (here, else in the shared store), or the result of
+    /// `fetch` (stored only if it succeeded).
     pub async fn get_or_try_fetch<E, F, Fut>(&self, hash: ContentHash, fetch: F) -> Result<V, E>
     where
+        V: Serialize + DeserializeOwned,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
         let cell = self.cell(hash);
-        cell.get_or_try_init(fetch).await.cloned()
+        cell.get_or_try_init(|| async {
+            let Some(shared) = self.shared.get() else {
+                return fetch().await;
+            };
+            if let Some(known) = shared.get(&hash).await {
+                return Ok(known);
+            }
+            let fetched = fetch().await?;
+            shared.put(&hash, &fetched).await;
+            Ok(fetched)
+        })
+        .await
+        .cloned()
     }
 
     /// The cached answer, if any; never calls upstream.
