@@ -1,7 +1,7 @@
 //! The store in this process's memory: for tests and for embedding the proxy as a library.
 //! Everything is lost with the process, exactly as before issue 7.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -25,6 +25,9 @@ struct State {
     results: HashMap<String, TryOnOutput>,
     idempotency: HashMap<String, IdempotencyRecord>,
     cache: HashMap<String, (Vec<u8>, u64)>,
+    /// Call times (ms) per upstream budget: several limiters on one memory store (tests)
+    /// share a window as instances on Redis do.
+    windows: HashMap<String, VecDeque<u64>>,
 }
 
 impl MemoryStore {
@@ -149,6 +152,29 @@ impl Store for MemoryStore {
             (value.to_vec(), now + ttl.as_millis() as u64),
         );
         Ok(())
+    }
+
+    fn take_in_window(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Result<Result<(), Duration>, StoreError> {
+        let (now, window) = (now_ms(), window.as_millis() as u64);
+        let mut state = self.state();
+        let calls = state.windows.entry(key.to_owned()).or_default();
+        while calls
+            .front()
+            .is_some_and(|t| now.saturating_sub(*t) >= window)
+        {
+            calls.pop_front();
+        }
+        if calls.len() < limit as usize {
+            calls.push_back(now);
+            return Ok(Ok(()));
+        }
+        let oldest = calls.front().copied().unwrap_or(now);
+        Ok(Err(Duration::from_millis((oldest + window - now).max(1))))
     }
 }
 

@@ -366,6 +366,29 @@ mod tests {
         assert!(limiter.lock().waiting.is_empty());
     }
 
+    #[tokio::test]
+    async fn limiters_sharing_a_store_share_one_budget() {
+        let store: Arc<dyn Store> = Arc::new(crate::store::MemoryStore::default());
+        // 500 ms enforced (a tenth of slack on the vendor's window).
+        let window = Duration::from_millis(454);
+        let (a, b) = (RateLimiter::new(2, window), RateLimiter::new(2, window));
+        a.share_through(store.clone(), "key-hash");
+        b.share_through(store.clone(), "key-hash");
+        let start = Instant::now();
+        a.acquire(Priority::Create, |_| {}).await;
+        b.acquire(Priority::Create, |_| {}).await;
+        assert!(start.elapsed() < Duration::from_millis(200));
+        let mut heard = Vec::new();
+        a.acquire(Priority::Create, |ahead| heard.push(ahead)).await;
+        assert!(
+            start.elapsed() >= Duration::from_millis(400),
+            "the third call within the window went out after {:?}, though each limiter had \
+             spent only half the shared budget",
+            start.elapsed()
+        );
+        assert_eq!(heard, [Some(0), None], "it waited first in line here");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn never_more_than_the_limit_in_any_window() {
         let limiter = Arc::new(RateLimiter::new(5, Duration::from_secs(1)));
