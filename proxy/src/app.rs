@@ -91,6 +91,11 @@ impl AppState {
             // instance on the store.
             provider.share_through(&store);
         }
+        let recent = if store.shared() {
+            RecentSubmissions::shared_through(store.clone())
+        } else {
+            RecentSubmissions::default()
+        };
         let state = Self {
             registry: Registry::with_store(
                 provider.clone(),
@@ -116,7 +121,7 @@ impl AppState {
                 store as Arc<dyn CounterStore>,
                 Arc::new(SystemClock),
             )),
-            recent: Arc::new(RecentSubmissions::default()),
+            recent: Arc::new(recent),
             provider,
             shopify: None,
             shutdown: Arc::new(watch::Sender::new(false)),

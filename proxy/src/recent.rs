@@ -5,13 +5,22 @@
 //! form's fingerprint (a hash over every field, photo bytes included) identifies such a
 //! repeat: within [`WINDOW`] it gets the existing task instead of a new one, and while the
 //! first is still being created the repeat is told to retry (409), never given a second task.
+//!
+//! Instances sharing a store (issue 7) also mark and remember fingerprints there, so the
+//! repeat is recognised whichever instance the load balancer sends it to. The store holds
+//! the fingerprint's hash and the task id, never the photos.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::store::Store;
+
 /// How long an identical submission returns the existing task.
 pub const WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// How long a shared "being created" mark outlives an instance that died while creating.
+const SHARED_MARK_TTL: Duration = Duration::from_secs(60);
 
 type Fingerprint = [u8; 32];
 
@@ -22,9 +31,15 @@ enum Entry {
 }
 
 /// Recent fingerprints and the task each created.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct RecentSubmissions {
     entries: Arc<Mutex<HashMap<Fingerprint, Entry>>>,
+    shared: Option<Arc<dyn Store>>,
+}
+
+/// A fingerprint's name in the shared store.
+fn shared_key(fingerprint: &Fingerprint) -> String {
+    format!("recent:{}", hex::encode(fingerprint))
 }
 
 /// What to do with a submission.
@@ -40,16 +55,29 @@ pub enum Submission {
 
 /// Marks a fingerprint as being created; dropping it without [`SubmissionGuard::created`]
 /// (the create failed) forgets the fingerprint so a corrected retry is not blocked.
-#[derive(Debug)]
 pub struct SubmissionGuard {
     entries: Arc<Mutex<HashMap<Fingerprint, Entry>>>,
     fingerprint: Fingerprint,
     done: bool,
+    shared: Option<Arc<dyn Store>>,
+}
+
+impl std::fmt::Debug for SubmissionGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SubmissionGuard({})", hex::encode(self.fingerprint))
+    }
 }
 
 impl SubmissionGuard {
     pub fn created(mut self, task_id: String) {
         self.done = true;
+        if let Some(store) = &self.shared {
+            let key = shared_key(&self.fingerprint);
+            if let Err(error) = store.cache_put(&key, task_id.as_bytes(), WINDOW) {
+                tracing::warn!(%error, "a submission could not be remembered in the store");
+            }
+            let _ = store.idempotency_unlock(&key);
+        }
         lock(&self.entries).insert(
             self.fingerprint,
             Entry::Created {
@@ -64,6 +92,9 @@ impl Drop for SubmissionGuard {
     fn drop(&mut self) {
         if !self.done {
             lock(&self.entries).remove(&self.fingerprint);
+            if let Some(store) = &self.shared {
+                let _ = store.idempotency_unlock(&shared_key(&self.fingerprint));
+            }
         }
     }
 }
@@ -75,6 +106,36 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl RecentSubmissions {
+    /// Also marks and remembers submissions in `store`, which other instances share.
+    pub fn shared_through(store: Arc<dyn Store>) -> Self {
+        Self {
+            entries: Arc::default(),
+            shared: Some(store),
+        }
+    }
+
+    /// What the shared store knows of `fingerprint`: `None` to go on creating, after marking
+    /// it as being created there. A store that does not answer decides nothing (the create
+    /// then fails closed on the same store).
+    fn shared_verdict(
+        &self,
+        fingerprint: &Fingerprint,
+        reusable: &impl Fn(&str) -> bool,
+    ) -> Option<Submission> {
+        let store = self.shared.as_ref()?;
+        let key = shared_key(fingerprint);
+        if let Ok(Some(stored)) = store.cache_get(&key)
+            && let Ok(task_id) = String::from_utf8(stored)
+            && reusable(&task_id)
+        {
+            return Some(Submission::Existing(task_id));
+        }
+        match store.idempotency_lock(&key, SHARED_MARK_TTL) {
+            Ok(false) => Some(Submission::InFlight),
+            _ => None,
+        }
+    }
+
     /// Looks `fingerprint` up; `reusable` says whether a remembered task may be handed out
     /// again (a failed or deleted one may not: the shopper is trying again on purpose).
     pub fn begin(&self, fingerprint: Fingerprint, reusable: impl Fn(&str) -> bool) -> Submission {
@@ -86,11 +147,15 @@ impl RecentSubmissions {
             }
             _ => {}
         }
+        if let Some(verdict) = self.shared_verdict(&fingerprint, &reusable) {
+            return verdict;
+        }
         entries.insert(fingerprint, Entry::Creating);
         Submission::Fresh(SubmissionGuard {
             entries: self.entries.clone(),
             fingerprint,
             done: false,
+            shared: self.shared.clone(),
         })
     }
 

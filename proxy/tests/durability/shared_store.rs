@@ -316,6 +316,28 @@ async fn a_photo_checked_on_one_instance_is_not_paid_for_again_on_the_other() {
 }
 
 #[tokio::test]
+async fn a_double_submission_sent_to_both_instances_is_one_task() {
+    let redis = RedisServer::start();
+    let url = redis.url(0);
+    let args = ["--store", &url, "--local-duration-ms", "2000"];
+    let (data_a, data_b) = (DataDir::new("repeat-a"), DataDir::new("repeat-b"));
+    let a = Proxy::start(&data_a.0, &args).await;
+    let b = Proxy::start(&data_b.0, &args).await;
+    let (status, first) = a.create(20, None).await;
+    assert_eq!(status, 202, "the first submission, on A: {first}");
+    let (status, repeat) = b.create(20, None).await;
+    assert_eq!(
+        (status, repeat["id"].as_str()),
+        (202, first["id"].as_str()),
+        "the same photo, garment and options on B, without an Idempotency-Key, is A's task: \
+         {repeat}"
+    );
+    let (status, other) = b.create(21, None).await;
+    assert_eq!(status, 202, "{other}");
+    assert_ne!(other["id"], first["id"], "another photo is another try-on");
+}
+
+#[tokio::test]
 async fn a_daily_budget_holds_across_instances_because_the_counters_are_shared() {
     let redis = RedisServer::start();
     let fake = slow_fitroom(Duration::from_millis(100)).await;
