@@ -191,18 +191,21 @@ impl FitInView {
     }
 
     /// Creates the job (or, with a key already sent before a restart, finds it again),
-    /// records it for a restart, and follows it to the downloaded result. `created` is when
-    /// this process first sent the create; `None` after a restart.
+    /// records it for a restart, and follows it to the downloaded result. `first_attempt` is
+    /// false after a restart, when the job's age is unknown.
     async fn submit_and_follow(
         &self,
         job: &TryOnJob,
         idempotency_key: String,
         progress: &Progress<'_>,
         sink: &dyn ProgressSink,
-        created: Option<Instant>,
+        first_attempt: bool,
     ) -> Result<TryOnOutput, ProviderError> {
         self.read_account().await?;
         let status = self.create(job, &idempotency_key, sink).await?;
+        // The task timeout and the learned durations count from the vendor's acceptance: a
+        // create that waited for the key's budget must not eat into the time of a paid task.
+        let created = first_attempt.then(Instant::now);
         let job_id = vendor_id(serde_json::Value::String(status.job_id.clone()))?;
         record_in_flight(
             sink,
@@ -298,7 +301,6 @@ impl Provider for FitInView {
         job: TryOnJob,
         sink: &dyn ProgressSink,
     ) -> Result<TryOnOutput, ProviderError> {
-        let started = Instant::now();
         let progress = Progress::new(sink, ProgressKind::Estimated);
         progress.span(0.0, 100.0).report(0.0, "submitting");
         // One key per task, the same on every attempt, recorded before the first one: however
@@ -311,7 +313,7 @@ impl Provider for FitInView {
                 job_id: None,
             },
         );
-        self.submit_and_follow(&job, idempotency_key, &progress, sink, Some(started))
+        self.submit_and_follow(&job, idempotency_key, &progress, sink, true)
             .await
     }
 
@@ -332,7 +334,7 @@ impl Provider for FitInView {
                 self.download(url, &job, &progress, None).await
             }
             None => {
-                self.submit_and_follow(&job, in_flight.idempotency_key, &progress, sink, None)
+                self.submit_and_follow(&job, in_flight.idempotency_key, &progress, sink, false)
                     .await
             }
         }

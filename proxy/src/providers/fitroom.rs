@@ -253,12 +253,14 @@ impl Provider for Fitroom {
         job: TryOnJob,
         sink: &dyn ProgressSink,
     ) -> Result<TryOnOutput, ProviderError> {
-        let started = Instant::now();
         let progress = Progress::new(sink, ProgressKind::Reported);
         let bar = progress.span(0.0, 100.0);
         bar.report(0.0, "submitting");
         let cloth_type = self.cloth_type(&job, sink).await?;
         let task_id = self.create(&job, cloth_type, sink).await?;
+        // The task timeout and the learned durations count from the vendor's acceptance: a
+        // create that waited for the key's budget must not eat into the time of a paid task.
+        let started = Instant::now();
         // Issue 7: from here on a restart polls this task instead of paying for another.
         sink.upstream_started(serde_json::json!({ "task_id": task_id }));
         self.follow(&job, &task_id, started, bar).await

@@ -94,7 +94,6 @@ impl TryItOn {
         span: Span<'_>,
         sink: &dyn ProgressSink,
     ) -> Result<TryOnOutput, ProviderError> {
-        let started = Instant::now();
         span.report(0.0, "submitting");
         let body = json!({
             "model_image": step.model.data_url(),
@@ -124,7 +123,7 @@ impl TryItOn {
                 id: id.clone(),
             },
         );
-        self.follow(&id, quality, span, Some(started)).await
+        self.follow(&id, quality, span, Some(Instant::now())).await
     }
 
     /// Polls a created job to its end and downloads the result. `created` is when this process

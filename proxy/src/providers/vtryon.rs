@@ -126,7 +126,6 @@ impl Vtryon {
         progress: &Progress<'_>,
         sink: &dyn ProgressSink,
     ) -> Result<String, ProviderError> {
-        let started = Instant::now();
         let mut garments = vec![self.garment_id(&job.garment, sink).await?];
         if job.category == Category::Combo {
             let lower = job
@@ -175,7 +174,8 @@ impl Vtryon {
                 task_id: Some(task_id.clone()),
             },
         );
-        self.follow(job, &task_id, progress, Some(started)).await
+        self.follow(job, &task_id, progress, Some(Instant::now()))
+            .await
     }
 
     /// Polls a created task to its end; the result's URL. `created` is when this process
