@@ -8,6 +8,14 @@
 //! the window the limiter enforces is a tenth longer than the vendor's, absorbing the jitter
 //! between granting a call and the vendor receiving it.
 //!
+//! Polls alone could spend the whole window in a burst (ten Fitroom try-ons polled away 60 calls
+//! in nine seconds), leaving every call, creates included, to wait out the rest of the minute.
+//! So polls are held to two rules creates are not: they leave a reserve of the window to
+//! creates (`limit / 6`, at least one), and once half the window is spent they are paced, one
+//! poll per `window / limit`, so the polls of many running tasks spread over the window instead
+//! of racing into it. A lone try-on, far from the limit, still polls at its own pace. A create
+//! may spend the reserve at once.
+//!
 //! Several instances on one shared store (issue 7) spend the same key's budget, so each call
 //! the head of the local line would send is also counted in the store's window for that key
 //! ([`RateLimiter::share_through`]); the line, its priorities and the places shoppers see
@@ -39,6 +47,7 @@ struct State {
     granted: VecDeque<Instant>,
     waiting: BTreeSet<(Priority, u64)>,
     next_ticket: u64,
+    last_poll: Option<Instant>,
 }
 
 impl State {
@@ -51,6 +60,43 @@ impl State {
             self.granted.pop_front();
         }
     }
+
+    /// How many calls the window may hold when one of `priority` is admitted: polls leave the
+    /// reserve to creates.
+    fn room_for(&self, priority: Priority) -> u32 {
+        match priority {
+            Priority::Create => self.limit,
+            Priority::Poll => self.limit - reserve_for_creates(self.limit),
+        }
+    }
+
+    /// Whether half the window's budget is spent: from here on the budget is contended, so
+    /// polls are paced (and callers that can poll less often).
+    fn is_half_spent(&self) -> bool {
+        self.granted.len() as u32 * 2 >= self.limit
+    }
+
+    /// When the head of the line, of `priority`, may go by the local log; `None` means now.
+    /// Expects expired grants forgotten.
+    fn next_slot(&self, priority: Priority, now: Instant) -> Option<Instant> {
+        let room = self.room_for(priority) as usize;
+        let held = self.granted.len();
+        let freed = (held >= room).then(|| self.granted[held - room] + self.window);
+        let paced = match priority {
+            Priority::Poll if self.is_half_spent() => self
+                .last_poll
+                .map(|at| at + self.window / self.limit)
+                .filter(|at| *at > now),
+            _ => None,
+        };
+        freed.max(paced)
+    }
+}
+
+/// The part of a window polls leave to creates: a sixth, at least one call, and none when the
+/// limit is a single call (polls must still get through).
+fn reserve_for_creates(limit: u32) -> u32 {
+    (limit / 6).max(1).min(limit - 1)
 }
 
 /// The window of one key in a store other instances share.
@@ -112,6 +158,7 @@ impl RateLimiter {
                 granted: VecDeque::new(),
                 waiting: BTreeSet::new(),
                 next_ticket: 0,
+                last_poll: None,
             }),
             changed: Notify::new(),
             shared: OnceLock::new(),
@@ -145,7 +192,7 @@ impl RateLimiter {
     pub fn is_busy(&self) -> bool {
         let mut state = self.lock();
         state.forget_expired(Instant::now());
-        !state.waiting.is_empty() || state.granted.len() as u32 * 2 >= state.limit
+        !state.waiting.is_empty() || state.is_half_spent()
     }
 
     /// Waits until this call may go out. `on_wait` hears how many calls are ahead while it
@@ -174,12 +221,13 @@ impl RateLimiter {
                 let now = Instant::now();
                 state.forget_expired(now);
                 let ahead = state.waiting.range(..ticket).count() as u32;
-                let full = state.granted.len() as u32 >= state.limit;
-                if ahead == 0 && !full {
+                let slot = state.next_slot(priority, now);
+                if ahead == 0 && slot.is_none() {
                     match self.shared.get() {
                         None => Step::Go,
+                        // The reserve holds across instances too.
                         Some(_) => Step::AskShared {
-                            limit: state.limit,
+                            limit: state.room_for(priority),
                             window: state.window,
                         },
                     }
@@ -191,11 +239,7 @@ impl RateLimiter {
                     waited = true;
                     // Only the head of the line watches the clock; the others wait for it to
                     // move.
-                    Step::Wait(
-                        (ahead == 0)
-                            .then(|| state.granted.front().map(|t| *t + state.window))
-                            .flatten(),
-                    )
+                    Step::Wait(slot.filter(|_| ahead == 0))
                 }
             };
             match step {
@@ -227,7 +271,11 @@ impl RateLimiter {
                 }
             }
             let mut state = self.lock();
-            state.granted.push_back(Instant::now());
+            let now = Instant::now();
+            state.granted.push_back(now);
+            if priority == Priority::Poll {
+                state.last_poll = Some(now);
+            }
             state.waiting.remove(&ticket);
             place.ticket = None;
             drop(state);
@@ -273,14 +321,14 @@ mod tests {
     use super::*;
 
     #[tokio::test(start_paused = true)]
-    async fn admits_the_limit_at_once_then_waits_for_the_window() {
+    async fn admits_the_limit_of_creates_at_once_then_waits_for_the_window() {
         let limiter = RateLimiter::new(3, Duration::from_secs(10));
         let start = Instant::now();
         for _ in 0..3 {
-            limiter.acquire(Priority::Poll, |_| {}).await;
+            limiter.acquire(Priority::Create, |_| {}).await;
         }
         assert_eq!(start.elapsed(), Duration::ZERO);
-        limiter.acquire(Priority::Poll, |_| {}).await;
+        limiter.acquire(Priority::Create, |_| {}).await;
         // 10 s window + 1 s slack.
         assert_eq!(start.elapsed(), Duration::from_secs(11));
     }
@@ -288,9 +336,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn busy_means_half_the_budget_spent_or_a_line() {
         let limiter = RateLimiter::new(4, Duration::from_secs(10));
-        limiter.acquire(Priority::Poll, |_| {}).await;
+        limiter.acquire(Priority::Create, |_| {}).await;
         assert!(!limiter.is_busy());
-        limiter.acquire(Priority::Poll, |_| {}).await;
+        limiter.acquire(Priority::Create, |_| {}).await;
         assert!(limiter.is_busy());
         tokio::time::advance(Duration::from_secs(12)).await;
         assert!(
@@ -410,17 +458,109 @@ mod tests {
         for handle in handles {
             handle.await.unwrap();
         }
-        let mut times = times.lock().unwrap().clone();
+        let times = times.lock().unwrap().clone();
+        assert_at_most_per_window(&times, 5, Duration::from_secs(1));
+    }
+
+    /// Fails naming the busiest window if more than `limit` of `times` fall in any `window`.
+    fn assert_at_most_per_window(times: &[Instant], limit: usize, window: Duration) {
+        let mut times = times.to_vec();
         times.sort();
         for (i, t) in times.iter().enumerate() {
             let in_window = times[i..]
                 .iter()
-                .take_while(|u| u.duration_since(*t) < Duration::from_secs(1))
+                .take_while(|u| u.duration_since(*t) < window)
                 .count();
             assert!(
-                in_window <= 5,
-                "{in_window} calls within one window starting at call {i}"
+                in_window <= limit,
+                "{in_window} calls within one {window:?} window starting at call {i} \
+                 (at most {limit} allowed)"
             );
         }
+    }
+
+    /// Starts `n` callers of `priority` at once; returns when each was admitted.
+    fn spawn_callers(
+        limiter: &Arc<RateLimiter>,
+        priority: Priority,
+        n: usize,
+    ) -> Vec<tokio::task::JoinHandle<Instant>> {
+        (0..n)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move {
+                    limiter.acquire(priority, |_| {}).await;
+                    Instant::now()
+                })
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_alone_are_spaced_and_leave_the_reserve() {
+        // 6 per 10 s: 11 s enforced, so 5 polls per window and, once 3 are in it, one poll
+        // per 11/6 s.
+        let limiter = Arc::new(RateLimiter::new(6, Duration::from_secs(10)));
+        let start = Instant::now();
+        let mut times = Vec::new();
+        for handle in spawn_callers(&limiter, Priority::Poll, 15) {
+            times.push(handle.await.unwrap());
+        }
+        times.sort();
+        let spacing = Duration::from_secs(11) / 6;
+        assert_eq!(times[2], start, "half the window is free for polls at once");
+        // The timer wakes to the millisecond.
+        let fourth = times[3] - start;
+        assert!(
+            fourth >= spacing && fourth < spacing + Duration::from_millis(2),
+            "then polls are paced, but the fourth went out after {fourth:?}"
+        );
+        assert_at_most_per_window(&times, 3, spacing);
+        assert_at_most_per_window(&times, 5, Duration::from_secs(11));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_create_after_a_burst_of_polls_spends_the_reserve_at_once() {
+        // Fitroom: 60 per minute, 66 s enforced; the polls may hold 50 of them.
+        let limiter = Arc::new(RateLimiter::new(60, Duration::from_secs(60)));
+        let start = Instant::now();
+        let polls = spawn_callers(&limiter, Priority::Poll, 80);
+        // By now the polls have taken all the window leaves them and wait for it to slide.
+        tokio::time::sleep(Duration::from_secs(58)).await;
+        assert_eq!(limiter.lock().granted.len(), 50);
+        let arrived = Instant::now();
+        for _ in 0..10 {
+            limiter.acquire(Priority::Create, |_| {}).await;
+        }
+        assert_eq!(
+            arrived.elapsed(),
+            Duration::ZERO,
+            "creates within the reserve waited behind the polls"
+        );
+        limiter.acquire(Priority::Create, |_| {}).await;
+        assert!(
+            arrived.elapsed() > Duration::ZERO,
+            "a create beyond the limit went out at once"
+        );
+        let mut times = Vec::new();
+        for handle in polls {
+            times.push(handle.await.unwrap());
+        }
+        assert!(times.iter().all(|t| *t - start < Duration::from_secs(200)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_and_creates_arriving_over_time_never_exceed_the_limit() {
+        let limiter = Arc::new(RateLimiter::new(12, Duration::from_secs(10)));
+        let mut handles = spawn_callers(&limiter, Priority::Poll, 40);
+        for _ in 0..8 {
+            tokio::time::sleep(Duration::from_millis(2_700)).await;
+            handles.extend(spawn_callers(&limiter, Priority::Create, 3));
+        }
+        let mut times = Vec::new();
+        for handle in handles {
+            times.push(handle.await.unwrap());
+        }
+        assert_at_most_per_window(&times, 12, Duration::from_secs(11));
     }
 }
