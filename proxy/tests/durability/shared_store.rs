@@ -165,6 +165,9 @@ async fn two_instances_create_on_a_watch_on_b_kill_a_and_b_takes_over_and_delive
 /// Fitroom's limit for the shared-budget test, lowered (the fake enforces the same) so a few
 /// try-ons spend it within seconds.
 const VENDOR_LIMIT: usize = 12;
+/// The part of the window the limiter keeps for creates (a sixth of the limit): polls stop
+/// short of it, so only later shoppers' creates can spend the whole budget.
+const CREATE_RESERVE: usize = VENDOR_LIMIT / 6;
 
 #[tokio::test]
 async fn the_vendor_rate_limit_holds_across_two_instances_and_later_shoppers_wait_in_line() {
@@ -204,10 +207,10 @@ async fn the_vendor_rate_limit_holds_across_two_instances_and_later_shoppers_wai
         tasks.push((proxy, created["id"].as_str().unwrap().to_owned()));
     }
     let deadline = tokio::time::Instant::now() + PATIENCE;
-    while fake.recorder.calls_total() < VENDOR_LIMIT {
+    while fake.recorder.calls_total() < VENDOR_LIMIT - CREATE_RESERVE {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the try-ons never spent the budget: {:?}",
+            "the try-ons' polls never spent the budget short of the creates' reserve: {:?}",
             fake.recorder.counts()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -215,17 +218,37 @@ async fn the_vendor_rate_limit_holds_across_two_instances_and_later_shoppers_wai
     // Time for calls over the budget to show, were the instances counting apart (each
     // would send its next polls 1.5 s later).
     tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        fake.recorder.calls_total(),
+        VENDOR_LIMIT - CREATE_RESERVE,
+        "polls on two instances together leave the creates' reserve: {:?}",
+        fake.recorder.counts()
+    );
 
-    // A shopper arriving now waits for the budget and is told her place in line.
-    let (status, created) = b.create(100, None).await;
+    // Later shoppers spend the reserve at once; the next one waits for the budget and is told
+    // her place in line.
+    for n in 0..CREATE_RESERVE as u8 {
+        let (status, created) = b.create(100 + n, None).await;
+        assert_eq!(status, 202, "create within the reserve: {created}");
+        tasks.push((&b, created["id"].as_str().unwrap().to_owned()));
+    }
+    while fake.recorder.calls_total() < VENDOR_LIMIT {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the creates within the reserve never reached the vendor: {:?}",
+            fake.recorder.counts()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, created) = a.create(200, None).await;
     assert_eq!(status, 202, "late create: {created}");
     let late = created["id"].as_str().unwrap().to_owned();
-    let waiting = b
+    let waiting = a
         .wait_for(&late, "waiting for the budget with a place in line", |v| {
             v["status"] == "running" && v["queue_position"].is_u64()
         })
         .await;
-    tasks.push((&b, late));
+    tasks.push((&a, late));
 
     let calls = fake.recorder.calls_total();
     assert!(
