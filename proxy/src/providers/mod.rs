@@ -259,7 +259,7 @@ pub enum WebhookError {
 }
 
 /// Builds the vendor adapter its settings describe; the caller builds `local` itself
-/// (e.g. `build_vendor(VendorSettings::from_env(VendorKind::Fitroom)?)`).
+/// (`failover::from_lookup` reads the settings and calls this for each configured vendor).
 pub fn build_vendor(settings: VendorSettings) -> Result<Arc<dyn Provider>, SettingsError> {
     Ok(match settings {
         VendorSettings::Fitroom(s) => Arc::new(fitroom::Fitroom::new(s)?),

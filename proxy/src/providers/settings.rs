@@ -190,11 +190,6 @@ pub enum VendorSettings {
 }
 
 impl VendorSettings {
-    /// Reads `kind`'s variables from the process environment.
-    pub fn from_env(kind: VendorKind) -> Result<Self, SettingsError> {
-        Self::from_lookup(kind, |name| std::env::var(name).ok())
-    }
-
     /// Reads `<PREFIX>_API_KEY`, `<PREFIX>_BASE_URL`, `<PREFIX>_RATE_LIMIT_PER_MIN` and the
     /// vendor's own extras (`TRYITON_STATUS_PATH`, `FITINVIEW_WEBHOOK_SECRET`,
     /// `TRYON_PUBLIC_URL`) through `lookup`.
