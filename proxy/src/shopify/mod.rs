@@ -100,13 +100,9 @@ impl ShopifyConfig {
         Ok(self)
     }
 
-    /// Reads [`ENV_API_SECRET`], [`ENV_SHOPS`] and [`ENV_PUBLIC_URL`] from the process
-    /// environment. `Ok(None)` when Shopify is not configured at all.
-    pub fn from_env() -> Result<Option<Self>, ShopifyConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// [`Self::from_env`] over any variable lookup, so tests need not mutate the environment.
+    /// Reads [`ENV_API_SECRET`], [`ENV_SHOPS`] and [`ENV_PUBLIC_URL`] through `lookup`
+    /// (`Settings::shopify` merges the command line and file settings into it, and tests need
+    /// not mutate the environment). `Ok(None)` when Shopify is not configured at all.
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<Self>, ShopifyConfigError> {
