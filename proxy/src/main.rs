@@ -96,6 +96,9 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         served = serving => served?,
         () = drain_limit => tracing::warn!("drain limit reached; exiting with requests open"),
     }
+    // Issue 7: with several instances on Redis, another one takes this one's tasks over now,
+    // not when their leases would have run out.
+    state.registry.hand_over().await;
     state.registry.flush()?;
     tracing::info!("state flushed; exiting");
     Ok(())

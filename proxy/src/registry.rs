@@ -29,16 +29,19 @@
 //! Exactly one instance drives a task: the one holding its lease, which it renews while the
 //! task runs. Every instance looks for unfinished tasks whose lease has expired (their
 //! instance died) and takes them over, resuming the upstream task, never creating it again.
+//! An instance shutting down stops its drivers and gives their leases back, announced through
+//! the store, so another instance takes those tasks over at once.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 use futures::{FutureExt, Stream};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 
 use crate::providers::{
@@ -71,6 +74,9 @@ const LEASE: Duration = Duration::from_secs(3);
 /// Renewing the lease, and looking for tasks without a live lease, this often.
 const LEASE_CHECK: Duration = Duration::from_secs(1);
 
+/// How long [`Registry::hand_over`] waits for this instance's drivers to stop.
+const HAND_OVER_WAIT: Duration = Duration::from_millis(500);
+
 /// The store's listener for other instances' events.
 type Listener = Arc<dyn Fn(RemoteEvent) + Send + Sync>;
 
@@ -97,6 +103,10 @@ struct Inner {
     driving: Mutex<HashSet<String>>,
     /// Kept alive here; the store holds it weakly.
     listener: OnceLock<Listener>,
+    /// Wakes the orphan scan early: another instance gave a lease back.
+    released: Arc<Notify>,
+    /// Shutting down: drive nothing new, leave the lease release to [`Registry::hand_over`].
+    handing_over: AtomicBool,
 }
 
 /// The in-memory task map.
@@ -235,6 +245,8 @@ impl Registry {
             instance: new_task_id(),
             driving: Mutex::default(),
             listener: OnceLock::new(),
+            released: Arc::default(),
+            handing_over: AtomicBool::new(false),
         };
         Self {
             inner: Arc::new(inner),
@@ -289,7 +301,10 @@ impl Registry {
         });
         self.inner.store.subscribe(Arc::downgrade(&listener));
         let _ = self.inner.listener.set(listener);
-        tokio::spawn(adopt_orphans(Arc::downgrade(&self.inner)));
+        tokio::spawn(adopt_orphans(
+            Arc::downgrade(&self.inner),
+            self.inner.released.clone(),
+        ));
     }
 
     /// Takes a ticket for a slot and spawns the task's one driver. Called under the line lock,
@@ -384,6 +399,52 @@ impl Registry {
     /// Tasks waiting for a running slot.
     pub fn queue_depth(&self) -> usize {
         lock(&self.inner.line).len()
+    }
+
+    /// On shutdown, on a shared store: stops this instance's drivers and gives their leases
+    /// back, telling the other instances, so one of them takes each task over at once
+    /// instead of when the lease would have run out. The tasks stay unfinished in the store
+    /// and the next driver resumes them upstream. Returns how many leases were given back.
+    pub async fn hand_over(&self) -> usize {
+        let inner = &self.inner;
+        if !inner.shared {
+            return 0;
+        }
+        inner.handing_over.store(true, Ordering::SeqCst);
+        let ids: Vec<String> = lock(&inner.driving).iter().cloned().collect();
+        for id in &ids {
+            if let Some(task) = inner.tasks.get(id)
+                && let Some(driver) = lock(&task.driver).as_ref()
+            {
+                driver.abort();
+            }
+        }
+        // A lease is given back only once its driver has really stopped, or two would drive.
+        let deadline = tokio::time::Instant::now() + HAND_OVER_WAIT;
+        while !lock(&inner.driving).is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let stopped: Vec<String> = {
+            let driving = lock(&inner.driving);
+            ids.into_iter().filter(|id| !driving.contains(id)).collect()
+        };
+        let (store, holder) = (inner.store.clone(), inner.instance.clone());
+        let handed = tokio::task::spawn_blocking(move || store.hand_over(&stopped, &holder))
+            .await
+            .unwrap_or_else(|panic| Err(StoreError(panic.to_string())));
+        match handed {
+            Ok(count) => {
+                tracing::info!(
+                    tasks = count,
+                    "leases given back for other instances to take over"
+                );
+                count
+            }
+            Err(error) => {
+                tracing::warn!(%error, "giving leases back failed; they expire on their own");
+                0
+            }
+        }
     }
 
     /// Writes everything the store buffers to disk (on shutdown).
@@ -554,6 +615,7 @@ impl Inner {
     fn stop_driving(&self, id: &str) {
         lock(&self.driving).remove(id);
         if self.shared
+            && !self.handing_over.load(Ordering::SeqCst)
             && let Err(error) = self.store.release(id, &self.instance)
         {
             tracing::warn!(task = %id, %error, "releasing a task's lease failed");
@@ -577,6 +639,7 @@ impl Inner {
                     self.leave_line(&id);
                 }
             }
+            RemoteEvent::Released { .. } => self.released.notify_one(),
             RemoteEvent::Resync => {
                 for task in self.tasks.all() {
                     if !task.current().status.is_terminal()
@@ -602,6 +665,9 @@ impl Inner {
 
     /// Takes over the unfinished tasks whose driver's lease has run out.
     fn adopt_orphans(self: &Arc<Self>) {
+        if self.handing_over.load(Ordering::SeqCst) {
+            return;
+        }
         let unfinished = match self.store.unfinished() {
             Ok(ids) => ids,
             Err(error) => {
@@ -735,10 +801,14 @@ async fn hold_lease(inner: Weak<Inner>, id: String) {
     }
 }
 
-/// Every [`LEASE_CHECK`], takes over the tasks nobody drives any more.
-async fn adopt_orphans(inner: Weak<Inner>) {
+/// Every [`LEASE_CHECK`], and at once when another instance gives a lease back, takes over
+/// the tasks nobody drives any more.
+async fn adopt_orphans(inner: Weak<Inner>, released: Arc<Notify>) {
     loop {
-        tokio::time::sleep(LEASE_CHECK).await;
+        tokio::select! {
+            () = tokio::time::sleep(LEASE_CHECK) => {}
+            () = released.notified() => {}
+        }
         let Some(inner) = inner.upgrade() else { return };
         // Store calls block for up to their timeout when Redis is stuck; not on a worker.
         let _ = tokio::task::spawn_blocking(move || inner.adopt_orphans()).await;

@@ -160,6 +160,14 @@ pub trait Store: CounterStore {
         Ok(())
     }
 
+    /// Gives back the leases `holder` still holds on `ids` (an instance shutting down) and
+    /// tells the other instances, so one of them takes each task over at once rather than
+    /// when the lease runs out. Returns how many leases were given back. A store only this
+    /// process uses has no leases to give.
+    fn hand_over(&self, _ids: &[String], _holder: &str) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+
     /// Marks `key` as used by a create in progress, for at most `ttl`; false while another
     /// instance's create holds it. Within one process the in-memory lock is enough.
     fn idempotency_lock(&self, _key: &str, _ttl: Duration) -> Result<bool, StoreError> {
@@ -187,6 +195,8 @@ pub enum RemoteEvent {
     },
     /// The task was deleted.
     Deleted { id: String },
+    /// The instance driving the task gave its lease back: take it over.
+    Released { id: String },
     /// Events may have been missed (the subscription was (re)established): read the store.
     Resync,
 }

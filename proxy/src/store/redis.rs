@@ -21,7 +21,8 @@
 //! task), `idem:{key}` and the `idem` sorted set by age, `cache:{key}`, `bucket:{key}`,
 //! `daily:{day}:{key}`, `window:upstream:{key hash}` (an upstream budget's call times),
 //! `idem-lock:{key}` (a create with that key is in progress on some
-//! instance). Events are published on the `tryon:events` channel.
+//! instance). Events, and the leases a draining instance gives back, are published on the
+//! `tryon:events` channel.
 
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -143,6 +144,11 @@ impl RedisStore {
     /// The message other instances receive for event `event_id` of task `id`.
     fn message(id: &str, event_id: u64, json: &str) -> String {
         format!("{id} {event_id} {json}")
+    }
+
+    /// The message other instances receive when task `id`'s lease was given back.
+    fn released_message(id: &str) -> String {
+        format!("{id} {RELEASED}")
     }
 
     fn read_task(&self, connection: &mut Connection, id: &str) -> RedisResult<Option<TaskRecord>> {
@@ -333,6 +339,22 @@ return 0
 const RELEASE_LEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
+";
+
+/// Gives back each lease in KEYS that ARGV[1] still holds and publishes its message on the
+/// channel; returns how many were given back. Comparing and deleting in one script leaves
+/// alone, atomically, a lease another instance has taken meanwhile.
+/// ARGV: holder, channel, then one message per key, in KEYS' order.
+const HAND_OVER: &str = r"
+local given = 0
+for i, lease in ipairs(KEYS) do
+  if redis.call('GET', lease) == ARGV[1] then
+    redis.call('DEL', lease)
+    redis.call('PUBLISH', ARGV[2], ARGV[i + 2])
+    given = given + 1
+  end
+end
+return given
 ";
 
 fn script(body: &str) -> Script {
@@ -640,6 +662,21 @@ impl Store for RedisStore {
         })
     }
 
+    fn hand_over(&self, ids: &[String], holder: &str) -> Result<usize, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let hand_over = Script::new(HAND_OVER);
+        let mut invocation = hand_over.prepare_invoke();
+        invocation.arg(holder).arg(self.channel());
+        for id in ids {
+            invocation
+                .key(self.key("lease", id))
+                .arg(Self::released_message(id));
+        }
+        self.with(|connection| invocation.invoke::<usize>(connection))
+    }
+
     fn idempotency_lock(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
         self.with(|connection| {
             ::redis::cmd("SET")
@@ -727,9 +764,16 @@ fn listen(
     }
 }
 
-/// Parses `"{id} {event_id} {json}"`; event 0 means the task was deleted.
+/// What follows the task id in a message that its lease was given back.
+const RELEASED: &str = "released";
+
+/// Parses `"{id} {event_id} {json}"`; event 0 means the task was deleted. `"{id} released"`
+/// means its lease was given back.
 fn remote_event(message: &str) -> Option<RemoteEvent> {
     let (id, rest) = message.split_once(' ')?;
+    if rest == RELEASED {
+        return Some(RemoteEvent::Released { id: id.to_owned() });
+    }
     let (event_id, json) = rest.split_once(' ')?;
     let event_id: u64 = event_id.parse().ok()?;
     if event_id == 0 {

@@ -343,6 +343,47 @@ fn a_redis_lease_has_one_holder_until_it_expires_or_is_released() {
 }
 
 #[test]
+fn a_redis_hand_over_gives_back_only_the_holders_leases_and_announces_them() {
+    let (store, _server) = redis_store(Duration::from_secs(60));
+    let (sender, received) = std::sync::mpsc::channel();
+    let sender = std::sync::Mutex::new(sender);
+    let listener: Arc<dyn Fn(RemoteEvent) + Send + Sync> = Arc::new(move |event| {
+        let _ = sender.lock().unwrap().send(event);
+    });
+    store.subscribe(Arc::downgrade(&listener));
+    let subscribed = received.recv_timeout(Duration::from_secs(5));
+    assert!(
+        matches!(subscribed, Ok(RemoteEvent::Resync)),
+        "{subscribed:?}"
+    );
+    let ttl = Duration::from_secs(60);
+    assert!(store.claim("mine", "A", ttl).unwrap());
+    assert!(store.claim("theirs", "B", ttl).unwrap());
+    let ids = [
+        "mine".to_owned(),
+        "theirs".to_owned(),
+        "nobody's".to_owned(),
+    ];
+    assert_eq!(store.hand_over(&ids, "A").unwrap(), 1, "only A's own lease");
+    assert!(
+        !store.claim("theirs", "C", ttl).unwrap(),
+        "B's lease is untouched"
+    );
+    assert!(
+        store.claim("mine", "C", ttl).unwrap(),
+        "A's is free at once"
+    );
+    match received.recv_timeout(Duration::from_secs(5)) {
+        Ok(RemoteEvent::Released { id }) => assert_eq!(id, "mine"),
+        other => panic!("the other instances are told about A's lease: {other:?}"),
+    }
+    assert!(
+        received.recv_timeout(Duration::from_millis(200)).is_err(),
+        "nothing is announced for leases A did not hold"
+    );
+}
+
+#[test]
 fn redis_events_reach_subscribers_in_order() {
     let (store, _server) = redis_store(Duration::from_secs(60));
     let (sender, received) = std::sync::mpsc::channel();
@@ -370,7 +411,7 @@ fn redis_events_reach_subscribers_in_order() {
         match received.recv_timeout(Duration::from_secs(5)).unwrap() {
             RemoteEvent::Event { id, event_id, view } => seen.push((id, event_id, view.status)),
             RemoteEvent::Deleted { id } => seen.push((id, 0, TaskStatus::Failed)),
-            RemoteEvent::Resync => {}
+            RemoteEvent::Resync | RemoteEvent::Released { .. } => {}
         }
     }
     assert_eq!(
