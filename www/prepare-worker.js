@@ -4,15 +4,16 @@
  * glue and wasm) resolve next to it. The photo wasm is fetched on the first "warm" or "prepare"
  * message, not before: the page never downloads it unless the shopper opened the dialog.
  *
- * The browser decodes (its decoder is native and SIMD, applies the EXIF orientation and the
- * colour profile, and reads formats such as HEIC on Safari) and copies the upright pixels
- * straight into the wasm module's memory; the module judges the header first, so a
- * decompression bomb never reaches the browser's decoder, then does the Lanczos3 resize and
- * the metadata-free JPEG encode.
+ * The browser decodes (its decoder is native and SIMD, applies the colour profile, and reads
+ * formats such as HEIC on Safari) and copies the pixels straight into the wasm module's memory;
+ * the module judges the header first, so a decompression bomb never reaches the browser's
+ * decoder, then does the Lanczos3 resize, the EXIF orientation where the browser left it, and
+ * the metadata-free JPEG encode. A large JPEG is decoded at a reduced scale (ImageDecoder),
+ * which costs a fraction of a full-size decode; the rest goes through createImageBitmap.
  *
  * Messages: {kind:"warm"}; {kind:"prepare", id, bytes: ArrayBuffer, maxEdge, quality} answered
  * by {kind:"prepared", id, ok:true, jpeg: ArrayBuffer, width, height, sourceWidth, sourceHeight,
- * timings: {decodeMs, resizeEncodeMs}} or {kind:"prepared", id, ok:false, error}. Buffers are
+ * timings: {decodeMs, copyMs, resizeMs, encodeMs}} or {kind:"prepared", id, ok:false, error}. Buffers are
  * transferred both ways, never copied. */
 const CODES = ["invalid_image", "unsupported_type", "image_too_large"];
 let photo; // promise of the initialised photo module: {m, memory}
@@ -39,7 +40,7 @@ const fail = (code) => new Error(code);
 function inspect(m, bytes) {
   try {
     const header = m.inspect(bytes);
-    const verdict = { width: header.width, height: header.height, asStored: header.as_stored };
+    const verdict = { width: header.width, height: header.height, asStored: header.as_stored, jpeg: header.jpeg };
     header.free();
     return verdict;
   } catch (e) {
@@ -86,17 +87,79 @@ async function copyPixels(image, memory, pixels) {
   return false;
 }
 
-/* The picked file as upright pixels in the wasm memory. When the photo is at least twice the
- * target (a 48 MP photo to 2048), the browser first halves it while drawing, which is much
- * cheaper than copying and resizing four times the pixels in wasm; Lanczos3 does the rest. */
-async function decode({ m, memory }, bytes, maxEdge) {
-  const header = inspect(m, bytes);
+/* The picked file as pixels in the wasm memory, with what `prepare_pixels` needs to know about
+ * them. A JPEG large enough to be decoded at a reduced scale goes to WebCodecs' ImageDecoder
+ * (see `scaledJpeg`); everything else, and any JPEG that path cannot take, to createImageBitmap. */
+async function decode(module, bytes, maxEdge, timings) {
+  const header = inspect(module.m, bytes);
+  const scaled = header && header.jpeg && (await scaledJpeg(module, bytes, header, maxEdge, timings));
+  return scaled || (await decodeBitmap(module, bytes, header, maxEdge, timings));
+}
+
+const RGB_FORMATS = ["RGBA", "RGBX", "BGRA", "BGRX"];
+
+/* A large JPEG decoded by the browser at a reduced scale: its decoder scales in the DCT domain
+ * (1/8 steps), which skips most of the work of a full-size decode and never holds the
+ * full-size pixels; Lanczos3 in wasm does the rest of the reduction. The pixels stay as
+ * stored: the frame's rotation and flip carry the EXIF orientation, which wasm applies after
+ * resizing. Resolves to null (the caller decodes the usual way) where ImageDecoder or frame
+ * orientation is missing, the photo needs no reduction, or the decoder fails. */
+async function scaledJpeg({ m, memory }, bytes, header, maxEdge, timings) {
+  const orientable = typeof VideoFrame === "function" && "rotation" in VideoFrame.prototype;
+  if (typeof ImageDecoder !== "function" || !(header.asStored || orientable)) return null;
+  const size = m.jpeg_decode_size(header.width, header.height, maxEdge);
+  if (!size) return null;
+  const desired = { desiredWidth: size.width, desiredHeight: size.height };
+  size.free();
+  let decoder;
+  let image;
+  try {
+    const started = performance.now();
+    decoder = new ImageDecoder({ data: bytes, type: "image/jpeg", ...desired });
+    ({ image } = await decoder.decode());
+    timings.decodeMs = performance.now() - started;
+    return await copyFrame(m, memory, image, header, timings);
+  } catch {
+    return null;
+  } finally {
+    image?.close();
+    decoder?.close();
+  }
+}
+
+/* Copies a decoded frame, as stored, into a new PixelBuffer. */
+async function copyFrame(m, memory, image, header, timings) {
+  const started = performance.now();
+  const { width, height } = image.visibleRect;
+  const pixels = new m.PixelBuffer(width, height);
+  try {
+    const target = new Uint8Array(memory.buffer, pixels.offset, pixels.length);
+    // Converted (to sRGB, four bytes) only where the decoder did not already produce that.
+    const srgb = image.colorSpace.primaries === "bt709" && image.colorSpace.transfer === "iec61966-2-1";
+    const native = RGB_FORMATS.includes(image.format) && srgb;
+    await image.copyTo(target, native ? {} : { format: "RGBX", colorSpace: "srgb" });
+    timings.copyMs = performance.now() - started;
+    const orientation = { rotation: image.rotation || 0, flip: Boolean(image.flip) };
+    const source = { width: header.width, height: header.height };
+    return { pixels, bgra: native && image.format.startsWith("BGR"), source, stored: source, orientation };
+  } catch (e) {
+    pixels.free();
+    throw e;
+  }
+}
+
+/* The picked file as upright pixels via createImageBitmap. When the photo is at least twice
+ * the target, the browser first halves it while drawing, which is much cheaper than copying
+ * and resizing four times the pixels in wasm; Lanczos3 does the rest. */
+async function decodeBitmap({ m, memory }, bytes, header, maxEdge, timings) {
+  const started = performance.now();
   let bitmap;
   try {
     bitmap = await createImageBitmap(new Blob([bytes]), { imageOrientation: "from-image" });
   } catch {
     throw fail(header ? "invalid_image" : "unsupported_type");
   }
+  timings.decodeMs = performance.now() - started;
   try {
     const long = Math.max(bitmap.width, bitmap.height);
     const scale = long >= 2 * maxEdge ? 0.5 : 1;
@@ -109,8 +172,9 @@ async function decode({ m, memory }, bytes, maxEdge) {
       // (Chromium 156), so only a JPEG shown as stored skips drawing; drawing applies it.
       const direct = header && header.asStored && scale === 1;
       const bgra = await copyPixels(direct ? bitmap : onWhite(bitmap, width, height), memory, pixels);
-      const source = header || { width: bitmap.width, height: bitmap.height };
-      return { pixels, bgra, source };
+      timings.copyMs = performance.now() - started - timings.decodeMs;
+      const upright = { width: bitmap.width, height: bitmap.height };
+      return { pixels, bgra, source: header || upright, stored: upright, orientation: { rotation: 0, flip: false } };
     } catch (e) {
       pixels.free();
       throw e;
@@ -121,18 +185,20 @@ async function decode({ m, memory }, bytes, maxEdge) {
 }
 
 async function prepare(module, { bytes, maxEdge, quality }) {
-  const started = performance.now();
-  const { pixels, bgra, source } = await decode(module, new Uint8Array(bytes), maxEdge);
-  const decoded = performance.now();
-  const prepared = module.m.prepare_pixels(pixels, bgra, maxEdge, quality);
+  const timings = {};
+  const { pixels, bgra, source, stored, orientation } = await decode(module, new Uint8Array(bytes), maxEdge, timings);
+  const { rotation, flip } = orientation;
+  const prepared = module.m.prepare_pixels(pixels, bgra, stored.width, stored.height, rotation, flip, maxEdge, quality);
   const jpeg = own(prepared.jpeg);
+  timings.resizeMs = prepared.resize_ms;
+  timings.encodeMs = prepared.encode_ms;
   const answer = {
     jpeg,
     width: prepared.width,
     height: prepared.height,
     sourceWidth: source.width,
     sourceHeight: source.height,
-    timings: { decodeMs: decoded - started, resizeEncodeMs: performance.now() - decoded },
+    timings,
   };
   prepared.free();
   return answer;

@@ -10,11 +10,13 @@
 //! alpha onto white, resize so the long edge fits, apply the EXIF orientation, and encode a
 //! baseline JPEG that carries no metadata.
 //!
-//! The browser worker runs a shorter pipeline, [`prepare_pixels`]: the browser's own decoder is
-//! faster than any decoder compiled to wasm and applies the EXIF orientation, so the worker
-//! only asks [`inspect`] whether the header is acceptable, lets the browser decode, and hands
-//! the upright pixels back here to be resized and encoded.
+//! The browser worker runs a shorter pipeline ([`fit_browser_pixels`], then
+//! [`FittedPixels::encode`]): the browser's own decoder is faster than any decoder compiled to
+//! wasm, so the worker only asks [`inspect`] whether the header is acceptable, lets the browser
+//! decode (a large JPEG at a reduced scale, see [`jpeg_decode_size`]), and hands the pixels
+//! back here to be resized, turned upright and encoded.
 
+mod browser;
 mod decode;
 mod encode;
 mod error;
@@ -27,6 +29,10 @@ mod testing;
 #[cfg(feature = "wasm")]
 mod wasm;
 
+pub use browser::{
+    BrowserPixels, ChannelOrder, EncodedPhoto, FittedPixels, fit_browser_pixels, jpeg_decode_size,
+    orientation_of_frame,
+};
 pub use decode::decode_upright;
 pub use error::PhotoError;
 pub use header::{check_dimensions, inspect, jpeg_is_stored_upright};
@@ -90,61 +96,6 @@ pub fn prepare(bytes: &[u8], opts: &PrepareOptions) -> Result<PreparedPhoto, Pho
         width,
         height,
         source,
-    })
-}
-
-/// A JPEG made from pixels the browser decoded.
-#[derive(Clone, PartialEq, Eq)]
-pub struct EncodedPhoto {
-    pub jpeg: Vec<u8>,
-    pub width: u32,
-    pub height: u32,
-}
-
-impl std::fmt::Debug for EncodedPhoto {
-    // Like `PreparedPhoto`: shape only.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (width, height, bytes) = (self.width, self.height, self.jpeg.len());
-        write!(f, "EncodedPhoto({width}x{height}, {bytes} bytes)")
-    }
-}
-
-/// The byte order of the four-byte pixels the browser hands over. A `VideoFrame` copies out
-/// in the platform's own order (BGRX on most), and asking it to convert costs a pass over
-/// every pixel; the resize does not care and the encoder reads either order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChannelOrder {
-    Rgba,
-    Bgra,
-}
-
-/// The worker's half of preparation: upright four-byte pixels, already drawn onto white by the
-/// browser (the fourth byte is ignored), resized with Lanczos3 so the long edge is at most
-/// `max_edge` (never upscaled) and encoded as JPEG without metadata.
-pub fn prepare_pixels(
-    pixels: &[u8],
-    (width, height): (u32, u32),
-    order: ChannelOrder,
-    max_edge: u32,
-    jpeg_quality: u8,
-) -> Result<EncodedPhoto, PhotoError> {
-    let expected = u64::from(width) * u64::from(height) * 4;
-    if width == 0 || height == 0 || pixels.len() as u64 != expected {
-        return Err(PhotoError::InvalidImage(format!(
-            "{} bytes are not {width}×{height} four-byte pixels",
-            pixels.len()
-        )));
-    }
-    let (fitted_pixels, fitted) = pixels::fit_long_edge_4(pixels, (width, height), max_edge);
-    let color = match order {
-        ChannelOrder::Rgba => encode::ColorType::Rgba,
-        ChannelOrder::Bgra => encode::ColorType::Bgra,
-    };
-    let jpeg = encode::jpeg(&fitted_pixels, fitted, color, jpeg_quality)?;
-    Ok(EncodedPhoto {
-        jpeg,
-        width: fitted.0,
-        height: fitted.1,
     })
 }
 
@@ -466,93 +417,6 @@ mod tests {
         assert_eq!(image.dimensions(), (60, 40));
         let top_left = image.get_pixel(10, 10);
         assert!(top_left[0] > 180 && top_left[1] < 80, "{top_left:?}");
-    }
-
-    fn rgba_of(rgb: &RgbImage, alpha: u8) -> Vec<u8> {
-        rgb.pixels()
-            .flat_map(|px| [px[0], px[1], px[2], alpha])
-            .collect()
-    }
-
-    #[test]
-    fn browser_pixels_become_the_same_photo_as_the_native_pipeline() {
-        let picture = photo_like(4000, 3000);
-        let native =
-            decode_output(&prepare(&png_rgb(&picture), &PrepareOptions::person(2048)).unwrap());
-        let encoded = prepare_pixels(
-            &rgba_of(&picture, 255),
-            (4000, 3000),
-            ChannelOrder::Rgba,
-            2048,
-            90,
-        )
-        .unwrap();
-        assert_eq!((encoded.width, encoded.height), (2048, 1536));
-        let from_browser = image::load_from_memory(&encoded.jpeg).unwrap().into_rgb8();
-        assert_eq!(from_browser.dimensions(), (2048, 1536));
-        let difference = mean_abs_difference(&from_browser, &native);
-        assert!(difference < 1.0, "mean difference {difference:.2}");
-        assert!(encoded.jpeg.ends_with(&[0xFF, 0xD9]));
-        assert!(
-            !jpeg_header_markers(&encoded.jpeg).contains(&0xE1),
-            "no EXIF"
-        );
-    }
-
-    #[test]
-    fn browser_pixels_are_never_upscaled_and_alpha_is_ignored() {
-        let picture = quadrants(96, 64);
-        let opaque = prepare_pixels(
-            &rgba_of(&picture, 255),
-            (96, 64),
-            ChannelOrder::Rgba,
-            2048,
-            90,
-        )
-        .unwrap();
-        let clear = prepare_pixels(
-            &rgba_of(&picture, 0),
-            (96, 64),
-            ChannelOrder::Rgba,
-            2048,
-            90,
-        )
-        .unwrap();
-        assert_eq!((opaque.width, opaque.height), (96, 64));
-        assert_eq!(
-            opaque, clear,
-            "the browser already drew the photo onto white"
-        );
-    }
-
-    #[test]
-    fn bgra_pixels_give_the_same_photo_as_rgba() {
-        let picture = photo_like(300, 200);
-        let rgba = rgba_of(&picture, 255);
-        let bgra: Vec<u8> = rgba
-            .chunks_exact(4)
-            .flat_map(|px| [px[2], px[1], px[0], px[3]])
-            .collect();
-        let from_rgba = prepare_pixels(&rgba, (300, 200), ChannelOrder::Rgba, 128, 90).unwrap();
-        let from_bgra = prepare_pixels(&bgra, (300, 200), ChannelOrder::Bgra, 128, 90).unwrap();
-        assert_eq!((from_bgra.width, from_bgra.height), (128, 85));
-        assert_eq!(from_rgba, from_bgra);
-    }
-
-    #[test]
-    fn a_pixel_buffer_of_the_wrong_length_is_an_invalid_image() {
-        let rgba = rgba_of(&quadrants(10, 10), 255);
-        for (size, bytes) in [
-            ((10, 11), &rgba[..]),
-            ((10, 10), &rgba[4..]),
-            ((0, 0), &[][..]),
-        ] {
-            let result = prepare_pixels(bytes, size, ChannelOrder::Rgba, 2048, 90);
-            assert!(
-                matches!(result, Err(PhotoError::InvalidImage(_))),
-                "{size:?}: {result:?}"
-            );
-        }
     }
 
     #[test]

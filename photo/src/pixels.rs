@@ -1,7 +1,6 @@
 //! Pixel work between decoding and encoding: alpha flattening and the long-edge resize.
 
 use fast_image_resize::images::{TypedImage, TypedImageRef};
-use std::borrow::Cow;
 
 use fast_image_resize::pixels::{U8x3, U8x4};
 use fast_image_resize::{FilterType, PixelTrait, ResizeAlg, ResizeOptions, Resizer};
@@ -50,18 +49,10 @@ pub(crate) fn fit_long_edge(rgb: RgbImage, max_edge: u32) -> RgbImage {
     RgbImage::from_raw(width, height, resized).expect("the target holds width × height × 3 bytes")
 }
 
-/// [`fit_long_edge`] for the worker's four-byte pixels in either channel order (`size` is
-/// theirs): the pixels that fit and their size, borrowed when nothing needed resizing.
-pub(crate) fn fit_long_edge_4(
-    pixels: &[u8],
-    size: (u32, u32),
-    max_edge: u32,
-) -> (Cow<'_, [u8]>, (u32, u32)) {
-    let fitted = fitted_size(size.0, size.1, max_edge.max(1));
-    if fitted == size {
-        return (Cow::Borrowed(pixels), size);
-    }
-    (Cow::Owned(lanczos3::<U8x4>(pixels, size, fitted)), fitted)
+/// Lanczos3 for the worker's four-byte pixels (either channel order; the fourth byte is
+/// carried along, not used as alpha) from `from` to `to`.
+pub(crate) fn lanczos3_4(pixels: &[u8], from: (u32, u32), to: (u32, u32)) -> Vec<u8> {
+    lanczos3::<U8x4>(pixels, from, to)
 }
 
 /// Lanczos3 from `source` (`from`, tightly packed pixels of type `P`) to `to`.
