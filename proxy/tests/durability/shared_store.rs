@@ -374,16 +374,119 @@ async fn a_daily_budget_holds_across_instances_because_the_counters_are_shared()
     assert_eq!(fake.recorder.count(CREATE), 1);
 }
 
+/// A connection to the test's server, to read what the proxies stored.
+fn connect(redis: &RedisServer) -> redis::Connection {
+    let client = redis::Client::open(redis.url(0)).expect("a Redis URL");
+    client.get_connection().expect("connect to redis-server")
+}
+
 /// The keys under `tryon:` that name task `id`, read straight from the server.
 fn keys_of(redis: &RedisServer, id: &str) -> Vec<String> {
-    let client = redis::Client::open(redis.url(0)).expect("a Redis URL");
-    let mut connection = client.get_connection().expect("connect to redis-server");
     let mut keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("tryon:*{id}"))
-        .query(&mut connection)
+        .query(&mut connect(redis))
         .expect("KEYS");
     keys.sort();
     keys
+}
+
+/// The instance token holding task `id`'s lease, if anyone holds it.
+fn lease_holder(redis: &RedisServer, id: &str) -> Option<String> {
+    redis::cmd("GET")
+        .arg(format!("tryon:lease:{id}"))
+        .query(&mut connect(redis))
+        .expect("GET the lease")
+}
+
+/// Whether the driver of task `id` has stored its vendor's task id (what a resume needs).
+fn upstream_recorded(redis: &RedisServer, id: &str) -> bool {
+    redis::cmd("HEXISTS")
+        .arg(format!("tryon:task:{id}"))
+        .arg("upstream")
+        .query(&mut connect(redis))
+        .expect("HEXISTS the upstream state")
+}
+
+/// The lease a driver holds lasts 3 s and is renewed every second, so after a signal it
+/// stands for at least 2 s more unless it is given back. A takeover within this shows it was.
+const HANDED_OVER_WITHIN: Duration = Duration::from_millis(1500);
+
+#[tokio::test]
+async fn sigterm_on_redis_gives_the_lease_back_and_the_other_instance_takes_over_at_once() {
+    let redis = RedisServer::start();
+    let fake = slow_fitroom(Duration::from_secs(5)).await;
+    let (data_a, data_b) = (DataDir::new("handover-a"), DataDir::new("handover-b"));
+    let a = start_on_redis(&data_a, &redis, &fake).await;
+    let b = start_on_redis(&data_b, &redis, &fake).await;
+    let (status, created) = a.create(9, None).await;
+    assert_eq!(status, 202, "create on A: {created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let on_a = a.watch(&id, 0);
+    let on_b = b.watch(&id, 0);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !(upstream_recorded(&redis, &id)
+        && a.text("/metrics").await.1.contains("tryon_watchers 1"))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A never ran the task upstream with its watcher connected"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let holder_a = lease_holder(&redis, &id).expect("A holds the lease while it drives");
+
+    let signalled = Instant::now();
+    let terminated = tokio::task::spawn_blocking(move || a.terminate());
+    let taken_over = loop {
+        match lease_holder(&redis, &id) {
+            Some(holder) if holder != holder_a => break signalled.elapsed(),
+            _ => {}
+        }
+        assert!(
+            signalled.elapsed() < PATIENCE,
+            "no other instance took the lease after A's SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let (took, clean) = terminated.await.unwrap();
+    assert!(clean, "SIGTERM ends A with a success status");
+    assert!(
+        took < Duration::from_secs(10),
+        "A must drain and exit within 10 s, took {took:?}"
+    );
+    assert!(
+        taken_over < HANDED_OVER_WITHIN,
+        "B must take the task over as soon as A gives its lease back, well before the lease \
+         would run out; took {taken_over:?} from the signal"
+    );
+
+    let before = tokio::time::timeout(PATIENCE, on_a)
+        .await
+        .expect("A's stream ends on SIGTERM")
+        .unwrap();
+    assert_ne!(
+        before.last().map(|(_, v)| v["status"].clone()),
+        Some("succeeded".into()),
+        "A's stream was told to reconnect, not finished"
+    );
+    let events = tokio::time::timeout(PATIENCE, on_b)
+        .await
+        .expect("B finishes the task and its watcher's stream ends")
+        .unwrap();
+    let event_ids: Vec<u64> = events.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        event_ids,
+        (1..=event_ids.len() as u64).collect::<Vec<_>>(),
+        "B's watcher gets every event once, across the hand-over"
+    );
+    let last = &events.last().unwrap().1;
+    assert_eq!(last["status"], "succeeded", "{last}");
+    assert_eq!(
+        fake.recorder.count(CREATE),
+        1,
+        "B resumed A's upstream task instead of creating it again"
+    );
+    fake.recorder.assert_clean();
 }
 
 #[tokio::test]
