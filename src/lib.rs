@@ -68,16 +68,40 @@ impl Widget {
     }
 }
 
+/// Registers `options.table` as the sentences of `options.locale`, when the loader sent one.
+fn register_table(options: &JsValue) {
+    let Some(locale) = dom::string(options, "locale").and_then(|tag| i18n::Locale::from_tag(&tag))
+    else {
+        return;
+    };
+    let Ok(table) = js_sys::Reflect::get(options, &"table".into()) else {
+        return;
+    };
+    if !js_sys::Array::is_array(&table) {
+        return;
+    }
+    let sentences: Option<Vec<String>> = js_sys::Array::from(&table)
+        .iter()
+        .map(|sentence| sentence.as_string())
+        .collect();
+    if let Some(sentences) = sentences {
+        i18n::register(locale, sentences);
+    }
+}
+
 /// Draws the widget's dialog into `container` (inside `host`'s shadow root).
 ///
-/// `options` is `{proxy: string, worker: string}`: the proxy base used when the element has no
-/// `proxy` attribute (the loader's origin), and the absolute URL of the photo worker script.
+/// `options` is `{proxy: string, worker: string, locale?: string, table?: string[]}`: the proxy
+/// base used when the element has no `proxy` attribute (the loader's origin), the absolute URL of
+/// the photo worker script, and the sentences of the element's language when that is not English
+/// (the loader fetched them beside the wasm; see [`i18n`]).
 #[wasm_bindgen]
 pub fn mount(
     host: HtmlElement,
     container: HtmlElement,
     options: JsValue,
 ) -> Result<Widget, JsError> {
+    register_table(&options);
     let options = MountOptions {
         default_proxy: dom::string(&options, "proxy")
             .ok_or_else(|| JsError::new("options.proxy is required"))?,

@@ -11,6 +11,9 @@
   // The button's label per language, drawn before the wasm (and its i18n tables) exist.
   // A Rust test keeps these equal to the tables' ButtonLabel.
   const LABELS = { en: "Try it on", de: "Anprobieren", fr: "Essayer", es: "Pruébatelo", ja: "試着する", pt: "Experimentar" };
+  // Every language's sentences but English's (which the wasm carries), fetched with the wasm:
+  // a shopper downloads only her own table.
+  const TABLES = { de: "__LOCALE_DE__", fr: "__LOCALE_FR__", es: "__LOCALE_ES__", ja: "__LOCALE_JA__", pt: "__LOCALE_PT__" };
   const CSS =
     ":host{display:inline-block;vertical-align:middle;font-family:var(--tryon-font)}" +
     ":host([hidden]){display:none}" +
@@ -44,6 +47,19 @@
       .then(async (m) => (await m.default({ module_or_path: at("__WIDGET_WASM__") }), m))
       .catch((e) => {
         glue = null; // a later intent tries again
+        throw e;
+      }));
+
+  const tables = {}; // one download per language for every button on the page
+  const table = (lang) =>
+    TABLES[lang] &&
+    (tables[lang] ||= fetch(at(TABLES[lang]))
+      .then((r) => {
+        if (!r.ok) throw new Error(`HTTP ${r.status} for the ${lang} sentences`);
+        return r.json();
+      })
+      .catch((e) => {
+        tables[lang] = null; // a later intent tries again
         throw e;
       }));
 
@@ -86,10 +102,12 @@
     }
 
     load() {
-      return (this.p ||= Promise.all([runtime(), this.css()])
-        .then(([m]) => {
+      const locale = language(this);
+      return (this.p ||= Promise.all([runtime(), this.css(), table(locale)])
+        .then(([m, , sentences]) => {
           if (!this.isConnected || this.w) return;
-          this.w = m.mount(this, this.c, { proxy: new URL(here).origin, worker: at("__WORKER_JS__") });
+          const options = { proxy: new URL(here).origin, worker: at("__WORKER_JS__"), locale, table: sentences };
+          this.w = m.mount(this, this.c, options);
           if (this.o) this.w.open();
         })
         .catch((e) => {

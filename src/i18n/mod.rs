@@ -4,13 +4,27 @@
 //! so adding a key (or an error code of the contract, through [`failure_key`]) does not compile
 //! until every locale has its sentence. Placeholders are `{name}` and are filled by [`fill`].
 //! The language comes from the `locale` attribute, else the page's `<html lang>`, else English.
+//!
+//! Only English is compiled into the browser's wasm. `cargo xtask dist` writes every other table
+//! (from these same files, through `examples/locale_tables.rs`) as a small JSON file beside it,
+//! and the loader fetches the page's one together with the wasm and hands it to
+//! [`mount`](crate::mount), which [`register`]s it: six tables in the wasm would be a fifth of
+//! what a shopper downloads before the dialog opens, for one language she reads.
 
+#[cfg(not(target_arch = "wasm32"))]
 mod de;
 mod en;
+#[cfg(not(target_arch = "wasm32"))]
 mod es;
+#[cfg(not(target_arch = "wasm32"))]
 mod fr;
+#[cfg(not(target_arch = "wasm32"))]
 mod ja;
+#[cfg(not(target_arch = "wasm32"))]
 mod pt_br;
+mod registered;
+
+pub use registered::register;
 
 use tryon_proxy::wire::ErrorCode;
 
@@ -66,16 +80,38 @@ impl Locale {
             .unwrap_or_default()
     }
 
-    /// The sentence for `key`, placeholders unfilled.
+    /// The sentence for `key`, placeholders unfilled: from the table registered for this
+    /// locale, else the compiled-in one, else English.
     pub fn text(self, key: Key) -> &'static str {
-        match self {
+        registered::text(self, key)
+            .or_else(|| self.compiled_in(key))
+            .unwrap_or_else(|| en::text(key))
+    }
+
+    /// Natively (tests, the table files' generator) every table is compiled in.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn compiled_in(self, key: Key) -> Option<&'static str> {
+        Some(match self {
             Self::En => en::text(key),
             Self::De => de::text(key),
             Self::Fr => fr::text(key),
             Self::Es => es::text(key),
             Self::Ja => ja::text(key),
             Self::PtBr => pt_br::text(key),
-        }
+        })
+    }
+
+    /// In the browser only English is compiled in; another locale's sentences are the table the
+    /// loader fetched and [`mount`](crate::mount) registered.
+    #[cfg(target_arch = "wasm32")]
+    fn compiled_in(self, key: Key) -> Option<&'static str> {
+        (self == Self::En).then(|| en::text(key))
+    }
+
+    /// Every sentence in [`Key::ALL`]'s order: the file `cargo xtask dist` ships for this locale.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn table(self) -> Vec<&'static str> {
+        Key::ALL.into_iter().map(|key| self.text(key)).collect()
     }
 
     /// The line under the progress bar, filled in.
@@ -207,6 +243,8 @@ pub enum Key {
 }
 
 impl Key {
+    /// Every key in declaration order, so a key's position here is `key as usize` (a test keeps
+    /// it so): the shipped tables are lists in this order.
     pub const ALL: [Key; 83] = [
         Self::ButtonLabel,
         Self::DialogTitle,
@@ -409,6 +447,27 @@ mod tests {
                     english,
                     "{locale:?} {key:?} = {text:?} must use the same placeholders as English"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn key_list_is_in_declaration_order() {
+        for (position, key) in Key::ALL.into_iter().enumerate() {
+            assert_eq!(
+                key as usize, position,
+                "Key::ALL lists {key:?} out of order"
+            );
+        }
+    }
+
+    #[test]
+    fn shipped_tables_hold_every_sentence_on_its_key_position() {
+        for locale in Locale::ALL {
+            let table = locale.table();
+            assert_eq!(table.len(), Key::ALL.len());
+            for key in Key::ALL {
+                assert_eq!(table[key as usize], locale.text(key), "{locale:?} {key:?}");
             }
         }
     }
