@@ -3,8 +3,15 @@
 //!
 //! ```text
 //! cargo build --release -p tryon-proxy
-//! cargo run --release -p tryon-proxy --example bench_proxy [-- watchers=1000,5000,10000 reads=1000,5000 creates=10]
+//! cargo run --release -p tryon-proxy --example bench_proxy [-- watchers=1000,5000,10000 reads=1000,5000 creates=10 store=redis]
 //! ```
+//!
+//! `store=redis` measures the same figures with two instances on one Redis (a loopback
+//! `redis-server`, Debian's package, started per phase and stopped after it): tasks are
+//! created on the first instance and watched and read on the second, so what is measured
+//! includes the fan-out across instances; creates alternate between the two. RSS and CPU
+//! figures are then the two proxies' sums, and a line per phase gives each process's share,
+//! Redis's included.
 //!
 //! 1. Watchers: N event streams spread over local-provider tasks; the proxy's peak RSS
 //!    (VmHWM) and the delay from each status change (`updated_at`, stamped when the event is
@@ -39,6 +46,16 @@ struct Options {
     watchers: Vec<usize>,
     reads: Vec<u64>,
     create_seconds: u64,
+    store: StoreMode,
+}
+
+/// Where the proxies keep their state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoreMode {
+    /// One instance with the embedded store in a fresh data directory.
+    Embedded,
+    /// Two instances on one loopback `redis-server`.
+    Redis,
 }
 
 fn options() -> Options {
@@ -46,6 +63,7 @@ fn options() -> Options {
         watchers: vec![1_000, 5_000, 10_000],
         reads: vec![1_000, 5_000],
         create_seconds: 10,
+        store: StoreMode::Embedded,
     };
     for arg in std::env::args().skip(1) {
         let (key, value) = arg.split_once('=').unwrap_or((&arg, ""));
@@ -54,6 +72,8 @@ fn options() -> Options {
             "watchers" => options.watchers = list().collect(),
             "reads" => options.reads = list().map(|v: usize| v as u64).collect(),
             "creates" => options.create_seconds = value.parse().unwrap_or(10),
+            "store" if value == "redis" => options.store = StoreMode::Redis,
+            "store" if value == "embedded" => options.store = StoreMode::Embedded,
             _ => eprintln!("ignoring {arg}"),
         }
     }
@@ -63,12 +83,21 @@ fn options() -> Options {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let options = options();
-    println!("tryon-proxy benchmark (loopback, {} CPUs)", num_cpus());
+    println!(
+        "tryon-proxy benchmark (loopback, {} CPUs, {})",
+        num_cpus(),
+        match options.store {
+            StoreMode::Embedded => "one instance, embedded store",
+            StoreMode::Redis =>
+                "two instances on one redis-server: create on A, watch and read on B",
+        }
+    );
+    let store = options.store;
     for &n in &options.watchers {
-        watchers(n).await;
+        watchers(n, store).await;
     }
-    reads(&options.reads).await;
-    creates(options.create_seconds).await;
+    reads(&options.reads, store).await;
+    creates(options.create_seconds, store).await;
 }
 
 fn num_cpus() -> usize {
@@ -200,6 +229,123 @@ impl Drop for Proxy {
     }
 }
 
+#[path = "../tests/durability/redis_server.rs"]
+#[allow(dead_code)] // pause and resume are the durability tests'
+mod redis_server;
+
+/// The proxies of one phase ([`StoreMode::deploy`]): one instance, or two on one
+/// `redis-server` (all stopped when this is dropped). Phases use it like one proxy: tasks are created on the first instance,
+/// `addr` (watched and read) is the last one's, creates alternate, RSS and CPU are the sums.
+struct Deployment {
+    instances: Vec<Proxy>,
+    addr: String,
+    /// Dropped after the instances, which are its clients.
+    redis: Option<redis_server::RedisServer>,
+    /// The process's CPU seconds when the phase began, for the share printed on drop.
+    started_cpu: Vec<f64>,
+}
+
+impl StoreMode {
+    /// Starts this mode's proxies with `args`.
+    async fn deploy(self, args: &[&str]) -> Deployment {
+        let (instances, redis) = match self {
+            StoreMode::Embedded => (vec![Proxy::start(args).await], None),
+            StoreMode::Redis => {
+                let redis = redis_server::RedisServer::start();
+                let url = redis.url(0);
+                let mut shared = vec!["--store", url.as_str()];
+                shared.extend_from_slice(args);
+                let a = Proxy::start(&shared).await;
+                let b = Proxy::start(&shared).await;
+                (vec![a, b], Some(redis))
+            }
+        };
+        let addr = instances
+            .last()
+            .expect("one instance at least")
+            .addr
+            .clone();
+        let started_cpu = instances.iter().map(Proxy::cpu_seconds).collect();
+        Deployment {
+            instances,
+            addr,
+            redis,
+            started_cpu,
+        }
+    }
+}
+
+impl Deployment {
+    async fn create(&self, client: &reqwest::Client, person: &[u8], n: u64) -> String {
+        self.instances[0].create(client, person, n).await
+    }
+
+    async fn try_create(&self, client: &reqwest::Client, person: &[u8], n: u64) -> u16 {
+        let instance = &self.instances[n as usize % self.instances.len()];
+        instance.try_create(client, person, n).await
+    }
+
+    /// The instances' peak RSS, summed, in MiB.
+    fn peak_rss_mib(&self) -> f64 {
+        self.instances.iter().map(Proxy::peak_rss_mib).sum()
+    }
+
+    /// The instances' CPU seconds so far, summed.
+    fn cpu_seconds(&self) -> f64 {
+        self.instances.iter().map(Proxy::cpu_seconds).sum()
+    }
+}
+
+impl Drop for Deployment {
+    /// With Redis, each process's share of the phase, since the phase's own line sums them.
+    fn drop(&mut self) {
+        let Some(redis) = &self.redis else { return };
+        let instances: Vec<String> = self
+            .instances
+            .iter()
+            .zip(&self.started_cpu)
+            .zip(["A (creates)", "B (watched, read)"])
+            .map(|((proxy, started), name)| {
+                format!(
+                    "{name} peak RSS {:.1} MiB, CPU {:.2} s",
+                    proxy.peak_rss_mib(),
+                    proxy.cpu_seconds() - started
+                )
+            })
+            .collect();
+        println!(
+            "    per process: {}; redis-server {} (load average {})",
+            instances.join("; "),
+            redis_usage(redis),
+            load_average()
+        );
+    }
+}
+
+/// What `redis-server` reports about itself: peak memory and CPU seconds since its start.
+fn redis_usage(redis: &redis_server::RedisServer) -> String {
+    let info = redis::Client::open(redis.url(0))
+        .and_then(|client| client.get_connection())
+        .and_then(|mut connection| redis::cmd("INFO").query::<String>(&mut connection))
+        .unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+            .unwrap_or("?")
+            .trim()
+            .to_owned()
+    };
+    let cpu = ["used_cpu_user", "used_cpu_sys"]
+        .iter()
+        .filter_map(|name| field(name).parse::<f64>().ok())
+        .sum::<f64>();
+    format!(
+        "peak memory {}, RSS {:.1} MiB, CPU {cpu:.2} s",
+        field("used_memory_peak_human"),
+        field("used_memory_rss").parse::<f64>().unwrap_or(0.0) / 1_048_576.0
+    )
+}
+
 fn proc_status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -225,15 +371,16 @@ struct Delays {
 }
 
 /// Phase 1: `n` watchers over tasks of the local provider.
-async fn watchers(n: usize) {
+async fn watchers(n: usize, store: StoreMode) {
     let tasks = (n / 500).clamp(4, 20);
-    let proxy = Proxy::start(&[
-        "--local-duration-ms",
-        "12000",
-        "--max-running-tasks",
-        &tasks.to_string(),
-    ])
-    .await;
+    let proxy = store
+        .deploy(&[
+            "--local-duration-ms",
+            "12000",
+            "--max-running-tasks",
+            &tasks.to_string(),
+        ])
+        .await;
     let client = reqwest::Client::new();
     let person = figure(0);
     let idle_rss = proxy.peak_rss_mib();
@@ -467,8 +614,8 @@ fn recv_stamped(
 }
 
 /// Phase 2: open-loop status reads at each rate.
-async fn reads(rates: &[u64]) {
-    let proxy = Proxy::start(&["--local-duration-ms", "1000"]).await;
+async fn reads(rates: &[u64], store: StoreMode) {
+    let proxy = store.deploy(&["--local-duration-ms", "1000"]).await;
     let client = reqwest::Client::new();
     let id = proxy.create(&client, &figure(0), 0).await;
     let path = format!("/v1/tryons/{id}");
@@ -577,9 +724,11 @@ async fn exchange(stream: &mut TcpStream, request: &[u8]) -> bool {
 }
 
 /// Phase 3: sustained creates with a 2048 px photo from 4 concurrent clients.
-async fn creates(seconds: u64) {
+async fn creates(seconds: u64, store: StoreMode) {
     // One slot and a long duration: the provider's own work stays out of the figure.
-    let proxy = Proxy::start(&["--local-duration-ms", "3600000", "--max-running-tasks", "1"]).await;
+    let proxy = store
+        .deploy(&["--local-duration-ms", "3600000", "--max-running-tasks", "1"])
+        .await;
     let person = Arc::new(photo_2048());
     let client = reqwest::Client::new();
     let counter = Arc::new(AtomicU64::new(1));

@@ -1,6 +1,7 @@
 //! A real `redis-server` (Debian's package) on a free loopback port, in a temporary folder,
-//! with persistence off; killed and removed when dropped. Shared by the durability tests and
-//! the store's unit tests (which include this file by path).
+//! with persistence off; killed and removed when dropped. Shared by the durability tests, the
+//! store's unit tests and `examples/bench_proxy.rs`'s Redis mode (which include this file by
+//! path).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
