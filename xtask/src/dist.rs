@@ -41,6 +41,8 @@ pub enum Role {
     PhotoJs,
     PhotoWasm,
     Snippet,
+    /// One language's sentences (all but English, which the widget's wasm carries).
+    Locale,
 }
 
 impl Role {
@@ -54,11 +56,13 @@ impl Role {
             Role::PhotoJs => "photo-js",
             Role::PhotoWasm => "photo-wasm",
             Role::Snippet => "snippet",
+            Role::Locale => "locale",
         }
     }
 
     /// Whether the file must arrive before the dialog is usable (the photo module is fetched by
-    /// the worker afterwards, off that path).
+    /// the worker afterwards, off that path). Of the locale tables, the page's one does too; the
+    /// size table counts the largest.
     fn before_dialog(self) -> bool {
         matches!(
             self,
@@ -88,6 +92,16 @@ impl Asset {
         }
     }
 }
+
+/// The locale tables the loader fetches (`examples/locale_tables.rs` writes `<tag>.json`) and
+/// the loader's placeholder for each.
+const LOCALE_TABLES: [(&str, &str); 5] = [
+    ("de", "__LOCALE_DE__"),
+    ("fr", "__LOCALE_FR__"),
+    ("es", "__LOCALE_ES__"),
+    ("ja", "__LOCALE_JA__"),
+    ("pt-BR", "__LOCALE_PT__"),
+];
 
 /// One wasm-bindgen'ed crate: its JS glue, its (optimised) wasm and any JS snippets it imports.
 struct BoundModule {
@@ -131,6 +145,7 @@ pub fn dist() -> Result<Vec<Asset>> {
         Role::Css,
         minifier.run("widget.css", read_source("www/widget.css")?)?,
     );
+    let locales = locale_tables()?;
     let worker = Asset::hashed(
         "prepare-worker",
         "js",
@@ -143,15 +158,16 @@ pub fn dist() -> Result<Vec<Asset>> {
             ],
         )?,
     );
-    let loader = substitute(
-        "www/widget.js",
-        &[
-            ("__WIDGET_JS__", &widget_js.name),
-            ("__WIDGET_WASM__", &widget_wasm.name),
-            ("__WIDGET_CSS__", &css.name),
-            ("__WORKER_JS__", &worker.name),
-        ],
-    )?;
+    let mut loader_names = vec![
+        ("__WIDGET_JS__", widget_js.name.as_str()),
+        ("__WIDGET_WASM__", widget_wasm.name.as_str()),
+        ("__WIDGET_CSS__", css.name.as_str()),
+        ("__WORKER_JS__", worker.name.as_str()),
+    ];
+    for ((_, placeholder), table) in LOCALE_TABLES.iter().zip(&locales) {
+        loader_names.push((placeholder, table.name.as_str()));
+    }
+    let loader = substitute("www/widget.js", &loader_names)?;
     let loader = Asset {
         name: "widget.js".into(),
         role: Role::Loader,
@@ -166,6 +182,7 @@ pub fn dist() -> Result<Vec<Asset>> {
         photo_js,
         photo_wasm,
     ]);
+    assets.extend(locales);
     for (path, bytes) in widget.snippets.into_iter().chain(photo.snippets) {
         assets.push(Asset {
             name: path,
@@ -178,6 +195,32 @@ pub fn dist() -> Result<Vec<Asset>> {
     copy_to_shopify_extension(&assets)?;
     print_size_table(&assets);
     Ok(assets)
+}
+
+/// Every locale's sentences but English's, written by the widget crate's `locale_tables` example
+/// from the Rust tables, so the shipped files cannot drift from them.
+fn locale_tables() -> Result<Vec<Asset>> {
+    let dir = repo_root().join("target/dist-work/locales");
+    process::run(
+        process::cargo()
+            .args(["run", "--quiet", "-p", "tryon-widget", "--example"])
+            .arg("locale_tables")
+            .arg("--")
+            .arg(&dir),
+    )?;
+    LOCALE_TABLES
+        .iter()
+        .map(|(tag, _)| {
+            let path = dir.join(format!("{tag}.json"));
+            let bytes = fs::read(&path).io("reading", &path)?;
+            Ok(Asset::hashed(
+                &format!("locale-{tag}"),
+                "json",
+                Role::Locale,
+                bytes,
+            ))
+        })
+        .collect()
 }
 
 /// The photo module's pixel loops (Lanczos3 resize, JPEG encode) are most of the time a
@@ -415,7 +458,12 @@ fn is_hashed_name(name: &str) -> bool {
         "widget-",
         "prepare-worker-",
     ];
-    let Some(rest) = STEMS.iter().find_map(|stem| name.strip_prefix(stem)) else {
+    let locale_stems = LOCALE_TABLES.map(|(tag, _)| format!("locale-{tag}-"));
+    let mut stems = STEMS
+        .iter()
+        .copied()
+        .chain(locale_stems.iter().map(String::as_str));
+    let Some(rest) = stems.find_map(|stem| name.strip_prefix(stem)) else {
         return false;
     };
     let Some((hash, extension)) = rest.split_once('.') else {
@@ -423,7 +471,7 @@ fn is_hashed_name(name: &str) -> bool {
     };
     hash.len() == 8
         && hash.bytes().all(|byte| byte.is_ascii_hexdigit())
-        && matches!(extension, "js" | "wasm" | "css")
+        && matches!(extension, "js" | "wasm" | "css" | "json")
 }
 
 fn gzip_len(bytes: &[u8]) -> usize {
@@ -461,6 +509,11 @@ fn manifest(assets: &[Asset]) -> serde_json::Value {
         "worker": role_name(Role::Worker),
         "photo_js": role_name(Role::PhotoJs),
         "photo_wasm": role_name(Role::PhotoWasm),
+        "locales": LOCALE_TABLES
+            .iter()
+            .zip(assets.iter().filter(|asset| asset.role == Role::Locale))
+            .map(|((tag, _), asset)| (tag.to_string(), serde_json::Value::from(asset.name.clone())))
+            .collect::<serde_json::Map<_, _>>(),
         "files": files,
     })
 }
@@ -469,7 +522,8 @@ fn kib(bytes: usize) -> String {
     format!("{:.1} KiB", bytes as f64 / 1024.0)
 }
 
-/// The transfer sizes per file, in total, and on the path to a usable dialog.
+/// The transfer sizes per file, in total, and on the path to a usable dialog (with the largest
+/// locale table, since a page fetches its own).
 pub fn print_size_table(assets: &[Asset]) {
     println!(
         "\n{:<34} {:<12} {:>11} {:>11}",
@@ -477,6 +531,7 @@ pub fn print_size_table(assets: &[Asset]) {
     );
     let mut total = (0, 0);
     let mut before_dialog = (0, 0);
+    let mut largest_locale = (0, 0);
     for asset in assets {
         let (raw, gzip) = (asset.bytes.len(), gzip_len(&asset.bytes));
         println!(
@@ -490,11 +545,18 @@ pub fn print_size_table(assets: &[Asset]) {
         if asset.role.before_dialog() {
             before_dialog = (before_dialog.0 + raw, before_dialog.1 + gzip);
         }
+        if asset.role == Role::Locale && gzip > largest_locale.1 {
+            largest_locale = (raw, gzip);
+        }
     }
+    before_dialog = (
+        before_dialog.0 + largest_locale.0,
+        before_dialog.1 + largest_locale.1,
+    );
     println!("{:<47} {:>11} {:>11}", "total", kib(total.0), kib(total.1));
     println!(
         "{:<47} {:>11} {:>11}\n",
-        "before the dialog is usable (no photo module)",
+        "before the dialog is usable (+ largest locale)",
         kib(before_dialog.0),
         kib(before_dialog.1)
     );
@@ -514,6 +576,8 @@ mod tests {
         assert!(!is_hashed_name("widget-0123.css"));
         assert!(!is_hashed_name("widget-0123456z.css"));
         assert!(!is_hashed_name("other-01234567.js"));
+        assert!(is_hashed_name("locale-pt-BR-0a1b2c3d.json"));
+        assert!(!is_hashed_name("locale-xx-0a1b2c3d.json"));
     }
 
     #[test]
