@@ -364,10 +364,21 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Delays in milliseconds from each status change to its arrival (kernel receive timestamp)
 /// and to the moment the benchmark client read it.
+/// Only changes published after the proxy answered the stream count: the events a stream
+/// replays at its start (published while it was being opened) measure how long opening took,
+/// which `opening` keeps apart, with those replays' delays in `replayed`.
 #[derive(Default)]
 struct Delays {
     arrived: Vec<f64>,
     read: Vec<f64>,
+    /// From sending the request to the arrival of the answer's first bytes.
+    opening: Vec<f64>,
+    replayed: Vec<f64>,
+    /// When each counted event was published, beside its arrival delay, to tell the delays
+    /// while streams were still being opened from those once all were open.
+    published: Vec<(OffsetDateTime, f64)>,
+    /// When the last stream's answer arrived.
+    all_open: Option<OffsetDateTime>,
 }
 
 /// Phase 1: `n` watchers over tasks of the local provider.
@@ -393,6 +404,7 @@ async fn watchers(n: usize, store: StoreMode) {
     let mut handles = Vec::with_capacity(n);
     let load_before = load_average();
     let (proxy_cpu, client_cpu) = (proxy.cpu_seconds(), own_cpu_seconds());
+    let proxy_waited = waited_for_cpu(&proxy);
     let opened = Instant::now();
     for w in 0..n {
         let id = ids[w % tasks].clone();
@@ -416,8 +428,24 @@ async fn watchers(n: usize, store: StoreMode) {
     let proxy_cpu = proxy.cpu_seconds() - proxy_cpu;
     let client_cpu = own_cpu_seconds() - client_cpu;
     let mut delays = std::mem::take(&mut *delays.lock().unwrap());
-    delays.arrived.sort_by(f64::total_cmp);
-    delays.read.sort_by(f64::total_cmp);
+    for list in [
+        &mut delays.arrived,
+        &mut delays.read,
+        &mut delays.opening,
+        &mut delays.replayed,
+    ] {
+        list.sort_by(f64::total_cmp);
+    }
+    let all_open = delays.all_open.unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let mut steady: Vec<f64> = delays
+        .published
+        .iter()
+        .filter(|(published, _)| *published > all_open)
+        .map(|(_, delay)| *delay)
+        .collect();
+    steady.sort_by(f64::total_cmp);
+    let proxy_waited = waited_for_cpu(&proxy) - proxy_waited;
+    let frames = delays.arrived.len() + delays.replayed.len();
     println!(
         "watchers N={n:>6}: {completed} streams to the end ({} connected, all ended {seconds:.1} s after the first opened, {tasks} tasks); \
          peak RSS {:.1} MiB (idle {idle_rss:.1} MiB); delivery delay p50 {:.1} ms, p99 {:.1} ms over {} events \
@@ -431,10 +459,43 @@ async fn watchers(n: usize, store: StoreMode) {
         percentile(&delays.read, 0.5),
         percentile(&delays.read, 0.99),
         proxy_cpu * 100.0 / seconds,
-        proxy_cpu * 1e6 / delays.arrived.len() as f64,
+        proxy_cpu * 1e6 / frames as f64,
         client_cpu * 100.0 / seconds,
         load_average(),
     );
+    println!(
+        "    opening a stream (request sent to answer arrived): p50 {:.1} ms, p99 {:.1} ms; \
+         {} events published meanwhile, replayed at the stream's start (not counted above): p99 {:.1} ms; \
+         delivery once all streams were open: p50 {:.1} ms, p99 {:.1} ms over {} events; the proxy's threads waited {proxy_waited:.2} s for a CPU while runnable (ran {proxy_cpu:.2} s)",
+        percentile(&delays.opening, 0.5),
+        percentile(&delays.opening, 0.99),
+        delays.replayed.len(),
+        percentile(&delays.replayed, 0.99),
+        percentile(&steady, 0.5),
+        percentile(&steady, 0.99),
+        steady.len(),
+    );
+}
+
+/// Seconds the proxy's threads spent runnable but waiting for a CPU (the scheduler's own
+/// count, summed over live threads): on shared cores, how much of the delay is contention.
+fn waited_for_cpu(proxy: &Deployment) -> f64 {
+    proxy
+        .instances
+        .iter()
+        .map(|instance| thread_wait_seconds(instance.pid()))
+        .sum()
+}
+
+fn thread_wait_seconds(pid: u32) -> f64 {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    threads
+        .filter_map(|thread| std::fs::read_to_string(thread.ok()?.path().join("schedstat")).ok())
+        .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum::<u64>() as f64
+        / 1e9
 }
 
 /// The 1-minute load average.
@@ -490,6 +551,7 @@ async fn watch(
     }
     connected.fetch_add(1, Ordering::Relaxed);
     let opened = OffsetDateTime::now_utc();
+    let mut answered = None;
     let mut mine = Delays::default();
     let mut pending = Vec::new();
     let mut chunk = vec![0u8; 4096];
@@ -499,6 +561,11 @@ async fn watch(
             break;
         };
         let now = OffsetDateTime::now_utc();
+        let arrived = arrived.unwrap_or(now);
+        let answered = *answered.get_or_insert_with(|| {
+            mine.opening.push(millis(arrived - opened));
+            arrived
+        });
         pending.extend_from_slice(&chunk[..read]);
         let mut consumed = 0;
         while let Some(end) = pending[consumed..].iter().position(|&b| b == b'\n') {
@@ -507,11 +574,12 @@ async fn watch(
             let Some(updated) = updated_at(line) else {
                 continue;
             };
-            if updated > opened {
-                let arrived = arrived.unwrap_or(now);
-                mine.arrived
-                    .push((arrived - updated).as_seconds_f64() * 1000.0);
-                mine.read.push((now - updated).as_seconds_f64() * 1000.0);
+            if updated > answered {
+                mine.arrived.push(millis(arrived - updated));
+                mine.published.push((updated, millis(arrived - updated)));
+                mine.read.push(millis(now - updated));
+            } else if updated > opened {
+                mine.replayed.push(millis(arrived - updated));
             }
             if contains(line, b"\"status\":\"succeeded\"")
                 || contains(line, b"\"status\":\"failed\"")
@@ -525,7 +593,15 @@ async fn watch(
     let mut delays = delays.lock().unwrap();
     delays.arrived.extend(mine.arrived);
     delays.read.extend(mine.read);
+    delays.opening.extend(mine.opening);
+    delays.replayed.extend(mine.replayed);
+    delays.published.extend(mine.published);
+    delays.all_open = delays.all_open.max(answered);
     done
+}
+
+fn millis(duration: time::Duration) -> f64 {
+    duration.as_seconds_f64() * 1000.0
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
