@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use image::{ImageFormat, Rgb, RgbImage};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 struct Options {
@@ -697,106 +697,172 @@ async fn reads(rates: &[u64], store: StoreMode) {
     let path = format!("/v1/tryons/{id}");
     for &rate in rates {
         let seconds = 5;
-        let (p50, p99, errors, sent) = open_loop(&proxy.addr, &path, rate, seconds).await;
+        let load_before = load_average();
+        let (proxy_cpu, client_cpu) = (proxy.cpu_seconds(), own_cpu_seconds());
+        let reads = open_loop(&proxy.addr, &path, rate, seconds).await;
+        let proxy_cpu = proxy.cpu_seconds() - proxy_cpu;
+        let client_cpu = own_cpu_seconds() - client_cpu;
+        let answered = reads.answered.len();
         println!(
-            "status reads {rate:>5}/s for {seconds} s (open loop, {sent} requests): p50 {p50:.2} ms, p99 {p99:.2} ms, {errors} errors"
+            "status reads {rate:>5}/s for {seconds} s (open loop, {} requests, {READ_CONNECTIONS} connections): \
+             p50 {:.2} ms, p99 {:.2} ms from each request's due instant to its answer's arrival, {} errors; \
+             load average {load_before} -> {}",
+            reads.total,
+            percentile(&reads.answered, 0.5),
+            percentile(&reads.answered, 0.99),
+            reads.errors,
+            load_average(),
+        );
+        println!(
+            "    of which the client wrote the request late by p50 {:.2} ms, p99 {:.2} ms (its timer, \
+             its thread, or no free connection), and from written to arrived took p50 {:.2} ms, \
+             p99 {:.2} ms; CPU: proxy {:.1} µs per read, client {:.1} µs per read",
+            percentile(&reads.late, 0.5),
+            percentile(&reads.late, 0.99),
+            percentile(&reads.served, 0.5),
+            percentile(&reads.served, 0.99),
+            proxy_cpu * 1e6 / answered as f64,
+            client_cpu * 1e6 / answered as f64,
         );
     }
 }
 
-/// Sends GET `path` at `rate` per second for `seconds` over a pool of keep-alive
-/// connections; latency counts from each request's scheduled instant.
-async fn open_loop(addr: &str, path: &str, rate: u64, seconds: u64) -> (f64, f64, u64, u64) {
+/// Keep-alive connections the read phase spreads its requests over: enough that a stalled
+/// proxy (all of them busy) makes requests wait for a connection, which counts, for longer
+/// than any p99 worth reporting (`READ_CONNECTIONS / rate`: 25 ms at 5,000/s).
+const READ_CONNECTIONS: usize = 128;
+
+/// Latencies of one open-loop run, in milliseconds, sorted.
+#[derive(Default)]
+struct ReadLatencies {
+    /// Due instant to the arrival of the whole answer (the kernel's receive timestamp).
+    answered: Vec<f64>,
+    /// Due instant to the request's write: the client's own lateness, or waiting for a free
+    /// connection while every one awaits an answer.
+    late: Vec<f64>,
+    /// Request written to answer arrived.
+    served: Vec<f64>,
+    errors: u64,
+    total: u64,
+}
+
+/// Sends GET `path` at `rate` per second for `seconds` over [`READ_CONNECTIONS`] keep-alive
+/// connections. Each request is due at its scheduled instant and its latency counts from
+/// then, so a slow proxy cannot slow the load down (open loop). The schedule is kept by a
+/// thread of its own sleeping with a 1 ns timer slack (Tokio's timer ticks in milliseconds,
+/// which alone made requests up to 1 ms late), and answers are timed by the kernel's
+/// receive timestamp, so the client reading late does not count against the proxy; writing
+/// late does, and is printed beside it.
+async fn open_loop(addr: &str, path: &str, rate: u64, seconds: u64) -> ReadLatencies {
     let total = rate * seconds;
-    let (due_tx, due_rx) = due_queue();
-    let latencies = Arc::new(std::sync::Mutex::new(Vec::with_capacity(total as usize)));
-    let errors = Arc::new(AtomicU64::new(0));
+    let start = (Instant::now(), OffsetDateTime::now_utc());
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let due = move |i: u64| start.1 + interval * i as u32;
+    let (due_tx, due_rx) = tokio::sync::mpsc::unbounded_channel();
+    let scheduler = std::thread::spawn(move || {
+        // SAFETY: prctl with an integer argument changes only this thread's timer slack.
+        unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
+        for i in 0..total {
+            let wait = (start.0 + interval * i as u32).saturating_duration_since(Instant::now());
+            if !wait.is_zero() {
+                std::thread::sleep(wait);
+            }
+            if due_tx.send(i).is_err() {
+                return;
+            }
+        }
+    });
+    let due_rx = Arc::new(tokio::sync::Mutex::new(due_rx));
+    let latencies = Arc::new(std::sync::Mutex::new(ReadLatencies {
+        total,
+        ..ReadLatencies::default()
+    }));
+    let request: Arc<[u8]> = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n")
+        .into_bytes()
+        .into();
     let mut workers = Vec::new();
-    for _ in 0..64 {
-        let due_rx = due_rx.clone();
-        let latencies = latencies.clone();
-        let errors = errors.clone();
+    for _ in 0..READ_CONNECTIONS {
+        let (due_rx, latencies, request) = (due_rx.clone(), latencies.clone(), request.clone());
         let addr = addr.to_owned();
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
         workers.push(tokio::spawn(async move {
-            let mut connection = TcpStream::connect(&addr).await.ok();
-            while let Some(due) = next_due(&due_rx).await {
-                let Some(stream) = connection.as_mut() else {
-                    errors.fetch_add(1, Ordering::Relaxed);
+            let mut connection = None;
+            let mut response = Vec::with_capacity(4096);
+            loop {
+                let Some(i) = due_rx.lock().await.recv().await else {
+                    return;
+                };
+                if connection.is_none() {
                     connection = TcpStream::connect(&addr).await.ok();
+                    connection.as_ref().map(receive_timestamps);
+                }
+                let written = OffsetDateTime::now_utc();
+                let answered = match connection.as_mut() {
+                    Some(stream) => exchange(stream, &request, &mut response).await,
+                    None => None,
+                };
+                let mut latencies = latencies.lock().unwrap();
+                let Some(arrived) = answered else {
+                    latencies.errors += 1;
+                    connection = None;
                     continue;
                 };
-                if exchange(stream, request.as_bytes()).await {
-                    let elapsed = Instant::now().duration_since(due).as_secs_f64() * 1000.0;
-                    latencies.lock().unwrap().push(elapsed);
-                } else {
-                    errors.fetch_add(1, Ordering::Relaxed);
-                    connection = TcpStream::connect(&addr).await.ok();
-                }
+                let ms = |d: time::Duration| d.as_seconds_f64() * 1000.0;
+                latencies.answered.push(ms(arrived - due(i)));
+                latencies.late.push(ms(written - due(i)));
+                latencies.served.push(ms(arrived - written));
             }
         }));
     }
-    let start = Instant::now();
-    let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    for i in 0..total {
-        let due = start + interval * i as u32;
-        tokio::time::sleep_until(due.into()).await;
-        let _ = due_tx.send(due).await;
-    }
-    drop(due_tx);
     for worker in workers {
         let _ = worker.await;
     }
+    scheduler.join().expect("the read scheduler does not panic");
     let mut latencies = std::mem::take(&mut *latencies.lock().unwrap());
-    latencies.sort_by(f64::total_cmp);
-    (
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
-        errors.load(Ordering::Relaxed),
-        total,
-    )
-}
-
-type DueQueue = Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Instant>>>;
-
-/// A multi-consumer queue of due instants (tokio's mpsc has one consumer).
-fn due_queue() -> (tokio::sync::mpsc::Sender<Instant>, DueQueue) {
-    let (tx, rx) = tokio::sync::mpsc::channel(1_000_000);
-    (tx, Arc::new(tokio::sync::Mutex::new(rx)))
-}
-
-async fn next_due(queue: &DueQueue) -> Option<Instant> {
-    queue.lock().await.recv().await
-}
-
-/// One request/response on a keep-alive connection; false on any error or non-200.
-async fn exchange(stream: &mut TcpStream, request: &[u8]) -> bool {
-    if stream.write_all(request).await.is_err() {
-        return false;
+    for list in [
+        &mut latencies.answered,
+        &mut latencies.late,
+        &mut latencies.served,
+    ] {
+        list.sort_by(f64::total_cmp);
     }
-    let mut buffer = Vec::with_capacity(1024);
+    latencies
+}
+
+/// One request/response on a keep-alive connection: the kernel's receive timestamp of the
+/// answer's last bytes (the time they were read where the kernel gave none), or None on any
+/// error or non-200.
+async fn exchange(
+    stream: &mut TcpStream,
+    request: &[u8],
+    response: &mut Vec<u8>,
+) -> Option<OffsetDateTime> {
+    stream.write_all(request).await.ok()?;
+    response.clear();
     let mut chunk = [0u8; 4096];
     loop {
-        let Ok(read) = stream.read(&mut chunk).await else {
-            return false;
-        };
-        if read == 0 {
-            return false;
-        }
-        buffer.extend_from_slice(&chunk[..read]);
-        let Some(head_end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        let (read, stamp) = receive(stream, &mut chunk).await?;
+        let arrived = stamp.unwrap_or_else(OffsetDateTime::now_utc);
+        response.extend_from_slice(&chunk[..read]);
+        let Some(head_end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
             continue;
         };
-        let head = String::from_utf8_lossy(&buffer[..head_end]).to_ascii_lowercase();
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        if buffer.len() >= head_end + 4 + length {
-            return head.starts_with("http/1.1 200");
+        let head = &response[..head_end];
+        let length = content_length(head).unwrap_or(0);
+        if response.len() >= head_end + 4 + length {
+            return head.starts_with(b"HTTP/1.1 200").then_some(arrived);
         }
     }
+}
+
+/// The Content-Length of a response head.
+fn content_length(head: &[u8]) -> Option<usize> {
+    head.split(|&b| b == b'\n').find_map(|line| {
+        let (name, value) = line.split_at(line.iter().position(|&b| b == b':')?);
+        if !name.eq_ignore_ascii_case(b"content-length") {
+            return None;
+        }
+        std::str::from_utf8(&value[1..]).ok()?.trim().parse().ok()
+    })
 }
 
 /// Phase 3: sustained creates with a 2048 px photo from 4 concurrent clients.
