@@ -185,12 +185,15 @@ fn print_photo(dir: &Path, photo: &Photo, results: &Value) -> Result<()> {
         "{:<44} {:>8} {:>8} {:>8} {:>10} {:>12}  {:<22} {:>6}",
         "method", "median", "min", "max", "first run", "main thread", "output", "SSIM"
     );
+    let mut scores = Vec::new();
     for (key, label) in METHODS {
         let method = &figures["methods"][key];
         let ms = |field: &str| format!("{:.0} ms", method[field].as_f64().unwrap_or(f64::NAN));
         let output = decode_luma(&dir.join(format!("{}-{key}.jpg", photo.name)))?;
         let score = if output.dimensions() == reference.dimensions() {
-            format!("{:.4}", ssim(&reference, &output))
+            let score = ssim(&reference, &output);
+            scores.push((key, method["median_ms"].as_f64().unwrap_or(f64::NAN), score));
+            format!("{score:.4}")
         } else {
             format!("size {}×{}?", output.width(), output.height())
         };
@@ -209,18 +212,53 @@ fn print_photo(dir: &Path, photo: &Photo, results: &Value) -> Result<()> {
             ),
         );
         if let Some(steps) = method["steps"].as_object() {
-            let steps: Vec<String> = steps
-                .iter()
-                .map(|(step, ms)| format!("{step} {:.0} ms", ms.as_f64().unwrap_or(f64::NAN)))
-                .collect();
-            println!("    median steps in the worker: {}", steps.join(", "));
+            print_steps(steps);
         }
     }
+    print_verdict(&scores);
     println!(
         "(pica {}; main thread: the longest task over 50 ms the page saw during the timed runs, 0 = none)",
         results["pica"].as_str().unwrap_or("?")
     );
     Ok(())
+}
+
+/// The worker's own timings, in pipeline order (median of each step over the timed runs).
+fn print_steps(steps: &serde_json::Map<String, Value>) {
+    const ORDER: [(&str, &str); 4] = [
+        ("decodeMs", "decode"),
+        ("copyMs", "copy into wasm"),
+        ("resizeMs", "resize"),
+        ("encodeMs", "encode"),
+    ];
+    let parts: Vec<String> = ORDER
+        .iter()
+        .filter_map(|(key, label)| {
+            let ms = steps.get(*key)?.as_f64()?;
+            Some(format!("{label} {ms:.0} ms"))
+        })
+        .collect();
+    println!("    worker steps (medians): {}", parts.join(", "));
+}
+
+/// One line that answers the question for this photo: is ours faster than the browser's
+/// path and pica, at equal or better SSIM? `scores` holds (method, median ms, SSIM).
+fn print_verdict(scores: &[(&str, f64, f64)]) {
+    let Some(&(_, ours_ms, ours_ssim)) = scores.iter().find(|(key, ..)| *key == "ours") else {
+        return;
+    };
+    let parts: Vec<String> = scores
+        .iter()
+        .filter(|(key, ..)| *key != "ours")
+        .map(|(key, ms, score)| {
+            format!(
+                "{:.2}× the time of {key}, SSIM {:+.4}",
+                ours_ms / ms,
+                ours_ssim - score
+            )
+        })
+        .collect();
+    println!("ours: {}", parts.join("; "));
 }
 
 /// Mean SSIM (Wang et al. 2004) of two same-sized grey images over 8×8 windows every 4 pixels,
