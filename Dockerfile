@@ -5,12 +5,24 @@
 #
 # Stage 1 builds the widget (wasm) and the proxy; stage 2 is distroless: glibc, CA
 # certificates and nothing else (no shell, no package manager), running as uid 65532.
+# proxy/tests/dockerfile.rs checks this file against the code it packages.
 
 FROM rust:1-bookworm AS build
+# `cargo xtask dist` shrinks the wasm with wasm-opt (npm package binaryen, a Node script) and
+# minifies the JS and CSS with esbuild, both from node_modules; without them it would ship
+# unoptimised files. Debian's Node (18) runs both.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nodejs npm \
+ && rm -rf /var/lib/apt/lists/*
+# The toolchain rust-toolchain.toml names, with its wasm target.
+RUN rustup toolchain install stable --profile minimal --target wasm32-unknown-unknown
 WORKDIR /src
+# The npm packages first, from the lockfile, so a change to the sources reuses this layer.
+# (.dockerignore keeps the host's node_modules out, so `COPY . .` cannot replace them.)
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
 COPY . .
-RUN rustup target add wasm32-unknown-unknown \
- && cargo xtask dist \
+RUN cargo xtask dist \
  && cargo build --release -p tryon-proxy \
  && mkdir -p /out/data \
  && cp target/release/tryon-proxy /out/tryon-proxy \
@@ -30,6 +42,7 @@ ENV TRYON_LISTEN=0.0.0.0:8080 \
 USER nonroot
 EXPOSE 8080
 VOLUME ["/data"]
-# SIGTERM drains: no new creates, event streams told to reconnect, state flushed, exit < 10 s.
+# SIGTERM drains: no new creates, event streams told to reconnect, state flushed (with Redis,
+# leases given back for another instance to take over), exit < 10 s.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/tryon-proxy"]
