@@ -411,19 +411,25 @@ impl Registry {
             return 0;
         }
         inner.handing_over.store(true, Ordering::SeqCst);
-        let ids: Vec<String> = lock(&inner.driving).iter().cloned().collect();
-        for id in &ids {
-            if let Some(task) = inner.tasks.get(id)
-                && let Some(driver) = lock(&task.driver).as_ref()
-            {
-                driver.abort();
-            }
-        }
-        // A lease is given back only once its driver has really stopped, or two would drive.
+        // Aborted again while any is left: an orphan scan already under way may still start one.
+        let mut ids = HashSet::new();
         let deadline = tokio::time::Instant::now() + HAND_OVER_WAIT;
-        while !lock(&inner.driving).is_empty() && tokio::time::Instant::now() < deadline {
+        loop {
+            let driving: Vec<String> = lock(&inner.driving).iter().cloned().collect();
+            if driving.is_empty() || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            for id in driving {
+                if let Some(task) = inner.tasks.get(&id)
+                    && let Some(driver) = lock(&task.driver).as_ref()
+                {
+                    driver.abort();
+                }
+                ids.insert(id);
+            }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        // A lease is given back only once its driver has really stopped, or two would drive.
         let stopped: Vec<String> = {
             let driving = lock(&inner.driving);
             ids.into_iter().filter(|id| !driving.contains(id)).collect()
@@ -786,6 +792,10 @@ async fn hold_lease(inner: Weak<Inner>, id: String) {
         // Store calls block for up to their timeout when Redis is stuck; not on a worker.
         let task_id = id.clone();
         let renewed = tokio::task::spawn_blocking(move || {
+            // A renewal landing after the hand-over would take the given-back lease again.
+            if inner.handing_over.load(Ordering::SeqCst) {
+                return Ok(true);
+            }
             inner.store.claim(&task_id, &inner.instance, LEASE)
         })
         .await
