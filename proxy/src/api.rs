@@ -3,12 +3,12 @@
 //! Each handler only translates between HTTP and the registry; the `#[utoipa::path]` on each
 //! is what `GET /v1/openapi.json` publishes, so the document follows the code.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 
-use crate::app::AppState;
+use crate::app::{AppState, RoutineRead};
 use crate::error::ApiError;
 use crate::registry::ResultLookup;
 use crate::wire::{
@@ -62,8 +62,9 @@ pub async fn get_config(State(state): State<AppState>) -> Json<ConfigResponse> {
 pub async fn get_tryon(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<TryOnView>, ApiError> {
-    state.registry.view(&id).map(Json).ok_or(ApiError::NotFound)
+) -> Result<(Extension<RoutineRead>, Json<TryOnView>), ApiError> {
+    let view = state.registry.view(&id).ok_or(ApiError::NotFound)?;
+    Ok((Extension(RoutineRead), Json(view)))
 }
 
 /// The finished image, once the task has succeeded.

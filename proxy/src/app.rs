@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::watch;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::TraceLayer;
 
 use crate::abuse::{CounterStore, Limiter, SystemClock, client_ip};
 use crate::config::Settings;
@@ -252,7 +252,7 @@ pub fn app(state: AppState) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
-                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                .on_response(log_response),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
@@ -340,6 +340,26 @@ fn request_span(request: &Request<Body>) -> tracing::Span {
         path = %request.uri().path(),
         request_id = %request_id,
     )
+}
+
+/// Marks an answer whose access line is routine: a status read that found its task, which a
+/// widget that lost its event stream repeats every second for each shopper (README, "Logs").
+/// Its line goes to DEBUG, so at thousands of reads a second the log (and its cost, a JSON
+/// line written to stderr per request) holds what matters; a failed read, like every other
+/// answer, is logged at INFO.
+#[derive(Debug, Clone, Copy)]
+pub struct RoutineRead;
+
+/// The access line of every answer, inside the request's span (so it names the request id):
+/// the status and the time to the response head.
+fn log_response<B>(response: &Response<B>, latency: Duration, _span: &tracing::Span) {
+    let status = response.status().as_u16();
+    let latency = latency.as_millis();
+    if response.extensions().get::<RoutineRead>().is_some() && response.status().is_success() {
+        tracing::debug!(status, latency = %format_args!("{latency} ms"), "finished processing request");
+    } else {
+        tracing::info!(status, latency = %format_args!("{latency} ms"), "finished processing request");
+    }
 }
 
 /// Counts 429 answers for `/metrics` (rate limits and quotas refuse with it).

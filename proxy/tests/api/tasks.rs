@@ -2,7 +2,7 @@
 
 use tryon_proxy::wire::{ErrorCode, TaskStatus};
 
-use crate::util::{Step, SteppedProvider, TestServer, assert_problem, file_part, png};
+use crate::util::{LogCapture, Step, SteppedProvider, TestServer, assert_problem, file_part, png};
 
 #[tokio::test]
 async fn an_unknown_task_is_not_found_everywhere() {
@@ -23,6 +23,53 @@ async fn an_unknown_task_is_not_found_everywhere() {
         .unwrap();
     let status = response.status().as_u16();
     assert_problem(status, &response.json().await.unwrap(), 404, "not_found");
+}
+
+#[tokio::test]
+async fn a_status_read_that_finds_its_task_is_logged_at_debug_others_at_info() {
+    let logs = LogCapture::global();
+    let server = TestServer::start(SteppedProvider::new(), &[]).await;
+    let id = server.create_ok().await;
+    let found = format!("/v1/tryons/{id}");
+    assert_eq!(server.get_json(&found).await.0, 200);
+    // Unique to this test, as the capture holds every test's lines.
+    let unknown = format!("/v1/tryons/{}", id.chars().rev().collect::<String>());
+    assert_eq!(server.get_json(&unknown).await.0, 404);
+
+    let lines = logs.lines();
+    let access_lines = |path: &str| {
+        lines
+            .iter()
+            .filter(|line| {
+                line["message"] == "finished processing request" && line["span"]["path"] == path
+            })
+            .collect::<Vec<_>>()
+    };
+    let created = access_lines("/v1/tryons");
+    assert!(
+        created
+            .iter()
+            .any(|line| line["status"] == 202 && line["level"] == "INFO"),
+        "a create's access line is at INFO with its request id: {created:#?}"
+    );
+    assert!(
+        access_lines(&found).is_empty(),
+        "a status read that found its task logs at DEBUG, below the INFO capture: {:#?}",
+        access_lines(&found)
+    );
+    let missed = access_lines(&unknown);
+    assert_eq!(
+        missed.len(),
+        1,
+        "a failed read is logged at INFO: {missed:#?}"
+    );
+    assert_eq!(missed[0]["status"], 404);
+    assert!(
+        missed[0]["span"]["request_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 36),
+        "{missed:#?}"
+    );
 }
 
 #[tokio::test]
