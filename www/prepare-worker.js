@@ -35,6 +35,9 @@ const own = (view) =>
 
 const fail = (code) => new Error(code);
 
+// The layouts a VideoFrame copies out without a conversion pass.
+const RGB_FORMATS = ["RGBA", "RGBX", "BGRA", "BGRX"];
+
 /* The header's verdict: null for a format the header reader does not know (which this browser
  * may still decode); throws the error code for a refused JPEG, PNG or WebP. */
 function inspect(m, bytes) {
@@ -71,7 +74,7 @@ async function copyPixels(image, memory, pixels) {
     try {
       const frame = new VideoFrame(image, { timestamp: 0 });
       try {
-        const native = ["RGBA", "RGBX", "BGRA", "BGRX"].includes(frame.format);
+        const native = RGB_FORMATS.includes(frame.format);
         await frame.copyTo(target(), native ? {} : { format: "RGBA" });
         return native && frame.format.startsWith("BGR");
       } finally {
@@ -96,17 +99,15 @@ async function decode(module, bytes, maxEdge, timings) {
   return scaled || (await decodeBitmap(module, bytes, header, maxEdge, timings));
 }
 
-const RGB_FORMATS = ["RGBA", "RGBX", "BGRA", "BGRX"];
-
 /* A large JPEG decoded by the browser at a reduced scale: its decoder scales in the DCT domain
  * (1/8 steps), which skips most of the work of a full-size decode and never holds the
  * full-size pixels; Lanczos3 in wasm does the rest of the reduction. The pixels stay as
  * stored: the frame's rotation and flip carry the EXIF orientation, which wasm applies after
- * resizing. Resolves to null (the caller decodes the usual way) where ImageDecoder or frame
+ * resizing. Resolves to null (the caller decodes the usual way) where WebCodecs or frame
  * orientation is missing, the photo needs no reduction, or the decoder fails. */
 async function scaledJpeg({ m, memory }, bytes, header, maxEdge, timings) {
-  const orientable = typeof VideoFrame === "function" && "rotation" in VideoFrame.prototype;
-  if (typeof ImageDecoder !== "function" || !(header.asStored || orientable)) return null;
+  if (typeof ImageDecoder !== "function" || typeof VideoFrame !== "function") return null;
+  if (!header.asStored && !("rotation" in VideoFrame.prototype)) return null;
   const size = m.jpeg_decode_size(header.width, header.height, maxEdge);
   if (!size) return null;
   const desired = { desiredWidth: size.width, desiredHeight: size.height };
