@@ -8,14 +8,14 @@
 //! and a comment every 15 s keeps idle connections from being cut.
 //!
 //! The frames are written here rather than with axum's `Sse` (issue 7, 10,000 watchers on
-//! one instance): each is one buffer built in one allocation from the JSON the registry
-//! serialised once, and the keep-alive timer is re-armed only when it fires instead of on
-//! every event, which took several percent of the proxy's CPU per delivered event.
+//! one instance): the registry builds each event's frame once ([`status_frame`]) and every
+//! watcher sends that same buffer (only a stream's first frame is copied, to add `retry`), and
+//! the keep-alive timer is re-armed only when it fires instead of on every event, which took
+//! several percent of the proxy's CPU per delivered event.
 
 use std::convert::Infallible;
 use std::io::Write;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -86,7 +86,7 @@ pub async fn tryon_events(
         .into_response()
 }
 
-type Events = Pin<Box<dyn Stream<Item = (u64, Arc<str>)> + Send>>;
+type Events = Pin<Box<dyn Stream<Item = (u64, Bytes)> + Send>>;
 
 /// One watcher's SSE body: the task's events as frames, a keep-alive comment after
 /// [`KEEP_ALIVE`] without a frame, and the end at shutdown.
@@ -105,16 +105,21 @@ impl Stream for StatusStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if this.shutdown.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(None);
-        }
         match this.events.as_mut().poll_next(cx) {
-            Poll::Ready(Some((event_id, data))) => {
+            Poll::Ready(Some((_, frame))) => {
                 this.last_sent = Instant::now();
-                let frame = status_frame(event_id, &data, std::mem::take(&mut this.first));
+                let frame = if std::mem::take(&mut this.first) {
+                    add_retry(&frame)
+                } else {
+                    frame
+                };
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(None) => Poll::Ready(None),
+            // Shutdown is looked at only when there is nothing to send: the stream is polled
+            // again right after each frame, so it still ends at once, and the busy path skips
+            // a poll of the shutdown flag per frame.
+            Poll::Pending if this.shutdown.as_mut().poll(cx).is_ready() => Poll::Ready(None),
             Poll::Pending => this.poll_keep_alive(cx),
         }
     }
@@ -150,28 +155,34 @@ fn last_event_id(request_headers: &HeaderMap) -> u64 {
         .unwrap_or(0)
 }
 
-/// One `status` event whose data is a view's JSON (serialised once by the registry), with
-/// `retry` on the first. The JSON serialiser escapes every control character, and the
-/// registry already replaced them in provider text, so the data can never carry a bare CR or
-/// LF (which would end the field early).
-fn status_frame(event_id: u64, data: &str, with_retry: bool) -> Bytes {
+/// One `status` event whose data is a view's JSON: built once by the registry when the
+/// event is published, and the same buffer sent to every watcher. The JSON serialiser escapes
+/// every control character, and the registry already replaced them in provider text, so the
+/// data can never carry a bare CR or LF (which would end the field early).
+pub(crate) fn status_frame(event_id: u64, data: &str) -> Bytes {
     debug_assert!(
         !data.contains(['\r', '\n']),
         "an SSE data line holds no line break"
     );
-    let mut frame = Vec::with_capacity(data.len() + 64);
+    let mut frame = Vec::with_capacity(data.len() + 48);
     frame.extend_from_slice(b"event: ");
     frame.extend_from_slice(STATUS_EVENT.as_bytes());
     frame.extend_from_slice(b"\nid: ");
     let _ = write!(frame, "{event_id}");
     frame.extend_from_slice(b"\ndata: ");
     frame.extend_from_slice(data.as_bytes());
-    frame.push(b'\n');
-    if with_retry {
-        let _ = writeln!(frame, "retry: {}", RETRY.as_millis());
-    }
-    frame.push(b'\n');
+    frame.extend_from_slice(b"\n\n");
     Bytes::from(frame)
+}
+
+/// A stream's first frame also tells the client how long to wait before reconnecting: the
+/// shared frame with a `retry` field before the blank line that ends it.
+fn add_retry(frame: &[u8]) -> Bytes {
+    let fields = frame.strip_suffix(b"\n").unwrap_or(frame);
+    let mut first = Vec::with_capacity(frame.len() + 16);
+    first.extend_from_slice(fields);
+    let _ = write!(first, "retry: {}\n\n", RETRY.as_millis());
+    Bytes::from(first)
 }
 
 #[cfg(test)]
@@ -210,8 +221,10 @@ mod tests {
     async fn frames_are_byte_for_byte_what_axum_writes() {
         let data = r#"{"id":"ab","status":"running","progress":40}"#;
         for (event_id, with_retry) in [(1, true), (17, false), (12_345, true)] {
+            let frame = status_frame(event_id, data);
+            let sent = if with_retry { add_retry(&frame) } else { frame };
             assert_eq!(
-                status_frame(event_id, data, with_retry),
+                sent,
                 axum_frame(event_id, data, with_retry).await,
                 "event {event_id}, retry {with_retry}"
             );
@@ -233,7 +246,7 @@ mod tests {
     async fn keep_alive_comes_after_a_quiet_interval_since_the_last_frame() {
         let one_event_after_10s = futures::stream::once(async {
             tokio::time::sleep(Duration::from_secs(10)).await;
-            (1, Arc::<str>::from("{}"))
+            (1, status_frame(1, "{}"))
         })
         .chain(futures::stream::pending());
         let mut stream = stream_of(Box::pin(one_event_after_10s));
@@ -247,6 +260,23 @@ mod tests {
         let comment = stream.next().await.unwrap().unwrap();
         assert_eq!(&comment[..], KEEP_ALIVE_COMMENT);
         assert_eq!(start.elapsed(), Duration::from_secs(10) + 2 * KEEP_ALIVE);
+    }
+
+    #[tokio::test]
+    async fn only_the_first_frame_is_copied_the_rest_are_the_shared_buffers() {
+        let published = [status_frame(1, "{}"), status_frame(2, "{}")];
+        let mut stream = stream_of(Box::pin(futures::stream::iter(
+            published.clone().map(|frame| (0, frame)),
+        )));
+        let first = stream.next().await.unwrap().unwrap();
+        assert!(first.ends_with(b"retry: 3000\n\n"), "{first:?}");
+        let second = stream.next().await.unwrap().unwrap();
+        assert_eq!(second, published[1]);
+        assert_eq!(
+            second.as_ptr(),
+            published[1].as_ptr(),
+            "the second frame is the registry's buffer, not a copy"
+        );
     }
 
     #[tokio::test(start_paused = true)]

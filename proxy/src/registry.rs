@@ -38,6 +38,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::{FutureExt, Stream};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -155,9 +156,9 @@ struct Task {
 struct TaskState {
     /// Event `n` is `log[n - 1]`; the last entry is the current view.
     log: Vec<TryOnView>,
-    /// `frames[n]` is `log[n]` as JSON, serialised once when published: thousands of
-    /// watchers of one task share it instead of each serialising the view again.
-    frames: Vec<Arc<str>>,
+    /// `frames[n]` is `log[n]` as an SSE frame, built once when published: thousands of
+    /// watchers of one task send this one buffer instead of each serialising the view again.
+    frames: Vec<Bytes>,
     /// The photos, until the driver takes them to run the task (the store keeps its copy until
     /// the task ends, for a resumption after a restart).
     job: Option<TryOnJob>,
@@ -178,10 +179,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn frame_of(view: &TryOnView) -> Arc<str> {
-    serde_json::to_string(view)
-        .expect("a TryOnView always serialises")
-        .into()
+/// Event `event_id`'s SSE frame.
+fn frame_of(event_id: u64, view: &TryOnView) -> Bytes {
+    let json = serde_json::to_string(view).expect("a TryOnView always serialises");
+    crate::events::status_frame(event_id, &json)
 }
 
 fn now_rfc3339() -> String {
@@ -377,7 +378,7 @@ impl Registry {
             id: id.clone(),
             state: Mutex::new(TaskState {
                 log: vec![first.clone()],
-                frames: vec![frame_of(&first)],
+                frames: vec![frame_of(1, &first)],
                 job: Some(job),
                 finished_at_ms: None,
                 removed: false,
@@ -506,13 +507,12 @@ impl Registry {
         self.watch(id, after, |state, index| state.log[index].clone())
     }
 
-    /// Like [`Registry::events`], each event as its view's JSON (the `data` of an SSE
-    /// frame), serialised once for all watchers.
+    /// Like [`Registry::events`], each event as its SSE frame, built once for all watchers.
     pub fn event_frames(
         &self,
         id: &str,
         after: u64,
-    ) -> Option<impl Stream<Item = (u64, Arc<str>)> + Send + 'static> {
+    ) -> Option<impl Stream<Item = (u64, Bytes)> + Send + 'static> {
         self.watch(id, after, |state, index| state.frames[index].clone())
     }
 
@@ -913,7 +913,7 @@ impl TaskState {
             self.finished_at_ms = Some(finished_at_ms.unwrap_or_else(now_ms));
             self.job = None;
         }
-        self.frames.push(frame_of(&view));
+        self.frames.push(frame_of(self.log.len() as u64 + 1, &view));
         self.log.push(view);
         // It came from the store.
         self.stored = self.log.len() as u64;
@@ -927,7 +927,10 @@ impl Task {
         Arc::new(Self {
             id: record.id,
             state: Mutex::new(TaskState {
-                frames: record.log.iter().map(frame_of).collect(),
+                frames: (1..)
+                    .zip(&record.log)
+                    .map(|(n, view)| frame_of(n, view))
+                    .collect(),
                 log: record.log,
                 job: record.job,
                 finished_at_ms: record.finished_at_ms,
@@ -1011,7 +1014,7 @@ impl Task {
             // Watchers of this process still get the event; the next write stores it too.
             Err(error) => tracing::error!(task = %self.id, %error, "storing a task event failed"),
         }
-        state.frames.push(frame_of(&next));
+        state.frames.push(frame_of(id, &next));
         state.log.push(next);
         // Sent under the state lock so the watched id never runs ahead of the log.
         self.latest.send_replace(id);
