@@ -13,7 +13,8 @@
  *
  * Messages: {kind:"warm"}; {kind:"prepare", id, bytes: ArrayBuffer, maxEdge, quality} answered
  * by {kind:"prepared", id, ok:true, jpeg: ArrayBuffer, width, height, sourceWidth, sourceHeight,
- * timings: {decodeMs, copyMs, resizeMs, encodeMs}} or {kind:"prepared", id, ok:false, error}. Buffers are
+ * decodedWidth, decodedHeight (what wasm resized from), timings: {decodeMs, copyMs, resizeMs,
+ * encodeMs}} or {kind:"prepared", id, ok:false, error}. Buffers are
  * transferred both ways, never copied. */
 const CODES = ["invalid_image", "unsupported_type", "image_too_large"];
 let photo; // promise of the initialised photo module: {m, memory}
@@ -188,6 +189,7 @@ async function decodeBitmap({ m, memory }, bytes, header, maxEdge, timings) {
 async function prepare(module, { bytes, maxEdge, quality }) {
   const timings = {};
   const { pixels, bgra, source, stored, orientation } = await decode(module, new Uint8Array(bytes), maxEdge, timings);
+  const decoded = { decodedWidth: pixels.width, decodedHeight: pixels.height };
   const { rotation, flip } = orientation;
   const prepared = module.m.prepare_pixels(pixels, bgra, stored.width, stored.height, rotation, flip, maxEdge, quality);
   const jpeg = own(prepared.jpeg);
@@ -199,6 +201,7 @@ async function prepare(module, { bytes, maxEdge, quality }) {
     height: prepared.height,
     sourceWidth: source.width,
     sourceHeight: source.height,
+    ...decoded,
     timings,
   };
   prepared.free();

@@ -78,6 +78,7 @@ async function measure({ sourceUrl, maxEdge, quality, runs, workerUrl }) {
         height: warm.height,
         bytes: warm.jpeg.size,
         jpeg_base64: await base64(warm.jpeg),
+        decoded: warm.decoded ?? null,
         steps: steps.length
           ? Object.fromEntries(Object.keys(steps[0]).map((key) => [key, median(steps.map((t) => t[key]))]))
           : null,
@@ -100,7 +101,8 @@ async function measure({ sourceUrl, maxEdge, quality, runs, workerUrl }) {
         if (!data.ok) return reject(new Error(`the worker refused the photo: ${data.error}`));
         const ms = performance.now() - started;
         const jpeg = new Blob([data.jpeg], { type: "image/jpeg" });
-        resolve({ ms, jpeg, width: data.width, height: data.height, timings: data.timings });
+        const decoded = `${data.decodedWidth}×${data.decodedHeight}`;
+        resolve({ ms, jpeg, width: data.width, height: data.height, timings: data.timings, decoded });
       };
       worker.onerror = (event) => reject(new Error(`worker error: ${event.message}`));
       worker.postMessage({ kind: "prepare", id, bytes: copy, maxEdge, quality }, [copy]);

@@ -79,6 +79,16 @@ impl PixelBuffer {
     pub fn length(&self) -> usize {
         self.bytes.len()
     }
+
+    #[wasm_bindgen(getter)]
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn height(&self) -> u32 {
+        self.height
+    }
 }
 
 /// The size to ask the browser's JPEG decoder for (`ImageDecoder`'s `desiredWidth` and

@@ -212,7 +212,7 @@ fn print_photo(dir: &Path, photo: &Photo, results: &Value) -> Result<()> {
             ),
         );
         if let Some(steps) = method["steps"].as_object() {
-            print_steps(steps);
+            print_steps(steps, method["decoded"].as_str());
         }
     }
     print_verdict(&scores);
@@ -223,8 +223,9 @@ fn print_photo(dir: &Path, photo: &Photo, results: &Value) -> Result<()> {
     Ok(())
 }
 
-/// The worker's own timings, in pipeline order (median of each step over the timed runs).
-fn print_steps(steps: &serde_json::Map<String, Value>) {
+/// The worker's own timings, in pipeline order (median of each step over the timed runs), and
+/// the size the browser decoded at (the photo's own, or a reduced JPEG scale).
+fn print_steps(steps: &serde_json::Map<String, Value>, decoded: Option<&str>) {
     const ORDER: [(&str, &str); 4] = [
         ("decodeMs", "decode"),
         ("copyMs", "copy into wasm"),
@@ -238,7 +239,8 @@ fn print_steps(steps: &serde_json::Map<String, Value>) {
             Some(format!("{label} {ms:.0} ms"))
         })
         .collect();
-    println!("    worker steps (medians): {}", parts.join(", "));
+    let decoded = decoded.map_or(String::new(), |size| format!("; decoded at {size}"));
+    println!("    worker steps (medians): {}{decoded}", parts.join(", "));
 }
 
 /// One line that answers the question for this photo: is ours faster than the browser's
