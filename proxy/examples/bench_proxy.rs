@@ -475,6 +475,34 @@ async fn watchers(n: usize, store: StoreMode) {
         percentile(&steady, 0.99),
         steady.len(),
     );
+    println!(
+        "    p99 by second of publication: {}",
+        p99_by_second(&delays.published)
+    );
+}
+
+/// The p99 delay of the events published in each second of the run, which tells a backlog
+/// that builds up (rising) from one moment's stall (a spike) and from the streams' opening.
+fn p99_by_second(published: &[(OffsetDateTime, f64)]) -> String {
+    let Some(first) = published.iter().map(|(at, _)| *at).min() else {
+        return String::new();
+    };
+    let mut seconds: Vec<Vec<f64>> = Vec::new();
+    for (at, delay) in published {
+        let second = (*at - first).whole_seconds() as usize;
+        if seconds.len() <= second {
+            seconds.resize_with(second + 1, Vec::new);
+        }
+        seconds[second].push(*delay);
+    }
+    seconds
+        .iter_mut()
+        .map(|delays| {
+            delays.sort_by(f64::total_cmp);
+            format!("{:.0}", percentile(delays, 0.99))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Seconds the proxy's threads spent runnable but waiting for a CPU (the scheduler's own
