@@ -196,8 +196,8 @@ impl FittedPixels<'_> {
     /// Encodes as JPEG without metadata.
     pub fn encode(&self, jpeg_quality: u8) -> Result<EncodedPhoto, PhotoError> {
         let color = match self.order {
-            ChannelOrder::Rgba => encode::ColorType::Rgba,
-            ChannelOrder::Bgra => encode::ColorType::Bgra,
+            ChannelOrder::Rgba => encode::Layout::Rgba,
+            ChannelOrder::Bgra => encode::Layout::Bgra,
         };
         let jpeg = encode::jpeg(&self.bytes, self.size, color, jpeg_quality)?;
         Ok(EncodedPhoto {

@@ -88,7 +88,7 @@ pub fn prepare(bytes: &[u8], opts: &PrepareOptions) -> Result<PreparedPhoto, Pho
     let jpeg = encode::jpeg(
         image.into_rgb8().as_raw(),
         (width, height),
-        encode::ColorType::Rgb,
+        encode::Layout::Rgb,
         opts.jpeg_quality,
     )?;
     Ok(PreparedPhoto {
