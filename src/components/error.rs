@@ -14,16 +14,14 @@ pub fn ErrorPanel(ctl: Controller) -> impl IntoView {
         _ => None,
     };
     view! {
-        <Show when=move || failure().is_some()>
-            <section class="error" role="alert">
-                <h3 class="error-title">{t(Key::ErrorHeading)}</h3>
-                <p data-role="error">{move || failure().map(|f| ctl.locale.failure(f))}</p>
-                <div class="actions">
-                    <button type="button" class="primary" data-action="retry" on:click=move |_| ctl.retry()>
-                        {t(Key::TryAgain)}
-                    </button>
-                </div>
-            </section>
-        </Show>
+        <section class="error" role="alert" hidden=move || failure().is_none()>
+            <h3 class="error-title">{t(Key::ErrorHeading)}</h3>
+            <p data-role="error">{move || failure().map(|f| ctl.locale.failure(f))}</p>
+            <div class="actions">
+                <button type="button" class="primary" data-action="retry" on:click=move |_| ctl.retry()>
+                    {t(Key::TryAgain)}
+                </button>
+            </div>
+        </section>
     }
 }

@@ -16,17 +16,13 @@ pub fn CheckWarning(ctl: Controller) -> impl IntoView {
             .map(|issue| ctl.locale.photo_issue(issue))
     };
     view! {
-        <Show when=move || warning().is_some()>
-            <p class="check-warning" data-role="check-warning" role="status">{warning}</p>
-        </Show>
+        <p class="check-warning" data-role="check-warning" role="status" hidden=move || warning().is_none()>{warning}</p>
     }
 }
 
 #[component]
 pub fn ExampleNote(ctl: Controller) -> impl IntoView {
     view! {
-        <Show when=move || ctl.flow.with(Flow::is_example)>
-            <p class="example-note" data-role="example-note">{ctl.locale.text(Key::ExampleNotice)}</p>
-        </Show>
+        <p class="example-note" data-role="example-note" hidden=move || !ctl.flow.with(Flow::is_example)>{ctl.locale.text(Key::ExampleNotice)}</p>
     }
 }

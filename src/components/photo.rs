@@ -81,17 +81,16 @@ pub fn PhotoStep(ctl: Controller) -> impl IntoView {
                 <label for="tryon-file" class=move || if has_photo() { "pick secondary" } else { "pick primary" }>
                     {move || t(if has_photo() { Key::ChooseAnother } else { Key::ChoosePhoto })}
                 </label>
-                <Show when=has_photo>
-                    <button
-                        type="button"
-                        class="primary"
-                        data-action="submit"
-                        disabled=move || !ctl.flow.with(|f| matches!(f.step(), Step::Ready))
-                        on:click=move |_| ctl.submit()
-                    >
-                        {t(Key::Submit)}
-                    </button>
-                </Show>
+                <button
+                    type="button"
+                    class="primary"
+                    data-action="submit"
+                    hidden=move || !has_photo()
+                    disabled=move || !ctl.flow.with(|f| matches!(f.step(), Step::Ready))
+                    on:click=move |_| ctl.submit()
+                >
+                    {t(Key::Submit)}
+                </button>
             </div>
         </section>
     }

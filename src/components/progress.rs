@@ -34,13 +34,11 @@ pub fn ProgressPanel(ctl: Controller) -> impl IntoView {
             <p id="tryon-progress-text" class="progress-text" data-role="progress-text" aria-live="polite">
                 {line}
             </p>
-            <Show when=running>
-                <div class="actions">
-                    <button type="button" class="secondary" data-action="cancel" on:click=move |_| ctl.cancel()>
-                        {ctl.locale.text(Key::Cancel)}
-                    </button>
-                </div>
-            </Show>
+            <div class="actions" hidden=move || !running()>
+                <button type="button" class="secondary" data-action="cancel" on:click=move |_| ctl.cancel()>
+                    {ctl.locale.text(Key::Cancel)}
+                </button>
+            </div>
         </section>
     }
 }

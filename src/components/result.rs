@@ -72,38 +72,36 @@ pub fn ResultPanel(ctl: Controller) -> impl IntoView {
         })
     };
     view! {
-        <Show when=move || size().is_some()>
-            <section class="result">
-                <div
-                    class="result-frame"
-                    style:aspect-ratio=move || size().map(|(w, h)| format!("{w} / {h}"))
-                >
-                    {pictures}
-                </div>
-                <p class="ai-label" data-role="ai-label">{t(Key::AiGenerated)}</p>
-                <div class="actions">
-                    <button type="button" class="primary" data-action="add-to-cart" on:click=move |_| ctl.add_to_cart()>
-                        {t(Key::AddToCart)}
-                    </button>
-                    {download}
-                    <button
-                        type="button"
-                        class="secondary"
-                        data-action="share"
-                        hidden=move || !ctl.shareable.get()
-                        on:click=move |_| ctl.share()
-                    >
-                        {t(Key::Share)}
-                    </button>
-                    <button type="button" class="secondary" data-action="start-over" on:click=move |_| ctl.start_over()>
-                        {t(Key::TryAnother)}
-                    </button>
-                </div>
-                <button type="button" class="link delete" data-action="delete" on:click=move |_| ctl.delete_now()>
-                    {t(Key::DeletePhoto)}
+        <section class="result" hidden=move || size().is_none()>
+            <div
+                class="result-frame"
+                style:aspect-ratio=move || size().map(|(w, h)| format!("{w} / {h}"))
+            >
+                {pictures}
+            </div>
+            <p class="ai-label" data-role="ai-label">{t(Key::AiGenerated)}</p>
+            <div class="actions">
+                <button type="button" class="primary" data-action="add-to-cart" on:click=move |_| ctl.add_to_cart()>
+                    {t(Key::AddToCart)}
                 </button>
-            </section>
-        </Show>
+                {download}
+                <button
+                    type="button"
+                    class="secondary"
+                    data-action="share"
+                    hidden=move || !ctl.shareable.get()
+                    on:click=move |_| ctl.share()
+                >
+                    {t(Key::Share)}
+                </button>
+                <button type="button" class="secondary" data-action="start-over" on:click=move |_| ctl.start_over()>
+                    {t(Key::TryAnother)}
+                </button>
+            </div>
+            <button type="button" class="link delete" data-action="delete" on:click=move |_| ctl.delete_now()>
+                {t(Key::DeletePhoto)}
+            </button>
+        </section>
     }
 }
 
