@@ -34,9 +34,10 @@
 //! `::part()` names for theming: `button`, `dialog`, `progress`, `result`.
 //!
 //! A part that comes and goes with the step is one element with a reactive `hidden` (the CSS
-//! makes `[hidden]` win), not a `<Show>`: each `<Show>` compiles its own view states and
-//! transitions, about 0.6 KiB of gzipped wasm apiece, on the path to the dialog. `<Show>` stays
-//! where an element must not exist at all without its data (the preview, the result image).
+//! makes `[hidden]` win), not a `<Show>`: each `<Show>` compiled its own view states and
+//! transitions, 0.6 KiB or more of gzipped wasm apiece, on the path to the dialog (and the last
+//! one took `Show`'s memo with it). An element that must not exist without its data (the
+//! preview, the result image) comes from a closure returning an `Option` of its view.
 
 mod dialog;
 mod error;

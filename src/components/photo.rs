@@ -38,6 +38,12 @@ pub fn PhotoStep(ctl: Controller) -> impl IntoView {
             )
         })
     };
+    // The preview exists only with a photo to show (tests and the page count it).
+    let preview = move || {
+        ctl.preview
+            .get()
+            .map(|src| view! { <img data-role="preview" src=src alt=t(Key::PreviewAlt) /> })
+    };
     view! {
         <section class="photo" hidden=move || !ctl.flow.with(Flow::shows_picker)>
             <div class="tips" hidden=has_photo>
@@ -48,28 +54,26 @@ pub fn PhotoStep(ctl: Controller) -> impl IntoView {
                     <li>{t(Key::TipPlainBackground)}</li>
                 </ul>
             </div>
-            <Show when=has_photo>
-                <figure class="preview">
-                    <img data-role="preview" src=move || ctl.preview.get() alt=t(Key::PreviewAlt) />
-                    <figcaption>
-                        <span data-role="photo-facts">{facts}</span>
-                        <span class="privacy">{t(Key::MetadataRemoved)}</span>
-                    </figcaption>
-                </figure>
-                <label class="remember">
-                    <input
-                        type="checkbox"
-                        data-action="remember"
-                        aria-describedby="tryon-remember-hint"
-                        prop:checked=move || ctl.remember.get()
-                        on:change=move |event| ctl.set_remember(event_target_checked(&event))
-                    />
-                    <span>
-                        {t(Key::RememberPhoto)}
-                        <small id="tryon-remember-hint" class="hint">{t(Key::RememberHint)}</small>
-                    </span>
-                </label>
-            </Show>
+            <figure class="preview" hidden=move || !has_photo()>
+                {preview}
+                <figcaption>
+                    <span data-role="photo-facts">{facts}</span>
+                    <span class="privacy">{t(Key::MetadataRemoved)}</span>
+                </figcaption>
+            </figure>
+            <label class="remember" hidden=move || !has_photo()>
+                <input
+                    type="checkbox"
+                    data-action="remember"
+                    aria-describedby="tryon-remember-hint"
+                    prop:checked=move || ctl.remember.get()
+                    on:change=move |event| ctl.set_remember(event_target_checked(&event))
+                />
+                <span>
+                    {t(Key::RememberPhoto)}
+                    <small id="tryon-remember-hint" class="hint">{t(Key::RememberHint)}</small>
+                </span>
+            </label>
             <div class="actions">
                 <input
                     type="file"
