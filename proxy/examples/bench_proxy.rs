@@ -727,14 +727,15 @@ async fn reads(rates: &[u64], store: StoreMode) {
         let seconds = 5;
         let load_before = load_average();
         let (proxy_cpu, client_cpu) = (proxy.cpu_seconds(), own_cpu_seconds());
+        let proxy_waited = waited_for_cpu(&proxy);
         let reads = open_loop(&proxy.addr, &path, rate, seconds).await;
         let proxy_cpu = proxy.cpu_seconds() - proxy_cpu;
         let client_cpu = own_cpu_seconds() - client_cpu;
-        let answered = reads.answered.len();
+        let proxy_waited = waited_for_cpu(&proxy) - proxy_waited;
+        let answered = reads.answered.len() as f64;
         println!(
             "status reads {rate:>5}/s for {seconds} s (open loop, {} requests, {READ_CONNECTIONS} connections): \
-             p50 {:.2} ms, p99 {:.2} ms from each request's due instant to its answer's arrival, {} errors; \
-             load average {load_before} -> {}",
+             p50 {:.2} ms, p99 {:.2} ms, {} errors; load average {load_before} -> {}",
             reads.total,
             percentile(&reads.answered, 0.5),
             percentile(&reads.answered, 0.99),
@@ -742,102 +743,121 @@ async fn reads(rates: &[u64], store: StoreMode) {
             load_average(),
         );
         println!(
-            "    of which the client wrote the request late by p50 {:.2} ms, p99 {:.2} ms (its timer, \
-             its thread, or no free connection), and from written to arrived took p50 {:.2} ms, \
-             p99 {:.2} ms; CPU: proxy {:.1} µs per read, client {:.1} µs per read",
-            percentile(&reads.late, 0.5),
-            percentile(&reads.late, 0.99),
-            percentile(&reads.served, 0.5),
-            percentile(&reads.served, 0.99),
-            proxy_cpu * 1e6 / answered as f64,
-            client_cpu * 1e6 / answered as f64,
+            "    latency: from the request's due instant to its answer's arrival (kernel receive timestamp), \
+             less any time the client itself wrote it late while a connection was free; \
+             the client was late p50 {:.2} ms, p99 {:.2} ms (counting that too: p50 {:.2} ms, p99 {:.2} ms); \
+             CPU per read: proxy {:.1} µs, client {:.1} µs; the proxy's threads waited {proxy_waited:.2} s \
+             for a CPU while runnable (ran {proxy_cpu:.2} s)",
+            percentile(&reads.client_late, 0.5),
+            percentile(&reads.client_late, 0.99),
+            percentile(&reads.from_due, 0.5),
+            percentile(&reads.from_due, 0.99),
+            proxy_cpu * 1e6 / answered,
+            client_cpu * 1e6 / answered,
         );
     }
 }
 
-/// Keep-alive connections the read phase spreads its requests over: enough that a stalled
-/// proxy (all of them busy) makes requests wait for a connection, which counts, for longer
-/// than any p99 worth reporting (`READ_CONNECTIONS / rate`: 25 ms at 5,000/s).
+/// Keep-alive connections the read phase spreads its requests over: enough that only a
+/// stalled proxy (every one of them awaiting an answer) makes a request wait for one, which
+/// then counts against the proxy.
 const READ_CONNECTIONS: usize = 128;
 
 /// Latencies of one open-loop run, in milliseconds, sorted.
 #[derive(Default)]
 struct ReadLatencies {
-    /// Due instant to the arrival of the whole answer (the kernel's receive timestamp).
+    /// What the proxy is answerable for: from the due instant to the answer's arrival, less
+    /// the client's own lateness.
     answered: Vec<f64>,
-    /// Due instant to the request's write: the client's own lateness, or waiting for a free
-    /// connection while every one awaits an answer.
-    late: Vec<f64>,
-    /// Request written to answer arrived.
-    served: Vec<f64>,
+    /// Due instant to the answer's arrival, whatever made the request late.
+    from_due: Vec<f64>,
+    /// Time between the due instant and the request's write while a connection was free:
+    /// the client's timer or thread, not the proxy.
+    client_late: Vec<f64>,
     errors: u64,
     total: u64,
 }
 
+/// One answered request, in milliseconds since the run's start.
+#[derive(Debug, Clone, Copy)]
+struct Exchange {
+    due: f64,
+    written: f64,
+    arrived: f64,
+}
+
 /// Sends GET `path` at `rate` per second for `seconds` over [`READ_CONNECTIONS`] keep-alive
-/// connections. Each request is due at its scheduled instant and its latency counts from
-/// then, so a slow proxy cannot slow the load down (open loop). The schedule is kept by a
-/// thread of its own sleeping with a 1 ns timer slack (Tokio's timer ticks in milliseconds,
-/// which alone made requests up to 1 ms late), and answers are timed by the kernel's
-/// receive timestamp, so the client reading late does not count against the proxy; writing
-/// late does, and is printed beside it.
+/// connections, open loop: each request is due at its scheduled instant whatever happened
+/// before, so a slow proxy cannot slow the load down. The schedule is kept by a thread of its
+/// own sleeping with a 1 ns timer slack (Tokio's timer ticks in milliseconds, which alone made
+/// requests up to 1 ms late), and answers are timed by the kernel's receive timestamp, so the
+/// client reading late does not count. A request written late counts from its due instant
+/// for as long as every connection was awaiting an answer (the proxy's doing), and from its
+/// write otherwise (the client's); both figures are kept.
 async fn open_loop(addr: &str, path: &str, rate: u64, seconds: u64) -> ReadLatencies {
     let total = rate * seconds;
+    let request: Arc<[u8]> = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n")
+        .into_bytes()
+        .into();
+    let mut connections = Vec::with_capacity(READ_CONNECTIONS);
+    for _ in 0..READ_CONNECTIONS {
+        let stream = TcpStream::connect(addr)
+            .await
+            .expect("connect to the proxy");
+        receive_timestamps(&stream);
+        connections.push(stream);
+    }
     let start = (Instant::now(), OffsetDateTime::now_utc());
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    let due = move |i: u64| start.1 + interval * i as u32;
     let (due_tx, due_rx) = tokio::sync::mpsc::unbounded_channel();
     let scheduler = std::thread::spawn(move || {
         // SAFETY: prctl with an integer argument changes only this thread's timer slack.
         unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
         for i in 0..total {
-            let wait = (start.0 + interval * i as u32).saturating_duration_since(Instant::now());
+            let due = interval * i as u32;
+            let wait = (start.0 + due).saturating_duration_since(Instant::now());
             if !wait.is_zero() {
                 std::thread::sleep(wait);
             }
-            if due_tx.send(i).is_err() {
+            if due_tx.send(due.as_secs_f64() * 1000.0).is_err() {
                 return;
             }
         }
     });
+    let since_start = move |at: OffsetDateTime| (at - start.1).as_seconds_f64() * 1000.0;
     let due_rx = Arc::new(tokio::sync::Mutex::new(due_rx));
-    let latencies = Arc::new(std::sync::Mutex::new(ReadLatencies {
-        total,
-        ..ReadLatencies::default()
-    }));
-    let request: Arc<[u8]> = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n")
-        .into_bytes()
-        .into();
+    let exchanges = Arc::new(std::sync::Mutex::new(Vec::with_capacity(total as usize)));
+    let errors = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
-    for _ in 0..READ_CONNECTIONS {
-        let (due_rx, latencies, request) = (due_rx.clone(), latencies.clone(), request.clone());
-        let addr = addr.to_owned();
+    for stream in connections {
+        let (due_rx, exchanges, errors) = (due_rx.clone(), exchanges.clone(), errors.clone());
+        let (request, addr) = (request.clone(), addr.to_owned());
         workers.push(tokio::spawn(async move {
-            let mut connection = None;
+            let mut connection = Some(stream);
             let mut response = Vec::with_capacity(4096);
             loop {
-                let Some(i) = due_rx.lock().await.recv().await else {
+                let Some(due) = due_rx.lock().await.recv().await else {
                     return;
                 };
                 if connection.is_none() {
                     connection = TcpStream::connect(&addr).await.ok();
                     connection.as_ref().map(receive_timestamps);
                 }
-                let written = OffsetDateTime::now_utc();
-                let answered = match connection.as_mut() {
+                let written = since_start(OffsetDateTime::now_utc());
+                let arrived = match connection.as_mut() {
                     Some(stream) => exchange(stream, &request, &mut response).await,
                     None => None,
                 };
-                let mut latencies = latencies.lock().unwrap();
-                let Some(arrived) = answered else {
-                    latencies.errors += 1;
+                let Some(arrived) = arrived else {
+                    errors.fetch_add(1, Ordering::Relaxed);
                     connection = None;
                     continue;
                 };
-                let ms = |d: time::Duration| d.as_seconds_f64() * 1000.0;
-                latencies.answered.push(ms(arrived - due(i)));
-                latencies.late.push(ms(written - due(i)));
-                latencies.served.push(ms(arrived - written));
+                exchanges.lock().unwrap().push(Exchange {
+                    due,
+                    written,
+                    arrived: since_start(arrived),
+                });
             }
         }));
     }
@@ -845,15 +865,71 @@ async fn open_loop(addr: &str, path: &str, rate: u64, seconds: u64) -> ReadLaten
         let _ = worker.await;
     }
     scheduler.join().expect("the read scheduler does not panic");
-    let mut latencies = std::mem::take(&mut *latencies.lock().unwrap());
+    let exchanges = std::mem::take(&mut *exchanges.lock().unwrap());
+    let mut latencies = attribute(&exchanges);
+    latencies.errors = errors.load(Ordering::Relaxed);
+    latencies.total = total;
+    latencies
+}
+
+/// Splits each request's lateness into the proxy's part (while every connection awaited an
+/// answer, so none was free to send it on) and the client's (the rest), and gives the
+/// latencies sorted.
+fn attribute(exchanges: &[Exchange]) -> ReadLatencies {
+    let saturated = all_connections_busy(exchanges);
+    let mut latencies = ReadLatencies::default();
+    for exchange in exchanges {
+        let late = (exchange.written - exchange.due).max(0.0);
+        let proxys_part = overlap(&saturated, exchange.due, exchange.written);
+        let from_due = exchange.arrived - exchange.due;
+        latencies.from_due.push(from_due);
+        latencies.client_late.push(late - proxys_part);
+        latencies.answered.push(from_due - (late - proxys_part));
+    }
     for list in [
         &mut latencies.answered,
-        &mut latencies.late,
-        &mut latencies.served,
+        &mut latencies.from_due,
+        &mut latencies.client_late,
     ] {
         list.sort_by(f64::total_cmp);
     }
     latencies
+}
+
+/// The sorted, disjoint periods during which all [`READ_CONNECTIONS`] connections had a
+/// request written and its answer not yet arrived.
+fn all_connections_busy(exchanges: &[Exchange]) -> Vec<(f64, f64)> {
+    let mut edges: Vec<(f64, i32)> = exchanges
+        .iter()
+        .flat_map(|e| [(e.written, 1), (e.arrived, -1)])
+        .collect();
+    // At equal instants an arrival frees its connection before a write takes it again.
+    edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut busy, mut since, mut periods) = (0usize, 0.0, Vec::new());
+    for (at, change) in edges {
+        if change > 0 {
+            busy += 1;
+            if busy == READ_CONNECTIONS {
+                since = at;
+            }
+        } else {
+            if busy == READ_CONNECTIONS {
+                periods.push((since, at));
+            }
+            busy = busy.saturating_sub(1);
+        }
+    }
+    periods
+}
+
+/// How much of `from..to` the sorted, disjoint `periods` cover.
+fn overlap(periods: &[(f64, f64)], from: f64, to: f64) -> f64 {
+    let first = periods.partition_point(|&(_, end)| end <= from);
+    periods[first..]
+        .iter()
+        .take_while(|&&(start, _)| start < to)
+        .map(|&(start, end)| end.min(to) - start.max(from))
+        .sum()
 }
 
 /// One request/response on a keep-alive connection: the kernel's receive timestamp of the
