@@ -9,6 +9,7 @@ use super::notice::{CheckWarning, ExampleNote};
 use super::photo::PhotoStep;
 use super::progress::ProgressPanel;
 use super::result::ResultPanel;
+use super::{on_click, on_event, reactive};
 use crate::controller::Controller;
 use crate::i18n::Key;
 
@@ -22,7 +23,7 @@ pub fn TryOnDialog(ctl: Controller) -> impl IntoView {
             lang=ctl.locale.tag()
             aria-labelledby="tryon-title"
             node_ref=ctl.dialog
-            on:close=move |_| ctl.on_closed()
+            on:close=on_event(ctl, |ctl, _| ctl.on_closed())
         >
             <header class="head">
                 <h2 id="tryon-title" class="title">{t(Key::DialogTitle)}</h2>
@@ -31,7 +32,7 @@ pub fn TryOnDialog(ctl: Controller) -> impl IntoView {
                     class="close"
                     data-action="close"
                     aria-label=t(Key::Close)
-                    on:click=move |_| ctl.close()
+                    on:click=on_click(ctl, Controller::close)
                 >
                     <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
                         <path d="M6 6l12 12M18 6L6 18" stroke="currentColor" stroke-width="2" stroke-linecap="round" />
@@ -64,13 +65,13 @@ fn RememberedNote(ctl: Controller) -> impl IntoView {
     };
     view! {
         <p class="remembered" data-role="photo-notice" role="status">
-            <span>{line}</span>
+            <span>{reactive(line)}</span>
             <button
                 type="button"
                 class="link"
                 data-action="forget"
-                hidden=move || !ctl.remember.get()
-                on:click=move |_| ctl.forget_photo()
+                hidden=reactive(move || !ctl.remember.get())
+                on:click=on_click(ctl, Controller::forget_photo)
             >
                 {t(Key::ForgetPhoto)}
             </button>

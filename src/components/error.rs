@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use super::{on_click, reactive};
 use crate::controller::Controller;
 use crate::i18n::Key;
 use crate::state::Step;
@@ -14,11 +15,11 @@ pub fn ErrorPanel(ctl: Controller) -> impl IntoView {
         _ => None,
     };
     view! {
-        <section class="error" role="alert" hidden=move || failure().is_none()>
+        <section class="error" role="alert" hidden=reactive(move || failure().is_none())>
             <h3 class="error-title">{t(Key::ErrorHeading)}</h3>
-            <p data-role="error">{move || failure().map(|f| ctl.locale.failure(f))}</p>
+            <p data-role="error">{reactive(move || failure().map(|f| ctl.locale.failure(f)))}</p>
             <div class="actions">
-                <button type="button" class="primary" data-action="retry" on:click=move |_| ctl.retry()>
+                <button type="button" class="primary" data-action="retry" on:click=on_click(ctl, Controller::retry)>
                     {t(Key::TryAgain)}
                 </button>
             </div>

@@ -4,6 +4,7 @@
 
 use leptos::prelude::*;
 
+use super::reactive;
 use crate::controller::Controller;
 use crate::i18n::Key;
 use crate::state::Flow;
@@ -16,13 +17,13 @@ pub fn CheckWarning(ctl: Controller) -> impl IntoView {
             .map(|issue| ctl.locale.photo_issue(issue))
     };
     view! {
-        <p class="check-warning" data-role="check-warning" role="status" hidden=move || warning().is_none()>{warning}</p>
+        <p class="check-warning" data-role="check-warning" role="status" hidden=reactive(move || warning().is_none())>{reactive(warning)}</p>
     }
 }
 
 #[component]
 pub fn ExampleNote(ctl: Controller) -> impl IntoView {
     view! {
-        <p class="example-note" data-role="example-note" hidden=move || !ctl.flow.with(Flow::is_example)>{ctl.locale.text(Key::ExampleNotice)}</p>
+        <p class="example-note" data-role="example-note" hidden=reactive(move || !ctl.flow.with(Flow::is_example))>{ctl.locale.text(Key::ExampleNotice)}</p>
     }
 }

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
 
+use super::{on_click, on_event, reactive};
 use crate::controller::Controller;
 use crate::i18n::{Key, fill};
 use crate::state::{Flow, Step};
@@ -12,19 +13,6 @@ use crate::state::{Flow, Step};
 #[component]
 pub fn PhotoStep(ctl: Controller) -> impl IntoView {
     let t = move |key| ctl.locale.text(key);
-    let on_change = move |event: web_sys::Event| {
-        let Some(input) = event
-            .target()
-            .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())
-        else {
-            return;
-        };
-        if let Some(file) = input.files().and_then(|files| files.get(0)) {
-            ctl.choose(file);
-        }
-        // Cleared so picking the same file again (after an error) fires `change` again.
-        input.set_value("");
-    };
     let has_photo = move || ctl.preview.with(Option::is_some);
     let facts = move || {
         ctl.flow.with(Flow::photo).map(|p| {
@@ -45,8 +33,8 @@ pub fn PhotoStep(ctl: Controller) -> impl IntoView {
             .map(|src| view! { <img data-role="preview" src=src alt=t(Key::PreviewAlt) /> })
     };
     view! {
-        <section class="photo" hidden=move || !ctl.flow.with(Flow::shows_picker)>
-            <div class="tips" hidden=has_photo>
+        <section class="photo" hidden=reactive(move || !ctl.flow.with(Flow::shows_picker))>
+            <div class="tips" hidden=reactive(has_photo)>
                 <h3 class="tips-title">{t(Key::TipsHeading)}</h3>
                 <ul>
                     <li>{t(Key::TipFullBody)}</li>
@@ -54,20 +42,20 @@ pub fn PhotoStep(ctl: Controller) -> impl IntoView {
                     <li>{t(Key::TipPlainBackground)}</li>
                 </ul>
             </div>
-            <figure class="preview" hidden=move || !has_photo()>
+            <figure class="preview" hidden=reactive(move || !has_photo())>
                 {preview}
                 <figcaption>
-                    <span data-role="photo-facts">{facts}</span>
+                    <span data-role="photo-facts">{reactive(facts)}</span>
                     <span class="privacy">{t(Key::MetadataRemoved)}</span>
                 </figcaption>
             </figure>
-            <label class="remember" hidden=move || !has_photo()>
+            <label class="remember" hidden=reactive(move || !has_photo())>
                 <input
                     type="checkbox"
                     data-action="remember"
                     aria-describedby="tryon-remember-hint"
-                    prop:checked=move || ctl.remember.get()
-                    on:change=move |event| ctl.set_remember(event_target_checked(&event))
+                    prop:checked=reactive(move || ctl.remember.get())
+                    on:change=on_event(ctl, |ctl, event| ctl.set_remember(event_target_checked(&event)))
                 />
                 <span>
                     {t(Key::RememberPhoto)}
@@ -80,22 +68,37 @@ pub fn PhotoStep(ctl: Controller) -> impl IntoView {
                     id="tryon-file"
                     class="file"
                     accept="image/*"
-                    on:change=on_change
+                    on:change=on_event(ctl, picked)
                 />
-                <label for="tryon-file" class=move || if has_photo() { "pick secondary" } else { "pick primary" }>
-                    {move || t(if has_photo() { Key::ChooseAnother } else { Key::ChoosePhoto })}
+                <label for="tryon-file" class=reactive(move || if has_photo() { "pick secondary" } else { "pick primary" })>
+                    {reactive(move || t(if has_photo() { Key::ChooseAnother } else { Key::ChoosePhoto }))}
                 </label>
                 <button
                     type="button"
                     class="primary"
                     data-action="submit"
-                    hidden=move || !has_photo()
-                    disabled=move || !ctl.flow.with(|f| matches!(f.step(), Step::Ready))
-                    on:click=move |_| ctl.submit()
+                    hidden=reactive(move || !has_photo())
+                    disabled=reactive(move || !ctl.flow.with(|f| matches!(f.step(), Step::Ready)))
+                    on:click=on_click(ctl, Controller::submit)
                 >
                     {t(Key::Submit)}
                 </button>
             </div>
         </section>
     }
+}
+
+/// The file picker's `change`: prepare the picked file.
+fn picked(ctl: Controller, event: web_sys::Event) {
+    let Some(input) = event
+        .target()
+        .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())
+    else {
+        return;
+    };
+    if let Some(file) = input.files().and_then(|files| files.get(0)) {
+        ctl.choose(file);
+    }
+    // Cleared so picking the same file again (after an error) fires `change` again.
+    input.set_value("");
 }

@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use super::{on_click, reactive};
 use crate::controller::Controller;
 use crate::i18n::Key;
 use crate::state::{Flow, Step};
@@ -23,19 +24,19 @@ pub fn ProgressPanel(ctl: Controller) -> impl IntoView {
             .map(|line| ctl.locale.status_line(line))
     };
     view! {
-        <section class="progress" hidden=move || !ctl.flow.with(Flow::shows_progress)>
+        <section class="progress" hidden=reactive(move || !ctl.flow.with(Flow::shows_progress))>
             <progress
                 part="progress"
                 max="100"
-                value=value
+                value=reactive(value)
                 aria-label=ctl.locale.text(Key::ProgressLabel)
                 aria-describedby="tryon-progress-text"
             ></progress>
             <p id="tryon-progress-text" class="progress-text" data-role="progress-text" aria-live="polite">
-                {line}
+                {reactive(line)}
             </p>
-            <div class="actions" hidden=move || !running()>
-                <button type="button" class="secondary" data-action="cancel" on:click=move |_| ctl.cancel()>
+            <div class="actions" hidden=reactive(move || !running())>
+                <button type="button" class="secondary" data-action="cancel" on:click=on_click(ctl, Controller::cancel)>
                     {ctl.locale.text(Key::Cancel)}
                 </button>
             </div>

@@ -11,6 +11,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlElement, HtmlInputElement};
 
+use super::{on_click, on_event, reactive};
 use crate::controller::Controller;
 use crate::i18n::Key;
 use crate::state::Step;
@@ -46,7 +47,7 @@ pub fn ResultPanel(ctl: Controller) -> impl IntoView {
                         step="1"
                         value=DIVIDER_START.to_string()
                         aria-label=t(Key::CompareLabel)
-                        on:input=move_divider
+                        on:input=on_event(ctl, |_, event| move_divider(event))
                     />
                 </div>
             }
@@ -72,7 +73,7 @@ pub fn ResultPanel(ctl: Controller) -> impl IntoView {
         })
     };
     view! {
-        <section class="result" hidden=move || size().is_none()>
+        <section class="result" hidden=reactive(move || size().is_none())>
             <div
                 class="result-frame"
                 style:aspect-ratio=move || size().map(|(w, h)| format!("{w} / {h}"))
@@ -81,7 +82,7 @@ pub fn ResultPanel(ctl: Controller) -> impl IntoView {
             </div>
             <p class="ai-label" data-role="ai-label">{t(Key::AiGenerated)}</p>
             <div class="actions">
-                <button type="button" class="primary" data-action="add-to-cart" on:click=move |_| ctl.add_to_cart()>
+                <button type="button" class="primary" data-action="add-to-cart" on:click=on_click(ctl, Controller::add_to_cart)>
                     {t(Key::AddToCart)}
                 </button>
                 {download}
@@ -89,16 +90,16 @@ pub fn ResultPanel(ctl: Controller) -> impl IntoView {
                     type="button"
                     class="secondary"
                     data-action="share"
-                    hidden=move || !ctl.shareable.get()
-                    on:click=move |_| ctl.share()
+                    hidden=reactive(move || !ctl.shareable.get())
+                    on:click=on_click(ctl, Controller::share)
                 >
                     {t(Key::Share)}
                 </button>
-                <button type="button" class="secondary" data-action="start-over" on:click=move |_| ctl.start_over()>
+                <button type="button" class="secondary" data-action="start-over" on:click=on_click(ctl, Controller::start_over)>
                     {t(Key::TryAnother)}
                 </button>
             </div>
-            <button type="button" class="link delete" data-action="delete" on:click=move |_| ctl.delete_now()>
+            <button type="button" class="link delete" data-action="delete" on:click=on_click(ctl, Controller::delete_now)>
                 {t(Key::DeletePhoto)}
             </button>
         </section>
