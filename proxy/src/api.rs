@@ -80,7 +80,13 @@ pub async fn get_result(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let output = match state.registry.result(&id) {
+    // The image is read from the store (SQLite or Redis), synchronously: off the runtime's
+    // threads, which serve every other request meanwhile.
+    let registry = state.registry.clone();
+    let lookup = tokio::task::spawn_blocking(move || registry.result(&id))
+        .await
+        .map_err(|_| ApiError::Internal("reading a result panicked".into()))?;
+    let output = match lookup {
         ResultLookup::Unknown => return Err(ApiError::NotFound),
         ResultLookup::NotReady => return Err(ApiError::NotReady),
         ResultLookup::Ready(output) => output,

@@ -11,11 +11,13 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderName, Request, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::watch;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 use crate::abuse::{CounterStore, Limiter, SystemClock, client_ip};
@@ -255,7 +257,7 @@ pub fn app(state: AppState) -> Router {
                 .on_response(log_response),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), RandomRequestId))
 }
 
 /// `POST /v1/checks/{person,garment}` behind the same gates as a create: a declared body over
@@ -325,6 +327,37 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// A random UUID (version 4) for each request without one, as tower-http's `MakeRequestUuid`
+/// makes, but drawn from the thread's generator (`rand`, seeded once from the system) instead
+/// of one `getrandom` system call per request.
+#[derive(Debug, Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let id = uuid_v4(rand::random());
+        HeaderValue::from_bytes(&id).ok().map(RequestId::new)
+    }
+}
+
+/// The hyphenated text of a version 4 UUID made of `bytes`.
+fn uuid_v4(mut bytes: [u8; 16]) -> [u8; 36] {
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [b'-'; 36];
+    let mut at = 0;
+    for (i, byte) in bytes.into_iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            at += 1;
+        }
+        text[at] = HEX[usize::from(byte >> 4)];
+        text[at + 1] = HEX[usize::from(byte & 0x0f)];
+        at += 2;
+    }
+    text
+}
+
 /// The span every log line of a request carries: method, path (never the query string, which
 /// may hold a garment URL's signed parameters) and the request id, also sent back in
 /// `X-Request-Id` so a support ticket can name it.
@@ -364,10 +397,32 @@ fn log_response<B>(response: &Response<B>, latency: Duration, _span: &tracing::S
 
 /// Counts 429 answers for `/metrics` (rate limits and quotas refuse with it).
 async fn count_refusals(request: Request<Body>, next: axum::middleware::Next) -> Response {
-    let route = request.uri().path().to_owned();
+    // A clone of the parsed URI shares its bytes: no copy of the path for every request.
+    let uri = request.uri().clone();
     let response = next.run(request).await;
     if response.status() == StatusCode::TOO_MANY_REQUESTS {
-        crate::metrics::rate_limit_refused(&crate::metrics::endpoint_of(&route));
+        crate::metrics::rate_limit_refused(&crate::metrics::endpoint_of(uri.path()));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_version_4_uuids() {
+        let bytes = std::array::from_fn(|i| i as u8);
+        assert_eq!(&uuid_v4(bytes), b"00010203-0405-4607-8809-0a0b0c0d0e0f");
+        assert_eq!(
+            &uuid_v4([0xff; 16]),
+            b"ffffffff-ffff-4fff-bfff-ffffffffffff"
+        );
+        let request = Request::new(());
+        let mut make = RandomRequestId;
+        let first = make.make_request_id(&request).expect("an id");
+        let second = make.make_request_id(&request).expect("an id");
+        assert_ne!(first.header_value(), second.header_value());
+        assert_eq!(first.header_value().len(), 36);
+    }
 }
