@@ -63,7 +63,18 @@ pub async fn get_tryon(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<(Extension<RoutineRead>, Json<TryOnView>), ApiError> {
-    let view = state.registry.view(&id).ok_or(ApiError::NotFound)?;
+    let registry = state.registry.clone();
+    let view = match registry.view_held(&id) {
+        Some(view) => view,
+        // A task created on another instance (or none at all) is looked up in the shared
+        // store, a blocking call with a timeout of its own: off the runtime's threads, so a
+        // slow or paused Redis stalls this read only, not every request on this instance.
+        None if registry.shares_store() => tokio::task::spawn_blocking(move || registry.view(&id))
+            .await
+            .map_err(|_| ApiError::Internal("reading a task panicked".into()))?
+            .ok_or(ApiError::NotFound)?,
+        None => return Err(ApiError::NotFound),
+    };
     Ok((Extension(RoutineRead), Json(view)))
 }
 

@@ -464,9 +464,22 @@ impl Registry {
         self.inner.store.ping()
     }
 
-    /// The current view of a task.
+    /// The current view of a task. On a shared store, a task this instance does not hold is
+    /// read from the store: a blocking call (see [`Registry::view_held`]).
     pub fn view(&self, id: &str) -> Option<TryOnView> {
         self.inner.find(id).map(|task| task.current())
+    }
+
+    /// The current view of a task this instance holds, from memory only. `None` settles that
+    /// the task is unknown unless [`Registry::shares_store`], when only [`Registry::view`]
+    /// can tell.
+    pub fn view_held(&self, id: &str) -> Option<TryOnView> {
+        self.inner.tasks.get(id).map(|task| task.current())
+    }
+
+    /// Whether other instances share the store, so tasks this one does not hold may exist.
+    pub fn shares_store(&self) -> bool {
+        self.inner.shared
     }
 
     /// The finished image, if the task has succeeded.

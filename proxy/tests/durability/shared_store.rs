@@ -576,3 +576,52 @@ async fn a_killed_proxy_on_redis_resumes_its_task_once_its_lease_runs_out() {
     );
     assert_eq!(rest.last().unwrap().1["status"], "succeeded");
 }
+
+/// A status read of a task an instance does not hold asks Redis; while Redis is paused such
+/// reads wait for its timeout, but on the side: reads of held tasks (and everything else)
+/// keep answering on the runtime's threads, even with more stuck reads than threads.
+#[tokio::test]
+async fn with_redis_paused_reads_of_unheld_tasks_wait_aside_and_held_ones_answer() {
+    let redis = RedisServer::start();
+    let url = redis.url(0);
+    let args = ["--store", &url, "--local-duration-ms", "60000"];
+    let (data_a, data_b) = (DataDir::new("reads-a"), DataDir::new("reads-b"));
+    let a = Proxy::start(&data_a.0, &args).await;
+    let b = Proxy::start(&data_b.0, &args).await;
+    let (status, created) = a.create(30, None).await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, view) = b.view(&id).await;
+    assert_eq!(
+        (status, view["id"].as_str()),
+        (200, Some(id.as_str())),
+        "B reads A's task from Redis: {view}"
+    );
+    assert_eq!(b.view("0123456789abcdef0123456789abcdef").await.0, 404);
+
+    redis.pause();
+    let unheld: Vec<_> = (0..4)
+        .map(|n| {
+            let request = b.client.get(b.url(&format!("/v1/tryons/{n:032x}"))).send();
+            tokio::spawn(request)
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..3 {
+        let (status, view) = b.view(&id).await;
+        assert_eq!(
+            status, 200,
+            "a held task's read while Redis is paused: {view}"
+        );
+    }
+    let answered_aside = unheld.iter().filter(|read| read.is_finished()).count();
+    assert_eq!(
+        answered_aside, 0,
+        "the held task's reads answered before the reads stuck on Redis, not after them"
+    );
+    redis.resume();
+    for read in unheld {
+        let status = read.await.unwrap().expect("an answer").status();
+        assert!(status == 404 || status == 500, "{status}");
+    }
+}
