@@ -379,6 +379,8 @@ struct Delays {
     published: Vec<(OffsetDateTime, f64)>,
     /// When the last stream's answer arrived.
     all_open: Option<OffsetDateTime>,
+    /// The terminal event's delay, the one a shopper waits for.
+    terminal: Vec<f64>,
 }
 
 /// Phase 1: `n` watchers over tasks of the local provider.
@@ -433,6 +435,7 @@ async fn watchers(n: usize, store: StoreMode) {
         &mut delays.read,
         &mut delays.opening,
         &mut delays.replayed,
+        &mut delays.terminal,
     ] {
         list.sort_by(f64::total_cmp);
     }
@@ -476,8 +479,10 @@ async fn watchers(n: usize, store: StoreMode) {
         steady.len(),
     );
     println!(
-        "    p99 by second of publication: {}",
-        p99_by_second(&delays.published)
+        "    p99 by second of publication: {}; the terminal event: p50 {:.1} ms, p99 {:.1} ms",
+        p99_by_second(&delays.published),
+        percentile(&delays.terminal, 0.5),
+        percentile(&delays.terminal, 0.99),
     );
 }
 
@@ -612,6 +617,9 @@ async fn watch(
             if contains(line, b"\"status\":\"succeeded\"")
                 || contains(line, b"\"status\":\"failed\"")
             {
+                if updated > answered {
+                    mine.terminal.push(millis(arrived - updated));
+                }
                 done = true;
                 break;
             }
@@ -624,6 +632,7 @@ async fn watch(
     delays.opening.extend(mine.opening);
     delays.replayed.extend(mine.replayed);
     delays.published.extend(mine.published);
+    delays.terminal.extend(mine.terminal);
     delays.all_open = delays.all_open.max(answered);
     done
 }
