@@ -22,9 +22,13 @@
 //!    average tell how contended the run was.
 //!
 //! The client runs on one thread so that it cannot take both cores from the proxy.
-//! 2. Status reads: `GET /v1/tryons/{id}` open-loop at fixed rates (each request is due at
-//!    its scheduled instant and its latency counts from then, so a slow server cannot slow
-//!    the load down), p50/p99.
+//! 2. Status reads: `GET /v1/tryons/{id}` open-loop at fixed rates over 128 keep-alive
+//!    connections (each request is due at its scheduled instant, kept by a thread of its own,
+//!    so a slow server cannot slow the load down), p50/p99 from the due instant to the
+//!    answer's arrival (kernel receive timestamp), less the time the client itself wrote a
+//!    request late while a connection was free; a request waiting for a free connection still
+//!    counts from its due instant. The figure counting the client's lateness too, CPU per read
+//!    and the proxy's wait for a CPU are printed beside it.
 //! 3. Creates: sustained creates per second with a 2048 px person photo through the whole
 //!    path (multipart, decode, re-encode, store), and the proxy's CPU time per create.
 //!
