@@ -6,6 +6,8 @@
 //! cargo run --release -p tryon-proxy --example bench_proxy [-- watchers=1000,5000,10000 reads=1000,5000 creates=10 store=redis]
 //! ```
 //!
+//! An empty list (`watchers=`, `reads=`) or `creates=0` skips that phase.
+//!
 //! `store=redis` measures the same figures with two instances on one Redis (a loopback
 //! `redis-server`, Debian's package, started per phase and stopped after it): tasks are
 //! created on the first instance and watched and read on the second, so what is measured
@@ -100,8 +102,13 @@ async fn main() {
     for &n in &options.watchers {
         watchers(n, store).await;
     }
-    reads(&options.reads, store).await;
-    creates(options.create_seconds, store).await;
+    // An empty list or `creates=0` skips the phase without starting a proxy for it.
+    if !options.reads.is_empty() {
+        reads(&options.reads, store).await;
+    }
+    if options.create_seconds > 0 {
+        creates(options.create_seconds, store).await;
+    }
 }
 
 fn num_cpus() -> usize {
