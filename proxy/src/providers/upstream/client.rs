@@ -216,13 +216,16 @@ impl Upstream {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.limiter
+            let grant = self
+                .limiter
                 .acquire(priority, |ahead| {
                     waiting.into_iter().for_each(|s| s.queued(ahead))
                 })
                 .await;
             let request = build(&self.http).header(self.key.name.clone(), self.key.value.clone());
             let outcome = self.exchange(request).await;
+            // The vendor counted the call somewhere between sending and now.
+            drop(grant);
             let last = attempt >= self.tuning.max_attempts;
             let delay = match outcome {
                 Exchange::Answered {

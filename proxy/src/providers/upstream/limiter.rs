@@ -2,11 +2,18 @@
 //!
 //! Vendors count requests per key over a sliding window (Fitroom: 60 per minute). The limiter
 //! keeps a log of the calls it let through and admits a new one only while fewer than `limit`
-//! fall inside the window. Waiting calls line up by priority, then arrival: a create (a shopper
+//! occupy the window. Waiting calls line up by priority, then arrival: a create (a shopper
 //! who just pressed the button) goes before the polls of tasks already running, which can
-//! afford to be a little late. Because the vendor measures arrival times, not our grant times,
-//! the window the limiter enforces is a tenth longer than the vendor's, absorbing the jitter
-//! between granting a call and the vendor receiving it.
+//! afford to be a little late.
+//!
+//! The vendor counts a call when it receives it, which we never observe: only that it lies
+//! between sending the call and its answer arriving. A call sent late may arrive at once and
+//! an earlier one may have been held up on the way (a loaded machine, a slow network), so
+//! counting calls when they are sent lets the vendor see more than the limit in its window.
+//! A call therefore occupies its slot from when it is sent ([`Grant`]) until one window after
+//! its answer arrived: the vendor received it in between, so no window of the vendor's holds
+//! more than `limit` calls. The window the limiter enforces is still a tenth longer than the
+//! vendor's, a margin for a vendor whose own clock or bookkeeping is coarser than ours.
 //!
 //! Polls alone could spend the whole window in a burst (ten Fitroom try-ons polled away 60 calls
 //! in nine seconds), leaving every call, creates included, to wait out the rest of the minute.
@@ -44,7 +51,10 @@ pub enum Priority {
 struct State {
     limit: u32,
     window: Duration,
-    granted: VecDeque<Instant>,
+    /// When the answers of calls no longer in flight arrived, oldest first.
+    answered: VecDeque<Instant>,
+    /// Calls sent and not yet answered: they hold their slot until a window after the answer.
+    in_flight: usize,
     waiting: BTreeSet<(Priority, u64)>,
     next_ticket: u64,
     last_poll: Option<Instant>,
@@ -53,11 +63,11 @@ struct State {
 impl State {
     fn forget_expired(&mut self, now: Instant) {
         while self
-            .granted
+            .answered
             .front()
             .is_some_and(|t| now.duration_since(*t) >= self.window)
         {
-            self.granted.pop_front();
+            self.answered.pop_front();
         }
     }
 
@@ -73,15 +83,27 @@ impl State {
     /// Whether half the window's budget is spent: from here on the budget is contended, so
     /// polls are paced (and callers that can poll less often).
     fn is_half_spent(&self) -> bool {
-        self.granted.len() as u32 * 2 >= self.limit
+        self.held() as u32 * 2 >= self.limit
     }
 
-    /// When the head of the line, of `priority`, may go by the local log; `None` means now.
-    /// Expects expired grants forgotten.
-    fn next_slot(&self, priority: Priority, now: Instant) -> Option<Instant> {
+    /// The calls occupying the window: in flight, or answered less than a window ago.
+    fn held(&self) -> usize {
+        self.answered.len() + self.in_flight
+    }
+
+    /// When the head of the line, of `priority`, may go by the local log. Expects expired
+    /// answers forgotten.
+    fn next_slot(&self, priority: Priority, now: Instant) -> Slot {
         let room = self.room_for(priority) as usize;
-        let held = self.granted.len();
-        let freed = (held >= room).then(|| self.granted[held - room] + self.window);
+        let held = self.held();
+        // Answered calls free their slots oldest first; calls in flight only once answered.
+        let freed = match held.checked_sub(room) {
+            None => None,
+            Some(first_to_free) => match self.answered.get(first_to_free) {
+                Some(answered) => Some(*answered + self.window),
+                None => return Slot::AfterAnAnswer,
+            },
+        };
         let paced = match priority {
             Priority::Poll if self.is_half_spent() => self
                 .last_poll
@@ -89,8 +111,20 @@ impl State {
                 .filter(|at| *at > now),
             _ => None,
         };
-        freed.max(paced)
+        match freed.max(paced) {
+            None => Slot::Now,
+            Some(at) => Slot::At(at),
+        }
     }
+}
+
+/// When a call may go by the local log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Now,
+    At(Instant),
+    /// Every slot is held by a call in flight: none frees before an answer arrives.
+    AfterAnAnswer,
 }
 
 /// The part of a window polls leave to creates: a sixth, at least one call, and none when the
@@ -155,7 +189,8 @@ impl RateLimiter {
             state: Mutex::new(State {
                 limit: limit.max(1),
                 window: with_slack(vendor_window),
-                granted: VecDeque::new(),
+                answered: VecDeque::new(),
+                in_flight: 0,
                 waiting: BTreeSet::new(),
                 next_ticket: 0,
                 last_poll: None,
@@ -196,8 +231,14 @@ impl RateLimiter {
     }
 
     /// Waits until this call may go out. `on_wait` hears how many calls are ahead while it
-    /// waits (0 = next), and `None` when the call is admitted after having waited.
-    pub async fn acquire(&self, priority: Priority, mut on_wait: impl FnMut(Option<u32>)) {
+    /// waits (0 = next), and `None` when the call is admitted after having waited. Hold the
+    /// returned grant until the call's answer arrived (or the call failed): its slot in the
+    /// window runs from now until a window after the grant is dropped.
+    pub async fn acquire(
+        &self,
+        priority: Priority,
+        mut on_wait: impl FnMut(Option<u32>),
+    ) -> Grant<'_> {
         let ticket = {
             let mut state = self.lock();
             let ticket = (priority, state.next_ticket);
@@ -222,7 +263,7 @@ impl RateLimiter {
                 state.forget_expired(now);
                 let ahead = state.waiting.range(..ticket).count() as u32;
                 let slot = state.next_slot(priority, now);
-                if ahead == 0 && slot.is_none() {
+                if ahead == 0 && slot == Slot::Now {
                     match self.shared.get() {
                         None => Step::Go,
                         // The reserve holds across instances too.
@@ -239,7 +280,11 @@ impl RateLimiter {
                     waited = true;
                     // Only the head of the line watches the clock; the others wait for it to
                     // move.
-                    Step::Wait(slot.filter(|_| ahead == 0))
+                    Step::Wait(match slot {
+                        Slot::At(at) if ahead == 0 => Some(at),
+                        // An answer arriving wakes the line.
+                        _ => None,
+                    })
                 }
             };
             match step {
@@ -272,7 +317,7 @@ impl RateLimiter {
             }
             let mut state = self.lock();
             let now = Instant::now();
-            state.granted.push_back(now);
+            state.in_flight += 1;
             if priority == Priority::Poll {
                 state.last_poll = Some(now);
             }
@@ -284,8 +329,18 @@ impl RateLimiter {
             if waited {
                 on_wait(None);
             }
-            return;
+            return Grant { limiter: self };
         }
+    }
+
+    /// The call of a grant got its answer (or failed) now: its slot frees a window from now.
+    fn answered(&self) {
+        let mut state = self.lock();
+        state.in_flight -= 1;
+        state.answered.push_back(Instant::now());
+        drop(state);
+        // The head of the line may have been waiting for an answer to know when it may go.
+        self.changed.notify_waiters();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -297,6 +352,19 @@ impl RateLimiter {
 /// The window the limiter enforces: the vendor's plus a tenth for delivery jitter.
 fn with_slack(vendor_window: Duration) -> Duration {
     vendor_window + vendor_window / 10
+}
+
+/// An admitted call, holding its slot while it is in flight: drop it when the call's answer
+/// has arrived or the call failed.
+#[derive(Debug)]
+pub struct Grant<'a> {
+    limiter: &'a RateLimiter,
+}
+
+impl Drop for Grant<'_> {
+    fn drop(&mut self) {
+        self.limiter.answered();
+    }
 }
 
 /// A waiting call's place in line, given up if the waiting future is dropped.
@@ -378,7 +446,9 @@ mod tests {
         limiter.acquire(Priority::Create, |_| {}).await;
         let first = tokio::spawn({
             let limiter = limiter.clone();
-            async move { limiter.acquire(Priority::Create, |_| {}).await }
+            async move {
+                limiter.acquire(Priority::Create, |_| {}).await;
+            }
         });
         tokio::time::sleep(Duration::from_millis(1)).await;
         let heard = Arc::new(Mutex::new(Vec::new()));
@@ -387,7 +457,7 @@ mod tests {
             async move {
                 limiter
                     .acquire(Priority::Create, |ahead| heard.lock().unwrap().push(ahead))
-                    .await
+                    .await;
             }
         });
         first.await.unwrap();
@@ -401,7 +471,9 @@ mod tests {
         limiter.acquire(Priority::Create, |_| {}).await;
         let quitter = tokio::spawn({
             let limiter = limiter.clone();
-            async move { limiter.acquire(Priority::Create, |_| {}).await }
+            async move {
+                limiter.acquire(Priority::Create, |_| {}).await;
+            }
         });
         tokio::time::sleep(Duration::from_millis(1)).await;
         quitter.abort();
@@ -460,6 +532,57 @@ mod tests {
         }
         let times = times.lock().unwrap().clone();
         assert_at_most_per_window(&times, 5, Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_held_up_on_the_way_keeps_its_slot_until_a_window_after_its_answer() {
+        // 1 per 10 s, 11 s enforced. The first call is sent at 0 s but, on a loaded machine,
+        // reaches the vendor only at 4 s and is answered at 5 s. Counted from when it was
+        // sent, a second call could go at 11 s and reach the vendor 7 s after the first.
+        let vendor_window = Duration::from_secs(10);
+        let limiter = RateLimiter::new(1, vendor_window);
+        let start = Instant::now();
+        let grant = limiter.acquire(Priority::Create, |_| {}).await;
+        let first_received = start + Duration::from_secs(4);
+        let answer = async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            drop(grant);
+        };
+        let second = async {
+            limiter.acquire(Priority::Create, |_| {}).await;
+            // Sent now, received at once at best.
+            Instant::now()
+        };
+        let ((), second_received) = tokio::join!(answer, second);
+        assert!(
+            second_received - first_received >= vendor_window,
+            "the vendor received two calls {:?} apart, within its {vendor_window:?} window",
+            second_received - first_received
+        );
+        assert_eq!(
+            second_received - start,
+            Duration::from_secs(16),
+            "5 s + 11 s"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_in_flight_hold_the_window_until_answered() {
+        let limiter = RateLimiter::new(2, Duration::from_secs(10));
+        let first = limiter.acquire(Priority::Create, |_| {}).await;
+        let _second = limiter.acquire(Priority::Create, |_| {}).await;
+        // Far past the window, but both calls are still unanswered.
+        let answered_at = Instant::now() + Duration::from_secs(30);
+        let answer = async {
+            tokio::time::sleep_until(answered_at).await;
+            drop(first);
+        };
+        let third = async {
+            limiter.acquire(Priority::Create, |_| {}).await;
+            Instant::now()
+        };
+        let ((), sent) = tokio::join!(answer, third);
+        assert_eq!(sent - answered_at, Duration::from_secs(11));
     }
 
     /// Fails naming the busiest window if more than `limit` of `times` fall in any `window`.
@@ -527,7 +650,7 @@ mod tests {
         let polls = spawn_callers(&limiter, Priority::Poll, 80);
         // By now the polls have taken all the window leaves them and wait for it to slide.
         tokio::time::sleep(Duration::from_secs(58)).await;
-        assert_eq!(limiter.lock().granted.len(), 50);
+        assert_eq!(limiter.lock().held(), 50);
         let arrived = Instant::now();
         for _ in 0..10 {
             limiter.acquire(Priority::Create, |_| {}).await;
