@@ -15,7 +15,9 @@
 //! figures are then the two proxies' sums, and a line per phase gives each process's share,
 //! Redis's included.
 //!
-//! 1. Watchers: N event streams spread over local-provider tasks; the proxy's peak RSS
+//! 1. Watchers: N event streams spread over local-provider tasks, twice: with the tasks started
+//!    together (every task ends in the same second: the worst burst) and started evenly over
+//!    one task's length (as shoppers arriving over time); each run prints the proxy's peak RSS
 //!    (VmHWM) and the delay from each status change (`updated_at`, stamped when the event is
 //!    published) to its arrival at each watcher, p50/p99. Arrival is the kernel's receive
 //!    timestamp of the bytes (`SO_TIMESTAMPNS`), so the benchmark client's own scheduling on
@@ -100,7 +102,8 @@ async fn main() {
     );
     let store = options.store;
     for &n in &options.watchers {
-        watchers(n, store).await;
+        watchers(n, store, TaskStarts::Together).await;
+        watchers(n, store, TaskStarts::Spread).await;
     }
     // An empty list or `creates=0` skips the phase without starting a proxy for it.
     if !options.reads.is_empty() {
@@ -395,7 +398,16 @@ struct Delays {
 }
 
 /// Phase 1: `n` watchers over tasks of the local provider.
-async fn watchers(n: usize, store: StoreMode) {
+/// When the watched tasks start: all at once (the worst case: every task reaches each stage,
+/// and its end, in the same second, so all N terminal frames and stream ends come in one
+/// burst), or spread evenly over one task's length, as shoppers arriving over time would.
+#[derive(Clone, Copy)]
+enum TaskStarts {
+    Together,
+    Spread,
+}
+
+async fn watchers(n: usize, store: StoreMode, starts: TaskStarts) {
     let tasks = (n / 500).clamp(4, 20);
     let proxy = store
         .deploy(&[
@@ -408,10 +420,6 @@ async fn watchers(n: usize, store: StoreMode) {
     let client = reqwest::Client::new();
     let person = figure(0);
     let idle_rss = proxy.peak_rss_mib();
-    let mut ids = Vec::new();
-    for t in 0..tasks {
-        ids.push(proxy.create(&client, &person, t as u64).await);
-    }
     let delays = Arc::new(std::sync::Mutex::new(Delays::default()));
     let connected = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::with_capacity(n);
@@ -419,17 +427,36 @@ async fn watchers(n: usize, store: StoreMode) {
     let (proxy_cpu, client_cpu) = (proxy.cpu_seconds(), own_cpu_seconds());
     let proxy_waited = waited_for_cpu(&proxy);
     let opened = Instant::now();
-    for w in 0..n {
-        let id = ids[w % tasks].clone();
-        let addr = proxy.addr.clone();
-        let delays = delays.clone();
-        let connected = connected.clone();
-        handles.push(tokio::spawn(async move {
-            watch(&addr, &id, &delays, &connected).await
-        }));
-        if w % 200 == 199 {
-            tokio::task::yield_now().await;
+    let spacing = match starts {
+        TaskStarts::Together => Duration::ZERO,
+        TaskStarts::Spread => Duration::from_millis(12_000 / tasks as u64),
+    };
+    // Together: every create first, then the streams, so the tasks are at most a few
+    // milliseconds apart; spread: each task's streams open right after its create.
+    let mut created = Vec::new();
+    if let TaskStarts::Together = starts {
+        for t in 0..tasks {
+            created.push(proxy.create(&client, &person, t as u64).await);
         }
+    }
+    let mut created = created.into_iter();
+    for t in 0..tasks {
+        let id = match created.next() {
+            Some(id) => id,
+            None => proxy.create(&client, &person, t as u64).await,
+        };
+        for w in (0..n).filter(|w| w % tasks == t) {
+            let (id, addr) = (id.clone(), proxy.addr.clone());
+            let delays = delays.clone();
+            let connected = connected.clone();
+            handles.push(tokio::spawn(async move {
+                watch(&addr, &id, &delays, &connected).await
+            }));
+            if w % 200 == 199 {
+                tokio::task::yield_now().await;
+            }
+        }
+        tokio::time::sleep(spacing).await;
     }
     let mut completed = 0;
     for handle in handles {
@@ -461,10 +488,14 @@ async fn watchers(n: usize, store: StoreMode) {
     let proxy_waited = waited_for_cpu(&proxy) - proxy_waited;
     let frames = delays.arrived.len() + delays.replayed.len();
     println!(
-        "watchers N={n:>6}: {completed} streams to the end ({} connected, all ended {seconds:.1} s after the first opened, {tasks} tasks); \
+        "watchers N={n:>6}, {}: {completed} streams to the end ({} connected, all ended {seconds:.1} s after the first opened, {tasks} tasks); \
          peak RSS {:.1} MiB (idle {idle_rss:.1} MiB); delivery delay p50 {:.1} ms, p99 {:.1} ms over {} events \
          (read by the client: p50 {:.1} ms, p99 {:.1} ms); CPU: proxy {:.0}% ({:.1} µs per event), client {:.0}% of one core; \
          load average {load_before} -> {}",
+        match starts {
+            TaskStarts::Together => "tasks started together".to_owned(),
+            TaskStarts::Spread => format!("tasks started {} ms apart", spacing.as_millis()),
+        },
         connected.load(Ordering::Relaxed),
         proxy.peak_rss_mib(),
         percentile(&delays.arrived, 0.5),
