@@ -157,6 +157,7 @@ impl Store for MemoryStore {
     fn take_in_window(
         &self,
         key: &str,
+        _call: u64,
         limit: u32,
         window: Duration,
     ) -> Result<Result<(), Duration>, StoreError> {

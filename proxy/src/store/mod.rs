@@ -112,16 +112,29 @@ pub trait Store: CounterStore {
     /// Caches `value` under `key` for `ttl`.
     fn cache_put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError>;
 
-    /// Counts one call of the upstream budget `key` in a sliding `window` of `limit` calls
-    /// every instance on this store shares, or says how long until one fits. A store only
+    /// Counts one call of the upstream budget `key`, named `call`, in a sliding `window` of
+    /// `limit` calls every instance on this store shares, or says how long until one fits. The
+    /// call holds its place while in flight, until [`Store::answered_in_window`]. A store only
     /// this process uses counts nothing here: the rate limiter's own log is the whole budget.
     fn take_in_window(
         &self,
         _key: &str,
+        _call: u64,
         _limit: u32,
         _window: Duration,
     ) -> Result<Result<(), Duration>, StoreError> {
         Ok(Ok(()))
+    }
+
+    /// The call `call` of the budget `key` got its answer now: it leaves the window one
+    /// `window` from now (the vendor received it at the latest now).
+    fn answered_in_window(
+        &self,
+        _key: &str,
+        _call: u64,
+        _window: Duration,
+    ) -> Result<(), StoreError> {
+        Ok(())
     }
 
     /// Gives deleted space back so deleted photos and results leave the disk, not only the

@@ -298,20 +298,36 @@ return 0
 ";
 
 /// A sliding-window log on Redis's own clock, so instances whose clocks disagree still share
-/// one window. KEYS: the sorted set of call times. ARGV: limit, window (ms), a unique member.
-/// Returns 0 when the call is counted, else the wait in ms until the oldest call leaves.
+/// one window. KEYS: the sorted set of calls, scored by when each leaves the window less one
+/// window. ARGV: limit, window (ms), a unique member. A call in flight is scored a window
+/// ahead, holding its place for two windows unless [`ANSWERED_IN_WINDOW`] rescores it by its
+/// answer (an instance that dies mid-call frees the place in the end). Returns 0 when the call
+/// is counted, else the wait in ms until the first call leaves.
 const TAKE_IN_WINDOW: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], window)
+  redis.call('ZADD', KEYS[1], now + window, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], 2 * window)
   return 0
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return math.max(tonumber(oldest[2]) + window - now, 1)
+";
+
+/// A call of [`TAKE_IN_WINDOW`]'s log got its answer: it leaves the window one window from
+/// now. KEYS: the sorted set. ARGV: the call's member, window (ms).
+const ANSWERED_IN_WINDOW: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local window = tonumber(ARGV[2])
+if redis.call('ZADD', KEYS[1], 'XX', 'CH', now, ARGV[1]) == 1 and
+    redis.call('PTTL', KEYS[1]) < window then
+  redis.call('PEXPIRE', KEYS[1], window)
+end
+return 0
 ";
 
 /// `INCR` + `EXPIRE`, giving the reservation back when it went over. KEYS: the counter.
@@ -605,23 +621,34 @@ impl Store for RedisStore {
     fn take_in_window(
         &self,
         key: &str,
+        call: u64,
         limit: u32,
         window: Duration,
     ) -> Result<Result<(), Duration>, StoreError> {
         let key = self.key("window", key);
-        // Two calls in the same millisecond are two members.
-        let member: u64 = rand::random();
         let wait_ms: u64 = self.with(|connection| {
             Script::new(TAKE_IN_WINDOW)
                 .key(&key)
                 .arg(limit)
                 .arg(window.as_millis() as u64)
-                .arg(member)
+                .arg(call)
                 .invoke(connection)
         })?;
         Ok(match wait_ms {
             0 => Ok(()),
             wait => Err(Duration::from_millis(wait)),
+        })
+    }
+
+    fn answered_in_window(&self, key: &str, call: u64, window: Duration) -> Result<(), StoreError> {
+        let key = self.key("window", key);
+        self.with(|connection| {
+            Script::new(ANSWERED_IN_WINDOW)
+                .key(&key)
+                .arg(call)
+                .arg(window.as_millis() as u64)
+                .invoke::<i64>(connection)
+                .map(drop)
         })
     }
 

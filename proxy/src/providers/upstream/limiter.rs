@@ -25,8 +25,8 @@
 //!
 //! Several instances on one shared store (issue 7) spend the same key's budget, so each call
 //! the head of the local line would send is also counted in the store's window for that key
-//! ([`RateLimiter::share_through`]); the line, its priorities and the places shoppers see
-//! stay in process. Should the store not answer, the call goes out on the local log alone
+//! ([`RateLimiter::share_through`]), holding its place there too until a window after its
+//! answer; the line, its priorities and the places shoppers see stay in process. Should the store not answer, the call goes out on the local log alone
 //! rather than stalling every running task.
 
 use std::collections::{BTreeSet, VecDeque};
@@ -149,10 +149,11 @@ impl std::fmt::Debug for SharedBudget {
 impl SharedBudget {
     /// Counts one call in the shared window, or says how long until one fits; a store that
     /// does not answer admits it (the local log still holds this instance to the limit).
-    async fn take(&self, limit: u32, window: Duration) -> Result<(), Duration> {
+    async fn take(&self, call: u64, limit: u32, window: Duration) -> Result<(), Duration> {
         let (store, key) = (self.store.clone(), self.key.clone());
         let verdict =
-            tokio::task::spawn_blocking(move || store.take_in_window(&key, limit, window)).await;
+            tokio::task::spawn_blocking(move || store.take_in_window(&key, call, limit, window))
+                .await;
         match verdict {
             Ok(Ok(verdict)) => verdict,
             Ok(Err(error)) => {
@@ -164,6 +165,20 @@ impl SharedBudget {
                 Ok(())
             }
         }
+    }
+
+    /// Tells the store that `call` got its answer, without waiting for it: should the store
+    /// not hear it, the call keeps its place a while longer, which is safe.
+    fn answered(&self, call: u64, window: Duration) {
+        let (store, key) = (self.store.clone(), self.key.clone());
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn_blocking(move || {
+            if let Err(error) = store.answered_in_window(&key, call, window) {
+                tracing::warn!(%error, "shared upstream budget did not hear an answer");
+            }
+        });
     }
 }
 
@@ -253,6 +268,8 @@ impl RateLimiter {
         };
         let mut waited = false;
         let mut last_ahead = None;
+        // The call's name and window in the shared store, once counted there.
+        let mut shared_call = None;
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
@@ -291,7 +308,9 @@ impl RateLimiter {
                 Step::Go => {}
                 Step::AskShared { limit, window } => {
                     let budget = self.shared.get().expect("asked only when shared");
-                    if let Err(wait) = budget.take(limit, window).await {
+                    // Two calls in the same millisecond are two members.
+                    let call: u64 = rand::random();
+                    if let Err(wait) = budget.take(call, limit, window).await {
                         // Other instances spent the window: still first here, so wait it out.
                         if last_ahead != Some(0) {
                             on_wait(Some(0));
@@ -301,6 +320,7 @@ impl RateLimiter {
                         tokio::time::sleep(wait.min(window)).await;
                         continue;
                     }
+                    shared_call = Some((call, window));
                 }
                 Step::Wait(wake_at) => {
                     match wake_at {
@@ -329,12 +349,18 @@ impl RateLimiter {
             if waited {
                 on_wait(None);
             }
-            return Grant { limiter: self };
+            return Grant {
+                limiter: self,
+                shared_call,
+            };
         }
     }
 
     /// The call of a grant got its answer (or failed) now: its slot frees a window from now.
-    fn answered(&self) {
+    fn answered(&self, shared_call: Option<(u64, Duration)>) {
+        if let (Some((call, window)), Some(budget)) = (shared_call, self.shared.get()) {
+            budget.answered(call, window);
+        }
         let mut state = self.lock();
         state.in_flight -= 1;
         state.answered.push_back(Instant::now());
@@ -359,11 +385,12 @@ fn with_slack(vendor_window: Duration) -> Duration {
 #[derive(Debug)]
 pub struct Grant<'a> {
     limiter: &'a RateLimiter,
+    shared_call: Option<(u64, Duration)>,
 }
 
 impl Drop for Grant<'_> {
     fn drop(&mut self) {
-        self.limiter.answered();
+        self.limiter.answered(self.shared_call);
     }
 }
 
