@@ -244,17 +244,6 @@ mod tests {
         image::load_from_memory(jpeg).unwrap().into_rgb8()
     }
 
-    fn mean_abs_difference(a: &RgbImage, b: &RgbImage) -> f64 {
-        assert_eq!(a.dimensions(), b.dimensions());
-        let sum: u64 = a
-            .as_raw()
-            .iter()
-            .zip(b.as_raw())
-            .map(|(x, y)| u64::from(x.abs_diff(*y)))
-            .sum();
-        sum as f64 / a.as_raw().len() as f64
-    }
-
     #[test]
     fn browser_pixels_become_the_same_photo_as_the_native_pipeline() {
         let picture = photo_like(4000, 3000);

@@ -122,17 +122,6 @@ mod tests {
         image
     }
 
-    fn mean_abs_difference(a: &RgbImage, b: &RgbImage) -> f64 {
-        assert_eq!(a.dimensions(), b.dimensions());
-        let sum: u64 = a
-            .as_raw()
-            .iter()
-            .zip(b.as_raw())
-            .map(|(x, y)| u64::from(x.abs_diff(*y)))
-            .sum();
-        sum as f64 / a.as_raw().len() as f64
-    }
-
     #[test]
     fn all_eight_exif_orientations_give_the_same_upright_picture() {
         let upright = quadrants(96, 64);

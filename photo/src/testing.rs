@@ -175,3 +175,20 @@ fn crc32(bytes: &[u8]) -> u32 {
 fn crc32_matches_the_png_specification_check_value() {
     assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
 }
+
+/// The mean absolute difference of two same-sized pictures' channel values (0–255): how far
+/// apart two pipelines' outputs are, small for the same photo, large for a wrong turn or shift.
+pub fn mean_abs_difference(a: &RgbImage, b: &RgbImage) -> f64 {
+    assert_eq!(
+        a.dimensions(),
+        b.dimensions(),
+        "the two pictures differ in size"
+    );
+    let sum: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    sum as f64 / a.as_raw().len() as f64
+}
