@@ -1,7 +1,8 @@
 // The photo-preparation worker (www/prepare-worker.js + the tryon-photo wasm) through its message
 // protocol, in real headless Chromium: what the browser decodes is converted (a transparent PNG
 // onto white, a GIF the header reader does not know), the colours survive the BGRA copy, an EXIF
-// orientation is applied (a VideoFrame made straight from the decoded bitmap would not), a bomb
+// orientation is applied (with WebCodecs a large JPEG is decoded by ImageDecoder at a reduced
+// scale and turned upright in wasm; without, createImageBitmap turns it), a bomb
 // is refused from its header before the browser decodes it, junk is an unsupported type — and
 // the same again with WebCodecs hidden, so the getImageData fallback is exercised too.
 
@@ -34,8 +35,8 @@ async function prepareCases({ workerUrl, hideVideoFrame, portraitExif }) {
   }, "image/jpeg");
   // A 12 MP photo as a phone held upright stores it: landscape pixels in four coloured
   // quadrants (any wrong turn or mirror moves them), with EXIF orientation 6 (turn 90°
-  // clockwise). Prepared to 2048, less than twice its size, so no drawing step would halve it:
-  // a VideoFrame made straight from the decoded bitmap mirrors such a photo in Chromium 156.
+  // clockwise). With WebCodecs it takes the reduced-scale ImageDecoder path, whose frames come
+  // as stored, so the rotation done in wasm is what is checked; without, createImageBitmap's.
   const stored = await encode((ctx) => {
     [["#0a0", 0, 0], ["#00c", 2000, 0], ["#c00", 0, 1500], ["#dd0", 2000, 1500]].forEach(([colour, x, y]) => {
       ctx.fillStyle = colour;
