@@ -191,16 +191,7 @@ impl Proxy {
     }
 
     async fn create(&self, client: &reqwest::Client, person: &[u8], n: u64) -> String {
-        let form = reqwest::multipart::Form::new()
-            .part(
-                "person",
-                reqwest::multipart::Part::bytes(person.to_vec()).file_name("person.jpg"),
-            )
-            .part(
-                "garment",
-                reqwest::multipart::Part::bytes(garment(n)).file_name("garment.png"),
-            )
-            .text("category", "upper");
+        let form = create_form(person, n);
         let response = client
             .post(format!("http://{}/v1/tryons", self.addr))
             .multipart(form)
@@ -214,16 +205,7 @@ impl Proxy {
 
     /// A create that may be refused: the answer's status.
     async fn try_create(&self, client: &reqwest::Client, person: &[u8], n: u64) -> u16 {
-        let form = reqwest::multipart::Form::new()
-            .part(
-                "person",
-                reqwest::multipart::Part::bytes(person.to_vec()).file_name("person.jpg"),
-            )
-            .part(
-                "garment",
-                reqwest::multipart::Part::bytes(garment(n)).file_name("garment.png"),
-            )
-            .text("category", "upper");
+        let form = create_form(person, n);
         match client
             .post(format!("http://{}/v1/tryons", self.addr))
             .multipart(form)
@@ -358,6 +340,20 @@ fn redis_usage(redis: &redis_server::RedisServer) -> String {
         field("used_memory_peak_human"),
         field("used_memory_rss").parse::<f64>().unwrap_or(0.0) / 1_048_576.0
     )
+}
+
+/// A create's multipart body: `person`, the `n`th garment, category upper.
+fn create_form(person: &[u8], n: u64) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new()
+        .part(
+            "person",
+            reqwest::multipart::Part::bytes(person.to_vec()).file_name("person.jpg"),
+        )
+        .part(
+            "garment",
+            reqwest::multipart::Part::bytes(garment(n)).file_name("garment.png"),
+        )
+        .text("category", "upper")
 }
 
 fn proc_status_kib(pid: u32, field: &str) -> u64 {

@@ -56,6 +56,23 @@ impl Drop for TempDir {
     }
 }
 
+/// Subscribes to `store`'s remote events; they arrive on the receiver for as long as the
+/// returned listener is kept (the store holds it weakly).
+fn subscribed(
+    store: &RedisStore,
+) -> (
+    Arc<dyn Fn(RemoteEvent) + Send + Sync>,
+    std::sync::mpsc::Receiver<RemoteEvent>,
+) {
+    let (sender, received) = std::sync::mpsc::channel();
+    let sender = std::sync::Mutex::new(sender);
+    let listener: Arc<dyn Fn(RemoteEvent) + Send + Sync> = Arc::new(move |event| {
+        let _ = sender.lock().unwrap().send(event);
+    });
+    store.subscribe(Arc::downgrade(&listener));
+    (listener, received)
+}
+
 fn image(marker: u8, len: usize) -> PreparedImage {
     PreparedImage {
         bytes: vec![marker; len].into(),
@@ -345,12 +362,7 @@ fn a_redis_lease_has_one_holder_until_it_expires_or_is_released() {
 #[test]
 fn a_redis_hand_over_gives_back_only_the_holders_leases_and_announces_them() {
     let (store, _server) = redis_store(Duration::from_secs(60));
-    let (sender, received) = std::sync::mpsc::channel();
-    let sender = std::sync::Mutex::new(sender);
-    let listener: Arc<dyn Fn(RemoteEvent) + Send + Sync> = Arc::new(move |event| {
-        let _ = sender.lock().unwrap().send(event);
-    });
-    store.subscribe(Arc::downgrade(&listener));
+    let (_listener, received) = subscribed(&store);
     let subscribed = received.recv_timeout(Duration::from_secs(5));
     assert!(
         matches!(subscribed, Ok(RemoteEvent::Resync)),
@@ -386,12 +398,7 @@ fn a_redis_hand_over_gives_back_only_the_holders_leases_and_announces_them() {
 #[test]
 fn redis_events_reach_subscribers_in_order() {
     let (store, _server) = redis_store(Duration::from_secs(60));
-    let (sender, received) = std::sync::mpsc::channel();
-    let sender = std::sync::Mutex::new(sender);
-    let listener: Arc<dyn Fn(RemoteEvent) + Send + Sync> = Arc::new(move |event| {
-        let _ = sender.lock().unwrap().send(event);
-    });
-    store.subscribe(Arc::downgrade(&listener));
+    let (_listener, received) = subscribed(&store);
     let first = received
         .recv_timeout(Duration::from_secs(5))
         .expect("the subscription announces itself");
