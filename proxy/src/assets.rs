@@ -5,7 +5,9 @@
 //! CORS). Content-hashed names (`name-<8+ hex>.ext`) never change and are cached for a year;
 //! the loader `widget.js` keeps its name across releases, so it gets five minutes; anything
 //! else revalidates. `tower_http`'s `ServeDir` does the file serving itself (path traversal
-//! checks, `Content-Type` — `application/wasm` for `.wasm` —, conditional and range requests).
+//! checks, `Content-Type` — `application/wasm` for `.wasm` —, conditional and range requests)
+//! and sends the `<name>.gz` copy `cargo xtask dist` writes beside each file to browsers that
+//! accept gzip, so nothing is compressed per request.
 
 use std::path::Path;
 
@@ -27,8 +29,14 @@ const LOADER_NAME: &str = "widget.js";
 /// Any path no route claims: a file of `--assets-dir`, or 404 problem+json.
 pub async fn widget_file(State(state): State<AppState>, request: Request) -> Response {
     let name = file_name(request.uri().path()).to_owned();
-    let response = serve(ServeDir::new(&state.settings.assets_dir), request).await;
-    with_headers(response, cache_policy(&name), true)
+    let files = ServeDir::new(&state.settings.assets_dir).precompressed_gzip();
+    let response = serve(files, request).await;
+    let mut response = with_headers(response, cache_policy(&name), true);
+    // The body depends on Accept-Encoding, so shared caches must keep the two forms apart.
+    response
+        .headers_mut()
+        .append(header::VARY, HeaderValue::from_static("accept-encoding"));
+    response
 }
 
 /// `GET /` in demo mode: the demo product page.

@@ -9,11 +9,8 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 use wasm_bindgen_cli_support::Bindgen;
 
@@ -71,25 +68,34 @@ impl Role {
     }
 }
 
-/// One file written to the dist directory.
+/// One file written to the dist directory, with the gzip copy written beside it.
 pub struct Asset {
     pub name: String,
     pub role: Role,
     pub bytes: Vec<u8>,
+    /// What the proxy sends a browser that accepts gzip (`<name>.gz`, served by `ServeDir`'s
+    /// precompressed lookup), so the size table reports the bytes that travel.
+    pub gzip: Vec<u8>,
 }
 
 impl Asset {
+    fn new(name: String, role: Role, bytes: Vec<u8>) -> Asset {
+        let gzip = zopfli_gzip(&bytes);
+        Asset {
+            name,
+            role,
+            bytes,
+            gzip,
+        }
+    }
+
     fn hashed(stem: &str, extension: &str, role: Role, bytes: Vec<u8>) -> Asset {
         let digest = Sha256::digest(&bytes);
         let hash: String = digest[..4]
             .iter()
             .map(|byte| format!("{byte:02x}"))
             .collect();
-        Asset {
-            name: format!("{stem}-{hash}.{extension}"),
-            role,
-            bytes,
-        }
+        Asset::new(format!("{stem}-{hash}.{extension}"), role, bytes)
     }
 }
 
@@ -168,11 +174,11 @@ pub fn dist() -> Result<Vec<Asset>> {
         loader_names.push((placeholder, table.name.as_str()));
     }
     let loader = substitute("www/widget.js", &loader_names)?;
-    let loader = Asset {
-        name: "widget.js".into(),
-        role: Role::Loader,
-        bytes: minifier.run("widget.js", loader)?,
-    };
+    let loader = Asset::new(
+        "widget.js".into(),
+        Role::Loader,
+        minifier.run("widget.js", loader)?,
+    );
     assets.extend([
         loader,
         widget_js,
@@ -184,11 +190,7 @@ pub fn dist() -> Result<Vec<Asset>> {
     ]);
     assets.extend(locales);
     for (path, bytes) in widget.snippets.into_iter().chain(photo.snippets) {
-        assets.push(Asset {
-            name: path,
-            role: Role::Snippet,
-            bytes,
-        });
+        assets.push(Asset::new(path, Role::Snippet, bytes));
     }
 
     write_dist(&dist_dir(), &assets)?;
@@ -229,11 +231,33 @@ fn locale_tables() -> Result<Vec<Asset>> {
 /// "s" 125 ms and 25 KB, "z" (the profile's default) 388 ms and 25 KB.
 const SPEED_OVER_SIZE: [&str; 3] = ["tryon-photo", "fast_image_resize", "jpeg-encoder"];
 
+/// Size options for both modules that stable Rust has but only as unstable flags, enabled with
+/// `RUSTC_BOOTSTRAP` on the pinned toolchain (rust-toolchain.toml), as Firefox and the Linux
+/// kernel build Rust. std is rebuilt with the profile instead of shipped prebuilt at opt-level 3,
+/// a panic aborts on the spot (the widget and worker install no panic hook, so no message was
+/// ever shown), panics carry no source locations, and `{:?}` formats nothing (nothing a shopper
+/// sees uses Debug). Measured on the widget: 108.9 → 94.1 KiB gzip.
+const SIZE_FLAGS: [&str; 4] = [
+    "-Zunstable-options",
+    "-Cpanic=immediate-abort",
+    "-Zlocation-detail=none",
+    "-Zfmt-debug=none",
+];
+
 /// Both cdylibs in one cargo call, so shared dependencies compile once.
 fn build_wasm() -> Result<()> {
     let mut command = process::cargo();
+    let rustflags = SIZE_FLAGS.map(|flag| format!("{flag:?}")).join(",");
+    command.env("RUSTC_BOOTSTRAP", "1");
+    // Every `--config` goes after the subcommand: cargo keeps only one of the two lists.
     command.args([
         "build",
+        "-Zbuild-std=std,panic_abort",
+        "-Zbuild-std-features=optimize_for_size",
+        "--config",
+    ]);
+    command.arg(format!("target.{WASM_TARGET}.rustflags=[{rustflags}]"));
+    command.args([
         "--profile",
         WASM_PROFILE,
         "--target",
@@ -406,6 +430,8 @@ fn write_dist(dir: &Path, assets: &[Asset]) -> Result<()> {
             fs::create_dir_all(parent).io("creating", parent)?;
         }
         fs::write(&path, &asset.bytes).io("writing", &path)?;
+        let gzip_path = dir.join(format!("{}.gz", asset.name));
+        fs::write(&gzip_path, &asset.gzip).io("writing", &gzip_path)?;
     }
     let manifest = manifest(assets);
     let path = dir.join("manifest.json");
@@ -442,8 +468,10 @@ fn remove_stale(dir: &Path, assets: &[Asset]) -> Result<()> {
         let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
             continue;
         };
-        let current = assets.iter().any(|asset| asset.name == name);
-        if !current && is_hashed_name(name) {
+        // A gzip copy goes with its file: `<name>.gz`.
+        let shipped = name.strip_suffix(".gz").unwrap_or(name);
+        let current = assets.iter().any(|asset| asset.name == shipped);
+        if !current && is_hashed_name(shipped) {
             fs::remove_file(&path).io("removing", &path)?;
         }
     }
@@ -474,13 +502,18 @@ fn is_hashed_name(name: &str) -> bool {
         && matches!(extension, "js" | "wasm" | "css" | "json")
 }
 
-fn gzip_len(bytes: &[u8]) -> usize {
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
-    encoder
-        .write_all(bytes)
-        .and_then(|()| encoder.finish())
-        .map(|compressed| compressed.len())
-        .expect("gzip into memory cannot fail")
+/// Zopfli writes ordinary gzip that every browser inflates, 5-6 % smaller than `gzip -9`
+/// (measured on the widget's wasm: 128,939 → 121,179 bytes) for about 4 s of build time.
+fn zopfli_gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut compressed = Vec::new();
+    zopfli::compress(
+        zopfli::Options::default(),
+        zopfli::Format::Gzip,
+        bytes,
+        &mut compressed,
+    )
+    .expect("gzip into memory cannot fail");
+    compressed
 }
 
 fn manifest(assets: &[Asset]) -> serde_json::Value {
@@ -490,7 +523,7 @@ fn manifest(assets: &[Asset]) -> serde_json::Value {
             let entry = serde_json::json!({
                 "role": asset.role.label(),
                 "bytes": asset.bytes.len(),
-                "gzip_bytes": gzip_len(&asset.bytes),
+                "gzip_bytes": asset.gzip.len(),
             });
             (asset.name.as_str(), entry)
         })
@@ -533,7 +566,7 @@ pub fn print_size_table(assets: &[Asset]) {
     let mut before_dialog = (0, 0);
     let mut largest_locale = (0, 0);
     for asset in assets {
-        let (raw, gzip) = (asset.bytes.len(), gzip_len(&asset.bytes));
+        let (raw, gzip) = (asset.bytes.len(), asset.gzip.len());
         println!(
             "{:<34} {:<12} {:>11} {:>11}",
             asset.name,

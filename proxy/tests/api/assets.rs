@@ -65,6 +65,47 @@ async fn widget_files_have_types_cache_headers_and_cors() {
 }
 
 #[tokio::test]
+async fn a_gzip_copy_is_sent_to_browsers_that_accept_gzip() {
+    let dir = assets_dir("assets-gzip");
+    let gzip_copy = b"\x1f\x8b pretend gzip of the wasm";
+    std::fs::write(dir.join("tryon_widget-1a2b3c4d.wasm.gz"), gzip_copy).unwrap();
+    let server = TestServer::start(
+        SteppedProvider::new(),
+        &["--assets-dir", dir.to_str().unwrap()],
+    )
+    .await;
+    let get = |accept_encoding: &'static str| {
+        server
+            .client
+            .get(server.url("/tryon_widget-1a2b3c4d.wasm"))
+            .header("accept-encoding", accept_encoding)
+            .send()
+    };
+
+    let gzipped = get("gzip, deflate, br, zstd").await.unwrap();
+    assert_eq!(gzipped.status(), 200);
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    assert_eq!(gzipped.headers()["content-type"], "application/wasm");
+    assert_eq!(
+        gzipped.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(
+        gzipped.headers()["vary"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("accept-encoding"),
+        "caches must keep the two forms apart"
+    );
+    assert_eq!(gzipped.bytes().await.unwrap().as_ref(), gzip_copy);
+
+    let identity = get("identity").await.unwrap();
+    assert!(identity.headers().get("content-encoding").is_none());
+    assert_eq!(identity.bytes().await.unwrap().as_ref(), b"\0asm\x01\0\0\0");
+}
+
+#[tokio::test]
 async fn demo_mode_serves_the_storefront_and_its_files() {
     let www = tempdir("demo-www");
     std::fs::create_dir_all(www.join("demo")).unwrap();
