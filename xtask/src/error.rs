@@ -33,6 +33,8 @@ pub enum Error {
     Usage(String),
     #[error("{0}")]
     Setup(String),
+    #[error("the widget is over its size budget: {0}")]
+    OverBudget(String),
     #[error("{failed} of {total} test steps failed (see the summary above)")]
     TestsFailed { failed: usize, total: usize },
 }

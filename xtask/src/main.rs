@@ -13,6 +13,7 @@ mod error;
 mod process;
 mod samples;
 mod setup;
+mod short_names;
 mod testing;
 mod wasm_features;
 

@@ -50,7 +50,16 @@ pub fn test() -> Result<()> {
         summary.run("cargo test --workspace", || {
             process::run(process::cargo().args(["test", "--workspace", "--no-fail-fast"]))
         });
-        let dist = summary.run("cargo xtask dist", || dist::dist().map(drop));
+        let mut assets = Vec::new();
+        let dist = summary.run("cargo xtask dist", || {
+            assets = dist::dist()?;
+            Ok(())
+        });
+        if dist {
+            summary.run("widget size budgets (issue 4)", || {
+                dist::check_budgets(&assets)
+            });
+        }
         let proxy = summary.run("build binaries (proxy, fakes)", build_proxy);
         if dist && proxy {
             summary.run("end-to-end tests (node --test)", run_e2e);
