@@ -14,8 +14,10 @@ FROM rust:1-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends nodejs npm \
  && rm -rf /var/lib/apt/lists/*
-# The toolchain rust-toolchain.toml names, with its wasm target.
-RUN rustup toolchain install stable --profile minimal --target wasm32-unknown-unknown
+# The toolchain rust-toolchain.toml names, with its wasm target and the std sources
+# `cargo xtask dist` rebuilds std from (-Z build-std).
+RUN rustup toolchain install 1.95.0 --profile minimal --target wasm32-unknown-unknown \
+    --component rust-src
 WORKDIR /src
 # The npm packages first, from the lockfile, so a change to the sources reuses this layer.
 # (.dockerignore keeps the host's node_modules out, so `COPY . .` cannot replace them.)

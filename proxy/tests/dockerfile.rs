@@ -351,6 +351,13 @@ fn the_build_stage_installs_the_toolchain_rust_toolchain_toml_names() {
             "the toolchain needs the {target} target: {install:?}"
         );
     }
+    // `cargo xtask dist` rebuilds std for the wasm modules (-Z build-std) from its sources.
+    assert!(
+        install
+            .windows(2)
+            .any(|pair| pair == ["--component", "rust-src"]),
+        "the toolchain needs the rust-src component: {install:?}"
+    );
 }
 
 #[test]

@@ -39,12 +39,27 @@ pub fn ensure_wasm_target() -> Result<()> {
     let installed =
         process::probe(process::in_repo("rustup").args(["target", "list", "--installed"]));
     match installed {
-        Some(list) if list.lines().any(|line| line.trim() == WASM_TARGET) => Ok(()),
-        Some(_) => process::run(process::in_repo("rustup").args(["target", "add", WASM_TARGET])),
+        Some(list) if list.lines().any(|line| line.trim() == WASM_TARGET) => {}
+        Some(_) => process::run(process::in_repo("rustup").args(["target", "add", WASM_TARGET]))?,
         None => {
-            eprintln!("note: rustup not found; assuming the toolchain has {WASM_TARGET}");
-            Ok(())
+            eprintln!(
+                "note: rustup not found; assuming the toolchain has {WASM_TARGET} and rust-src"
+            );
+            return Ok(());
         }
+    }
+    ensure_std_sources()
+}
+
+/// `cargo xtask dist` rebuilds std for the wasm modules (`-Z build-std`) from the toolchain's
+/// `rust-src` component. rust-toolchain.toml lists it, but a toolchain installed before it was
+/// listed lacks it.
+fn ensure_std_sources() -> Result<()> {
+    let installed =
+        process::probe(process::in_repo("rustup").args(["component", "list", "--installed"]));
+    match installed {
+        Some(list) if list.lines().any(|line| line.trim() == "rust-src") => Ok(()),
+        _ => process::run(process::in_repo("rustup").args(["component", "add", "rust-src"])),
     }
 }
 
