@@ -34,7 +34,7 @@ pub fn ensure_demo_samples() -> Result<()> {
     write_demo_samples()
 }
 
-/// Adds the wasm32 target through rustup when the active toolchain lacks it.
+/// Adds the wasm32 target and the std sources through rustup when the active toolchain lacks them.
 pub fn ensure_wasm_target() -> Result<()> {
     let installed =
         process::probe(process::in_repo("rustup").args(["target", "list", "--installed"]));

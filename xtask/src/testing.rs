@@ -35,7 +35,10 @@ pub fn test() -> Result<()> {
     let started = Instant::now();
     let mut summary = Summary::default();
 
-    summary.run("install: wasm32 target, std sources", setup::ensure_wasm_target);
+    summary.run(
+        "install: wasm32 target, std sources",
+        setup::ensure_wasm_target,
+    );
     summary.run("install: chromium", setup::ensure_chromium);
     summary.run("install: redis-server", setup::ensure_redis);
     summary.run("install: node and npm", setup::ensure_node);
