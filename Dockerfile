@@ -16,7 +16,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 # The toolchain rust-toolchain.toml names, with its wasm target and the std sources
 # `cargo xtask dist` rebuilds std from (-Z build-std).
-RUN rustup toolchain install 1.95.0 --profile minimal --target wasm32-unknown-unknown \
+RUN rustup toolchain install stable --profile minimal --target wasm32-unknown-unknown \
     --component rust-src
 WORKDIR /src
 # The npm packages first, from the lockfile, so a change to the sources reuses this layer.
