@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 use tryon_proxy::app::{AppState, app};
 use tryon_proxy::config::Settings;
@@ -54,7 +53,7 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     };
     // Issue 5: a half Shopify configuration stops the start rather than serving unverified.
     let shopify = settings.shopify()?.map(Arc::new);
-    let listener = TcpListener::bind(settings.listen).await?;
+    let listener = tryon_proxy::serving::bind(settings.listen)?;
     let address = listener.local_addr()?;
     let demo = settings.demo;
     // Issue 7: the embedded store in the data directory (or Redis with TRYON_STORE), so a

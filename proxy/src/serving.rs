@@ -20,7 +20,7 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
@@ -44,6 +44,26 @@ impl Default for ServeOptions {
             shutdown_grace: Duration::from_secs(10),
         }
     }
+}
+
+/// Handshakes the kernel completes and queues while the proxy is busy or at its connection
+/// cap. Tokio's `TcpListener::bind` asks for 1,024: when a crowd opens more streams than that at
+/// once, the kernel drops the surplus handshakes and those browsers retry after a second or
+/// more (issue 7's 10,000 watchers opened together: stream opening p99 1.7 s). Linux caps the
+/// request at `net.core.somaxconn` (4,096 by default).
+const LISTEN_BACKLOG: u32 = 8192;
+
+/// A listener on `address` with [`LISTEN_BACKLOG`] and, as std's and Tokio's own bind,
+/// `SO_REUSEADDR`, so a restarted proxy binds while old connections linger in TIME_WAIT.
+pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets open requests finish
@@ -143,5 +163,34 @@ pub async fn handler_deadline(
         Ok(response) => response,
         Err(_) => crate::error::ApiError::Internal(format!("{path} took longer than {limit:?}"))
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nothing accepts, so every handshake that completes waits in the kernel's queue; with
+    /// Tokio's default backlog of 1,024 the rest would stall past the timeout.
+    #[tokio::test]
+    async fn the_kernel_queues_a_crowd_larger_than_tokios_default_backlog() {
+        const CROWD: usize = 1500;
+        let listener = bind("127.0.0.1:0".parse().unwrap()).expect("binds a loopback port");
+        let address = listener.local_addr().unwrap();
+        let connects = (0..CROWD).map(|_| {
+            tokio::time::timeout(
+                Duration::from_millis(500),
+                tokio::net::TcpStream::connect(address),
+            )
+        });
+        let results = futures::future::join_all(connects).await;
+        let connected = results
+            .iter()
+            .filter(|result| matches!(result, Ok(Ok(_))))
+            .count();
+        assert_eq!(
+            connected, CROWD,
+            "handshakes completed within 500 ms while nothing accepted"
+        );
     }
 }
