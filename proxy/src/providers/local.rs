@@ -215,18 +215,23 @@ impl Pacer<'_> {
 }
 
 /// Runs pixel work on the blocking pool, so it never stalls the server's event loop, once one
-/// of `limit`'s permits is free.
+/// of `limit`'s permits is free. The permit goes with the work: a try-on cancelled meanwhile
+/// stops waiting for it, but the job already running still holds its place until it ends.
 async fn off_thread<T: Send + 'static>(
-    limit: &Semaphore,
+    limit: &Arc<Semaphore>,
     work: impl FnOnce() -> Result<T, ProviderError> + Send + 'static,
 ) -> Result<T, ProviderError> {
-    let _permit = limit
-        .acquire()
+    let permit = limit
+        .clone()
+        .acquire_owned()
         .await
         .expect("the semaphore is never closed");
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|err| ProviderError::Failed(format!("the compositor stopped: {err}")))?
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(|err| ProviderError::Failed(format!("the compositor stopped: {err}")))?
 }
 
 /// The person photo and what was read from it.
@@ -546,7 +551,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn pixel_work_runs_at_most_as_many_jobs_at_once_as_the_limit() {
         use std::sync::atomic::{AtomicUsize, Ordering};
-        let limit = Semaphore::new(2);
+        let limit = Arc::new(Semaphore::new(2));
         let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let jobs = (0..6).map(|_| {
             let (running, most) = (running.clone(), most.clone());
@@ -562,7 +567,6 @@ mod tests {
             finished.expect("the job ran");
         }
         assert_eq!(most.load(Ordering::SeqCst), 2, "six jobs, two permits");
-        assert!(pixel_workers() >= 1);
     }
 
     #[test]

@@ -26,8 +26,9 @@
 //! Several instances on one shared store (issue 7) spend the same key's budget, so each call
 //! the head of the local line would send is also counted in the store's window for that key
 //! ([`RateLimiter::share_through`]), holding its place there too until a window after its
-//! answer; the line, its priorities and the places shoppers see stay in process. Should the store not answer, the call goes out on the local log alone
-//! rather than stalling every running task.
+//! answer; the line, its priorities and the places shoppers see stay in process. Should the
+//! store not answer, the call goes out on the local log alone rather than stalling every
+//! running task.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
