@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use sha2::{Digest, Sha256};
 use wasm_bindgen_cli_support::Bindgen;
@@ -117,8 +118,25 @@ struct BoundModule {
     snippets: Vec<(String, Vec<u8>)>,
 }
 
+/// How the native `locale_tables` example is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocaleBuild {
+    /// `-p tryon-widget`: only the widget's own native dependencies (the demo on a fresh machine).
+    WidgetOnly,
+    /// The example as `cargo test --workspace` built it (it builds and uplifts every example):
+    /// after the test step nothing is compiled, where `-p tryon-widget` would rebuild every
+    /// shared dependency with the widget's narrower feature set and `cargo build` would rebuild
+    /// the workspace's own crates for the `dev` profile.
+    ReuseTestBuild,
+}
+
 /// Builds everything into `target/dist/` and returns what was written.
 pub fn dist() -> Result<Vec<Asset>> {
+    dist_with(LocaleBuild::WidgetOnly)
+}
+
+/// [`dist`], choosing how the locale tables' native example is built.
+pub fn dist_with(locale_build: LocaleBuild) -> Result<Vec<Asset>> {
     build_wasm()?;
     let wasm_opt = find_wasm_opt();
     if wasm_opt.is_none() {
@@ -152,7 +170,7 @@ pub fn dist() -> Result<Vec<Asset>> {
         Role::Css,
         minifier.run("widget.css", read_source("www/widget.css")?)?,
     );
-    let locales = locale_tables()?;
+    let locales = locale_tables(locale_build)?;
     let worker = Asset::hashed(
         "prepare-worker",
         "js",
@@ -202,15 +220,23 @@ pub fn dist() -> Result<Vec<Asset>> {
 
 /// Every locale's sentences but English's, written by the widget crate's `locale_tables` example
 /// from the Rust tables, so the shipped files cannot drift from them.
-fn locale_tables() -> Result<Vec<Asset>> {
+fn locale_tables(build: LocaleBuild) -> Result<Vec<Asset>> {
     let dir = repo_root().join("target/dist-work/locales");
-    process::run(
-        process::cargo()
-            .args(["run", "--quiet", "-p", "tryon-widget", "--example"])
-            .arg("locale_tables")
-            .arg("--")
-            .arg(&dir),
-    )?;
+    match build {
+        LocaleBuild::WidgetOnly => process::run(
+            process::cargo()
+                .args(["run", "--quiet", "-p", "tryon-widget", "--example"])
+                .arg("locale_tables")
+                .arg("--")
+                .arg(&dir),
+        )?,
+        LocaleBuild::ReuseTestBuild => {
+            process::run(process::cargo().args(["test", "--quiet", "--workspace", "--no-run"]))?;
+            process::run(
+                Command::new(repo_root().join("target/debug/examples/locale_tables")).arg(&dir),
+            )?;
+        }
+    }
     LOCALE_TABLES
         .iter()
         .map(|(tag, _)| {

@@ -24,11 +24,13 @@ pub fn e2e_environment(command: &mut Command) {
         .env("TRYON_CHROMIUM", setup::CHROMIUM);
 }
 
-/// The binaries the end-to-end tests start (debug builds: the browser does the heavy image work).
-/// Built for the whole workspace so cargo unifies features exactly as `cargo test --workspace`
-/// does: `-p tryon-proxy` alone would resolve other features and rebuild every dependency.
+/// The binaries the end-to-end tests start (debug builds: the browser does the heavy image work):
+/// the ones `cargo test --workspace` already built for its integration tests (`tryon-proxy` for the
+/// proxy's, `fake-provider` for the fakes'). Asking the same command again builds nothing new,
+/// whereas `cargo build --bins` resolves features without the dev-dependencies (no tokio
+/// `test-util`, other `image` codecs, ...) and so rebuilt every dependency a second time.
 pub fn build_proxy() -> Result<()> {
-    process::run(process::cargo().args(["build", "--workspace", "--bins"]))
+    process::run(process::cargo().args(["test", "--workspace", "--no-run"]))
 }
 
 pub fn test() -> Result<()> {
@@ -55,7 +57,7 @@ pub fn test() -> Result<()> {
         });
         let mut assets = Vec::new();
         let dist = summary.run("cargo xtask dist", || {
-            assets = dist::dist()?;
+            assets = dist::dist_with(dist::LocaleBuild::ReuseTestBuild)?;
             Ok(())
         });
         if dist {
@@ -63,7 +65,7 @@ pub fn test() -> Result<()> {
                 dist::check_budgets(&assets)
             });
         }
-        let proxy = summary.run("build binaries (proxy, fakes)", build_proxy);
+        let proxy = summary.run("binaries from the test build (proxy, fakes)", build_proxy);
         if dist && proxy {
             summary.run("end-to-end tests (node --test)", run_e2e);
         } else {
