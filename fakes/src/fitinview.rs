@@ -164,7 +164,10 @@ impl FitInViewFake {
         let headers = response.headers_mut();
         for (name, value) in [
             ("x-ratelimit-limit", u64::from(limit)),
-            ("x-ratelimit-remaining", u64::from(limit.saturating_sub(used))),
+            (
+                "x-ratelimit-remaining",
+                u64::from(limit.saturating_sub(used)),
+            ),
             ("x-ratelimit-reset", reset),
         ] {
             headers.insert(name, value.into());

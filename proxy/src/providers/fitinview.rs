@@ -37,8 +37,8 @@ use tokio::time::Instant;
 use super::settings::{FitInViewSettings, SettingsError};
 use super::upstream::client::{sanitize, vendor_id};
 use super::upstream::{
-    Balance, Downloader, DurationBook, KeyHeader, PollPlan, Polled, Priority, Progress, Replay, Upstream,
-    UpstreamError, read_in_flight, record_in_flight, until_done,
+    Balance, Downloader, DurationBook, KeyHeader, PollPlan, Polled, Priority, Progress, Replay,
+    Upstream, UpstreamError, read_in_flight, record_in_flight, until_done,
 };
 use super::{
     ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput, WebhookError,

@@ -166,9 +166,7 @@ impl ProviderError {
     /// The task error the widget receives. `message` is for developers; it never carries keys.
     pub fn to_task_error(&self) -> TaskError {
         let (code, retryable) = match self {
-            Self::InputRejected { code, .. } | Self::RejectedBilled { code, .. } => {
-                (*code, false)
-            }
+            Self::InputRejected { code, .. } | Self::RejectedBilled { code, .. } => (*code, false),
             Self::Unavailable { .. } | Self::Timeout(_) => (ErrorCode::ProviderUnavailable, true),
             Self::Failed(_) => (ErrorCode::ProviderFailed, true),
             // Retrying cannot help until the merchant acts: buys credit or fixes the key.

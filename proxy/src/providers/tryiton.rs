@@ -379,11 +379,15 @@ async fn as_data_url_image(result: &TryOnOutput) -> Result<TryOnOutput, Provider
     }
     let source = result.bytes.clone();
     tokio::task::spawn_blocking(move || {
-        let unusable = || ProviderError::Failed("the first step's result could not be re-encoded".into());
+        let unusable =
+            || ProviderError::Failed("the first step's result could not be re-encoded".into());
         let image = image::load_from_memory(&source).map_err(|_| unusable())?;
         let mut jpeg = Vec::new();
         image::DynamicImage::ImageRgb8(image.to_rgb8())
-            .write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+            .write_to(
+                &mut std::io::Cursor::new(&mut jpeg),
+                image::ImageFormat::Jpeg,
+            )
             .map_err(|_| unusable())?;
         Ok(TryOnOutput {
             bytes: jpeg.into(),

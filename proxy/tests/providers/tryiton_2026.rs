@@ -52,7 +52,11 @@ async fn new_shape_create_status_and_error_answers_are_understood() {
         .run(job(Category::Upper, Quality::Fast), &Recorder::default())
         .await
         .unwrap_err();
-    assert_eq!(error.to_task_error().code, ErrorCode::PoseNotDetected, "{error:?}");
+    assert_eq!(
+        error.to_task_error().code,
+        ErrorCode::PoseNotDetected,
+        "{error:?}"
+    );
     fake.set(|b| b.fail_with = None);
 
     // HTTP errors as {"error": "<Name>", "message": …}.
@@ -61,7 +65,11 @@ async fn new_shape_create_status_and_error_answers_are_understood() {
         .run(job(Category::Upper, Quality::Fast), &Recorder::default())
         .await
         .unwrap_err();
-    assert_eq!(error.to_task_error().code, ErrorCode::InvalidImage, "{error:?}");
+    assert_eq!(
+        error.to_task_error().code,
+        ErrorCode::InvalidImage,
+        "{error:?}"
+    );
     fake.fault(CREATE, Fault::Status(401, None));
     let error = tryiton
         .run(job(Category::Upper, Quality::Fast), &Recorder::default())
@@ -86,7 +94,11 @@ async fn a_429_out_of_credits_fails_over_at_once_and_is_never_retried() {
         (error.to_task_error().code, error.to_task_error().retryable),
         (ErrorCode::ProviderOutOfCredit, false)
     );
-    assert_eq!(tryiton.recorder.count(CREATE), 1, "an empty balance is not retried");
+    assert_eq!(
+        tryiton.recorder.count(CREATE),
+        1,
+        "an empty balance is not retried"
+    );
 
     let backup = TryItOnFake::start(DEFAULT_STATUS_PATH).await;
     let chain = Failover::new(
@@ -103,7 +115,11 @@ async fn a_429_out_of_credits_fails_over_at_once_and_is_never_retried() {
         .await
         .expect("the task moves to the next provider");
     assert_eq!(output.bytes, backup.only_job().result);
-    assert_eq!(tryiton.recorder.count(CREATE), 2, "one create per task, no retry");
+    assert_eq!(
+        tryiton.recorder.count(CREATE),
+        2,
+        "one create per task, no retry"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "no pause was waited out for an empty balance: {:?}",
@@ -180,7 +196,10 @@ async fn the_credit_balance_is_read_and_shown_on_metrics() {
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
     while fake.recorder.count(CREDITS) == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "the balance was never read");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the balance was never read"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -214,7 +233,10 @@ async fn a_retry_of_the_same_try_on_sends_a_fresh_seed() {
         seeds.iter().all(Option::is_some),
         "the documented default seed is a fixed 42: {seeds:?}"
     );
-    assert_ne!(seeds[0], seeds[1], "the retry was a paid copy of the same picture");
+    assert_ne!(
+        seeds[0], seeds[1],
+        "the retry was a paid copy of the same picture"
+    );
     fake.recorder.assert_clean();
 }
 
@@ -239,6 +261,9 @@ async fn webp_results_are_kept_as_webp_and_chained_as_jpeg() {
         .await
         .expect("a WebP first result goes back as a JPEG data URL");
     let jobs = fake.jobs();
-    assert!(is_jpeg(&jobs[1].model_image), "the bottoms went onto a non-JPEG");
+    assert!(
+        is_jpeg(&jobs[1].model_image),
+        "the bottoms went onto a non-JPEG"
+    );
     fake.recorder.assert_clean();
 }

@@ -239,20 +239,31 @@ mod tests {
 
     #[test]
     fn both_create_answers_give_the_job_id() {
-        assert_eq!(created(br#"{"id":"64b7f1a9","error":null}"#).unwrap(), "64b7f1a9");
+        assert_eq!(
+            created(br#"{"id":"64b7f1a9","error":null}"#).unwrap(),
+            "64b7f1a9"
+        );
         assert_eq!(created(br#"{"ok":true,"jobId":"job-1"}"#).unwrap(), "job-1");
         let refused = created(br#"{"ok":false,"error":"OutOfCredits","message":"m"}"#);
-        assert!(matches!(refused, Err(ProviderError::OutOfCredit(_))), "{refused:?}");
+        assert!(
+            matches!(refused, Err(ProviderError::OutOfCredit(_))),
+            "{refused:?}"
+        );
     }
 
     #[test]
     fn both_status_answers_are_read() {
-        let done = polled(br#"{"ok":true,"status":"completed","output":["https://c/x.webp"],"error":null}"#);
+        let done = polled(
+            br#"{"ok":true,"status":"completed","output":["https://c/x.webp"],"error":null}"#,
+        );
         assert!(matches!(done, Ok(Polled::Succeeded(url)) if url == "https://c/x.webp"));
         let failed = polled(br#"{"ok":true,"status":"failed","output":null,"error":{"name":"PoseError","message":"m"}}"#);
         assert!(matches!(
             failed,
-            Ok(Polled::Failed(ProviderError::InputRejected { code: ErrorCode::PoseNotDetected, .. }))
+            Ok(Polled::Failed(ProviderError::InputRejected {
+                code: ErrorCode::PoseNotDetected,
+                ..
+            }))
         ));
         let running = polled(br#"{"id":"1","status":"processing","output":null,"error":null}"#);
         assert!(matches!(running, Ok(Polled::Pending { .. })));
@@ -268,7 +279,10 @@ mod tests {
             .to_provider_error()
             .to_task_error()
         };
-        assert_eq!(map("ContentModerationError").code, ErrorCode::ContentRejected);
+        assert_eq!(
+            map("ContentModerationError").code,
+            ErrorCode::ContentRejected
+        );
         assert_eq!(map("PoseError").code, ErrorCode::PoseNotDetected);
         assert_eq!(map("ImageLoadError").code, ErrorCode::InvalidImage);
         assert!(!map("PoseError").retryable);

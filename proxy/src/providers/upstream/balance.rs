@@ -52,8 +52,12 @@ impl Balance {
                 .await;
             match reply.map(|reply| read(&reply.body)) {
                 Ok(Some(credits)) => crate::metrics::provider_credits(provider, credits),
-                Ok(None) => tracing::warn!(provider, "the vendor's balance answer was not understood"),
-                Err(error) => tracing::debug!(provider, %error, "the vendor's balance could not be read"),
+                Ok(None) => {
+                    tracing::warn!(provider, "the vendor's balance answer was not understood")
+                }
+                Err(error) => {
+                    tracing::debug!(provider, %error, "the vendor's balance could not be read")
+                }
             }
         });
     }

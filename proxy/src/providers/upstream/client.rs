@@ -272,8 +272,7 @@ impl Upstream {
                     }
                     let refused = rate_limited || status == StatusCode::SERVICE_UNAVAILABLE;
                     let may_retry = !is_final
-                        && (refused
-                            || (status.is_server_error() && replay != Replay::CreateOnce));
+                        && (refused || (status.is_server_error() && replay != Replay::CreateOnce));
                     let too_long = retry_after.is_some_and(|d| d > self.tuning.max_retry_after);
                     if !may_retry || last || too_long {
                         return Err(UpstreamError::Status {
@@ -410,7 +409,8 @@ pub fn full_jitter(base: Duration, cap: Duration, attempt: u32) -> Duration {
 /// `X-RateLimit-Limit`, `-Remaining` and `-Reset`, when the vendor sends the last two. Reset
 /// is read as seconds from now, or as a Unix time when it is one (a value past 2001).
 fn vendor_window(headers: &HeaderMap) -> Option<(Option<u32>, u32, Duration)> {
-    let number = |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+    let number =
+        |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
     let remaining = u32::try_from(number("x-ratelimit-remaining")?).unwrap_or(u32::MAX);
     let reset = number("x-ratelimit-reset")?;
     let reset_in = if reset > 1_000_000_000 {

@@ -799,7 +799,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_rest_of_the_window_runs_from_the_oldest_answer() {
         let limiter = RateLimiter::new(10, Duration::from_secs(10));
-        assert_eq!(limiter.rest_of_window(), Duration::from_secs(11), "nothing logged");
+        assert_eq!(
+            limiter.rest_of_window(),
+            Duration::from_secs(11),
+            "nothing logged"
+        );
         drop(limiter.acquire(Priority::Create, |_| {}).await);
         tokio::time::advance(Duration::from_secs(4)).await;
         drop(limiter.acquire(Priority::Create, |_| {}).await);
@@ -820,6 +824,10 @@ mod tests {
         }
         assert_eq!(start.elapsed(), Duration::ZERO);
         limiter.acquire(Priority::Create, |_| {}).await;
-        assert_eq!(start.elapsed(), Duration::from_secs(5), "none left until the reset");
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(5),
+            "none left until the reset"
+        );
     }
 }
