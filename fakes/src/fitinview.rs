@@ -8,6 +8,12 @@
 //! `GET /api/v1/account` reports the rate limit. Errors are `{"detail": ...}`. When a job has
 //! a `webhook_url`, the fake posts the signed `tryon.completed` event there (optionally twice,
 //! as FitInView's retries do).
+//!
+//! As its public docs now say (issue 13), every answer carries `X-RateLimit-Limit`,
+//! `X-RateLimit-Remaining` and `X-RateLimit-Reset` (seconds until the oldest call leaves the
+//! sliding window), and its own rate-limit 429 carries `Retry-After`. An ineligible account
+//! (revoked, fraud-flagged) is refused with 403 on every endpoint; `content_blocked` failures
+//! are billed (`fail_with`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +24,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
@@ -45,6 +51,8 @@ pub struct Behaviour {
     pub rate_limit_per_min: u32,
     /// Deliver each webhook this many times.
     pub webhook_deliveries: u32,
+    /// The account is revoked or fraud-flagged: every call answers 403.
+    pub ineligible: bool,
 }
 
 impl Default for Behaviour {
@@ -55,6 +63,7 @@ impl Default for Behaviour {
             out_of_credit: false,
             rate_limit_per_min: 20,
             webhook_deliveries: 1,
+            ineligible: false,
         }
     }
 }
@@ -118,8 +127,10 @@ impl FitInViewFake {
 
     fn new(key: &str, rate_window: Duration) -> Self {
         let behaviour = Behaviour::default();
+        let recorder = Recorder::new(DIALECT, key, behaviour.rate_limit_per_min, rate_window);
+        recorder.set_limit_retry_after(true);
         Self {
-            recorder: Recorder::new(DIALECT, key, behaviour.rate_limit_per_min, rate_window),
+            recorder,
             storage: Storage::default(),
             behaviour: Mutex::new(behaviour),
             jobs: Mutex::new(HashMap::new()),
@@ -144,6 +155,41 @@ impl FitInViewFake {
 
     pub fn jobs(&self) -> Vec<Job> {
         self.jobs.lock().unwrap().values().cloned().collect()
+    }
+
+    /// Every answer's rate headers, from the window as it is after counting this call.
+    fn with_rate_headers(&self, mut response: Response) -> Response {
+        let (limit, used, oldest_leaves) = self.recorder.window_usage();
+        let reset = oldest_leaves.map_or(0, |d| d.as_secs_f64().ceil() as u64);
+        let headers = response.headers_mut();
+        for (name, value) in [
+            ("x-ratelimit-limit", u64::from(limit)),
+            (
+                "x-ratelimit-remaining",
+                u64::from(limit.saturating_sub(used)),
+            ),
+            ("x-ratelimit-reset", reset),
+        ] {
+            headers.insert(name, value.into());
+        }
+        response
+    }
+
+    /// 403 for an ineligible account, after the call was counted.
+    #[expect(
+        clippy::result_large_err,
+        reason = "the error is the HTTP answer the handler returns as is"
+    )]
+    fn eligible(&self) -> Result<(), Response> {
+        if self.behaviour.lock().unwrap().ineligible {
+            return Err(self.recorder.error(
+                StatusCode::FORBIDDEN,
+                None,
+                "Forbidden",
+                "Key disabled",
+            ));
+        }
+        Ok(())
     }
 
     pub fn only_job(&self) -> Job {
@@ -183,11 +229,19 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let drop_after = match fake.recorder.admit(CREATE, &headers).await {
+    let response = create_job(&fake, &headers, &body).await;
+    fake.with_rate_headers(response)
+}
+
+async fn create_job(fake: &Arc<FitInViewFake>, headers: &HeaderMap, body: &Bytes) -> Response {
+    let drop_after = match fake.recorder.admit(CREATE, headers).await {
         Ok(drop_after) => drop_after,
         Err(response) => return response,
     };
-    let fields = match fake.recorder.json_object(CREATE, &headers, &body) {
+    if let Err(response) = fake.eligible() {
+        return response;
+    }
+    let fields = match fake.recorder.json_object(CREATE, headers, body) {
         Ok(fields) => fields,
         Err(response) => return response,
     };
@@ -354,20 +408,36 @@ async fn status(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(response) = fake.recorder.admit(STATUS, &headers).await {
+    let response = job_status(&fake, &headers, &id).await;
+    fake.with_rate_headers(response)
+}
+
+async fn job_status(fake: &FitInViewFake, headers: &HeaderMap, id: &str) -> Response {
+    if let Err(response) = fake.recorder.admit(STATUS, headers).await {
+        return response;
+    }
+    if let Err(response) = fake.eligible() {
         return response;
     }
     let mut jobs = fake.jobs.lock().unwrap();
-    let Some(job) = jobs.get_mut(&id) else {
+    let Some(job) = jobs.get_mut(id) else {
         return fake
             .recorder
             .not_found(format!("status: polled unknown job {id:?}"));
     };
-    Json(fake.job_json(&id, job)).into_response()
+    Json(fake.job_json(id, job)).into_response()
 }
 
 async fn account(State(fake): State<Arc<FitInViewFake>>, headers: HeaderMap) -> Response {
-    if let Err(response) = fake.recorder.admit(ACCOUNT, &headers).await {
+    let response = account_answer(&fake, &headers).await;
+    fake.with_rate_headers(response)
+}
+
+async fn account_answer(fake: &FitInViewFake, headers: &HeaderMap) -> Response {
+    if let Err(response) = fake.recorder.admit(ACCOUNT, headers).await {
+        return response;
+    }
+    if let Err(response) = fake.eligible() {
         return response;
     }
     let behaviour = fake.behaviour.lock().unwrap().clone();

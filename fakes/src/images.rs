@@ -9,6 +9,11 @@ pub fn png(width: u32, height: u32, colour: [u8; 3]) -> Vec<u8> {
     encode(width, height, colour, ImageFormat::Png)
 }
 
+/// A (lossless) WebP of `width`×`height` in one colour, as TryItOn's 2026 results are.
+pub fn webp(width: u32, height: u32, colour: [u8; 3]) -> Vec<u8> {
+    encode(width, height, colour, ImageFormat::WebP)
+}
+
 /// A JPEG of `width`×`height` in one colour; different colours give different bytes.
 pub fn jpeg(width: u32, height: u32, colour: [u8; 3]) -> Vec<u8> {
     encode(width, height, colour, ImageFormat::Jpeg)

@@ -21,7 +21,7 @@ pub mod tryiton;
 pub mod vtryon;
 
 pub use forms::{Field, has, is_jpeg, read_form, text};
-pub use images::{jpeg, png};
+pub use images::{jpeg, png, webp};
 pub use recorder::{Call, Credential, DROP_CONNECTION, Dialect, Fault, Recorder, drop_connection};
 pub use storage::Storage;
 

@@ -61,6 +61,11 @@ pub struct Recorder {
     rate: Mutex<(u32, Duration)>,
     faults: Mutex<HashMap<&'static str, VecDeque<Fault>>>,
     auth_failures: AtomicU32,
+    /// The error body in use: the dialect's, unless a fake switched it (TryItOn's 2026 form).
+    error_body: Mutex<fn(class: &str, message: &str) -> Value>,
+    /// Whether the fake's own rate-limit 429 says when to come back. No vendor documents a
+    /// `Retry-After` but FitInView, so by default it does not.
+    limit_retry_after: Mutex<bool>,
 }
 
 impl Recorder {
@@ -74,7 +79,50 @@ impl Recorder {
             rate: Mutex::new((rate_limit, rate_window)),
             faults: Mutex::new(HashMap::new()),
             auth_failures: AtomicU32::new(0),
+            error_body: Mutex::new(dialect.error_body),
+            limit_retry_after: Mutex::new(false),
         }
+    }
+
+    /// Answers errors with `body` from now on (a vendor that changed its error shape).
+    pub fn set_error_body(&self, body: fn(class: &str, message: &str) -> Value) {
+        *lock(&self.error_body) = body;
+    }
+
+    /// Whether the fake's own rate-limit refusals carry `Retry-After` (FitInView's do).
+    pub fn set_limit_retry_after(&self, on: bool) {
+        *lock(&self.limit_retry_after) = on;
+    }
+
+    /// Every call so far, in order of arrival.
+    pub fn calls(&self) -> Vec<Call> {
+        lock(&self.calls).clone()
+    }
+
+    /// Counts `n` calls made just now by another client of the same key: they spend the
+    /// window without reaching this test's adapter (endpoint `others`).
+    pub fn count_foreign_calls(&self, n: usize) {
+        let now = Instant::now();
+        let mut calls = lock(&self.calls);
+        calls.extend((0..n).map(|_| Call {
+            at: now,
+            endpoint: "others",
+        }));
+    }
+
+    /// The window as the vendor sees it now: its limit, the calls in it, and how long until
+    /// the oldest of them leaves it (`None` when it is empty).
+    pub fn window_usage(&self) -> (u32, u32, Option<Duration>) {
+        let now = Instant::now();
+        let (limit, window) = *lock(&self.rate);
+        let calls = lock(&self.calls);
+        let in_window: Vec<Instant> = calls
+            .iter()
+            .map(|c| c.at)
+            .filter(|at| now.duration_since(*at) < window)
+            .collect();
+        let oldest = in_window.iter().min().map(|at| *at + window - now);
+        (limit, in_window.len() as u32, oldest)
     }
 
     pub fn violation(&self, what: impl Into<String>) {
@@ -170,9 +218,13 @@ impl Recorder {
     ) -> Result<bool, Response> {
         if self.over_limit(endpoint) {
             self.violation(format!("rate limit exceeded at {endpoint}"));
+            let retry_after = (*lock(&self.limit_retry_after)).then(|| {
+                let (_, _, oldest) = self.window_usage();
+                oldest.map_or(1, |d| d.as_secs_f64().ceil() as u64).max(1)
+            });
             return Err(self.error(
                 StatusCode::TOO_MANY_REQUESTS,
-                Some(1),
+                retry_after,
                 "HttpError",
                 "Too Many Requests",
             ));
@@ -249,7 +301,7 @@ impl Recorder {
         message: &str,
     ) -> Response {
         let mut response =
-            (status, Json((self.dialect.error_body)(class, message))).into_response();
+            (status, Json((*lock(&self.error_body))(class, message))).into_response();
         if let Some(seconds) = retry_after {
             response.headers_mut().insert(
                 "retry-after",

@@ -61,10 +61,10 @@ impl Storage {
             }
         }
         let (token, extension) = file.rsplit_once('.').unwrap_or((file, "png"));
-        let media_type = if extension == "png" {
-            "image/png"
-        } else {
-            "image/jpeg"
+        let media_type = match extension {
+            "png" => "image/png",
+            "webp" => "image/webp",
+            _ => "image/jpeg",
         };
         match lock(&self.files).get(token) {
             Some((bytes, expires)) if Instant::now() < *expires => {

@@ -7,6 +7,14 @@
 //! Jobs go `starting → processing → completed | failed` by the clock; a failed job carries
 //! `{"name", "message"}`. Results are JPEG or PNG as `output_format` asks, and the fake notes
 //! when a job's model image is the result of an earlier job (a chained combo).
+//!
+//! TryItOn has moved on from that document (issue 13), and the fake speaks both forms: it
+//! enforces the request form of its configured [`Style`] (`POST /api/v1/tryon/clothes` with
+//! the document's fields, or the 2026 SDKs' `POST /api/v1/tryon/fashion` with
+//! `category: "clothing"` and a `subcategory`), and answers in the shape `answers` names
+//! (`{"id"}` or `{"ok": true, "jobId"}`; errors `{"error": {"name", "message"}}` or
+//! `{"error": "<Name>", "message"}`; an empty balance 402, or 429 `OutOfCredits` without
+//! `Retry-After`). Results may be WebP, and `GET /api/v1/credits` reports the balance.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,12 +34,31 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use crate::{
-    Credential, Dialect, Fake, KEY, Recorder, Storage, drop_connection, is_jpeg, jpeg, png,
+    Credential, Dialect, Fake, KEY, Recorder, Storage, drop_connection, is_jpeg, jpeg, png, webp,
 };
 
 pub const CREATE: &str = "create";
 pub const STATUS: &str = "status";
+pub const CREDITS: &str = "credits";
 pub const DEFAULT_STATUS_PATH: &str = "/api/v1/status/{id}";
+pub const DOCUMENTED_PATH: &str = "/api/v1/tryon/clothes";
+pub const SDK_2026_PATH: &str = "/api/v1/tryon/fashion";
+
+/// TryItOn's two forms: our document's, and its 2026 docs' and SDKs'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Documented,
+    Sdk2026,
+}
+
+/// The balance as `GET /api/v1/credits` reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Credits {
+    pub on_demand: u32,
+    pub subscription: u32,
+    pub purchased: u32,
+    pub reserved: u32,
+}
 
 #[derive(Debug, Clone)]
 pub struct Behaviour {
@@ -39,6 +66,13 @@ pub struct Behaviour {
     /// `Some((name, message))`: jobs end `failed` with this error.
     pub fail_with: Option<(String, String)>,
     pub out_of_credit: bool,
+    /// The request form creates must have.
+    pub style: Style,
+    /// The shape of every answer.
+    pub answers: Style,
+    /// Results are WebP whatever `output_format` asked (the 2026 outputs).
+    pub webp_results: bool,
+    pub credits: Credits,
 }
 
 impl Default for Behaviour {
@@ -47,6 +81,15 @@ impl Default for Behaviour {
             processing_for: Duration::from_millis(300),
             fail_with: None,
             out_of_credit: false,
+            style: Style::Documented,
+            answers: Style::Documented,
+            webp_results: false,
+            credits: Credits {
+                on_demand: 40,
+                subscription: 0,
+                purchased: 0,
+                reserved: 0,
+            },
         }
     }
 }
@@ -57,6 +100,10 @@ pub struct Job {
     pub category: String,
     pub mode: String,
     pub output_format: String,
+    /// `Some` only in the 2026 form, with `category: "clothing"`.
+    pub subcategory: Option<String>,
+    /// The `seed` the create carried, if any.
+    pub seed: Option<u64>,
     pub model_image: Vec<u8>,
     pub garment_image: Vec<u8>,
     /// The id of the job whose result this job's model image is.
@@ -83,6 +130,11 @@ const DIALECT: Dialect = Dialect {
 
 fn error_body(class: &str, message: &str) -> Value {
     json!({"error": {"name": class, "message": message}})
+}
+
+/// The 2026 shape of an HTTP error.
+fn sdk_error_body(class: &str, message: &str) -> Value {
+    json!({"error": class, "message": message})
 }
 
 impl Fake for TryItOnFake {
@@ -118,12 +170,19 @@ impl TryItOnFake {
 
     fn api(status_path: &str) -> Router<Arc<Self>> {
         Router::new()
-            .route("/api/v1/tryon/clothes", post(create))
+            .route(DOCUMENTED_PATH, post(create_documented))
+            .route(SDK_2026_PATH, post(create_sdk_2026))
             .route(status_path, get(status))
+            .route("/api/v1/credits", get(credits))
     }
 
     pub fn set(&self, change: impl FnOnce(&mut Behaviour)) {
-        change(&mut self.behaviour.lock().unwrap());
+        let mut behaviour = self.behaviour.lock().unwrap();
+        change(&mut behaviour);
+        self.recorder.set_error_body(match behaviour.answers {
+            Style::Documented => error_body,
+            Style::Sdk2026 => sdk_error_body,
+        });
     }
 
     pub fn jobs(&self) -> Vec<Job> {
@@ -168,16 +227,35 @@ fn one_of(
     }
 }
 
-async fn create(State(fake): State<Arc<TryItOnFake>>, headers: HeaderMap, body: Bytes) -> Response {
-    let drop_after = match fake.recorder.admit(CREATE, &headers).await {
-        Ok(drop_after) => drop_after,
-        Err(response) => return response,
-    };
-    let fields = match fake.recorder.json_object(CREATE, &headers, &body) {
-        Ok(fields) => fields,
-        Err(response) => return response,
-    };
-    let documented = [
+async fn create_documented(
+    State(fake): State<Arc<TryItOnFake>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    create(fake, Style::Documented, headers, body).await
+}
+
+async fn create_sdk_2026(
+    State(fake): State<Arc<TryItOnFake>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    create(fake, Style::Sdk2026, headers, body).await
+}
+
+/// The fields of a create in `form`, or what is wrong with them.
+struct Request {
+    model_image: Vec<u8>,
+    garment_image: Vec<u8>,
+    category: String,
+    subcategory: Option<String>,
+    mode: String,
+    output_format: String,
+    seed: Option<u64>,
+}
+
+fn request(form: Style, fields: &serde_json::Map<String, Value>) -> Result<Request, String> {
+    let mut known = vec![
         "model_image",
         "garment_image",
         "category",
@@ -189,31 +267,104 @@ async fn create(State(fake): State<Arc<TryItOnFake>>, headers: HeaderMap, body: 
         "num_samples",
         "output_format",
     ];
-    if let Some(name) = fields.keys().find(|k| !documented.contains(&k.as_str())) {
-        return fake
-            .recorder
-            .bad_request(format!("create: undocumented field {name:?}"));
+    if form == Style::Sdk2026 {
+        known.push("subcategory");
     }
-    let parsed = (|| {
-        let model_image = data_url("model_image", fields.get("model_image"))?;
-        let garment_image = data_url("garment_image", fields.get("garment_image"))?;
-        let category = one_of(
-            &fields,
-            "category",
-            &["auto", "tops", "bottoms", "one-pieces"],
-            "auto",
-        )?;
-        let mode = one_of(
-            &fields,
+    if let Some(name) = fields.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(format!("create: undocumented field {name:?}"));
+    }
+    let seed = match fields.get("seed") {
+        None => None,
+        Some(value) => Some(
+            value
+                .as_u64()
+                .filter(|s| *s <= u64::from(u32::MAX))
+                .ok_or(format!("create: seed {value} is not an int in 0..2^32-1"))?,
+        ),
+    };
+    let (category, subcategory) = match form {
+        Style::Documented => (
+            one_of(
+                fields,
+                "category",
+                &["auto", "tops", "bottoms", "one-pieces"],
+                "auto",
+            )?,
+            None,
+        ),
+        Style::Sdk2026 => {
+            let category = one_of(
+                fields,
+                "category",
+                &[
+                    "auto",
+                    "clothing",
+                    "eyewear",
+                    "footwear",
+                    "headwear",
+                    "jewelry",
+                    "accessories",
+                    "others",
+                ],
+                "auto",
+            )?;
+            let subcategory = match (category.as_str(), fields.get("subcategory")) {
+                ("clothing", None) => return Err("create: clothing needs a subcategory".into()),
+                ("clothing", Some(_)) => Some(one_of(
+                    fields,
+                    "subcategory",
+                    &["tops", "bottoms", "dresses"],
+                    "",
+                )?),
+                (_, Some(_)) => {
+                    return Err(format!("create: a subcategory with category {category:?}"));
+                }
+                (_, None) => None,
+            };
+            (category, subcategory)
+        }
+    };
+    Ok(Request {
+        model_image: data_url("model_image", fields.get("model_image"))?,
+        garment_image: data_url("garment_image", fields.get("garment_image"))?,
+        category,
+        subcategory,
+        mode: one_of(
+            fields,
             "mode",
             &["performance", "balanced", "quality"],
             "balanced",
-        )?;
-        let output_format = one_of(&fields, "output_format", &["png", "jpeg"], "png")?;
-        Ok::<_, String>((model_image, garment_image, category, mode, output_format))
-    })();
-    let (model_image, garment_image, category, mode, output_format) = match parsed {
-        Ok(parsed) => parsed,
+        )?,
+        output_format: one_of(fields, "output_format", &["png", "jpeg"], "png")?,
+        seed,
+    })
+}
+
+async fn create(fake: Arc<TryItOnFake>, form: Style, headers: HeaderMap, body: Bytes) -> Response {
+    let drop_after = match fake.recorder.admit(CREATE, &headers).await {
+        Ok(drop_after) => drop_after,
+        Err(response) => return response,
+    };
+    let style = fake.behaviour.lock().unwrap().style;
+    if form != style {
+        return fake.recorder.not_found(format!(
+            "create: the {form:?} form was sent to a TryItOn configured for the {style:?} form"
+        ));
+    }
+    let fields = match fake.recorder.json_object(CREATE, &headers, &body) {
+        Ok(fields) => fields,
+        Err(response) => return response,
+    };
+    let Request {
+        model_image,
+        garment_image,
+        category,
+        subcategory,
+        mode,
+        output_format,
+        seed,
+    } = match request(form, &fields) {
+        Ok(request) => request,
         Err(what) => return fake.recorder.bad_request(what),
     };
     if !is_jpeg(&garment_image) {
@@ -223,8 +374,18 @@ async fn create(State(fake): State<Arc<TryItOnFake>>, headers: HeaderMap, body: 
     }
     let behaviour = fake.behaviour.lock().unwrap().clone();
     if behaviour.out_of_credit {
-        return fake.recorder.out_of_credit();
+        return match behaviour.answers {
+            Style::Documented => fake.recorder.out_of_credit(),
+            // The 2026 API says so with a 429, and no Retry-After: waiting will not help.
+            Style::Sdk2026 => fake.recorder.error(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                None,
+                "OutOfCredits",
+                "You have no credits left",
+            ),
+        };
     }
+    let answers = behaviour.answers;
     let mut jobs = fake.jobs.lock().unwrap();
     let model_is_result_of = jobs
         .iter()
@@ -232,7 +393,9 @@ async fn create(State(fake): State<Arc<TryItOnFake>>, headers: HeaderMap, body: 
         .map(|j| j.id.clone());
     let id = format!("{:024x}", fake.next_id.fetch_add(1, Ordering::SeqCst));
     let shade = (jobs.len() * 60 % 250) as u8;
-    let result = if output_format == "jpeg" {
+    let result = if behaviour.webp_results {
+        webp(96, 144, [shade, 30, 160])
+    } else if output_format == "jpeg" {
         jpeg(96, 144, [shade, 30, 160])
     } else {
         png(96, 144, [shade, 30, 160])
@@ -242,6 +405,8 @@ async fn create(State(fake): State<Arc<TryItOnFake>>, headers: HeaderMap, body: 
         category,
         mode,
         output_format,
+        subcategory,
+        seed,
         model_image,
         garment_image,
         model_is_result_of,
@@ -254,7 +419,28 @@ async fn create(State(fake): State<Arc<TryItOnFake>>, headers: HeaderMap, body: 
     if drop_after {
         drop_connection();
     }
-    Json(json!({"id": id, "error": null})).into_response()
+    match answers {
+        Style::Documented => Json(json!({"id": id, "error": null})).into_response(),
+        Style::Sdk2026 => Json(json!({"ok": true, "jobId": id})).into_response(),
+    }
+}
+
+/// `GET /api/v1/credits`, in the SDKs' shape.
+async fn credits(State(fake): State<Arc<TryItOnFake>>, headers: HeaderMap) -> Response {
+    if let Err(response) = fake.recorder.admit(CREDITS, &headers).await {
+        return response;
+    }
+    let Credits {
+        on_demand,
+        subscription,
+        purchased,
+        reserved,
+    } = fake.behaviour.lock().unwrap().credits;
+    Json(json!({"ok": true, "credits": {
+        "on_demand": on_demand, "subscription": subscription,
+        "purchased": purchased, "reserved": reserved,
+    }}))
+    .into_response()
 }
 
 async fn status(
@@ -271,22 +457,36 @@ async fn status(
             .recorder
             .not_found(format!("status: polled unknown job {id:?}"));
     };
+    // The shape answers have now, not when the job was created.
+    let answers = fake.behaviour.lock().unwrap().answers;
+    let answer = |status: &str, output: Value, error: Value| {
+        let body = match answers {
+            Style::Documented => {
+                json!({"id": id, "status": status, "output": output, "error": error})
+            }
+            Style::Sdk2026 => {
+                json!({"ok": true, "status": status, "output": output, "error": error})
+            }
+        };
+        Json(body).into_response()
+    };
     let elapsed = job.created.elapsed();
-    if elapsed < job.behaviour.processing_for / 3 {
-        return Json(json!({"id": id, "status": "starting", "output": null, "error": null}))
-            .into_response();
+    if elapsed < job.behaviour.processing_for / 3 && answers == Style::Documented {
+        return answer("starting", Value::Null, Value::Null);
     }
     if elapsed < job.behaviour.processing_for {
-        return Json(json!({"id": id, "status": "processing", "output": null, "error": null}))
-            .into_response();
+        return answer("processing", Value::Null, Value::Null);
     }
     if let Some((name, message)) = &job.behaviour.fail_with {
-        return Json(
-            json!({"id": id, "status": "failed", "error": {"name": name, "message": message}}),
-        )
-        .into_response();
+        return answer(
+            "failed",
+            Value::Null,
+            json!({"name": name, "message": message}),
+        );
     }
-    let extension = if job.output_format == "jpeg" {
+    let extension = if job.behaviour.webp_results {
+        "webp"
+    } else if job.output_format == "jpeg" {
         "jpg"
     } else {
         "png"
@@ -295,5 +495,5 @@ async fn status(
         .result_url
         .get_or_insert_with(|| fake.storage.put(&id, extension, job.result.clone()))
         .clone();
-    Json(json!({"id": id, "status": "completed", "output": [url], "error": null})).into_response()
+    answer("completed", json!([url]), Value::Null)
 }

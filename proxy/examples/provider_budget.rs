@@ -153,6 +153,7 @@ fn adapter(vendor: &Vendor, base_url: &str) -> Arc<dyn Provider> {
             api_key,
             base_url,
             status_path: tryiton::DEFAULT_STATUS_PATH.into(),
+            style: Default::default(),
             tuning,
         }),
         VendorKind::Vtryon => VendorSettings::Vtryon(VtryonSettings {

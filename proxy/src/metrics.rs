@@ -39,6 +39,8 @@ struct Metrics {
     counters: Mutex<BTreeMap<(&'static str, Labels), u64>>,
     latency: Mutex<BTreeMap<Labels, Histogram>>,
     watchers: AtomicI64,
+    /// The credit balance each vendor last reported, by provider name.
+    credits: Mutex<BTreeMap<String, f64>>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::default);
@@ -109,6 +111,12 @@ pub fn upstream_call(path: &str, status: &str, elapsed: Duration) {
     }
     histogram.count += 1;
     histogram.sum += seconds;
+}
+
+/// The balance a vendor reported for the merchant's account (a gauge per provider; never
+/// labelled with anything that names the key).
+pub fn provider_credits(provider: &str, credits: f64) {
+    lock(&METRICS.credits).insert(provider.to_owned(), credits);
 }
 
 /// A URL path with its id-like segments (anything with a digit, longer than 6 characters)
@@ -198,6 +206,16 @@ pub fn render(queue_depth: usize) -> String {
         write_labels(&mut out, labels, None);
         let _ = writeln!(out, " {}", histogram.count);
     }
+    let name = "tryon_provider_credits";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Credit balance the vendor last reported for the account.\n# TYPE {name} gauge"
+    );
+    for (provider, credits) in lock(&METRICS.credits).iter() {
+        out.push_str(name);
+        write_labels(&mut out, &[("provider", provider.clone())], None);
+        let _ = writeln!(out, " {credits}");
+    }
     let watchers = METRICS.watchers.load(Ordering::Relaxed);
     let _ = writeln!(
         out,
@@ -237,6 +255,7 @@ mod tests {
             Duration::from_millis(300),
         );
         tryon_finished("unit-test", "provider_failed");
+        provider_credits("unit-test-vendor", 41.5);
         let text = render(3);
         for line in [
             "# TYPE tryon_tryons_total counter",
@@ -249,6 +268,8 @@ mod tests {
             "tryon_queue_depth 3",
             "tryon_watchers ",
             "# TYPE tryon_rate_limit_refusals_total counter",
+            "# TYPE tryon_provider_credits gauge",
+            "tryon_provider_credits{provider=\"unit-test-vendor\"} 41.5",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

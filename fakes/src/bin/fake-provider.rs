@@ -1,5 +1,7 @@
 //! Runs one strict vendor fake as a process, for tests that cannot link it (the browser
-//! end-to-end tests): `fake-provider --provider fitroom --port 0 [--key KEY] [--task-ms N]`.
+//! end-to-end tests): `fake-provider --provider fitroom --port 0 [--key KEY] [--task-ms N]
+//! [--style documented|sdk-2026]` (`--style`: TryItOn's form; `sdk-2026` also answers in the
+//! 2026 shape with WebP results).
 //!
 //! Prints `listening on http://127.0.0.1:<port>` once it accepts connections, then serves
 //! until killed. `GET /__deviations` lists every deviation from the vendor's document the fake
@@ -11,11 +13,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tryon_fakes::fitinview::FitInViewFake;
 use tryon_fakes::fitroom::FitroomFake;
-use tryon_fakes::tryiton::{DEFAULT_STATUS_PATH, TryItOnFake};
+use tryon_fakes::tryiton::{DEFAULT_STATUS_PATH, Style, TryItOnFake};
 use tryon_fakes::vtryon::VtryonFake;
 use tryon_fakes::{Fake, KEY};
 
-const USAGE: &str = "usage: fake-provider --provider fitroom|tryiton|vtryon|fitinview [--port N] [--key KEY] [--task-ms N]";
+const USAGE: &str = "usage: fake-provider --provider fitroom|tryiton|vtryon|fitinview [--port N] [--key KEY] [--task-ms N] [--style documented|sdk-2026]";
 
 struct Options {
     provider: String,
@@ -23,6 +25,8 @@ struct Options {
     key: String,
     /// How long a task takes from create to done; the fakes' own default if unset.
     task: Option<Duration>,
+    /// TryItOn's form.
+    style: Style,
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
@@ -31,6 +35,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
         port: 0,
         key: KEY.to_owned(),
         task: None,
+        style: Style::Documented,
     };
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
@@ -43,6 +48,13 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
                     .parse()
                     .map_err(|_| format!("bad --task-ms {value:?}"))?;
                 options.task = Some(Duration::from_millis(ms));
+            }
+            "--style" => {
+                options.style = match value.as_str() {
+                    "documented" => Style::Documented,
+                    "sdk-2026" => Style::Sdk2026,
+                    _ => return Err(format!("bad --style {value:?}")),
+                }
             }
             _ => return Err(format!("unknown option {flag}")),
         }
@@ -85,6 +97,12 @@ async fn main() -> ExitCode {
             if let Some(task) = task {
                 fake.set(|b| b.processing_for = task);
             }
+            let style = options.style;
+            fake.set(|b| {
+                b.style = style;
+                b.answers = style;
+                b.webp_results = style == Style::Sdk2026;
+            });
             fake.base_url()
         }
         "vtryon" => {

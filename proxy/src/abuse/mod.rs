@@ -270,7 +270,11 @@ pub fn provider_accepted<T>(outcome: &Result<T, ProviderError>) -> bool {
             | ProviderError::OutOfCredit(_)
             | ProviderError::Auth(_),
         ) => false,
-        Err(ProviderError::Failed(_) | ProviderError::Timeout(_)) => true,
+        Err(
+            ProviderError::Failed(_)
+            | ProviderError::Timeout(_)
+            | ProviderError::RejectedBilled { .. },
+        ) => true,
     }
 }
 

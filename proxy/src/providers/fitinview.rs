@@ -11,6 +11,13 @@
 //! progress, so it is estimated. The idempotency key is recorded before the create and the
 //! job id after it, so a restart ([`Provider::resume`]) polls the job, or re-sends the create
 //! with the same key (FitInView answers with the first job), never paying twice.
+//!
+//! Issue 13: FitInView's rate headers (`X-RateLimit-*`, `Retry-After` on a 429) are followed
+//! by the shared client and limiter. Its 403 means the account is ineligible (revoked,
+//! fraud-flagged): a refused key that will not heal by itself, so the adapter stops sending
+//! for [`INELIGIBLE_HOLD`] and every task fails over at once. `content_blocked` is billed
+//! ("credits are not refunded"): [`ProviderError::RejectedBilled`]. The balance
+//! (`credits_remaining` of `GET /api/v1/account`) is shown on `/metrics`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,8 +37,8 @@ use tokio::time::Instant;
 use super::settings::{FitInViewSettings, SettingsError};
 use super::upstream::client::{sanitize, vendor_id};
 use super::upstream::{
-    Downloader, DurationBook, KeyHeader, PollPlan, Polled, Priority, Progress, Replay, Upstream,
-    UpstreamError, read_in_flight, record_in_flight, until_done,
+    Balance, Downloader, DurationBook, KeyHeader, PollPlan, Polled, Priority, Progress, Replay,
+    Upstream, UpstreamError, read_in_flight, record_in_flight, until_done,
 };
 use super::{
     ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput, WebhookError,
@@ -44,13 +51,18 @@ const ACCOUNT_PATH: &str = "/api/v1/account";
 pub const WEBHOOK_PATH: &str = "/v1/webhooks/fitinview";
 /// With webhooks on, polls are only a safety net: this many times rarer.
 const POLL_SLOWDOWN_WITH_WEBHOOKS: u32 = 4;
+/// How long nothing is sent after a 403 (account ineligible): it takes a person to fix.
+pub const INELIGIBLE_HOLD: Duration = Duration::from_secs(3600);
 
 pub struct FitInView {
-    api: Upstream,
+    api: Arc<Upstream>,
     results: Downloader,
     durations: DurationBook,
     account_read: OnceCell<()>,
     webhooks: Option<Webhooks>,
+    balance: Balance,
+    /// When FitInView last said the account is ineligible (403).
+    ineligible_at: Mutex<Option<Instant>>,
 }
 
 /// Webhook state: the secret, and the tasks waiting for their event.
@@ -78,12 +90,43 @@ impl FitInView {
             _ => None,
         };
         Ok(Self {
-            api: Upstream::new(&settings.base_url, key, settings.tuning.clone())?,
+            api: Arc::new(Upstream::new(
+                &settings.base_url,
+                key,
+                settings.tuning.clone(),
+            )?),
             results: Downloader::new(&settings.base_url, settings.tuning)?,
             durations: DurationBook::default(),
             account_read: OnceCell::new(),
             webhooks,
+            balance: Balance::new("fitinview", ACCOUNT_PATH, credits_remaining),
+            ineligible_at: Mutex::new(None),
         })
+    }
+
+    /// Every call's HTTP error. A 403 latches: nothing more is sent for [`INELIGIBLE_HOLD`].
+    fn refused(&self, error: UpstreamError) -> ProviderError {
+        if matches!(error, UpstreamError::Status { status: 403, .. }) {
+            *lock(&self.ineligible_at) = Some(Instant::now());
+            tracing::error!(
+                "FitInView answered 403: the account is ineligible (revoked or fraud-flagged); \
+                 no calls for an hour, tasks fail over"
+            );
+            return ProviderError::Auth(format!("account ineligible: {error}"));
+        }
+        error.into_provider_error()
+    }
+
+    /// Refuses locally, without a call, while a 403 holds.
+    fn still_eligible(&self) -> Result<(), ProviderError> {
+        match *lock(&self.ineligible_at) {
+            Some(at) if at.elapsed() < INELIGIBLE_HOLD => Err(ProviderError::Auth(
+                "the FitInView account was found ineligible (403); nothing is sent until the \
+                 hold ends"
+                    .into(),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Adopts the key's own rate limit once; a failure other than a refused key is tolerated
@@ -97,8 +140,11 @@ impl FitInView {
                         http.get(self.api.url(ACCOUNT_PATH))
                     })
                     .await
-                    .map_err(UpstreamError::into_provider_error)?;
+                    .map_err(|e| self.refused(e))?;
                 let account: Account = reply.json().map_err(UpstreamError::into_provider_error)?;
+                if let Some(credits) = account.credits_remaining {
+                    self.balance.record(credits as f64);
+                }
                 if let Some(limit) = account.rate_limit_per_min.filter(|l| *l > 0) {
                     self.api
                         .limiter()
@@ -156,7 +202,7 @@ impl FitInView {
                 },
             )
             .await
-            .map_err(UpstreamError::into_provider_error)?;
+            .map_err(|e| self.refused(e))?;
         reply.json().map_err(UpstreamError::into_provider_error)
     }
 
@@ -172,7 +218,7 @@ impl FitInView {
                 http.get(self.api.url(&format!("{TRYON_PATH}/{job_id}")))
             })
             .await
-            .map_err(UpstreamError::into_provider_error)?;
+            .map_err(|e| self.refused(e))?;
         let status: JobStatus = reply.json().map_err(UpstreamError::into_provider_error)?;
         Ok(status.into_polled())
     }
@@ -201,7 +247,9 @@ impl FitInView {
         sink: &dyn ProgressSink,
         first_attempt: bool,
     ) -> Result<TryOnOutput, ProviderError> {
+        self.still_eligible()?;
         self.read_account().await?;
+        self.balance.refresh(&self.api);
         let status = self.create(job, &idempotency_key, sink).await?;
         // The task timeout and the learned durations count from the vendor's acceptance: a
         // create that waited for the key's budget must not eat into the time of a paid task.
@@ -329,6 +377,7 @@ impl Provider for FitInView {
         let progress = Progress::new(sink, ProgressKind::Estimated);
         match in_flight.job_id {
             Some(job_id) => {
+                self.still_eligible()?;
                 self.read_account().await?;
                 let url = self.follow(&job_id, &job, &progress, None).await?;
                 self.download(url, &job, &progress, None).await
@@ -441,7 +490,8 @@ impl JobStatus {
     }
 }
 
-/// `generation_failed` + `content_blocked` is moderation; anything else is the vendor's failure.
+/// `generation_failed` + `content_blocked` is moderation, and billed ("credits are not
+/// refunded"); anything else is the vendor's failure.
 fn failure(code: Option<&str>, message: Option<&str>) -> ProviderError {
     let text = sanitize(&format!(
         "{}: {}",
@@ -449,13 +499,21 @@ fn failure(code: Option<&str>, message: Option<&str>) -> ProviderError {
         message.unwrap_or("no detail")
     ));
     if message == Some("content_blocked") {
-        ProviderError::InputRejected {
+        ProviderError::RejectedBilled {
             code: ErrorCode::ContentRejected,
             message: text,
         }
     } else {
         ProviderError::Failed(text)
     }
+}
+
+/// The balance in `GET /api/v1/account`'s answer.
+fn credits_remaining(body: &[u8]) -> Option<f64> {
+    serde_json::from_slice::<Account>(body)
+        .ok()?
+        .credits_remaining
+        .map(|c| c as f64)
 }
 
 #[derive(Deserialize)]
@@ -493,8 +551,12 @@ mod tests {
     }
 
     #[test]
-    fn content_blocked_is_content_rejected_and_other_failures_are_the_vendors() {
+    fn content_blocked_is_a_billed_content_rejection_and_other_failures_are_the_vendors() {
         let blocked = failure(Some("generation_failed"), Some("content_blocked"));
+        assert!(
+            matches!(blocked, ProviderError::RejectedBilled { .. }),
+            "{blocked:?}"
+        );
         assert_eq!(blocked.to_task_error().code, ErrorCode::ContentRejected);
         assert!(!blocked.to_task_error().retryable);
         let other = failure(Some("generation_failed"), Some("storage failed"));

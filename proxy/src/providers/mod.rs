@@ -21,8 +21,8 @@ pub mod upstream;
 pub mod vtryon;
 
 pub use settings::{
-    FitInViewSettings, FitroomSettings, SettingsError, TryItOnSettings, UpstreamTuning, VendorKind,
-    VendorSettings, VtryonSettings,
+    FitInViewSettings, FitroomSettings, SettingsError, TryItOnSettings, TryItOnStyle,
+    UpstreamTuning, VendorKind, VendorSettings, VtryonSettings,
 };
 
 use std::sync::Arc;
@@ -136,6 +136,11 @@ pub enum ProviderError {
     /// The shopper's input cannot be used (vendor 4xx about the images or their content).
     #[error("input rejected ({code:?}): {message}")]
     InputRejected { code: ErrorCode, message: String },
+    /// The vendor ran the model, then refused the input, and charged for it (FitInView's
+    /// `content_blocked`, "credits are not refunded"). The shopper hears what `InputRejected`
+    /// would tell her; budgets count it as a spent try-on.
+    #[error("input rejected after billing ({code:?}): {message}")]
+    RejectedBilled { code: ErrorCode, message: String },
     /// The vendor cannot take work now (5xx, 429 after retries, connection refused).
     #[error("provider unavailable: {message}")]
     Unavailable {
@@ -161,7 +166,7 @@ impl ProviderError {
     /// The task error the widget receives. `message` is for developers; it never carries keys.
     pub fn to_task_error(&self) -> TaskError {
         let (code, retryable) = match self {
-            Self::InputRejected { code, .. } => (*code, false),
+            Self::InputRejected { code, .. } | Self::RejectedBilled { code, .. } => (*code, false),
             Self::Unavailable { .. } | Self::Timeout(_) => (ErrorCode::ProviderUnavailable, true),
             Self::Failed(_) => (ErrorCode::ProviderFailed, true),
             // Retrying cannot help until the merchant acts: buys credit or fixes the key.

@@ -297,7 +297,8 @@ async fn read_supplied(
 fn provider_problem(error: &ProviderError) -> Response {
     let task_error = error.to_task_error();
     let (status, detail) = match error {
-        ProviderError::InputRejected { message, .. } => {
+        ProviderError::InputRejected { message, .. }
+        | ProviderError::RejectedBilled { message, .. } => {
             (StatusCode::UNPROCESSABLE_ENTITY, message.clone())
         }
         ProviderError::OutOfCredit(_) | ProviderError::Auth(_) => {

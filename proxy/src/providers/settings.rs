@@ -71,6 +71,12 @@ pub enum SettingsError {
     BadUrl { name: String, value: String },
     #[error("{name} must be a positive whole number, not {value:?}")]
     BadNumber { name: String, value: String },
+    #[error("{name} must be one of {allowed}, not {value:?}")]
+    BadChoice {
+        name: String,
+        value: String,
+        allowed: &'static str,
+    },
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
 }
@@ -154,7 +160,39 @@ pub struct TryItOnSettings {
     pub base_url: Url,
     /// The status path is not in TryItOn's document; `{id}` is replaced by the job id.
     pub status_path: String,
+    /// Which request form creates send (`TRYITON_API_STYLE`); answers of either form are
+    /// understood whatever this says.
+    pub style: TryItOnStyle,
     pub tuning: UpstreamTuning,
+}
+
+/// TryItOn's two request forms. `Documented` is our copy of its document:
+/// `POST /api/v1/tryon/clothes` with `category` `auto|tops|bottoms|one-pieces` and a `seed`.
+/// `Sdk2026` is what its 2026 SDKs send: `POST /api/v1/tryon/fashion` with
+/// `category: "clothing"` and a `subcategory` (`tops|bottoms|dresses`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TryItOnStyle {
+    #[default]
+    Documented,
+    Sdk2026,
+}
+
+impl TryItOnStyle {
+    pub const ALLOWED: &'static str = "documented | sdk-2026";
+
+    /// The value `TRYITON_API_STYLE` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Documented => "documented",
+            Self::Sdk2026 => "sdk-2026",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Documented, Self::Sdk2026]
+            .into_iter()
+            .find(|style| style.name() == value)
+    }
 }
 
 /// The status path used when `TRYITON_STATUS_PATH` is not set.
@@ -191,7 +229,7 @@ pub enum VendorSettings {
 
 impl VendorSettings {
     /// Reads `<PREFIX>_API_KEY`, `<PREFIX>_BASE_URL`, `<PREFIX>_RATE_LIMIT_PER_MIN` and the
-    /// vendor's own extras (`TRYITON_STATUS_PATH`, `FITINVIEW_WEBHOOK_SECRET`,
+    /// vendor's own extras (`TRYITON_STATUS_PATH`, `TRYITON_API_STYLE`, `FITINVIEW_WEBHOOK_SECRET`,
     /// `TRYON_PUBLIC_URL`) through `lookup`.
     pub fn from_lookup(
         kind: VendorKind,
@@ -241,6 +279,16 @@ impl VendorSettings {
                 base_url,
                 status_path: present(&var("STATUS_PATH"))
                     .unwrap_or_else(|| TRYITON_DEFAULT_STATUS_PATH.to_owned()),
+                style: match present(&var("API_STYLE")) {
+                    None => TryItOnStyle::default(),
+                    Some(value) => {
+                        TryItOnStyle::parse(&value).ok_or_else(|| SettingsError::BadChoice {
+                            name: var("API_STYLE"),
+                            value,
+                            allowed: TryItOnStyle::ALLOWED,
+                        })?
+                    }
+                },
                 tuning,
             }),
             VendorKind::Vtryon => Self::Vtryon(VtryonSettings {
@@ -315,6 +363,23 @@ mod tests {
             panic!("wrong kind")
         };
         assert_eq!(s.status_path, "/api/v1/status/{id}");
+        assert_eq!(s.style, TryItOnStyle::Documented);
+    }
+
+    #[test]
+    fn the_tryiton_style_is_read_and_checked() {
+        let style = |value: &str| {
+            VendorSettings::from_lookup(
+                VendorKind::TryItOn,
+                lookup(&[("TRYITON_API_KEY", "k"), ("TRYITON_API_STYLE", value)]),
+            )
+        };
+        let Ok(VendorSettings::TryItOn(s)) = style("sdk-2026") else {
+            panic!("sdk-2026 is a style")
+        };
+        assert_eq!(s.style, TryItOnStyle::Sdk2026);
+        let err = style("newest").unwrap_err();
+        assert!(err.to_string().contains("TRYITON_API_STYLE"), "{err}");
     }
 
     #[test]

@@ -1,9 +1,17 @@
-//! TryItOn (`tryiton.now`), per `tryiton-api.md`.
+//! TryItOn (`tryiton.now`), per `tryiton-api.md` and, where it has moved on, its 2026 docs
+//! and SDKs (issue 13; the two forms are in [`shapes`]).
 //!
 //! `Authorization: Bearer`; `POST /api/v1/tryon/clothes` with JSON whose images are base64
 //! data URLs carrying their `data:image/...;base64,` prefix (the document insists), `category`
-//! (`auto|tops|bottoms|one-pieces`), `mode` (`performance|balanced|quality`) and
-//! `output_format`. The status endpoint is not in the document ("see API Fundamentals"), so its
+//! (`auto|tops|bottoms|one-pieces`), `mode` (`performance|balanced|quality`), a fresh `seed`
+//! (the documented default is a fixed 42, which would make a shopper's retry a paid copy of
+//! the same picture) and `output_format`; with `TRYITON_API_STYLE=sdk-2026`,
+//! `POST /api/v1/tryon/fashion` with `category: "clothing"` and a `subcategory` instead.
+//! Answers of either form are read whatever was sent. An empty balance (402, or 429
+//! `OutOfCredits`) is out of credit at once: never retried, and the failover moves on. The
+//! balance (`GET /api/v1/credits`) is read in the background for `/metrics`. Results may be
+//! WebP; a chained step re-encodes one as JPEG before sending it back (the document's data
+//! URLs are JPEG or PNG). The status endpoint is not in the document ("see API Fundamentals"), so its
 //! path is configurable (`TRYITON_STATUS_PATH`, default `/api/v1/status/{id}`). Runtime
 //! failures come back as `status: failed` with a named error, which maps onto the contract:
 //! `ContentModerationError` → `content_rejected`, `PoseError` → `pose_not_detected`,
@@ -14,40 +22,44 @@
 //! created again; a combo whose top job was in flight goes on to create its bottoms job,
 //! one whose bottoms job was in flight only polls that.
 
+mod shapes;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio::time::Instant;
 
-use super::settings::{SettingsError, TryItOnSettings};
-use super::upstream::client::{sanitize, vendor_id};
+use super::settings::{SettingsError, TryItOnSettings, TryItOnStyle};
 use super::upstream::{
-    Downloader, DurationBook, KeyHeader, PollPlan, Polled, Priority, Progress, Replay, Span,
-    Upstream, UpstreamError, read_in_flight, record_in_flight, until_done,
+    Balance, Downloader, DurationBook, KeyHeader, PollPlan, Polled, Priority, Progress, Replay,
+    Span, Upstream, read_in_flight, record_in_flight, until_done,
 };
 use super::{
     PreparedImage, ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput,
 };
 use crate::wire::{Category, ChecksAvailable, ErrorCode, ProgressKind, Quality};
+use shapes::Garment;
 
-const CREATE_PATH: &str = "/api/v1/tryon/clothes";
+const CREDITS_PATH: &str = "/api/v1/credits";
 
 pub struct TryItOn {
-    api: Upstream,
+    api: Arc<Upstream>,
     results: Downloader,
     status_path: String,
+    style: TryItOnStyle,
     durations: DurationBook,
+    balance: Balance,
 }
 
 /// One vendor task: an image on a model image.
 struct Step<'a> {
     model: DataImage<'a>,
     garment: DataImage<'a>,
-    category: &'static str,
+    kind: Garment,
 }
 
 /// Bytes and their media type, for a data URL.
@@ -76,11 +88,15 @@ impl TryItOn {
             });
         }
         let key = KeyHeader::new("authorization", "Bearer ", &settings.api_key)?;
+        let api = Upstream::new(&settings.base_url, key, settings.tuning.clone())?
+            .with_final_answers(shapes::is_final);
         Ok(Self {
-            api: Upstream::new(&settings.base_url, key, settings.tuning.clone())?,
+            api: Arc::new(api),
             results: Downloader::new(&settings.base_url, settings.tuning)?,
             status_path: settings.status_path,
+            style: settings.style,
             durations: DurationBook::default(),
+            balance: Balance::new("tryiton", CREDITS_PATH, shapes::credits),
         })
     }
 
@@ -95,26 +111,23 @@ impl TryItOn {
         sink: &dyn ProgressSink,
     ) -> Result<TryOnOutput, ProviderError> {
         span.report(0.0, "submitting");
-        let body = json!({
-            "model_image": step.model.data_url(),
-            "garment_image": step.garment.data_url(),
-            "category": step.category,
-            "mode": mode(quality),
-            // JPEG is smaller and faster, and a chained step sends it back as its model image.
-            "output_format": "jpeg",
-        });
+        // A fresh seed per create: a shopper's retry is a new picture, not a paid copy.
+        let (path, body) = shapes::create_request(
+            self.style,
+            step.model.data_url(),
+            step.garment.data_url(),
+            step.kind,
+            quality,
+            rand::random(),
+        );
         let reply = self
             .api
             .call(Replay::CreateOnce, Priority::Create, Some(sink), |http| {
-                http.post(self.api.url(CREATE_PATH)).json(&body)
+                http.post(self.api.url(path)).json(&body)
             })
             .await
-            .map_err(UpstreamError::into_provider_error)?;
-        let created: Created = reply.json().map_err(UpstreamError::into_provider_error)?;
-        if let Some(error) = created.error {
-            return Err(runtime_error(&error));
-        }
-        let id = vendor_id(created.id)?;
+            .map_err(shapes::http_error)?;
+        let id = shapes::created(&reply.body)?;
         // Issue 7: from here on a restart polls this job instead of paying for another.
         record_in_flight(
             sink,
@@ -166,21 +179,8 @@ impl TryItOn {
                 http.get(self.api.url(&path))
             })
             .await
-            .map_err(UpstreamError::into_provider_error)?;
-        let status: Status = reply.json().map_err(UpstreamError::into_provider_error)?;
-        Ok(match status.status.as_str() {
-            "completed" => match status.output.into_iter().flatten().next() {
-                Some(url) => Polled::Succeeded(url),
-                None => Polled::Failed(ProviderError::Failed(
-                    "completed without an output URL".into(),
-                )),
-            },
-            "failed" => Polled::Failed(status.error.as_ref().map_or_else(
-                || ProviderError::Failed("the task failed without an error object".into()),
-                runtime_error,
-            )),
-            _ => Polled::Pending { reported: None },
-        })
+            .map_err(shapes::http_error)?;
+        shapes::polled(&reply.body)
     }
 }
 
@@ -211,6 +211,7 @@ impl Provider for TryItOn {
         job: TryOnJob,
         sink: &dyn ProgressSink,
     ) -> Result<TryOnOutput, ProviderError> {
+        self.balance.refresh(&self.api);
         let progress = Progress::new(sink, ProgressKind::Estimated);
         let bar = progress.span(0.0, 100.0);
         let person = DataImage {
@@ -221,18 +222,18 @@ impl Provider for TryItOn {
             bytes: &job.garment.bytes,
             content_type: job.garment.content_type,
         };
-        let category = match job.category {
-            Category::Upper => "tops",
-            Category::Lower => "bottoms",
-            Category::Full => "one-pieces",
-            Category::Auto => "auto",
+        let kind = match job.category {
+            Category::Upper => Garment::Tops,
+            Category::Lower => Garment::Bottoms,
+            Category::Full => Garment::Full,
+            Category::Auto => Garment::Auto,
             Category::Combo => return self.combo(&job, bar, sink).await,
         };
         self.step(
             Step {
                 model: person,
                 garment,
-                category,
+                kind,
             },
             Stage::Single,
             job.quality,
@@ -307,7 +308,7 @@ impl TryItOn {
                 Step {
                     model: person,
                     garment: top,
-                    category: "tops",
+                    kind: Garment::Tops,
                 },
                 Stage::ComboTop,
                 job.quality,
@@ -327,6 +328,7 @@ impl TryItOn {
         sink: &dyn ProgressSink,
     ) -> Result<TryOnOutput, ProviderError> {
         let lower = lower_garment(job)?;
+        let dressed = as_data_url_image(dressed).await?;
         let model = DataImage {
             bytes: &dressed.bytes,
             content_type: &dressed.content_type,
@@ -339,7 +341,7 @@ impl TryItOn {
             Step {
                 model,
                 garment: bottoms,
-                category: "bottoms",
+                kind: Garment::Bottoms,
             },
             Stage::ComboBottoms,
             job.quality,
@@ -359,15 +361,6 @@ fn lower_garment(job: &TryOnJob) -> Result<&PreparedImage, ProviderError> {
         })
 }
 
-/// fast → performance, balanced → balanced, best → quality.
-fn mode(quality: Quality) -> &'static str {
-    match quality {
-        Quality::Fast => "performance",
-        Quality::Balanced => "balanced",
-        Quality::Best => "quality",
-    }
-}
-
 /// "Performance: 6 seconds, Balanced: 9 seconds, Quality: 12–18 seconds".
 fn documented_duration(quality: Quality) -> Duration {
     match quality {
@@ -377,69 +370,39 @@ fn documented_duration(quality: Quality) -> Duration {
     }
 }
 
-/// The named runtime errors of the document.
-fn runtime_error(error: &VendorError) -> ProviderError {
-    let message = sanitize(&format!(
-        "{}: {}",
-        error.name,
-        error.message.as_deref().unwrap_or("no detail")
-    ));
-    let rejected = |code| ProviderError::InputRejected {
-        code,
-        message: message.clone(),
-    };
-    match error.name.as_str() {
-        "ContentModerationError" => rejected(ErrorCode::ContentRejected),
-        "PoseError" => rejected(ErrorCode::PoseNotDetected),
-        "ImageLoadError" => rejected(ErrorCode::InvalidImage),
-        // PipelineError ("retry the request"), ThirdPartyError and anything new.
-        _ => ProviderError::Failed(message),
+/// The first step's result as the second step's model image: the document's data URLs are
+/// JPEG or PNG, so a WebP result (TryItOn's 2026 outputs) is re-encoded as JPEG, off the
+/// async threads.
+async fn as_data_url_image(result: &TryOnOutput) -> Result<TryOnOutput, ProviderError> {
+    if matches!(result.content_type.as_str(), "image/jpeg" | "image/png") {
+        return Ok(result.clone());
     }
-}
-
-#[derive(Deserialize)]
-struct Created {
-    id: serde_json::Value,
-    error: Option<VendorError>,
-}
-
-#[derive(Deserialize)]
-struct Status {
-    status: String,
-    /// `null` until the job completes.
-    output: Option<Vec<String>>,
-    error: Option<VendorError>,
-}
-
-#[derive(Deserialize)]
-struct VendorError {
-    name: String,
-    message: Option<String>,
+    let source = result.bytes.clone();
+    tokio::task::spawn_blocking(move || {
+        let unusable =
+            || ProviderError::Failed("the first step's result could not be re-encoded".into());
+        let image = image::load_from_memory(&source).map_err(|_| unusable())?;
+        let mut jpeg = Vec::new();
+        image::DynamicImage::ImageRgb8(image.to_rgb8())
+            .write_to(
+                &mut std::io::Cursor::new(&mut jpeg),
+                image::ImageFormat::Jpeg,
+            )
+            .map_err(|_| unusable())?;
+        Ok(TryOnOutput {
+            bytes: jpeg.into(),
+            width: image.width(),
+            height: image.height(),
+            content_type: "image/jpeg".to_owned(),
+        })
+    })
+    .await
+    .map_err(|_| ProviderError::Failed("re-encoding the first step's result panicked".into()))?
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn named_runtime_errors_map_onto_the_contract() {
-        let map = |name: &str| {
-            runtime_error(&VendorError {
-                name: name.into(),
-                message: Some("m".into()),
-            })
-            .to_task_error()
-        };
-        assert_eq!(
-            map("ContentModerationError").code,
-            ErrorCode::ContentRejected
-        );
-        assert_eq!(map("PoseError").code, ErrorCode::PoseNotDetected);
-        assert_eq!(map("ImageLoadError").code, ErrorCode::InvalidImage);
-        assert!(!map("PoseError").retryable);
-        assert_eq!(map("PipelineError").code, ErrorCode::ProviderFailed);
-        assert!(map("PipelineError").retryable);
-    }
 
     #[test]
     fn data_urls_carry_their_prefix() {

@@ -103,6 +103,7 @@ async fn tryiton_polls_only_near_the_expected_end() {
         api_key: SecretString::from(KEY),
         base_url: fake.base_url().parse().unwrap(),
         status_path: tryiton::DEFAULT_STATUS_PATH.into(),
+        style: Default::default(),
         tuning: UpstreamTuning {
             expected_duration: Some(scaled(Duration::from_secs(9))),
             ..tuning(VendorKind::TryItOn)
@@ -262,6 +263,7 @@ async fn twenty_concurrent_try_ons_per_vendor_stay_within_each_rate_limit() {
         api_key: SecretString::from(KEY),
         base_url: tryiton.base_url().parse().unwrap(),
         status_path: tryiton::DEFAULT_STATUS_PATH.into(),
+        style: Default::default(),
         tuning: UpstreamTuning {
             expected_duration: Some(scaled(Duration::from_secs(9))),
             ..tuning(VendorKind::TryItOn)

@@ -129,13 +129,6 @@ async fn errors_map_onto_the_contract() {
         ErrorCode::InvalidImage
     );
 
-    fake.recorder.fault(CREATE, Fault::Status(403, None));
-    let error = run().await.unwrap_err();
-    assert!(
-        matches!(error, ProviderError::Auth(_)),
-        "a disabled key is a configuration error: {error:?}"
-    );
-
     fake.set(|b| b.fail_with = Some(("generation_failed".into(), "content_blocked".into())));
     let error = run().await.unwrap_err();
     assert_eq!(
@@ -148,6 +141,14 @@ async fn errors_map_onto_the_contract() {
     assert_eq!(
         (error.to_task_error().code, error.to_task_error().retryable),
         (ErrorCode::ProviderFailed, true)
+    );
+
+    // Last: a 403 (account ineligible) stops this adapter sending anything more.
+    fake.recorder.fault(CREATE, Fault::Status(403, None));
+    let error = run().await.unwrap_err();
+    assert!(
+        matches!(error, ProviderError::Auth(_)),
+        "a disabled key is a configuration error: {error:?}"
     );
     fake.recorder.assert_clean();
 }

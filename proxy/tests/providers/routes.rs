@@ -117,6 +117,7 @@ async fn a_provider_without_checks_answers_with_local_ones() {
         api_key: SecretString::from(KEY),
         base_url: fake.base_url().parse().unwrap(),
         status_path: tryiton::DEFAULT_STATUS_PATH.into(),
+        style: Default::default(),
         tuning: fast_tuning(60, Duration::from_secs(60)),
     };
     let base = serve_routes(Arc::new(TryItOn::new(settings).unwrap())).await;

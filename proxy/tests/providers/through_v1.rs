@@ -151,12 +151,40 @@ async fn tryiton_through_the_v1_api() {
         api_key: SecretString::from(KEY),
         base_url: fake.base_url().parse().unwrap(),
         status_path: tryiton::DEFAULT_STATUS_PATH.into(),
+        style: Default::default(),
         tuning: fast_tuning(60, Duration::from_secs(60)),
     };
     let base = proxy(Arc::new(TryItOn::new(settings).unwrap())).await;
     let (view, kinds, bytes) = try_on(&base).await;
     assert_succeeded(&view, &kinds, "estimated");
     assert_eq!(bytes, fake.only_job().result.to_vec());
+    fake.recorder.assert_clean();
+}
+
+#[tokio::test]
+async fn a_webp_result_from_tryiton_2026_is_served_as_webp() {
+    let fake = tryiton::TryItOnFake::start(tryiton::DEFAULT_STATUS_PATH).await;
+    fake.set(|b| {
+        b.style = tryiton::Style::Sdk2026;
+        b.answers = tryiton::Style::Sdk2026;
+        b.webp_results = true;
+    });
+    let settings = TryItOnSettings {
+        api_key: SecretString::from(KEY),
+        base_url: fake.base_url().parse().unwrap(),
+        status_path: tryiton::DEFAULT_STATUS_PATH.into(),
+        style: tryon_proxy::providers::TryItOnStyle::Sdk2026,
+        tuning: fast_tuning(60, Duration::from_secs(60)),
+    };
+    let base = proxy(Arc::new(TryItOn::new(settings).unwrap())).await;
+    let (view, kinds, bytes) = try_on(&base).await;
+    assert_succeeded(&view, &kinds, "estimated");
+    assert_eq!(view["result"]["content_type"], "image/webp", "{view}");
+    assert_eq!(bytes, fake.only_job().result.to_vec());
+    assert!(bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP");
+    let url = format!("{base}{}", view["result"]["url"].as_str().unwrap());
+    let served = reqwest::get(url).await.unwrap();
+    assert_eq!(served.headers()["content-type"], "image/webp");
     fake.recorder.assert_clean();
 }
 

@@ -17,6 +17,7 @@ fn settings(fake: &TryItOnFake, status_path: &str, key: &str) -> TryItOnSettings
         api_key: SecretString::from(key),
         base_url: fake.base_url().parse().unwrap(),
         status_path: status_path.to_owned(),
+        style: Default::default(),
         tuning: fast_tuning(60, Duration::from_secs(60)),
     }
 }

@@ -7,6 +7,12 @@
 //! `Idempotency-Key`, so its creates ([`Replay::IdempotentCreate`]) may be re-sent after a lost
 //! answer too. Reads ([`Replay::Safe`]) are retried on any transient failure. Delays honour
 //! `Retry-After` or else use full-jitter exponential backoff.
+//!
+//! A 429 is about the key, not the call: it pauses the key's limiter for every call, for its
+//! `Retry-After` or else for the rest of the window, never a few quick retries that the
+//! vendor would refuse too. An answer the adapter calls final (TryItOn's 429 `OutOfCredits`)
+//! is never retried and pauses nothing. Rate headers a vendor sends on every answer
+//! (`X-RateLimit-*`) are handed to the limiter as they arrive.
 
 use std::time::Duration;
 
@@ -55,6 +61,8 @@ pub enum UpstreamError {
         status: u16,
         detail: String,
         retry_after: Option<Duration>,
+        /// The vendor's whole error body, for adapters that read its error names.
+        body: Bytes,
     },
     #[error(
         "the create got no answer ({0}); it was not re-sent, so the shopper is not charged twice"
@@ -76,6 +84,7 @@ impl UpstreamError {
                 status,
                 detail,
                 retry_after,
+                ..
             } => match status {
                 401 | 403 => ProviderError::Auth(format!("{status}: {detail}")),
                 402 => ProviderError::OutOfCredit(detail),
@@ -155,6 +164,8 @@ pub struct Upstream {
     /// Names the key's budget in a shared store: a hash, so the key never appears there.
     budget_id: String,
     tuning: UpstreamTuning,
+    /// Error answers the vendor means as final: returned at once, never retried.
+    is_final: fn(StatusCode, &[u8]) -> bool,
 }
 
 impl Upstream {
@@ -176,7 +187,15 @@ impl Upstream {
             key,
             limiter: RateLimiter::new(tuning.rate_limit, tuning.rate_window),
             tuning,
+            is_final: |_, _| false,
         })
+    }
+
+    /// Error answers that `is_final` picks (by status and body) are returned at once: no
+    /// retry, no pause (TryItOn's 429 `OutOfCredits` is an empty balance, not a rate limit).
+    pub fn with_final_answers(mut self, is_final: fn(StatusCode, &[u8]) -> bool) -> Self {
+        self.is_final = is_final;
+        self
     }
 
     /// The absolute URL of an API path (which starts with `/`), keeping any base path prefix.
@@ -224,6 +243,13 @@ impl Upstream {
                 .await;
             let request = build(&self.http).header(self.key.name.clone(), self.key.value.clone());
             let outcome = self.exchange(request).await;
+            if let Exchange::Answered { headers, .. } = &outcome {
+                // Read while this call still holds its grant, as the limiter expects.
+                if let Some((limit, remaining, reset_in)) = vendor_window(headers) {
+                    self.limiter
+                        .observe_vendor_window(limit, remaining, reset_in);
+                }
+            }
             // The vendor counted the call somewhere between sending and now.
             drop(grant);
             let last = attempt >= self.tuning.max_attempts;
@@ -236,20 +262,32 @@ impl Upstream {
                     if status.is_success() {
                         return Ok(Reply { status, body });
                     }
-                    let retry_after = retry_after(&headers);
-                    let refused = status == StatusCode::TOO_MANY_REQUESTS
-                        || status == StatusCode::SERVICE_UNAVAILABLE;
-                    let may_retry =
-                        refused || (status.is_server_error() && replay != Replay::CreateOnce);
+                    let mut retry_after = retry_after(&headers);
+                    let is_final = (self.is_final)(status, &body);
+                    let rate_limited = status == StatusCode::TOO_MANY_REQUESTS && !is_final;
+                    if rate_limited {
+                        let pause = retry_after.unwrap_or_else(|| self.limiter.rest_of_window());
+                        self.limiter.pause_for(pause);
+                        retry_after = Some(pause);
+                    }
+                    let refused = rate_limited || status == StatusCode::SERVICE_UNAVAILABLE;
+                    let may_retry = !is_final
+                        && (refused || (status.is_server_error() && replay != Replay::CreateOnce));
                     let too_long = retry_after.is_some_and(|d| d > self.tuning.max_retry_after);
                     if !may_retry || last || too_long {
                         return Err(UpstreamError::Status {
                             status: status.as_u16(),
                             detail: detail(&body),
                             retry_after,
+                            body,
                         });
                     }
-                    retry_after.unwrap_or_else(|| self.backoff(attempt))
+                    if rate_limited {
+                        // The limiter holds the retry (and every other call) until the pause ends.
+                        Duration::ZERO
+                    } else {
+                        retry_after.unwrap_or_else(|| self.backoff(attempt))
+                    }
                 }
                 Exchange::NotConnected => {
                     if last {
@@ -368,6 +406,27 @@ pub fn full_jitter(base: Duration, cap: Duration, attempt: u32) -> Duration {
     Duration::from_millis(rand::rng().random_range(0..=millis))
 }
 
+/// `X-RateLimit-Limit`, `-Remaining` and `-Reset`, when the vendor sends the last two. Reset
+/// is read as seconds from now, or as a Unix time when it is one (a value past 2001).
+fn vendor_window(headers: &HeaderMap) -> Option<(Option<u32>, u32, Duration)> {
+    let number =
+        |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+    let remaining = u32::try_from(number("x-ratelimit-remaining")?).unwrap_or(u32::MAX);
+    let reset = number("x-ratelimit-reset")?;
+    let reset_in = if reset > 1_000_000_000 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        reset.saturating_sub(now)
+    } else {
+        reset
+    };
+    let limit = number("x-ratelimit-limit").and_then(|l| u32::try_from(l).ok());
+    // A vendor's reset beyond an hour is not a rate window we should stall on.
+    Some((limit, remaining, Duration::from_secs(reset_in.min(3600))))
+}
+
 /// `Retry-After` in seconds; an HTTP date falls back to backoff.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
@@ -475,6 +534,7 @@ mod tests {
                 status,
                 detail: "d".into(),
                 retry_after: None,
+                body: Bytes::new(),
             }
             .into_provider_error()
         };

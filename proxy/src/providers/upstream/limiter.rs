@@ -29,6 +29,14 @@
 //! answer; the line, its priorities and the places shoppers see stay in process. Should the
 //! store not answer, the call goes out on the local log alone rather than stalling every
 //! running task.
+//!
+//! The vendor's own word overrides the log (issue 13). A 429 pauses the whole key, not only
+//! the refused call ([`RateLimiter::pause_for`]): for its `Retry-After`, or, since no vendor
+//! but FitInView sends one, for the rest of the window ([`RateLimiter::rest_of_window`]).
+//! A vendor that reports its window on every answer (FitInView's `X-RateLimit-Limit`,
+//! `-Remaining`, `-Reset`) is followed too ([`RateLimiter::observe_vendor_window`]): other
+//! clients of the same key spend it where we cannot see, so once it says nothing remains,
+//! nothing goes out until its reset.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -59,6 +67,10 @@ struct State {
     waiting: BTreeSet<(Priority, u64)>,
     next_ticket: u64,
     last_poll: Option<Instant>,
+    /// The vendor refused a call for the key's limit: nothing goes out before this.
+    paused_until: Option<Instant>,
+    /// The vendor's own count (`X-RateLimit-*`): calls it still accepts until its reset.
+    vendor_left: Option<(u32, Instant)>,
 }
 
 impl State {
@@ -70,6 +82,21 @@ impl State {
         {
             self.answered.pop_front();
         }
+        if self.paused_until.is_some_and(|until| until <= now) {
+            self.paused_until = None;
+        }
+        if self.vendor_left.is_some_and(|(_, reset)| reset <= now) {
+            self.vendor_left = None;
+        }
+    }
+
+    /// Until when the vendor's word holds every call back, whatever the local log says.
+    fn held_back_until(&self) -> Option<Instant> {
+        let spent = self
+            .vendor_left
+            .filter(|(left, _)| *left == 0)
+            .map(|(_, reset)| reset);
+        self.paused_until.max(spent)
     }
 
     /// How many calls the window may hold when one of `priority` is admitted: polls leave the
@@ -112,7 +139,7 @@ impl State {
                 .filter(|at| *at > now),
             _ => None,
         };
-        match freed.max(paced) {
+        match freed.max(paced).max(self.held_back_until()) {
             None => Slot::Now,
             Some(at) => Slot::At(at),
         }
@@ -210,6 +237,8 @@ impl RateLimiter {
                 waiting: BTreeSet::new(),
                 next_ticket: 0,
                 last_poll: None,
+                paused_until: None,
+                vendor_left: None,
             }),
             changed: Notify::new(),
             shared: OnceLock::new(),
@@ -342,6 +371,9 @@ impl RateLimiter {
             if priority == Priority::Poll {
                 state.last_poll = Some(now);
             }
+            if let Some((left, _)) = state.vendor_left.as_mut() {
+                *left = left.saturating_sub(1);
+            }
             state.waiting.remove(&ticket);
             place.ticket = None;
             drop(state);
@@ -355,6 +387,45 @@ impl RateLimiter {
                 shared_call,
             };
         }
+    }
+
+    /// The vendor refused a call for the key's limit (429): no call of any kind goes out for
+    /// `pause`, so the refused call's retry does not come back early with the others' polls.
+    pub fn pause_for(&self, pause: Duration) {
+        let until = Instant::now() + pause;
+        let mut state = self.lock();
+        state.paused_until = state.paused_until.max(Some(until));
+        drop(state);
+        self.changed.notify_waiters();
+    }
+
+    /// How long until the oldest call in the window leaves it: the earliest the vendor's own
+    /// count can go down when it refused us without saying when to come back. A whole window
+    /// when the log holds nothing answered (the key was spent by someone else).
+    pub fn rest_of_window(&self) -> Duration {
+        let mut state = self.lock();
+        let now = Instant::now();
+        state.forget_expired(now);
+        match state.answered.front() {
+            Some(oldest) => (*oldest + state.window).saturating_duration_since(now),
+            None => state.window,
+        }
+    }
+
+    /// Follows the vendor's account of its window, read from an answer while that call's
+    /// grant is still held: `limit` calls per window, `remaining` of them left until
+    /// `reset_in` from now. Calls already in flight besides the one answered will spend some
+    /// of what remains.
+    pub fn observe_vendor_window(&self, limit: Option<u32>, remaining: u32, reset_in: Duration) {
+        let mut state = self.lock();
+        if let Some(limit) = limit.filter(|l| *l > 0) {
+            state.limit = limit;
+        }
+        let others_in_flight = state.in_flight.saturating_sub(1) as u32;
+        let left = remaining.saturating_sub(others_in_flight);
+        state.vendor_left = Some((left, Instant::now() + reset_in));
+        drop(state);
+        self.changed.notify_waiters();
     }
 
     /// The call of a grant got its answer (or failed) now: its slot frees a window from now.
@@ -713,5 +784,50 @@ mod tests {
             times.push(handle.await.unwrap());
         }
         assert_at_most_per_window(&times, 12, Duration::from_secs(11));
+    }
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_holds_back_every_call_creates_included() {
+        let limiter = RateLimiter::new(10, Duration::from_secs(10));
+        let start = Instant::now();
+        limiter.pause_for(Duration::from_secs(3));
+        limiter.acquire(Priority::Create, |_| {}).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+        limiter.acquire(Priority::Poll, |_| {}).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(3), "the pause is over");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rest_of_the_window_runs_from_the_oldest_answer() {
+        let limiter = RateLimiter::new(10, Duration::from_secs(10));
+        assert_eq!(
+            limiter.rest_of_window(),
+            Duration::from_secs(11),
+            "nothing logged"
+        );
+        drop(limiter.acquire(Priority::Create, |_| {}).await);
+        tokio::time::advance(Duration::from_secs(4)).await;
+        drop(limiter.acquire(Priority::Create, |_| {}).await);
+        assert_eq!(limiter.rest_of_window(), Duration::from_secs(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_vendors_remaining_count_is_spent_then_waited_out() {
+        let limiter = RateLimiter::new(50, Duration::from_secs(60));
+        let start = Instant::now();
+        let grant = limiter.acquire(Priority::Create, |_| {}).await;
+        // The vendor says: 2 left of 20, the window slides on in 5 s.
+        limiter.observe_vendor_window(Some(20), 2, Duration::from_secs(5));
+        drop(grant);
+        assert_eq!(limiter.limit(), 20);
+        for _ in 0..2 {
+            limiter.acquire(Priority::Create, |_| {}).await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        limiter.acquire(Priority::Create, |_| {}).await;
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(5),
+            "none left until the reset"
+        );
     }
 }

@@ -7,10 +7,12 @@
 //! - [`progress`]: one monotonic bar per task, reported or estimated from durations.
 //! - [`download`]: fetching the result from its signed URL before it expires.
 //! - [`cache`]: vendor answers keyed by image content, so an image is never paid for twice.
+//! - [`balance`]: the vendor's credit balance, read in the background for `/metrics`.
 //!
 //! [`record_in_flight`] hands what a restart needs (vendor ids) to the task registry, and
 //! [`read_in_flight`] reads it back in `resume`.
 
+pub mod balance;
 pub mod cache;
 pub mod client;
 pub mod download;
@@ -18,6 +20,7 @@ pub mod limiter;
 pub mod poll;
 pub mod progress;
 
+pub use balance::Balance;
 pub use cache::{ContentCache, ContentHash, content_hash};
 pub use client::{KeyHeader, Replay, Reply, Upstream, UpstreamError};
 pub use download::Downloader;
