@@ -20,6 +20,9 @@ pub const DROP_CONNECTION: &str = "fake vendor: dropping the connection on purpo
 pub enum Fault {
     /// Answer with this status and the vendor's error body; `Retry-After` seconds if given.
     Status(u16, Option<u64>),
+    /// Answer with this status and the vendor's error body carrying this message (a vendor's
+    /// own words, which must never reach a browser).
+    Saying(u16, &'static str),
     /// Read the whole request, act on it (a create creates), then drop the connection
     /// without a response: the client cannot know whether it worked.
     DropAfterReading,
@@ -235,6 +238,10 @@ impl Recorder {
                 let status = StatusCode::from_u16(status).expect("a valid HTTP status");
                 let reason = status.canonical_reason().unwrap_or("error");
                 return Err(self.error(status, retry_after, "HttpError", reason));
+            }
+            Some(Fault::Saying(status, message)) => {
+                let status = StatusCode::from_u16(status).expect("a valid HTTP status");
+                return Err(self.error(status, None, "HttpError", message));
             }
             Some(Fault::DropAfterReading) => true,
             Some(Fault::Delay(pause)) => {

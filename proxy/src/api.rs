@@ -10,7 +10,7 @@ use axum::{Extension, Json};
 
 use crate::app::{AppState, RoutineRead};
 use crate::error::ApiError;
-use crate::registry::ResultLookup;
+use crate::registry::{ResultLookup, is_task_id};
 use crate::wire::{
     CheckSource, CheckSources, ChecksAvailable, ConfigResponse, Limits, Problem, Quality, TryOnView,
 };
@@ -63,6 +63,7 @@ pub async fn get_tryon(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<(Extension<RoutineRead>, Json<TryOnView>), ApiError> {
+    well_formed(&id)?;
     let registry = state.registry.clone();
     let view = match registry.view_held(&id) {
         Some(view) => view,
@@ -91,6 +92,7 @@ pub async fn get_result(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    well_formed(&id)?;
     // The image is read from the store (SQLite or Redis), synchronously: off the runtime's
     // threads, which serve every other request meanwhile.
     let registry = state.registry.clone();
@@ -126,8 +128,23 @@ pub async fn delete_tryon(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if state.registry.delete(&id) {
+    well_formed(&id)?;
+    // A store call (on Redis a network round trip): off the runtime's threads (issue 13).
+    let registry = state.registry.clone();
+    let deleted = tokio::task::spawn_blocking(move || registry.delete(&id))
+        .await
+        .map_err(|_| ApiError::Internal("deleting a task panicked".into()))?;
+    if deleted {
         Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// An id no task can have is not found without asking the registry or the store.
+pub(crate) fn well_formed(id: &str) -> Result<(), ApiError> {
+    if is_task_id(id) {
+        Ok(())
     } else {
         Err(ApiError::NotFound)
     }
@@ -138,7 +155,12 @@ pub async fn delete_tryon(
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses(
     (status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    let store = state.registry.store_ready();
+    // A ping of the store (on Redis a network round trip, up to its timeout when Redis is
+    // stuck): off the runtime's threads, like every other store call (issue 13).
+    let registry = state.registry.clone();
+    let store = tokio::task::spawn_blocking(move || registry.store_ready())
+        .await
+        .unwrap_or_else(|panic| Err(crate::store::StoreError(panic.to_string())));
     if let Err(error) = &store {
         tracing::error!(%error, "readiness: store unavailable");
     }

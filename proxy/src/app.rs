@@ -235,7 +235,10 @@ pub fn app(state: AppState) -> Router {
     }
     // Issue 5: CORS for the listed storefronts, inside the Shopify layers that vouch for
     // App Proxy requests and stream tokens.
-    let cors = Arc::new(CorsPolicy::new(&state.settings.allowed_origins));
+    let cors = Arc::new(
+        CorsPolicy::new(&state.settings.allowed_origins)
+            .with_own_origins(state.settings.own_origins()),
+    );
     let shopify = state.shopify.clone();
     let provider = state.provider.clone();
     let router = router
@@ -370,10 +373,33 @@ fn request_span(request: &Request<Body>) -> tracing::Span {
     tracing::info_span!(
         "request",
         method = %request.method(),
-        path = %request.uri().path(),
+        path = %masked_path(request.uri().path()),
         request_id = %request_id,
     )
 }
+
+/// Task ids are capabilities (whoever knows one may read the shopper's result), so an access
+/// log shows only their first [`SHOWN_ID_CHARS`] digits: enough to tell tasks apart in a
+/// support case, far too few to open one (issue 13).
+fn masked_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.split('/').any(crate::registry::is_task_id) {
+        return path.into();
+    }
+    path.split('/')
+        .map(|segment| {
+            if crate::registry::is_task_id(segment) {
+                format!("{}…", &segment[..SHOWN_ID_CHARS])
+            } else {
+                segment.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+        .into()
+}
+
+/// Digits of a task id an access log keeps: 32 of its 128 bits.
+const SHOWN_ID_CHARS: usize = 8;
 
 /// Marks an answer whose access line is routine: a status read that found its task, which a
 /// widget that lost its event stream repeats every second for each shopper (README, "Logs").
@@ -409,6 +435,21 @@ async fn count_refusals(request: Request<Body>, next: axum::middleware::Next) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn task_ids_in_logged_paths_are_cut_to_their_first_digits() {
+        let id = "0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            masked_path(&format!("/v1/tryons/{id}")),
+            "/v1/tryons/01234567…"
+        );
+        assert_eq!(
+            masked_path(&format!("/shopify/v1/tryons/{id}/events")),
+            "/shopify/v1/tryons/01234567…/events"
+        );
+        assert_eq!(masked_path("/v1/tryons"), "/v1/tryons");
+        assert_eq!(masked_path("/v1/tryons/short"), "/v1/tryons/short");
+    }
 
     #[test]
     fn request_ids_are_version_4_uuids() {

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
@@ -29,9 +29,13 @@ const LOADER_NAME: &str = "widget.js";
 /// Any path no route claims: a file of `--assets-dir`, or 404 problem+json.
 pub async fn widget_file(State(state): State<AppState>, request: Request) -> Response {
     let name = file_name(request.uri().path()).to_owned();
+    let asked = asked_for(&request);
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        return ApiError::NoRoute(asked).into_response();
+    }
     let files = ServeDir::new(&state.settings.assets_dir).precompressed_gzip();
     let response = serve(files, request).await;
-    let mut response = with_headers(response, cache_policy(&name), true);
+    let mut response = with_headers(response, cache_policy(&name), true, asked);
     // The body depends on Accept-Encoding, so shared caches must keep the two forms apart.
     response
         .headers_mut()
@@ -42,15 +46,18 @@ pub async fn widget_file(State(state): State<AppState>, request: Request) -> Res
 /// `GET /` in demo mode: the demo product page.
 pub async fn demo_index(State(state): State<AppState>, request: Request) -> Response {
     let page = state.settings.www_dir.join("demo").join("index.html");
+    let asked = asked_for(&request);
     with_headers(
         serve(ServeFile::new(page), request).await,
         REVALIDATE,
         false,
+        asked,
     )
 }
 
 /// `GET /demo/*` in demo mode: files of `<www-dir>/demo/`.
 pub async fn demo_file(State(state): State<AppState>, request: Request) -> Response {
+    let asked = asked_for(&request);
     let (mut parts, body) = request.into_parts();
     // ServeDir serves relative to its folder, so strip the `/demo` the route matched.
     let inner = parts
@@ -65,6 +72,7 @@ pub async fn demo_file(State(state): State<AppState>, request: Request) -> Respo
         serve(ServeDir::new(dir), Request::from_parts(parts, body)).await,
         REVALIDATE,
         false,
+        asked,
     )
 }
 
@@ -80,9 +88,21 @@ where
     }
 }
 
-fn with_headers(response: Response, cache: &'static str, cross_origin: bool) -> Response {
+/// `GET /path` for a 404's detail (issue 13: say what was not found, not "no such try-on"),
+/// cut short so a long path cannot make the answer long.
+fn asked_for(request: &Request) -> String {
+    let path: String = request.uri().path().chars().take(200).collect();
+    format!("{} {path}", request.method())
+}
+
+fn with_headers(
+    response: Response,
+    cache: &'static str,
+    cross_origin: bool,
+    asked: String,
+) -> Response {
     if response.status() == StatusCode::NOT_FOUND {
-        return ApiError::NotFound.into_response();
+        return ApiError::NoRoute(asked).into_response();
     }
     let mut response = response.map(Body::new);
     let headers = response.headers_mut();

@@ -244,11 +244,59 @@ pub struct Cli {
     )]
     pub shopify_shops: Option<Vec<String>>,
 
-    /// This proxy's public base URL (e.g. `https://tryon.example.com`). With Shopify, a create
-    /// relayed by the App Proxy gets a short-lived link to open its event stream here directly;
-    /// without it the widget polls through the App Proxy [default: none].
+    /// This proxy's public base URL (e.g. `https://tryon.example.com`). Pages on its origin
+    /// (the demo storefront) call the API as same-origin; requests are never judged by their
+    /// `Host` header. With Shopify, a create relayed by the App Proxy gets a short-lived link
+    /// to open its event stream here directly; without it the widget polls through the App
+    /// Proxy [default: none; the own origin is then `http://` and the --listen address, with
+    /// `localhost` for loopback].
     #[arg(long, env = "TRYON_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
+
+    // Issue 13: the operator's figures are not the public's.
+    /// A second address serving only `GET /metrics`, without a token; keep it private (e.g.
+    /// `127.0.0.1:9090`). On the main address `/metrics` answers only with the bearer token
+    /// in the environment variable TRYON_METRICS_TOKEN (environment only), and is 404
+    /// without one [default: none].
+    #[arg(long, env = "TRYON_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// Environment variable holding the bearer token of `GET /metrics` on the main address.
+pub const ENV_METRICS_TOKEN: &str = "TRYON_METRICS_TOKEN";
+
+/// The bearer token `/metrics` asks for; compared in constant time, never printed.
+#[derive(Clone)]
+pub struct MetricsToken(std::sync::Arc<secrecy::SecretString>);
+
+impl MetricsToken {
+    pub fn new(token: &str) -> Self {
+        Self(std::sync::Arc::new(secrecy::SecretString::from(token)))
+    }
+
+    /// Whether `presented` is the token. Both sides are hashed first, so the comparison takes
+    /// the same time whatever the length or the first wrong byte.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        use secrecy::ExposeSecret;
+        use sha2::{Digest, Sha256};
+        use subtle::ConstantTimeEq;
+        let expected = Sha256::digest(self.0.expose_secret().as_bytes());
+        let presented = Sha256::digest(presented);
+        expected.as_slice().ct_eq(presented.as_slice()).into()
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken([redacted])")
+    }
+}
+
+impl PartialEq for MetricsToken {
+    fn eq(&self, other: &Self) -> bool {
+        use secrecy::ExposeSecret;
+        self.matches(other.0.expose_secret().as_bytes())
+    }
 }
 
 /// Why the configuration cannot be used; printed at start-up.
@@ -310,12 +358,22 @@ pub struct Settings {
     /// Shopify shops served through the App Proxy (issue 5); see [`Settings::shopify`].
     pub shopify_shops: Vec<String>,
     pub public_url: Option<String>,
+    /// The address of the metrics-only listener (issue 13).
+    pub metrics_listen: Option<SocketAddr>,
+    /// From [`ENV_METRICS_TOKEN`] only (see [`Settings::load`]); `None` keeps `/metrics` off the
+    /// main address.
+    pub metrics_token: Option<MetricsToken>,
 }
 
 impl Settings {
     /// Parses flags and environment, reads the TOML file if one is named, and applies defaults.
     pub fn load() -> Result<Self, ConfigError> {
-        Self::from_cli(Cli::parse())
+        let mut settings = Self::from_cli(Cli::parse())?;
+        settings.metrics_token = std::env::var(ENV_METRICS_TOKEN)
+            .ok()
+            .filter(|token| !token.trim().is_empty())
+            .map(|token| MetricsToken::new(token.trim()));
+        Ok(settings)
     }
 
     /// Like [`Settings::load`] for an already parsed command line (tests build one with
@@ -446,9 +504,38 @@ impl Settings {
                 .collect::<Result<_, _>>()?,
             shopify_shops: cli.shopify_shops.or(file.shopify_shops).unwrap_or_default(),
             public_url: cli.public_url.or(file.public_url),
+            metrics_listen: cli.metrics_listen.or(file.metrics_listen),
+            metrics_token: None,
         };
         settings.check_positive()?;
         Ok(settings)
+    }
+
+    /// The origins of the proxy's own pages (the demo storefront), which the API treats as
+    /// same-origin (issue 13: from the configuration, never from a request's `Host`): the
+    /// origin of `--public-url`, or without one the `--listen` address as `http://` (a
+    /// loopback or unspecified address also as `localhost` and `127.0.0.1`).
+    pub fn own_origins(&self) -> Vec<String> {
+        if let Some(origin) = self
+            .public_url
+            .as_deref()
+            .and_then(|url| url::Url::parse(url).ok())
+            .map(|url| url.origin().ascii_serialization())
+        {
+            return vec![origin];
+        }
+        let port = self.listen.port();
+        let ip = self.listen.ip();
+        let mut own = vec![format!("http://{}", self.listen)];
+        if ip.is_loopback() || ip.is_unspecified() {
+            own.push(format!("http://localhost:{port}"));
+            own.push(format!("http://127.0.0.1:{port}"));
+            own.push(format!("http://[::1]:{port}"));
+        }
+        own.sort();
+        own.dedup();
+        own.retain(|origin| normalize_origin(origin).is_ok_and(|normal| &normal == origin));
+        own
     }
 
     /// The Shopify App Proxy configuration (issue 5): the shops and public URL of these
@@ -463,12 +550,13 @@ impl Settings {
         secret: Option<String>,
     ) -> Result<Option<ShopifyConfig>, ShopifyConfigError> {
         let shops = self.shopify_shops.join(",");
-        ShopifyConfig::from_lookup(|name| match name {
+        let config = ShopifyConfig::from_lookup(|name| match name {
             shopify::ENV_API_SECRET => secret.clone(),
             shopify::ENV_SHOPS => Some(shops.clone()),
             shopify::ENV_PUBLIC_URL => self.public_url.clone(),
             _ => None,
-        })
+        })?;
+        Ok(config.map(|config| config.with_storefronts(&self.allowed_origins)))
     }
 
     fn check_positive(&self) -> Result<(), ConfigError> {

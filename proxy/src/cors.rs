@@ -65,6 +65,10 @@ pub fn normalize_origin(raw: &str) -> Result<String, OriginError> {
 pub struct CorsPolicy {
     /// Normalised with [`normalize_origin`].
     allowed: Vec<String>,
+    /// The proxy's own origins (its public URL, [`crate::config::Settings::own_origins`]):
+    /// pages there are same-origin. Judged from the configuration, never from the request's
+    /// `Host`, which a DNS-rebinding page controls (issue 13).
+    own: Vec<String>,
 }
 
 impl CorsPolicy {
@@ -72,7 +76,14 @@ impl CorsPolicy {
     pub fn new(origins: &[String]) -> Self {
         Self {
             allowed: origins.to_vec(),
+            own: Vec::new(),
         }
+    }
+
+    /// The proxy's own origins, normalised.
+    pub fn with_own_origins(mut self, own: Vec<String>) -> Self {
+        self.own = own;
+        self
     }
 
     fn allows(&self, origin: &str) -> bool {
@@ -107,7 +118,7 @@ impl CorsPolicy {
             return Verdict::Pass;
         };
         let text = origin.to_str().unwrap_or_default();
-        if is_same_origin(text, headers) {
+        if self.own.iter().any(|own| own == text) {
             Verdict::Pass
         } else if !self.allows(text) {
             Verdict::Refuse
@@ -199,43 +210,6 @@ fn is_api(path: &str) -> bool {
     path.starts_with(API_PREFIX)
 }
 
-/// Whether `origin` names the host and port the request was sent to (`Host`): the proxy's own
-/// pages, such as the demo storefront. The scheme is not compared: behind a TLS-terminating
-/// reverse proxy the server cannot know it, and either way the page is on the proxy's own host.
-fn is_same_origin(origin: &str, headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
-        return false;
-    };
-    let Ok(origin) = Url::parse(origin) else {
-        return false;
-    };
-    let (host_name, host_port) = split_host_header(host);
-    let Some(origin_host) = origin.host_str() else {
-        return false;
-    };
-    // A `Host` without a port was sent to the scheme's default port, as was an origin without one.
-    let same_port = match host_port {
-        Some(port) => origin.port_or_known_default() == Some(port),
-        None => origin.port().is_none(),
-    };
-    origin_host.eq_ignore_ascii_case(host_name) && same_port
-}
-
-/// `name`, `name:port`, `[v6]` or `[v6]:port` into the name (brackets kept, as URLs spell
-/// them) and the port, if one is given.
-fn split_host_header(host: &str) -> (&str, Option<u16>) {
-    let name_end = if host.starts_with('[') {
-        host.find(']').map_or(host.len(), |close| close + 1)
-    } else {
-        host.find(':').unwrap_or(host.len())
-    };
-    let (name, rest) = host.split_at(name_end);
-    (
-        name,
-        rest.strip_prefix(':').and_then(|port| port.parse().ok()),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,32 +284,34 @@ mod tests {
     }
 
     #[test]
-    fn same_origin_and_originless_requests_pass() {
+    fn same_origin_is_the_configured_own_origin_whatever_the_host_header() {
+        let policy = policy().with_own_origins(vec!["https://proxy.example".to_owned()]);
         for headers in [
             vec![],
-            vec![
-                ("origin", "http://127.0.0.1:8080"),
-                ("host", "127.0.0.1:8080"),
-            ],
             vec![
                 ("origin", "https://proxy.example"),
                 ("host", "proxy.example"),
             ],
-            vec![("origin", "http://[::1]:9000"), ("host", "[::1]:9000")],
+            vec![
+                ("origin", "https://proxy.example"),
+                ("host", "10.0.0.7:8080"),
+            ],
         ] {
             assert_eq!(
-                policy().judge(&request(Method::POST, "/v1/tryons", &headers)),
+                policy.judge(&request(Method::POST, "/v1/tryons", &headers)),
                 Verdict::Pass,
                 "{headers:?}"
             );
         }
+        // DNS rebinding: the attacker's name now points at the proxy, so `Host` and `Origin`
+        // agree, and the page is still the attacker's.
         for (origin, host) in [
-            ("http://127.0.0.1:8081", "127.0.0.1:8080"),
-            ("https://proxy.example.evil", "proxy.example"),
-            ("https://proxy.example:8443", "proxy.example"),
+            ("http://rebind.evil.example", "rebind.evil.example"),
+            ("http://127.0.0.1:8080", "127.0.0.1:8080"),
+            ("https://proxy.example:8443", "proxy.example:8443"),
         ] {
             assert_eq!(
-                policy().judge(&request(
+                policy.judge(&request(
                     Method::POST,
                     "/v1/tryons",
                     &[("origin", origin), ("host", host)]

@@ -183,13 +183,22 @@ async fn submit_once(
     requester: &Requester,
     charge: Charge,
 ) -> Result<CreatedTryOn, ApiError> {
-    let reusable = |id: &str| {
-        state
-            .registry
-            .view(id)
-            .is_some_and(|view| view.status != TaskStatus::Failed)
-    };
-    match state.recent.begin(form.fingerprint, reusable) {
+    // Both the lookup and `reusable` may read a shared store: off the runtime's threads.
+    let (recent, registry, fingerprint) = (
+        state.recent.clone(),
+        state.registry.clone(),
+        form.fingerprint,
+    );
+    let submission = tokio::task::spawn_blocking(move || {
+        recent.begin(fingerprint, |id| {
+            registry
+                .view(id)
+                .is_some_and(|view| view.status != TaskStatus::Failed)
+        })
+    })
+    .await
+    .map_err(|_| ApiError::Internal("looking a submission up panicked".into()))?;
+    match submission {
         Submission::Existing(id) => replay(state, &id),
         Submission::InFlight => Err(ApiError::IdempotencyKeyInUse),
         Submission::Fresh(guard) => {
@@ -272,14 +281,17 @@ async fn submit(
     let settle = move |accepted: bool| {
         tokio::spawn(charge.settle(accepted));
     };
-    let view = state
-        .registry
-        .create_then(job, Some(Box::new(settle)))
-        .map_err(|error| {
-            // Fail closed: no task, so the reservation is given back when `settle` drops.
-            tracing::error!(%error, "creating a task failed");
-            ApiError::StoreUnavailable
-        })?;
+    // Store writes (on Redis network round trips): off the runtime's threads (issue 13).
+    let registry = state.registry.clone();
+    let view =
+        tokio::task::spawn_blocking(move || registry.create_then(job, Some(Box::new(settle))))
+            .await
+            .map_err(|_| ApiError::Internal("creating a task panicked".into()))?
+            .map_err(|error| {
+                // Fail closed: no task, so the reservation is given back when `settle` drops.
+                tracing::error!(%error, "creating a task failed");
+                ApiError::StoreUnavailable
+            })?;
     Ok(CreatedTryOn {
         links: TryOnLinks::for_task(&view.id),
         id: view.id,

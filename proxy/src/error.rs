@@ -33,6 +33,9 @@ pub enum ApiError {
     GarmentUrlNotAllowed(String),
     #[error("no such try-on")]
     NotFound,
+    /// A path (and method) nothing serves; says what was asked for, e.g. `GET /admin`.
+    #[error("no route {0}")]
+    NoRoute(String),
     #[error("the try-on has no result yet")]
     NotReady,
     #[error("too many requests; retry in {} s", retry_after.as_secs())]
@@ -47,6 +50,9 @@ pub enum ApiError {
     /// A per-shop or proxy-wide daily quota is used up.
     #[error("the daily try-on quota is used up; retry in {} s", retry_after.as_secs())]
     QuotaExhausted { retry_after: Duration },
+    /// A route for operators only, asked without its credential.
+    #[error("{0}")]
+    Unauthorized(&'static str),
     /// The client sent its request (head or body) too slowly.
     #[error("the request was not received in time")]
     RequestTimeout,
@@ -67,12 +73,13 @@ impl ApiError {
             Self::MissingField(_) => ErrorCode::MissingField,
             Self::InvalidField(_) => ErrorCode::InvalidField,
             Self::GarmentUrlNotAllowed(_) => ErrorCode::GarmentUrlNotAllowed,
-            Self::NotFound => ErrorCode::NotFound,
+            Self::NotFound | Self::NoRoute(_) => ErrorCode::NotFound,
             Self::NotReady => ErrorCode::NotReady,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             Self::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
             Self::QuotaExhausted { .. } => ErrorCode::QuotaExhausted,
+            Self::Unauthorized(_) => ErrorCode::Unauthorized,
             Self::RequestTimeout => ErrorCode::RequestTimeout,
             Self::StoreUnavailable => ErrorCode::StoreUnavailable,
             Self::Internal(_) => ErrorCode::Internal,
@@ -89,9 +96,10 @@ impl ApiError {
             Self::MissingField(_) | Self::InvalidField(_) | Self::GarmentUrlNotAllowed(_) => {
                 StatusCode::BAD_REQUEST
             }
-            Self::NotFound | Self::NotReady => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::NoRoute(_) | Self::NotReady => StatusCode::NOT_FOUND,
             Self::RateLimited { .. } | Self::QuotaExhausted { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -145,6 +153,9 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static(wire::media::PROBLEM_JSON),
         );
+        if let Self::Unauthorized(_) = self {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let Self::RateLimited { retry_after } | Self::QuotaExhausted { retry_after } = self {
             // Retry-After in whole seconds, rounded up so a client never retries too early.
             let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
@@ -220,6 +231,7 @@ mod tests {
             (ApiError::IdempotencyKeyReused, 422),
             (ApiError::GarmentUrlNotAllowed("http".into()), 400),
             (ApiError::NotFound, 404),
+            (ApiError::NoRoute("GET /x".into()), 404),
             (ApiError::NotReady, 404),
             (ApiError::IdempotencyKeyInUse, 409),
             (
@@ -229,6 +241,7 @@ mod tests {
                 429,
             ),
             (ApiError::RequestTimeout, 408),
+            (ApiError::Unauthorized("token"), 401),
             (ApiError::StoreUnavailable, 503),
         ];
         for (error, status) in cases {

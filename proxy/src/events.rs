@@ -44,14 +44,30 @@ const RETRY: Duration = Duration::from_millis(3000);
         (status = 200, description = "`text/event-stream` of `status` events whose data is a TryOnView",
             content_type = "text/event-stream", body = TryOnView),
         (status = 204, description = "Unknown task, or finished and nothing left to send"),
+        (status = 404, description = "`not_found`: not a task id at all", body = crate::wire::Problem,
+            content_type = "application/problem+json"),
     ))]
 pub async fn tryon_events(
     State(state): State<AppState>,
     Path(id): Path<String>,
     request_headers: HeaderMap,
 ) -> Response {
+    if let Err(malformed) = crate::api::well_formed(&id) {
+        return malformed.into_response();
+    }
     let after = last_event_id(&request_headers);
-    let Some(position) = state.registry.watch_state(&id) else {
+    // A task held elsewhere is read from the shared store: on a blocking thread (issue 13).
+    let registry = state.registry.clone();
+    let position = if registry.shares_store() {
+        let id = id.clone();
+        tokio::task::spawn_blocking(move || registry.watch_state(&id))
+            .await
+            .ok()
+            .flatten()
+    } else {
+        registry.watch_state(&id)
+    };
+    let Some(position) = position else {
         return StatusCode::NO_CONTENT.into_response();
     };
     if position.terminal && after >= position.last_event {

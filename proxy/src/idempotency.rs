@@ -90,6 +90,22 @@ impl KeyGuard {
     }
 }
 
+/// A completed record in `store`, unless older than `ttl`.
+fn stored_in(store: &dyn Store, key: &str, ttl: Duration) -> Result<Option<Record>, ApiError> {
+    let record = store.idempotency_get(key).map_err(|error| {
+        tracing::error!(%error, "reading an idempotency key failed");
+        ApiError::StoreUnavailable
+    })?;
+    let oldest = now_ms().saturating_sub(ttl.as_millis() as u64);
+    Ok(record
+        .filter(|record| record.created_ms >= oldest)
+        .map(|record| Record {
+            fingerprint: record.fingerprint,
+            task_id: record.task_id,
+            created_ms: record.created_ms,
+        }))
+}
+
 /// Checks the header's syntax: 1..=255 visible ASCII characters.
 pub fn validate_key(key: &str) -> Result<(), ApiError> {
     if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
@@ -117,24 +133,25 @@ impl IdempotencyKeys {
 
     /// A completed record an earlier process (or another instance) stored, unless expired.
     fn stored(&self, key: &str) -> Result<Option<Record>, ApiError> {
-        let record = self.store.idempotency_get(key).map_err(|error| {
-            tracing::error!(%error, "reading an idempotency key failed");
-            ApiError::StoreUnavailable
-        })?;
-        let oldest = now_ms().saturating_sub(self.ttl.as_millis() as u64);
-        Ok(record
-            .filter(|record| record.created_ms >= oldest)
-            .map(|record| Record {
-                fingerprint: record.fingerprint,
-                task_id: record.task_id,
-                created_ms: record.created_ms,
-            }))
+        stored_in(self.store.as_ref(), key, self.ttl)
     }
 
-    /// Marks `key` in the store as used by this create; false if another instance's create has.
-    fn mark(&self, key: &str) -> Result<bool, ApiError> {
-        self.store
-            .idempotency_lock(key, IN_FLIGHT_TTL)
+    /// [`IdempotencyKeys::stored`] on a blocking thread: on Redis it is a network round trip
+    /// (issue 13: never on the runtime's threads).
+    async fn stored_off_runtime(&self, key: &str) -> Result<Option<Record>, ApiError> {
+        let (store, key, ttl) = (self.store.clone(), key.to_owned(), self.ttl);
+        tokio::task::spawn_blocking(move || stored_in(store.as_ref(), &key, ttl))
+            .await
+            .map_err(|_| ApiError::Internal("reading an idempotency key panicked".into()))?
+    }
+
+    /// Marks `key` in the store as used by this create; false if another instance's create
+    /// has. On a blocking thread, as [`IdempotencyKeys::stored_off_runtime`].
+    async fn mark(&self, key: &str) -> Result<bool, ApiError> {
+        let (store, key) = (self.store.clone(), key.to_owned());
+        tokio::task::spawn_blocking(move || store.idempotency_lock(&key, IN_FLIGHT_TTL))
+            .await
+            .map_err(|_| ApiError::Internal("marking an idempotency key panicked".into()))?
             .map_err(|error| {
                 tracing::error!(%error, "marking an idempotency key failed");
                 ApiError::StoreUnavailable
@@ -154,14 +171,14 @@ impl IdempotencyKeys {
             .try_lock_owned()
             .map_err(|_| ApiError::IdempotencyKeyInUse)?;
         if guard.is_none() {
-            *guard = self.stored(key)?;
+            *guard = self.stored_off_runtime(key).await?;
         }
         if guard.is_none() {
-            if !self.mark(key)? {
+            if !self.mark(key).await? {
                 return Err(ApiError::IdempotencyKeyInUse);
             }
             // Another instance may have completed the key between the read and the mark.
-            *guard = self.stored(key)?;
+            *guard = self.stored_off_runtime(key).await?;
             if guard.is_some() {
                 let _ = self.store.idempotency_unlock(key);
             }

@@ -58,6 +58,11 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let demo = settings.demo;
     // Issue 7: the embedded store in the data directory (or Redis with TRYON_STORE), so a
     // restart resumes every task.
+    // Issue 13: one process per data directory; held until the process ends.
+    let _data_dir_lock = match settings.store {
+        None => Some(tryon_proxy::store::lock_data_dir(&settings.data_dir)?),
+        Some(_) => None,
+    };
     let store = tryon_proxy::store::open(&settings)?;
     let state = AppState::with_store(settings, provider, store)?.with_shopify(shopify);
     if let Some(shopify) = &state.shopify {
@@ -89,6 +94,20 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     };
     // Issue 6: hyper with a header-read timeout and a connection cap (see `serving`).
     let serve_options = state.settings.serve;
+    // Issue 13: the operator's figures on an address of their own, if configured.
+    if let Some(metrics_address) = state.settings.metrics_listen {
+        let listener = tryon_proxy::serving::bind(metrics_address)?;
+        tracing::info!(address = %listener.local_addr()?, "metrics served on their own address");
+        let router = tryon_proxy::metrics::router(state.clone());
+        let stop = state.shutting_down();
+        tokio::spawn(async move {
+            if let Err(error) =
+                tryon_proxy::serving::serve(listener, router, serve_options, stop).await
+            {
+                tracing::error!(%error, "the metrics listener stopped");
+            }
+        });
+    }
     let serving =
         tryon_proxy::serving::serve(listener, app(state.clone()), serve_options, shutdown);
     tokio::select! {

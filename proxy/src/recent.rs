@@ -138,17 +138,28 @@ impl RecentSubmissions {
 
     /// Looks `fingerprint` up; `reusable` says whether a remembered task may be handed out
     /// again (a failed or deleted one may not: the shopper is trying again on purpose).
+    ///
+    /// No lock is held while the store (or `reusable`, which may read it) is asked (issue 13):
+    /// the map is looked at, let go, and taken again to record the creation.
     pub fn begin(&self, fingerprint: Fingerprint, reusable: impl Fn(&str) -> bool) -> Submission {
-        let mut entries = lock(&self.entries);
-        match entries.get(&fingerprint) {
+        let remembered = match lock(&self.entries).get(&fingerprint) {
             Some(Entry::Creating) => return Submission::InFlight,
-            Some(Entry::Created { task_id, at }) if at.elapsed() < WINDOW && reusable(task_id) => {
-                return Submission::Existing(task_id.clone());
-            }
-            _ => {}
+            Some(Entry::Created { task_id, at }) if at.elapsed() < WINDOW => Some(task_id.clone()),
+            _ => None,
+        };
+        if let Some(task_id) = remembered.filter(|task_id| reusable(task_id)) {
+            return Submission::Existing(task_id);
         }
         if let Some(verdict) = self.shared_verdict(&fingerprint, &reusable) {
             return verdict;
+        }
+        let mut entries = lock(&self.entries);
+        // Another request with the same submission may have begun meanwhile.
+        if matches!(entries.get(&fingerprint), Some(Entry::Creating)) {
+            if let Some(store) = &self.shared {
+                let _ = store.idempotency_unlock(&shared_key(&fingerprint));
+            }
+            return Submission::InFlight;
         }
         entries.insert(fingerprint, Entry::Creating);
         Submission::Fresh(SubmissionGuard {
@@ -171,6 +182,44 @@ impl RecentSubmissions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slow_reusability_check_holds_up_no_other_submission() {
+        let recent = Arc::new(RecentSubmissions::default());
+        let Submission::Fresh(guard) = recent.begin([1; 32], |_| true) else {
+            panic!("first is fresh")
+        };
+        guard.created("task-1".into());
+        // The repeat's check (a store read on several instances) hangs until released.
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let slow = {
+            let recent = recent.clone();
+            std::thread::spawn(move || {
+                recent.begin([1; 32], |_| {
+                    let _ = released.recv();
+                    true
+                })
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let (done, finished) = std::sync::mpsc::channel();
+        let other = {
+            let recent = recent.clone();
+            std::thread::spawn(move || {
+                let fresh = matches!(recent.begin([2; 32], |_| true), Submission::Fresh(_));
+                let _ = done.send(fresh);
+            })
+        };
+        let answered = finished.recv_timeout(std::time::Duration::from_secs(2));
+        release.send(()).unwrap();
+        assert_eq!(
+            answered,
+            Ok(true),
+            "another submission waited for the slow check"
+        );
+        assert!(matches!(slow.join().unwrap(), Submission::Existing(id) if id == "task-1"));
+        other.join().unwrap();
+    }
 
     #[test]
     fn a_repeat_gets_the_existing_task_and_a_concurrent_repeat_waits() {

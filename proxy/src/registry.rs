@@ -196,6 +196,12 @@ fn new_task_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
+/// Whether `id` could be one [`new_task_id`] made: the routes refuse anything else before any
+/// map or store is asked (issue 13), so junk ids cost no store round trip and no log noise.
+pub fn is_task_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// Replaces CR, LF and other control characters: provider text ends up in SSE frames, where a
 /// line break would end the field (and axum's event builder panics on one).
 pub fn sanitise_text(text: &str) -> String {
@@ -356,14 +362,17 @@ impl Registry {
     ) -> Result<TryOnView, StoreError> {
         let id = new_task_id();
         let now = now_rfc3339();
-        let mut line = lock(&self.inner.line);
+        // The line is not locked while the store writes (issue 13: a slow store must not hold
+        // up every other create and dispatch); the position is the line's length now and is
+        // corrected below if others joined meanwhile.
+        let expected_position = u32::try_from(self.queue_depth()).unwrap_or(u32::MAX);
         let first = TryOnView {
             id: id.clone(),
             status: TaskStatus::Queued,
             progress: 0,
             progress_kind: ProgressKind::Estimated,
             stage: None,
-            queue_position: Some(u32::try_from(line.len()).unwrap_or(u32::MAX)),
+            queue_position: Some(expected_position),
             result: None,
             error: None,
             created_at: now.clone(),
@@ -374,6 +383,7 @@ impl Registry {
             self.inner.stop_driving(&id);
             return Err(error);
         }
+        let mut line = lock(&self.inner.line);
         let task = Arc::new(Task {
             id: id.clone(),
             state: Mutex::new(TaskState {
@@ -391,10 +401,17 @@ impl Registry {
         self.inner.tasks.insert(task.clone());
         // Joining the line and taking a ticket under one lock keeps both in the same order.
         line.push_back(id);
+        let position = line.len() - 1;
         self.start_driver(task, Start { upstream: None }, on_finish);
+        let mut created = first;
+        let actual = u32::try_from(position).unwrap_or(u32::MAX);
+        if actual != expected_position {
+            self.inner.announce_positions(&line, position);
+            created.queue_position = Some(actual);
+        }
         drop(line);
-        tracing::info!(task = %first.id, "try-on created");
-        Ok(first)
+        tracing::info!(task = %created.id, "try-on created");
+        Ok(created)
     }
 
     /// Tasks waiting for a running slot.
@@ -1684,6 +1701,10 @@ mod tests {
     #[test]
     fn task_ids_are_128_bit_hex_and_differ() {
         let (a, b) = (new_task_id(), new_task_id());
+        assert!(is_task_id(&a) && is_task_id(&b));
+        for junk in ["", "../x", &a.to_uppercase(), &a[1..], &format!("{a}0")] {
+            assert!(!is_task_id(junk), "{junk:?}");
+        }
         assert_eq!(a.len(), 32);
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);

@@ -18,6 +18,8 @@ use crate::wire::{Category, Quality, fields};
 
 /// Text fields are short words or a URL.
 const MAX_TEXT_BYTES: u64 = 8 * 1024;
+/// A URL part is cut off at the fetcher's own cap, while streaming.
+const MAX_URL_BYTES: u64 = crate::garment_fetch::policy::MAX_URL_BYTES as u64;
 
 const FILE_FIELDS: [&str; 3] = [fields::PERSON, fields::GARMENT, fields::LOWER_GARMENT];
 const TEXT_FIELDS: [&str; 4] = [
@@ -61,6 +63,8 @@ pub async fn read_form(
         };
         let cap = if FILE_FIELDS.contains(&name) {
             max_image_bytes
+        } else if name == fields::GARMENT_URL || name == fields::LOWER_GARMENT_URL {
+            MAX_URL_BYTES
         } else {
             MAX_TEXT_BYTES
         };
@@ -112,10 +116,26 @@ fn known_field(name: &str) -> Option<&'static str> {
         .find(|known| *known == name)
 }
 
+/// A garment URL part (`garment_url`) read within [`MAX_URL_BYTES`], as text.
+pub(crate) async fn read_url_field(
+    field: Field<'_>,
+    name: &'static str,
+) -> Result<String, ApiError> {
+    let bytes = read_field(field, name, MAX_URL_BYTES).await?;
+    String::from_utf8(bytes.into())
+        .map_err(|_| ApiError::InvalidField(format!("`{name}` is not UTF-8 text")))
+}
+
 async fn read_field(mut field: Field<'_>, name: &'static str, cap: u64) -> Result<Bytes, ApiError> {
     let mut buffer = BytesMut::new();
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         if (buffer.len() + chunk.len()) as u64 > cap {
+            // A text part over its cap is a malformed form, not a large image.
+            if !FILE_FIELDS.contains(&name) {
+                return Err(ApiError::InvalidField(format!(
+                    "`{name}` is longer than {cap} bytes"
+                )));
+            }
             return Err(ApiError::ImageTooLarge(format!(
                 "the field `{name}` is over {cap} bytes"
             )));

@@ -116,7 +116,7 @@ pub struct GarmentFetcher {
     client: reqwest::Client,
     max_bytes: u64,
     cache: Mutex<ByteCache>,
-    in_flight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    in_flight: InFlight,
     /// Addresses the tests' loopback TLS server uses; absent from non-test builds.
     #[cfg(test)]
     exempt_for_tests: Vec<IpAddr>,
@@ -191,17 +191,16 @@ impl GarmentFetcher {
         }
         // One download per URL at a time: concurrent shoppers of a new product wait for the
         // first download instead of each starting their own.
-        let flight = self.flight(&key);
-        let _turn = flight.lock().await;
-        if let Some(hit) = self.cached(&key) {
+        // The guard, not the end of this function, releases the map entry: a shopper who
+        // goes away mid-download drops this future, and an attacker doing that with unique URLs
+        // must not grow the map.
+        let flight = Flight::join(&self.in_flight, key);
+        let _turn = flight.turn.lock().await;
+        if let Some(hit) = self.cached(&flight.key) {
             return Ok(hit);
         }
-        let result = self.download(&allowed).await;
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&key);
-        let bytes = result?;
+        let bytes = self.download(&allowed).await?;
+        let key = flight.key.clone();
         self.cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -216,13 +215,9 @@ impl GarmentFetcher {
             .get(key)
     }
 
-    fn flight(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key.to_owned())
-            .or_default()
-            .clone()
+    /// How many URLs have a download in flight or waiting (the attack benchmark reads it).
+    pub fn in_flight_len(&self) -> usize {
+        lock(&self.in_flight).len()
     }
 
     async fn download(&self, allowed: &AllowedUrl) -> Result<Bytes, GarmentFetchError> {
@@ -296,6 +291,41 @@ impl GarmentFetcher {
     #[cfg(test)]
     fn forbidden(&self, ip: IpAddr) -> Option<ForbiddenAddress> {
         address::forbidden(ip).filter(|_| !self.exempt_for_tests.contains(&ip))
+    }
+}
+
+type InFlight = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One caller's share of a URL's download turn; the last share dropped, whether the download
+/// finished, failed or was cancelled, removes the URL from the map.
+struct Flight<'a> {
+    map: &'a InFlight,
+    key: String,
+    turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<'a> Flight<'a> {
+    fn join(map: &'a InFlight, key: String) -> Self {
+        let turn = lock(map).entry(key.clone()).or_default().clone();
+        Self { map, key, turn }
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        let mut map = lock(self.map);
+        // Two references left: the map's and ours. Counted under the map's lock, so no one
+        // can join between the count and the removal.
+        if map
+            .get(&self.key)
+            .is_some_and(|turn| Arc::ptr_eq(turn, &self.turn) && Arc::strong_count(turn) == 2)
+        {
+            map.remove(&self.key);
+        }
     }
 }
 

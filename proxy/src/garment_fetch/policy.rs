@@ -9,11 +9,17 @@
 
 use url::{Host, Url};
 
+/// The longest garment URL taken on any route: a product image's address is far shorter, and
+/// the cap bounds what an attacker's URL can pin in the fetcher's maps (issue 13).
+pub const MAX_URL_BYTES: usize = 2 * 1024;
+
 /// Why a garment URL is refused before any network traffic. Maps to 400 `garment_url_not_allowed`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlRefusal {
     #[error("garment_url is not a valid absolute URL")]
     Unparsable,
+    #[error("garment_url is longer than {MAX_URL_BYTES} bytes")]
+    TooLong,
     #[error("garment_url must use https")]
     NotHttps,
     #[error("garment_url must not contain a user name or password")]
@@ -70,6 +76,9 @@ impl UrlPolicy {
 
     /// Decides from the text alone; the addresses its host resolves to are checked separately.
     pub fn check(&self, raw: &str) -> Result<AllowedUrl, UrlRefusal> {
+        if raw.len() > MAX_URL_BYTES {
+            return Err(UrlRefusal::TooLong);
+        }
         let url = Url::parse(raw.trim()).map_err(|_| UrlRefusal::Unparsable)?;
         if url.scheme() != "https" {
             return Err(UrlRefusal::NotHttps);

@@ -174,6 +174,42 @@ async fn concurrent_first_requests_for_one_url_download_it_once() {
 }
 
 #[tokio::test]
+async fn cancelled_fetches_leave_no_entry_in_the_in_flight_map() {
+    let server = GarmentServer::start().await;
+    let fetcher = Arc::new(server.fetcher(loopback(), true));
+    // Unique URLs, each dropped while the server is still sleeping on it: the attack that
+    // used to leave one map entry per URL for ever.
+    for n in 0..20 {
+        let url = server.url(&format!("slow.png?n={n}"));
+        let cancelled = tokio::time::timeout(Duration::from_millis(50), fetcher.fetch(&url)).await;
+        assert!(cancelled.is_err(), "the slow fetch should still be running");
+    }
+    assert_eq!(fetcher.in_flight_len(), 0);
+
+    // Several waiters on one URL: the first going away keeps the entry for the others, and
+    // the last one leaving removes it.
+    let url = server.url("slow.png?shared");
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let (fetcher, url) = (fetcher.clone(), url.clone());
+            tokio::spawn(async move { fetcher.fetch(&url).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(fetcher.in_flight_len(), 1);
+    waiters[0].abort();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(fetcher.in_flight_len(), 1, "two callers still wait on it");
+    for waiter in &waiters {
+        waiter.abort();
+    }
+    for waiter in waiters {
+        let _ = waiter.await;
+    }
+    assert_eq!(fetcher.in_flight_len(), 0);
+}
+
+#[tokio::test]
 async fn a_host_resolving_to_loopback_is_refused_before_connecting() {
     let server = GarmentServer::start().await;
     let fetcher = server.fetcher(loopback(), false);

@@ -163,7 +163,9 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
-    /// The task error the widget receives. `message` is for developers; it never carries keys.
+    /// The task error the widget receives: the code and a fixed sentence for it. The vendor's
+    /// own words (this error's `Display`) may quote the shopper's upload, the merchant's
+    /// account or the vendor's internals, so they go to the log only (issue 13).
     pub fn to_task_error(&self) -> TaskError {
         let (code, retryable) = match self {
             Self::InputRejected { code, .. } | Self::RejectedBilled { code, .. } => (*code, false),
@@ -175,7 +177,7 @@ impl ProviderError {
         };
         TaskError {
             code,
-            message: self.to_string(),
+            message: fixed_message(code).to_owned(),
             retryable,
         }
     }
@@ -187,6 +189,38 @@ impl ProviderError {
             self,
             Self::OutOfCredit(_) | Self::Unavailable { .. } | Self::Timeout(_) | Self::Auth(_)
         )
+    }
+}
+
+/// The one sentence a browser may read for `code` (task errors, check problems): never the
+/// vendor's text. Exhaustive, so a new code cannot fall back to vendor words.
+pub fn fixed_message(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::InvalidImage => "the try-on service could not use this image",
+        ErrorCode::UnsupportedType => "the try-on service does not take this image type",
+        ErrorCode::ImageTooLarge => "the image is too large for the try-on service",
+        ErrorCode::MissingField => "the try-on service was missing an input",
+        ErrorCode::InvalidField => "the try-on service refused an input",
+        ErrorCode::GarmentUrlNotAllowed => "the garment image could not be used",
+        ErrorCode::NotFound => "the try-on service no longer knows this task",
+        ErrorCode::NotReady => "the result is not ready yet",
+        ErrorCode::RateLimited => "the try-on service is busy; try again shortly",
+        ErrorCode::ProviderUnavailable => "the try-on service is unavailable right now",
+        ErrorCode::ProviderFailed => "the try-on service failed this try-on",
+        ErrorCode::IdempotencyKeyReused | ErrorCode::IdempotencyKeyInUse => {
+            "this request was already made"
+        }
+        ErrorCode::ProviderOutOfCredit | ErrorCode::ProviderAuth => {
+            "try-on is unavailable right now"
+        }
+        ErrorCode::ContentRejected => "the try-on service refused the content of an image",
+        ErrorCode::PoseNotDetected => "no usable body pose was found in the photo",
+        ErrorCode::QuotaExhausted => "the daily try-on quota is used up",
+        ErrorCode::OriginNotAllowed => "try-on is not available on this page",
+        ErrorCode::Unauthorized => "the request was not signed correctly",
+        ErrorCode::RequestTimeout => "the request was not received in time",
+        ErrorCode::StoreUnavailable => "the try-on service cannot record tasks right now",
+        ErrorCode::Internal => "something went wrong inside the try-on proxy",
     }
 }
 

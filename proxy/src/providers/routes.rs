@@ -30,7 +30,7 @@ use crate::error::ApiError;
 use crate::garments::{GarmentSource, Requester};
 use crate::images::{ImagePreparer, ImageRole};
 use crate::shopify::AppProxyRequest;
-use crate::upload::refuse_contradicting_type;
+use crate::upload::{read_url_field, refuse_contradicting_type};
 use crate::wire::{
     ErrorCode, GarmentCheck, PROBLEM_TYPE_BASE, PersonCheck, Problem, fields, media, paths,
 };
@@ -275,8 +275,8 @@ async fn read_supplied(
         }
     };
     while let Some(part) = form.next_field().await.map_err(malformed)? {
-        if url_field.is_some() && part.name() == url_field {
-            return Ok(Supplied::Url(part.text().await.map_err(malformed)?));
+        if let Some(url_field) = url_field.filter(|name| part.name() == Some(*name)) {
+            return Ok(Supplied::Url(read_url_field(part, url_field).await?));
         }
         if part.name() != Some(field) {
             continue;
@@ -296,31 +296,26 @@ async fn read_supplied(
 /// A provider error as problem+json. The shopper never learns the merchant's account state.
 fn provider_problem(error: &ProviderError) -> Response {
     let task_error = error.to_task_error();
-    let (status, detail) = match error {
-        ProviderError::InputRejected { message, .. }
-        | ProviderError::RejectedBilled { message, .. } => {
-            (StatusCode::UNPROCESSABLE_ENTITY, message.clone())
+    // The vendor's words are logged here; the answer carries the fixed sentence of the code.
+    let status = match error {
+        ProviderError::InputRejected { .. } | ProviderError::RejectedBilled { .. } => {
+            tracing::info!(code = task_error.code.as_str(), %error, "the provider refused a checked image");
+            StatusCode::UNPROCESSABLE_ENTITY
         }
         ProviderError::OutOfCredit(_) | ProviderError::Auth(_) => {
             tracing::error!(code = task_error.code.as_str(), %error, "the provider refused a check: merchant action needed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "try-on is unavailable right now".to_owned(),
-            )
+            StatusCode::SERVICE_UNAVAILABLE
         }
         ProviderError::Unavailable { .. } | ProviderError::Timeout(_) => {
             tracing::warn!(%error, "a check could not reach the provider");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the check service is unavailable right now".to_owned(),
-            )
+            StatusCode::SERVICE_UNAVAILABLE
         }
-        ProviderError::Failed(_) => (
-            StatusCode::BAD_GATEWAY,
-            "the check failed at the provider".to_owned(),
-        ),
+        ProviderError::Failed(_) => {
+            tracing::warn!(%error, "the provider failed a check");
+            StatusCode::BAD_GATEWAY
+        }
     };
-    problem(status, task_error.code, detail)
+    problem(status, task_error.code, task_error.message)
 }
 
 fn problem(status: StatusCode, code: ErrorCode, detail: String) -> Response {

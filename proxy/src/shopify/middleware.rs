@@ -73,7 +73,7 @@ pub async fn require_app_proxy_signature(
     let query = request.uri().query().unwrap_or_default();
     match verify_app_proxy_query(&auth.config, query, (auth.clock)()) {
         Ok(proxy) => {
-            let storefront_origin = forwarded_origin(request.headers());
+            let storefront_origin = forwarded_origin(request.headers(), &auth.config, &proxy.shop);
             request.extensions_mut().insert(AppProxyRequest {
                 proxy,
                 storefront_origin,
@@ -158,19 +158,26 @@ pub async fn grant_stream_by_token(
     response
 }
 
-/// `https://host` from Shopify's `X-Forwarded-Host`, if it is a bare host name (optionally with
-/// a port); anything else is ignored rather than echoed into a CORS header later.
-fn forwarded_origin(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get("x-forwarded-host")?.to_str().ok()?;
-    let host = value.split(',').next()?.trim().to_ascii_lowercase();
-    let (name, port) = host.split_once(':').unwrap_or((&host, ""));
+/// `https://host` from the right-most `X-Forwarded-Host` value (the one Shopify appended;
+/// anything left of it came from the client), without its port, and only when the host is the
+/// verified shop or a shop or storefront domain the proxy knows: anything else is ignored
+/// rather than echoed into a CORS header later.
+fn forwarded_origin(headers: &HeaderMap, config: &ShopifyConfig, shop: &str) -> Option<String> {
+    let value = headers.get_all("x-forwarded-host").iter().next_back()?;
+    let host = value
+        .to_str()
+        .ok()?
+        .rsplit(',')
+        .next()?
+        .trim()
+        .to_ascii_lowercase();
+    let name = host.split(':').next()?;
     let name_ok = !name.is_empty()
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
         && !name.starts_with(['.', '-']);
-    let port_ok = port.is_empty() || (port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit()));
-    (name_ok && port_ok).then(|| format!("https://{host}"))
+    (name_ok && (name == shop || config.knows_host(name))).then(|| format!("https://{name}"))
 }
 
 /// The `{id}` of a `…/tryons/{id}/events` path.
@@ -224,7 +231,11 @@ mod tests {
     }
 
     fn config() -> Arc<ShopifyConfig> {
-        Arc::new(ShopifyConfig::new("app-secret", [SHOP]).unwrap())
+        Arc::new(
+            ShopifyConfig::new("app-secret", [SHOP])
+                .unwrap()
+                .with_storefronts(&["https://www.shop.example".to_owned()]),
+        )
     }
 
     /// A `/shopify` nest whose one handler reports the shop the middleware verified.
@@ -341,24 +352,40 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_forwarded_hosts_become_origins() {
-        let origin_of = |value: &str| {
+    fn only_the_last_forwarded_host_of_a_known_shop_becomes_an_origin() {
+        let config = ShopifyConfig::new("app-secret", [SHOP])
+            .unwrap()
+            .with_storefronts(&["https://www.shop.example".to_owned()]);
+        let origin_of = |values: &[&str]| {
             let mut headers = HeaderMap::new();
-            headers.insert("x-forwarded-host", HeaderValue::from_str(value).unwrap());
-            forwarded_origin(&headers)
+            for value in values {
+                headers.append("x-forwarded-host", HeaderValue::from_str(value).unwrap());
+            }
+            forwarded_origin(&headers, &config, SHOP)
         };
         assert_eq!(
-            origin_of("Shop.Example"),
-            Some("https://shop.example".into())
+            origin_of(&["Www.Shop.Example"]),
+            Some("https://www.shop.example".into())
         );
         assert_eq!(
-            origin_of("shop.example:8443, proxy.internal"),
-            Some("https://shop.example:8443".into())
+            origin_of(&["evil.example, www.shop.example:8443"]),
+            Some("https://www.shop.example".into()),
+            "the right-most value, without its port"
         );
-        assert_eq!(origin_of("evil.example/path"), None);
-        assert_eq!(origin_of("a b"), None);
-        assert_eq!(origin_of(""), None);
-        assert_eq!(forwarded_origin(&HeaderMap::new()), None);
+        assert_eq!(
+            origin_of(&["evil.example", SHOP]),
+            Some(format!("https://{SHOP}")),
+            "the last of several headers"
+        );
+        assert_eq!(
+            origin_of(&["www.shop.example, evil.example"]),
+            None,
+            "a host the proxy does not know"
+        );
+        assert_eq!(origin_of(&["evil.example/path"]), None);
+        assert_eq!(origin_of(&["a b"]), None);
+        assert_eq!(origin_of(&[""]), None);
+        assert_eq!(origin_of(&[]), None);
     }
 
     fn stream_key() -> Arc<StreamTokenKey> {

@@ -45,6 +45,9 @@ pub struct ShopifyConfig {
     /// The proxy's own public base URL, without a trailing `/`. Without it the create response
     /// offers no direct stream and the widget polls through the App Proxy.
     pub public_url: Option<String>,
+    /// Host names of the listed storefront origins (a shop's custom domain): with the shops,
+    /// the only `X-Forwarded-Host` values taken as a relayed request's storefront.
+    pub storefront_hosts: Vec<String>,
 }
 
 /// A configuration the proxy must refuse to start with.
@@ -86,7 +89,23 @@ impl ShopifyConfig {
             api_secret: SecretString::from(api_secret),
             shops,
             public_url: None,
+            storefront_hosts: Vec::new(),
         })
+    }
+
+    /// Takes the hosts of `origins` (normalised storefront origins, `TRYON_ALLOWED_ORIGINS`) as
+    /// known storefront domains.
+    pub fn with_storefronts(mut self, origins: &[String]) -> Self {
+        self.storefront_hosts = origins
+            .iter()
+            .filter_map(|origin| url::Url::parse(origin).ok()?.host_str().map(str::to_owned))
+            .collect();
+        self
+    }
+
+    /// Whether `host` (lowercase, no port) is a shop or storefront domain this proxy knows.
+    pub fn knows_host(&self, host: &str) -> bool {
+        self.serves_shop(host) || self.storefront_hosts.iter().any(|known| known == host)
     }
 
     /// Sets the proxy's public base URL used for direct event streams.

@@ -290,5 +290,44 @@ pub fn open(settings: &crate::config::Settings) -> Result<std::sync::Arc<dyn Sto
     })
 }
 
+/// The name of the lock file in the data directory.
+pub const LOCK_FILE: &str = "tryon.lock";
+
+/// A second proxy on the same data directory would share its tasks, counters and sweeper with
+/// no leases (issue 13): the embedded store is for one process.
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirLockError {
+    #[error(
+        "another tryon-proxy is using the data directory {dir} (it holds {dir}/{LOCK_FILE}); \
+         give each instance its own TRYON_DATA_DIR, or run several instances on one shared \
+         store with TRYON_STORE=redis://…"
+    )]
+    InUse { dir: String },
+    #[error("cannot lock the data directory {dir}: {source}")]
+    Io { dir: String, source: std::io::Error },
+}
+
+/// Takes the data directory for this process: an exclusive lock on `<dir>/tryon.lock`, held
+/// while the returned file is open (the kernel drops it when the process dies, even killed).
+pub fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, DataDirLockError> {
+    let shown = dir.display().to_string();
+    let io = |source| DataDirLockError::Io {
+        dir: shown.clone(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(DataDirLockError::InUse { dir: shown }),
+        Err(std::fs::TryLockError::Error(source)) => Err(io(source)),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests;

@@ -233,7 +233,7 @@ async fn the_check_bucket_refuses_the_next_check_before_the_provider_sees_it() {
     );
     let creates_unaffected = server.create(crate::util::unique_form(), None).await;
     assert_eq!(creates_unaffected.0, 202, "creates have their own bucket");
-    let metrics = server.get("/metrics").await.text().await.unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics
             .lines()
@@ -390,4 +390,24 @@ async fn a_garment_check_reads_a_garment_url_like_a_create_does() {
         assert_problem(status, &problem, 400, "garment_url_not_allowed");
     }
     assert_eq!(provider.calls(), 1, "refused URLs reached no provider");
+}
+
+#[tokio::test]
+async fn a_garment_check_refuses_a_garment_url_over_two_kilobytes() {
+    let provider = Checking::new(Duration::ZERO);
+    let server = TestServer::start(
+        provider.clone(),
+        &["--garment-hosts", "https://cdn.example/"],
+    )
+    .await;
+    let url = server.url("/v1/checks/garment");
+    let long = format!("https://cdn.example/{}", "a".repeat(3000));
+    let (status, _, problem) =
+        post(&server, &url, Form::new().text("garment_url", long), &[]).await;
+    assert_problem(status, &problem, 400, "invalid_field");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("2048 bytes"),
+        "{problem}"
+    );
+    assert_eq!(provider.calls(), 0);
 }

@@ -56,17 +56,19 @@ pub(crate) async fn server_with(
         "--assets-dir",
         assets,
     ];
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().unwrap();
+    let listen = addr.to_string();
     let cli = Cli::try_parse_from(
-        std::iter::once("tryon-proxy")
+        ["tryon-proxy", "--listen", listen.as_str()]
+            .into_iter()
             .chain(args)
             .chain(extra.iter().copied()),
     )
     .expect("flags parse");
     let settings = Settings::from_cli(cli).expect("test settings are valid");
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a loopback port");
-    let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
     let config = shopify.then(|| {
         Arc::new(
@@ -427,4 +429,37 @@ async fn request_logs_name_the_path_never_the_query() {
             "a log line carries `{secret}`: {lines:#?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_rebound_host_is_not_same_origin_but_the_public_url_is() {
+    let server = server(false).await;
+    // DNS rebinding: the attacker's name resolves to the proxy, so the browser sends a `Host`
+    // that matches the page's `Origin`.
+    let head = format!(
+        "GET /v1/config HTTP/1.1\r\nHost: rebind.evil.example:{port}\r\nOrigin: http://rebind.evil.example:{port}\r\nConnection: close\r\n\r\n",
+        port = server.addr.port()
+    );
+    let response = crate::util::raw_exchange(server.addr, &head, b"").await;
+    assert_eq!(response.status, 403, "{response:?}");
+    assert_eq!(response.json()["code"], "origin_not_allowed");
+
+    let public = server_with(
+        Arc::new(LocalProvider::new(std::time::Duration::from_millis(100))),
+        false,
+        &["--public-url", "https://tryon.example.com"],
+    )
+    .await;
+    let (status, headers, body) = send(
+        &public,
+        Method::GET,
+        "/v1/config",
+        &[("origin", "https://tryon.example.com")],
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "the public URL's pages are same-origin: {body}"
+    );
+    assert!(headers.get("access-control-allow-origin").is_none());
 }

@@ -292,6 +292,31 @@ async fn garment_urls_off_the_allowed_prefixes_are_refused_without_fetching() {
 }
 
 #[tokio::test]
+async fn garment_urls_over_two_kilobytes_are_refused_as_invalid_fields() {
+    let provider = SteppedProvider::new();
+    let server = TestServer::start(
+        provider.clone(),
+        &["--garment-hosts", "https://cdn.example/"],
+    )
+    .await;
+    // Under the allowed prefix, so only the length can refuse them; the longest is still
+    // under the old 8 KB text cap's neighbourhood and the body limit.
+    for len in [2049, 3000, 9000] {
+        let url = format!("https://cdn.example/{}", "a".repeat(len - 20));
+        let form = Form::new()
+            .part("person", file_part(jpeg(10, 10), "p.jpg"))
+            .text("garment_url", url);
+        let (status, json) = server.create(form, None).await;
+        assert_problem(status, &json, 400, "invalid_field");
+        assert!(
+            json["detail"].as_str().unwrap().contains("2048 bytes"),
+            "{json}"
+        );
+    }
+    assert_eq!(provider.runs(), 0);
+}
+
+#[tokio::test]
 async fn demo_garments_are_read_from_disk_and_cannot_escape_the_folder() {
     let www = tempdir("demo-garments");
     std::fs::create_dir_all(www.join("demo")).unwrap();

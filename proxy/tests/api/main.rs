@@ -10,6 +10,7 @@ mod cors;
 mod create;
 mod events;
 mod idempotency;
+mod ids;
 mod meta;
 mod tasks;
 mod vendors;

@@ -104,7 +104,7 @@ async fn openapi_document_is_3_1_and_lists_every_route() {
 }
 
 #[tokio::test]
-async fn unknown_paths_are_problem_404s() {
+async fn unknown_paths_are_problem_404s_that_say_what_was_not_found() {
     let server = TestServer::with_local(100, &[]).await;
     let response = server.get("/v1/nothing-here").await;
     assert_eq!(
@@ -112,5 +112,73 @@ async fn unknown_paths_are_problem_404s() {
         "application/problem+json"
     );
     let status = response.status().as_u16();
-    assert_problem(status, &response.json().await.unwrap(), 404, "not_found");
+    let json: serde_json::Value = response.json().await.unwrap();
+    assert_problem(status, &json, 404, "not_found");
+    assert_eq!(json["detail"], "no route GET /v1/nothing-here");
+
+    let response = server.get("/admin/api/summary").await;
+    let status = response.status().as_u16();
+    let json: serde_json::Value = response.json().await.unwrap();
+    assert_problem(status, &json, 404, "not_found");
+    assert_eq!(json["detail"], "no route GET /admin/api/summary");
+
+    let response = server
+        .client
+        .post(server.url("/admin/api/summary"))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let json: serde_json::Value = response.json().await.unwrap();
+    assert_problem(status, &json, 404, "not_found");
+    assert_eq!(json["detail"], "no route POST /admin/api/summary");
+
+    // A task that does not exist is still a missing try-on.
+    let (status, json) = server
+        .get_json("/v1/tryons/0123456789abcdef0123456789abcdef")
+        .await;
+    assert_problem(status, &json, 404, "not_found");
+    assert_eq!(json["detail"], "no such try-on");
+}
+
+#[tokio::test]
+async fn metrics_are_not_public_by_default_and_need_the_bearer_token() {
+    use std::sync::Arc;
+    use tryon_proxy::providers::local::LocalProvider;
+    use tryon_proxy::store::MemoryStore;
+
+    let provider = || Arc::new(LocalProvider::new(std::time::Duration::from_millis(100)));
+    let open =
+        TestServer::start_with(provider(), Arc::new(MemoryStore::default()), &[], |_| {}).await;
+    let response = open.get("/metrics").await;
+    let status = response.status().as_u16();
+    let json: serde_json::Value = response.json().await.unwrap();
+    assert_problem(status, &json, 404, "not_found");
+
+    let guarded = TestServer::with_local(100, &[]).await;
+    for presented in [None, Some("wrong-token"), Some("test-metrics-tokeN")] {
+        let mut request = guarded.client.get(guarded.url("/metrics"));
+        if let Some(token) = presented {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        let status = response.status().as_u16();
+        let json: serde_json::Value = response.json().await.unwrap();
+        assert_problem(status, &json, 401, "unauthorized");
+    }
+    assert!(guarded.metrics().await.contains("tryon_queue_depth"));
+
+    // `--metrics-listen`: the same figures on an address of their own, without a token.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router = tryon_proxy::metrics::router(open.state.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let text = reqwest::get(format!("http://{address}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("tryon_queue_depth"), "{text}");
 }

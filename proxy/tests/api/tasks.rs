@@ -37,11 +37,17 @@ async fn a_status_read_that_finds_its_task_is_logged_at_debug_others_at_info() {
     assert_eq!(server.get_json(&unknown).await.0, 404);
 
     let lines = logs.lines();
+    // Issue 13: the access log shows a task id's first 8 digits only.
+    let masked = |path: &str| match path.rsplit_once('/') {
+        Some((head, id)) if id.len() == 32 => format!("{head}/{}…", &id[..8]),
+        _ => path.to_owned(),
+    };
     let access_lines = |path: &str| {
         lines
             .iter()
             .filter(|line| {
-                line["message"] == "finished processing request" && line["span"]["path"] == path
+                line["message"] == "finished processing request"
+                    && line["span"]["path"] == masked(path)
             })
             .collect::<Vec<_>>()
     };
@@ -64,6 +70,13 @@ async fn a_status_read_that_finds_its_task_is_logged_at_debug_others_at_info() {
         "a failed read is logged at INFO: {missed:#?}"
     );
     assert_eq!(missed[0]["status"], 404);
+    let reversed = unknown.rsplit('/').next().unwrap();
+    assert!(
+        lines
+            .iter()
+            .all(|line| !line.to_string().contains(reversed)),
+        "the whole id of a read task is in no log line"
+    );
     assert!(
         missed[0]["span"]["request_id"]
             .as_str()

@@ -226,3 +226,30 @@ async fn sigterm_drains_within_ten_seconds_and_the_next_start_finishes_the_task(
         assert!(metrics.contains(line), "missing {line:?}:\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn a_second_proxy_on_the_same_data_directory_refuses_to_start() {
+    let data = DataDir::new("locked");
+    let first = Proxy::start(&data.0, &[]).await;
+    let dir = data.0.clone();
+    let refused =
+        tokio::task::spawn_blocking(move || Proxy::refused_start(&dir, Duration::from_secs(10)))
+            .await
+            .unwrap();
+    let (succeeded, stderr) = refused.expect("the second proxy kept running on the same directory");
+    assert!(!succeeded, "the second proxy must exit with a failure");
+    assert!(
+        stderr.contains("data directory") && stderr.contains("TRYON_STORE=redis://"),
+        "the refusal says why and what to do instead: {stderr}"
+    );
+    assert_eq!(
+        first.text("/healthz").await.0,
+        200,
+        "the first one serves on"
+    );
+    let (_, clean) = first.terminate();
+    assert!(clean);
+    // The lock goes with its process: the directory can be used again.
+    let again = Proxy::start(&data.0, &[]).await;
+    assert_eq!(again.text("/healthz").await.0, 200);
+}

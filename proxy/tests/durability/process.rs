@@ -13,6 +13,9 @@ use serde_json::Value;
 /// How long any single wait may take before the test fails with an explanation.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// The bearer token of `/metrics` on every [`Proxy`] (issue 13: never public by default).
+pub const METRICS_TOKEN: &str = "durability-metrics-token";
+
 /// A data directory removed when the test ends.
 pub struct DataDir(pub PathBuf);
 
@@ -83,6 +86,7 @@ impl Proxy {
             })
             .args(args)
             .envs(env.iter().map(|(name, value)| (name, value)))
+            .env("TRYON_METRICS_TOKEN", METRICS_TOKEN)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -95,6 +99,36 @@ impl Proxy {
         };
         proxy.wait_healthy().await;
         proxy
+    }
+
+    /// Starts the binary on `data_dir` expecting it to refuse: its exit success and its
+    /// stderr, or `None` (after killing it) if it still ran after `limit`.
+    pub fn refused_start(data_dir: &Path, limit: Duration) -> Option<(bool, String)> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tryon-proxy"))
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{}", free_port()),
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the tryon-proxy binary");
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(exit) = child.try_wait().expect("poll the proxy") {
+                let mut stderr = String::new();
+                std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr)
+                    .expect("read its stderr");
+                return Some((exit.success(), stderr));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
     }
 
     async fn wait_healthy(&self) {
@@ -139,8 +173,15 @@ impl Proxy {
         }
     }
 
+    /// `GET path` (with the metrics token, which other routes ignore).
     pub async fn text(&self, path: &str) -> (u16, String) {
-        let response = self.client.get(self.url(path)).send().await.expect("GET");
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .expect("GET");
         let status = response.status().as_u16();
         (status, response.text().await.unwrap_or_default())
     }

@@ -625,3 +625,53 @@ async fn with_redis_paused_reads_of_unheld_tasks_wait_aside_and_held_ones_answer
         assert!(status == 404 || status == 500, "{status}");
     }
 }
+
+#[tokio::test]
+async fn a_paused_redis_stalls_no_request_that_does_not_need_it() {
+    let redis = RedisServer::start();
+    let fake = slow_fitroom(Duration::from_millis(50)).await;
+    let data = DataDir::new("redis-paused-async");
+    let proxy = Arc::new(start_on_redis(&data, &redis, &fake).await);
+    let (status, created) = proxy.create(1, None).await;
+    assert_eq!(status, 202, "{created}");
+    let held = created["id"].as_str().unwrap().to_owned();
+    proxy
+        .wait_for(&held, "success", |v| v["status"] == "succeeded")
+        .await;
+
+    redis.pause();
+    // Requests that do need Redis, more than the runtime has threads, each waiting out the
+    // store's timeout: on the runtime's threads they would stop every other request.
+    let mut stuck = Vec::new();
+    for n in 0..6u8 {
+        let unknown = format!("{:032x}", 0xfeed_0000_u128 + u128::from(n));
+        for (method, path) in [
+            (reqwest::Method::GET, "/readyz".to_owned()),
+            (reqwest::Method::DELETE, format!("/v1/tryons/{unknown}")),
+            (reqwest::Method::GET, format!("/v1/tryons/{unknown}/events")),
+        ] {
+            let proxy = proxy.clone();
+            stuck.push(tokio::spawn(async move {
+                let _ = proxy.client.request(method, proxy.url(&path)).send().await;
+            }));
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let mut slowest = Duration::ZERO;
+    for _ in 0..5 {
+        for path in ["/healthz".to_owned(), format!("/v1/tryons/{held}")] {
+            let started = Instant::now();
+            let (status, body) = proxy.text(&path).await;
+            slowest = slowest.max(started.elapsed());
+            assert_eq!(status, 200, "{path} while Redis is paused: {body}");
+        }
+    }
+    redis.resume();
+    for request in stuck {
+        request.await.unwrap();
+    }
+    assert!(
+        slowest < Duration::from_millis(500),
+        "/healthz and a held task's status waited for the paused Redis: {slowest:?}"
+    );
+}

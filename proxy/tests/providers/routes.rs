@@ -12,13 +12,14 @@ use tryon_proxy::providers::fitinview::{FitInView, WEBHOOK_PATH};
 use tryon_proxy::providers::fitroom::Fitroom;
 use tryon_proxy::providers::local::LocalProvider;
 use tryon_proxy::providers::tryiton::TryItOn;
+use tryon_proxy::providers::vtryon::Vtryon;
 use tryon_proxy::providers::{
-    FitInViewSettings, FitroomSettings, Provider, TryItOnSettings, routes,
+    FitInViewSettings, FitroomSettings, Provider, TryItOnSettings, VtryonSettings, routes,
 };
 
 use crate::util::{KEY, assert_no_key, fast_tuning, garment, person};
 use tryon_fakes::Fake;
-use tryon_fakes::{fitinview, fitroom, tryiton};
+use tryon_fakes::{fitinview, fitroom, tryiton, vtryon};
 
 async fn serve_routes(provider: Arc<dyn Provider>) -> String {
     let router: axum::Router = routes::router(provider, ImagePreparer::new(2048, 1024), 10_000_000);
@@ -219,4 +220,49 @@ async fn fitinview_webhooks_are_verified_before_they_are_believed() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 404);
+}
+
+#[tokio::test]
+async fn a_vendor_error_text_never_reaches_a_check_answer() {
+    const VENDOR_WORDS: &str = "Upstream node gpu-7 rejected tensor 0xDEADBEEF for acct 4711";
+    let fitroom = fitroom::FitroomFake::start().await;
+    let vtryon = vtryon::VtryonFake::start().await;
+    let vtryon_adapter: Arc<dyn Provider> = Arc::new(
+        Vtryon::new(VtryonSettings {
+            api_key: SecretString::from(KEY),
+            base_url: vtryon.base_url().parse().unwrap(),
+            tuning: fast_tuning(60, Duration::from_secs(60)),
+        })
+        .unwrap(),
+    );
+    let vendors: Vec<(
+        &str,
+        Arc<dyn Provider>,
+        Box<dyn Fn(tryon_fakes::Fault) + '_>,
+    )> = vec![
+        (
+            "fitroom",
+            fitroom_adapter(&fitroom),
+            Box::new(|fault| fitroom.fault(fitroom::CHECK_MODEL, fault)),
+        ),
+        (
+            "vtryon",
+            vtryon_adapter,
+            Box::new(|fault| vtryon.fault(vtryon::VALIDATE, fault)),
+        ),
+    ];
+    for (vendor, provider, fault) in vendors {
+        let base = serve_routes(provider).await;
+        for status in [422, 409] {
+            fault(tryon_fakes::Fault::Saying(status, VENDOR_WORDS));
+            let (answered, _, problem) =
+                post_file(&base, "/v1/checks/person", "person", &person().bytes).await;
+            assert!(answered >= 400, "{vendor} {status}: {answered} {problem}");
+            let seen = problem.to_string();
+            assert!(
+                !seen.contains("gpu-7") && !seen.contains("DEADBEEF"),
+                "{vendor} {status}: the vendor's words reached the check answer: {seen}"
+            );
+        }
+    }
 }

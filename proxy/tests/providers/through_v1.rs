@@ -343,3 +343,103 @@ async fn the_key_appears_in_no_log_line_whatever_goes_wrong() {
     assert_no_key("the logs", &logs);
     fake.recorder.assert_clean();
 }
+
+/// Issue 13: words only a vendor would write, to look for in every browser-facing answer.
+const VENDOR_WORDS: &str = "Upstream node gpu-7 rejected tensor 0xDEADBEEF for acct 4711";
+
+/// Every event of a finished task, as the SSE replay sends them.
+async fn replayed_events(base: &str, id: &str) -> String {
+    let response = reqwest::Client::new()
+        .get(format!("{base}/v1/tryons/{id}/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    tokio::time::timeout(PATIENCE, response.text())
+        .await
+        .expect("the stream of a finished task ends")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_vendor_error_text_reaches_no_status_or_event_on_any_vendor() {
+    let fitroom = fitroom::FitroomFake::start().await;
+    let tryiton = tryiton::TryItOnFake::start(tryiton::DEFAULT_STATUS_PATH).await;
+    let fitinview = fitinview::FitInViewFake::start(Duration::from_secs(60)).await;
+    let vtryon = vtryon::VtryonFake::start().await;
+    let tuning = || fast_tuning(60, Duration::from_secs(60));
+    let vendors: Vec<(
+        &str,
+        Arc<dyn Provider>,
+        Box<dyn Fn(tryon_fakes::Fault) + '_>,
+    )> = vec![
+        (
+            "fitroom",
+            Arc::new(
+                Fitroom::new(FitroomSettings {
+                    api_key: SecretString::from(KEY),
+                    base_url: fitroom.base_url().parse().unwrap(),
+                    tuning: tuning(),
+                })
+                .unwrap(),
+            ),
+            Box::new(|fault| fitroom.fault(fitroom::CREATE, fault)),
+        ),
+        (
+            "tryiton",
+            Arc::new(
+                TryItOn::new(TryItOnSettings {
+                    api_key: SecretString::from(KEY),
+                    base_url: tryiton.base_url().parse().unwrap(),
+                    status_path: tryiton::DEFAULT_STATUS_PATH.into(),
+                    tuning: tuning(),
+                })
+                .unwrap(),
+            ),
+            Box::new(|fault| tryiton.fault(tryiton::CREATE, fault)),
+        ),
+        (
+            "fitinview",
+            Arc::new(
+                FitInView::new(FitInViewSettings {
+                    api_key: SecretString::from(KEY),
+                    base_url: fitinview.base_url().parse().unwrap(),
+                    webhook_secret: None,
+                    public_url: None,
+                    tuning: fast_tuning(20, Duration::from_secs(60)),
+                })
+                .unwrap(),
+            ),
+            Box::new(|fault| fitinview.fault(fitinview::CREATE, fault)),
+        ),
+        (
+            "vtryon",
+            Arc::new(
+                Vtryon::new(VtryonSettings {
+                    api_key: SecretString::from(KEY),
+                    base_url: vtryon.base_url().parse().unwrap(),
+                    tuning: tuning(),
+                })
+                .unwrap(),
+            ),
+            Box::new(|fault| vtryon.fault(vtryon::CREATE, fault)),
+        ),
+    ];
+    for (vendor, provider, fault) in vendors {
+        let base = proxy(provider).await;
+        for status in [422, 409] {
+            fault(tryon_fakes::Fault::Saying(status, VENDOR_WORDS));
+            let (view, _, _) = try_on(&base).await;
+            assert_eq!(view["status"], "failed", "{vendor} {status}: {view}");
+            let id = view["id"].as_str().unwrap();
+            let events = replayed_events(&base, id).await;
+            assert!(events.contains("\"failed\""), "{vendor}: {events}");
+            for (what, seen) in [("status", view.to_string()), ("events", events)] {
+                assert!(
+                    !seen.contains("gpu-7") && !seen.contains("DEADBEEF"),
+                    "{vendor} {status}: the vendor's words reached the {what}: {seen}"
+                );
+            }
+        }
+    }
+}

@@ -17,15 +17,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc};
 use tryon_proxy::app::{AppState, app};
-use tryon_proxy::config::{Cli, Settings};
+use tryon_proxy::config::{Cli, MetricsToken, Settings};
 use tryon_proxy::providers::local::LocalProvider;
 use tryon_proxy::providers::{
     ProgressSink, ProgressUpdate, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput,
 };
+use tryon_proxy::store::{MemoryStore, Store};
 use tryon_proxy::wire::{Category, ChecksAvailable, ProgressKind, TaskStatus, TryOnView};
 
 /// How long any single wait in a test may take before it fails with an explanation.
 pub const PATIENCE: Duration = Duration::from_secs(15);
+
+/// The bearer token of `/metrics` on a [`TestServer`] (issue 13: never public by default).
+pub const METRICS_TOKEN: &str = "test-metrics-token";
 
 /// A proxy serving on 127.0.0.1 for the duration of one test.
 pub struct TestServer {
@@ -38,6 +42,29 @@ pub struct TestServer {
 impl TestServer {
     /// Starts the proxy around `provider` with extra command-line `args`.
     pub async fn start(provider: Arc<dyn Provider>, args: &[&str]) -> Self {
+        Self::start_on(provider, Arc::new(MemoryStore::default()), args).await
+    }
+
+    /// Like [`TestServer::start`], on `store` (a store a test counts or breaks).
+    pub async fn start_on(
+        provider: Arc<dyn Provider>,
+        store: Arc<dyn Store>,
+        args: &[&str],
+    ) -> Self {
+        Self::start_with(provider, store, args, |settings| {
+            settings.metrics_token = Some(MetricsToken::new(METRICS_TOKEN));
+        })
+        .await
+    }
+
+    /// Like [`TestServer::start_on`], with the settings as `tweak` leaves them (and no metrics
+    /// token unless it sets one).
+    pub async fn start_with(
+        provider: Arc<dyn Provider>,
+        store: Arc<dyn Store>,
+        args: &[&str],
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Self {
         // Tests create many tasks from 127.0.0.1; the per-client limit has its own tests, which
         // pass `--create-burst` themselves.
         let unlimited: &[&str] = if args.contains(&"--create-burst") {
@@ -45,18 +72,22 @@ impl TestServer {
         } else {
             &["--create-burst", "1000000"]
         };
-        let cli = Cli::try_parse_from(
-            std::iter::once("tryon-proxy")
-                .chain(unlimited.iter().copied())
-                .chain(args.iter().copied()),
-        )
-        .unwrap_or_else(|e| panic!("test flags {args:?} do not parse: {e}"));
-        let settings = Settings::from_cli(cli).expect("test settings are valid");
-        let state = AppState::new(settings, provider).expect("app state builds");
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");
         let addr = listener.local_addr().unwrap();
+        // The settings name the address really served, as the binary's do (its own origin).
+        let listen = addr.to_string();
+        let cli = Cli::try_parse_from(
+            ["tryon-proxy", "--listen", listen.as_str()]
+                .into_iter()
+                .chain(unlimited.iter().copied())
+                .chain(args.iter().copied()),
+        )
+        .unwrap_or_else(|e| panic!("test flags {args:?} do not parse: {e}"));
+        let mut settings = Settings::from_cli(cli).expect("test settings are valid");
+        tweak(&mut settings);
+        let state = AppState::with_store(settings, provider, store).expect("app state builds");
         let router = app(state.clone());
         // Served like the binary serves (issue 6: header timeout, connection cap, peer address).
         let serve_options = state.settings.serve;
@@ -93,6 +124,19 @@ impl TestServer {
             .send()
             .await
             .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// `GET /metrics` with the server's bearer token: the exposition text.
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .client
+            .get(self.url("/metrics"))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .expect("GET /metrics");
+        assert_eq!(response.status(), 200, "GET /metrics with the token");
+        response.text().await.unwrap()
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
