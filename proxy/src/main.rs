@@ -88,7 +88,7 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     // Issue 6: hyper with a header-read timeout and a connection cap (see `serving`).
-    let serve_options = state.settings.serve;
+    let serve_options = state.settings.serve.clone();
     let serving =
         tryon_proxy::serving::serve(listener, app(state.clone()), serve_options, shutdown);
     tokio::select! {

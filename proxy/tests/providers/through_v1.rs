@@ -33,7 +33,7 @@ async fn proxy(provider: Arc<dyn Provider>) -> String {
         AppState::new(Settings::from_cli(cli).unwrap(), provider).expect("app state builds");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let options = state.settings.serve;
+    let options = state.settings.serve.clone();
     let router = app(state);
     tokio::spawn(async move {
         tryon_proxy::serving::serve(listener, router, options, std::future::pending()).await
