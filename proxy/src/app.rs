@@ -339,9 +339,11 @@ fn paid_check_cost(state: &AppState, path: &str) -> Option<Cost> {
     } else {
         path.ends_with(paths::CHECK_GARMENT) && performs.garment
     };
-    by_vendor
-        .then(|| Cost::of_try_ons(state.provider.check_cost()))
-        .flatten()
+    if by_vendor {
+        Cost::of_try_ons(state.provider.check_cost())
+    } else {
+        None
+    }
 }
 
 /// One image per check; a vendor slower than any other handler may be is "unavailable".
