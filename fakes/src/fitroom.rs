@@ -296,9 +296,10 @@ async fn input_check(
     form: Result<Multipart, MultipartRejection>,
     verdict: impl Fn(&Behaviour) -> Value,
 ) -> Response {
-    if let Err(response) = fake.recorder.admit(endpoint, &headers).await {
-        return response;
-    }
+    let drop_after = match fake.recorder.admit(endpoint, &headers).await {
+        Ok(drop_after) => drop_after,
+        Err(response) => return response,
+    };
     let fields = match read_form(&fake.recorder, endpoint, form, &["input_image"], &[]).await {
         Ok(fields) => fields,
         Err(response) => return response,
@@ -311,6 +312,10 @@ async fn input_check(
     let behaviour = fake.behaviour.lock().unwrap().clone();
     if behaviour.out_of_credit {
         return fake.recorder.out_of_credit();
+    }
+    // A check is billed once read (0.5 credit); its answer may still be lost on the way.
+    if drop_after {
+        drop_connection();
     }
     Json(verdict(&behaviour)).into_response()
 }

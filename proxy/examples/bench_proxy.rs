@@ -157,6 +157,8 @@ impl Proxy {
             .args(["--listen", &addr, "--data-dir"])
             .arg(&data.0)
             .args(["--create-burst", "100000000", "--max-connections", "30000"])
+            // Every watcher comes from 127.0.0.1: one address may hold them all here.
+            .args(["--max-connections-per-ip", "30000"])
             .args(args)
             .env("RUST_LOG", "error")
             .stdout(Stdio::null())

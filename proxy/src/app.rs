@@ -20,7 +20,7 @@ use tower_http::request_id::{
 };
 use tower_http::trace::TraceLayer;
 
-use crate::abuse::{CounterStore, Limiter, SystemClock, client_ip};
+use crate::abuse::{Client, Cost, CounterStore, Limiter, SystemClock};
 use crate::config::Settings;
 use crate::cors::{self, CorsPolicy};
 use crate::error::ApiError;
@@ -29,7 +29,7 @@ use crate::garments::GarmentSource;
 use crate::idempotency::IdempotencyKeys;
 use crate::images::ImagePreparer;
 use crate::providers::Provider;
-use crate::providers::routes::{self, CheckLimits};
+use crate::providers::routes::{self, CheckJudged, CheckLimits};
 use crate::recent::RecentSubmissions;
 use crate::registry::{Registry, RegistryOptions};
 use crate::serving::{handler_deadline, upload_deadline};
@@ -286,6 +286,9 @@ fn check_routes(state: &AppState) -> Router<AppState> {
 
 /// Issue 6 for checks: 413 for a declared body over the limit, 429 `rate_limited` with
 /// `Retry-After` once the client's check bucket is empty; neither reaches the provider.
+/// Issue 13: the client of a check the App Proxy relayed is the shopper within the shop, and a
+/// check the vendor bills reserves its share of a try-on of the daily quotas (429
+/// `quota_exhausted` when they are spent), kept only if the vendor may have billed it.
 async fn admit_check(
     State(state): State<AppState>,
     request: Request<Body>,
@@ -304,10 +307,45 @@ async fn admit_check(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(a)| a.ip());
-    let client = client_ip(peer, request.headers(), &state.settings.trusted_proxies);
-    match state.limiter.admit_check(client).await {
-        Ok(()) => next.run(request).await,
-        Err(refusal) => ApiError::from(refusal).into_response(),
+    let shop = request
+        .extensions()
+        .get::<shopify::AppProxyRequest>()
+        .map(|relayed| relayed.proxy.shop.clone());
+    let trusted = &state.settings.trusted_proxies;
+    let client = Client::of_request(peer, request.headers(), trusted, shop.as_deref());
+    if let Err(refusal) = state.limiter.admit_check(client).await {
+        return ApiError::from(refusal).into_response();
+    }
+    let charge = match paid_check_cost(&state, request.uri().path()) {
+        None => None,
+        Some(cost) => match state.limiter.charge(shop.as_deref(), cost).await {
+            Ok(charge) => Some(charge),
+            Err(refusal) => return ApiError::from(refusal).into_response(),
+        },
+    };
+    let response = next.run(request).await;
+    if let Some(charge) = charge {
+        let billed = response
+            .extensions()
+            .get::<CheckJudged>()
+            .is_some_and(|judged| judged.may_be_billed);
+        charge.settle(billed).await;
+    }
+    response
+}
+
+/// What a check on `path` costs when the provider performs it itself and bills for it.
+fn paid_check_cost(state: &AppState, path: &str) -> Option<Cost> {
+    let performs = state.provider.info().checks;
+    let by_vendor = if path.ends_with(paths::CHECK_PERSON) {
+        performs.person
+    } else {
+        path.ends_with(paths::CHECK_GARMENT) && performs.garment
+    };
+    if by_vendor {
+        Cost::of_try_ons(state.provider.check_cost())
+    } else {
+        None
     }
 }
 

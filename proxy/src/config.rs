@@ -16,10 +16,10 @@ use clap::{Parser, ValueEnum};
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use crate::abuse::{AbuseLimits, BucketRule, parse_trusted_proxies};
+use crate::abuse::{AbuseLimits, BucketRule, DEFAULT_SHOP_DAILY_QUOTA, parse_trusted_proxies};
 use crate::cors::{OriginError, normalize_origin};
 use crate::providers::VendorKind;
-use crate::serving::ServeOptions;
+use crate::serving::{ServeOptions, default_share_per_ip};
 use crate::shopify::{self, ShopifyConfig, ShopifyConfigError};
 
 /// The try-on services the proxy can drive.
@@ -168,9 +168,20 @@ pub struct Cli {
     #[arg(long, env = "TRYON_CHECK_PERIOD_S", value_name = "SECONDS")]
     pub check_period_s: Option<u64>,
 
-    /// Try-ons each shop may start per UTC day [default: unlimited].
-    #[arg(long, env = "TRYON_SHOP_DAILY_QUOTA", value_name = "N")]
-    pub shop_daily_quota: Option<u64>,
+    /// Re-sent creates whose Idempotency-Key already made a task (their bodies are read and
+    /// compared) one client may send at once [default: 10].
+    #[arg(long, env = "TRYON_REPLAY_BURST", value_name = "N")]
+    pub replay_burst: Option<u32>,
+
+    /// Seconds per further re-sent create once the replay burst is spent [default: 3].
+    #[arg(long, env = "TRYON_REPLAY_PERIOD_S", value_name = "SECONDS")]
+    pub replay_period_s: Option<u64>,
+
+    /// Try-ons each Shopify shop may start per UTC day, counted when the provider may have
+    /// billed them; a paid check counts as its share of a try-on (Fitroom's: half), rounded up
+    /// to a half. `off` removes the quota [default: 1000].
+    #[arg(long, env = "TRYON_SHOP_DAILY_QUOTA", value_name = "N|off")]
+    pub shop_daily_quota: Option<DailyQuota>,
 
     /// Paid try-ons the whole proxy may start per UTC day; counted only when the provider
     /// accepted the task [default: unlimited].
@@ -205,6 +216,13 @@ pub struct Cli {
     /// Connections served at once; more wait in the listen backlog [default: 2048].
     #[arg(long, env = "TRYON_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
+
+    /// Connections one client address (an IPv6 /64) may hold at once; more from it are closed
+    /// at once. Counted by the socket peer, so --trusted-proxies are exempt; behind Shopify's
+    /// App Proxy each Shopify relay address has this share [default: an eighth of
+    /// --max-connections, 256].
+    #[arg(long, env = "TRYON_MAX_CONNECTIONS_PER_IP", value_name = "N")]
+    pub max_connections_per_ip: Option<usize>,
 
     // Issue 7: durable state.
     /// Folder of the embedded store (tasks, results until their retention, idempotency keys,
@@ -296,6 +314,40 @@ impl PartialEq for MetricsToken {
     fn eq(&self, other: &Self) -> bool {
         use secrecy::ExposeSecret;
         self.matches(other.0.expose_secret().as_bytes())
+    }
+}
+
+/// A daily quota as configured: a positive number, or `off` for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailyQuota(pub Option<u64>);
+
+impl std::str::FromStr for DailyQuota {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim() {
+            "off" | "unlimited" => Ok(Self(None)),
+            number => match number.parse::<u64>() {
+                Ok(0) | Err(_) => Err(format!("{text:?} is not a positive number or `off`")),
+                Ok(n) => Ok(Self(Some(n))),
+            },
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DailyQuota {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Number(u64),
+            Word(String),
+        }
+        match Written::deserialize(deserializer)? {
+            Written::Number(n) => n.to_string().parse(),
+            Written::Word(word) => word.parse(),
+        }
+        .map_err(serde::de::Error::custom)
     }
 }
 
@@ -404,6 +456,14 @@ impl Settings {
             .or(file.provider)
             .unwrap_or(ProviderKind::Local);
         let failover = failover_vendors(provider, cli.failover.or(file.failover))?;
+        let trusted_proxies = parse_trusted_proxies(
+            &cli.trusted_proxies
+                .or(file.trusted_proxies)
+                .unwrap_or_default()
+                .join(","),
+        )
+        .map_err(ConfigError::TrustedProxies)?;
+        let max_connections = cli.max_connections.or(file.max_connections).unwrap_or(2048);
         let settings = Self {
             listen: cli
                 .listen
@@ -464,23 +524,31 @@ impl Settings {
                         cli.check_period_s.or(file.check_period_s).unwrap_or(3),
                     ),
                 },
-                shop_daily_quota: cli.shop_daily_quota.or(file.shop_daily_quota),
+                replay: BucketRule {
+                    burst: cli.replay_burst.or(file.replay_burst).unwrap_or(10),
+                    period: Duration::from_secs(
+                        cli.replay_period_s.or(file.replay_period_s).unwrap_or(3),
+                    ),
+                },
+                shop_daily_quota: match cli.shop_daily_quota.or(file.shop_daily_quota) {
+                    None => Some(DEFAULT_SHOP_DAILY_QUOTA),
+                    Some(DailyQuota(quota)) => quota,
+                },
                 daily_budget: cli.daily_budget.or(file.daily_budget),
             },
-            trusted_proxies: parse_trusted_proxies(
-                &cli.trusted_proxies
-                    .or(file.trusted_proxies)
-                    .unwrap_or_default()
-                    .join(","),
-            )
-            .map_err(ConfigError::TrustedProxies)?,
             serve: ServeOptions {
                 header_read_timeout: Duration::from_secs(
                     cli.header_timeout_s.or(file.header_timeout_s).unwrap_or(10),
                 ),
-                max_connections: cli.max_connections.or(file.max_connections).unwrap_or(2048),
+                max_connections,
+                max_connections_per_ip: cli
+                    .max_connections_per_ip
+                    .or(file.max_connections_per_ip)
+                    .unwrap_or(default_share_per_ip(max_connections)),
+                shared_peers: trusted_proxies.iter().copied().collect(),
                 ..ServeOptions::default()
             },
+            trusted_proxies,
             upload_timeout: Duration::from_secs(
                 cli.upload_timeout_s.or(file.upload_timeout_s).unwrap_or(30),
             ),
@@ -570,6 +638,7 @@ impl Settings {
             ("--max-megapixels", self.max_pixels),
             ("--create-burst", u64::from(self.abuse.create.burst)),
             ("--check-burst", u64::from(self.abuse.check.burst)),
+            ("--replay-burst", u64::from(self.abuse.replay.burst)),
             (
                 "--header-timeout-s",
                 self.serve.header_read_timeout.as_secs(),
@@ -577,6 +646,10 @@ impl Settings {
             ("--upload-timeout-s", self.upload_timeout.as_secs()),
             ("--handler-timeout-s", self.handler_timeout.as_secs()),
             ("--max-connections", self.serve.max_connections as u64),
+            (
+                "--max-connections-per-ip",
+                self.serve.max_connections_per_ip as u64,
+            ),
         ];
         match checks.into_iter().find(|(_, value)| *value == 0) {
             Some((name, _)) => Err(ConfigError::Zero(name)),
@@ -696,7 +769,16 @@ mod tests {
         );
         assert_eq!(
             (s.abuse.shop_daily_quota, s.abuse.daily_budget),
-            (None, None)
+            (Some(1000), None),
+            "issue 13: a shop quota is on by default"
+        );
+        assert_eq!(
+            (s.abuse.replay.burst, s.abuse.replay.period),
+            (10, Duration::from_secs(3))
+        );
+        assert_eq!(
+            (s.serve.max_connections, s.serve.max_connections_per_ip),
+            (2048, 256)
         );
         assert_eq!(s.max_pixels, 25_000_000);
         assert!(s.trusted_proxies.is_empty());
@@ -722,6 +804,37 @@ mod tests {
         let err = Settings::resolve(cli(&["--trusted-proxies", "not-a-cidr"]), Cli::default())
             .unwrap_err();
         assert!(matches!(err, ConfigError::TrustedProxies(_)), "{err}");
+    }
+
+    #[test]
+    fn the_shop_quota_takes_a_number_or_off_and_trusted_proxies_share_connections() {
+        let resolve =
+            |args: &[&str], file: &str| Settings::resolve(cli(args), toml::from_str(file).unwrap());
+        let off = resolve(&["--shop-daily-quota", "off"], "").unwrap();
+        assert_eq!(off.abuse.shop_daily_quota, None);
+        let set = resolve(&[], "shop-daily-quota = 250").unwrap();
+        assert_eq!(set.abuse.shop_daily_quota, Some(250));
+        let word = resolve(&[], "shop-daily-quota = \"off\"").unwrap();
+        assert_eq!(word.abuse.shop_daily_quota, None);
+        assert!(Cli::try_parse_from(["tryon-proxy", "--shop-daily-quota", "0"]).is_err());
+        assert!(Cli::try_parse_from(["tryon-proxy", "--shop-daily-quota", "lots"]).is_err());
+        let shared = resolve(
+            &[
+                "--max-connections",
+                "100",
+                "--trusted-proxies",
+                "10.0.0.0/8",
+            ],
+            "",
+        )
+        .unwrap();
+        assert_eq!(shared.serve.max_connections_per_ip, 12, "an eighth");
+        assert_eq!(shared.serve.shared_peers.len(), 1);
+        let err = resolve(&["--max-connections-per-ip", "0"], "").unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Zero("--max-connections-per-ip")),
+            "{err}"
+        );
     }
 
     #[test]
@@ -878,6 +991,9 @@ mod tests {
             "TRYON_UPLOAD_TIMEOUT_S",
             "TRYON_HANDLER_TIMEOUT_S",
             "TRYON_MAX_CONNECTIONS",
+            "TRYON_MAX_CONNECTIONS_PER_IP",
+            "TRYON_REPLAY_BURST",
+            "TRYON_REPLAY_PERIOD_S",
             "TRYON_DATA_DIR",
             "TRYON_ALLOWED_ORIGINS",
             "TRYON_SHOPIFY_SHOPS",

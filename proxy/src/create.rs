@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use utoipa::ToSchema;
 
-use crate::abuse::{Charge, client_ip};
+use crate::abuse::{Charge, Client};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::garments::Requester;
@@ -110,7 +110,10 @@ pub async fn create_tryon(
 }
 
 /// The issue 6 gate in front of a create: a required key for browsers, 409 for a key in
-/// flight, and the client's rate limit and the daily quotas (not for a replay of a finished key).
+/// flight, and the client's rate limit and the daily quotas. Issue 13: a replay of a finished
+/// key is not free either (its body is read and hashed to be compared): it takes a token of
+/// the client's looser replay bucket. The client of a request the App Proxy relayed is the
+/// shopper within the shop, not Shopify's relay.
 struct Admission<'a> {
     state: &'a AppState,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -128,7 +131,10 @@ impl Admission<'_> {
             Some(key) if self.state.idempotency.in_flight(key) => {
                 Err(ApiError::IdempotencyKeyInUse)
             }
-            Some(key) if self.state.idempotency.completed(key) => Ok(None),
+            Some(key) if self.state.idempotency.completed(key) => {
+                self.state.limiter.admit_replay(self.client()).await?;
+                Ok(None)
+            }
             _ => self.admit().await.map(Some),
         }
     }
@@ -160,18 +166,29 @@ impl Admission<'_> {
     }
 
     async fn admit(&self) -> Result<Charge, ApiError> {
+        Ok(self
+            .state
+            .limiter
+            .admit_create(self.client(), self.shop())
+            .await?)
+    }
+
+    /// The shop of a request the App Proxy relayed (its signature verified).
+    fn shop(&self) -> Option<&str> {
+        self.app_proxy
+            .as_ref()
+            .map(|Extension(request)| request.proxy.shop.as_str())
+    }
+
+    fn client(&self) -> Client {
         // Without connection info (a server not started by `serving::serve`) every client
         // shares one bucket: stricter, never looser.
         let peer = self.peer.as_ref().map_or(
             IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             |Extension(ConnectInfo(a))| a.ip(),
         );
-        let client = client_ip(peer, self.headers, &self.state.settings.trusted_proxies);
-        let shop = self
-            .app_proxy
-            .as_ref()
-            .map(|Extension(request)| request.proxy.shop.as_str());
-        Ok(self.state.limiter.admit_create(client, shop).await?)
+        let trusted = &self.state.settings.trusted_proxies;
+        Client::of_request(peer, self.headers, trusted, self.shop())
     }
 }
 

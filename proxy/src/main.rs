@@ -93,16 +93,17 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     // Issue 6: hyper with a header-read timeout and a connection cap (see `serving`).
-    let serve_options = state.settings.serve;
+    let serve_options = state.settings.serve.clone();
     // Issue 13: the operator's figures on an address of their own, if configured.
     if let Some(metrics_address) = state.settings.metrics_listen {
         let listener = tryon_proxy::serving::bind(metrics_address)?;
         tracing::info!(address = %listener.local_addr()?, "metrics served on their own address");
         let router = tryon_proxy::metrics::router(state.clone());
         let stop = state.shutting_down();
+        let metrics_options = serve_options.clone();
         tokio::spawn(async move {
             if let Err(error) =
-                tryon_proxy::serving::serve(listener, router, serve_options, stop).await
+                tryon_proxy::serving::serve(listener, router, metrics_options, stop).await
             {
                 tracing::error!(%error, "the metrics listener stopped");
             }

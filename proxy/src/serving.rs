@@ -7,12 +7,18 @@
 //! a Tokio timer, a header read timeout (which hyper also applies while a kept-alive
 //! connection waits for its next request, so it doubles as the keep-alive idle timeout), and a
 //! semaphore that caps open connections (at the cap, new ones wait in the kernel's backlog).
+//! Issue 13: one client address may hold only a share of that cap (an IPv6 /64 counts as one
+//! address, as for the rate limits); a connection beyond its share is closed as soon as it is
+//! accepted, so one client cannot hold every connection open while others wait. The share is
+//! counted by the socket peer (nothing of the request has been read yet); our own reverse
+//! proxies (`TRYON_TRUSTED_PROXIES`) carry everyone's connections and are exempt.
 //! HTTP/1 only, on purpose: hyper-util's auto (h1/h2) builder reads the first bytes without
 //! any timeout (hyper #3756), and the proxy sits behind a CDN or reverse proxy for HTTP/2.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -20,18 +26,23 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use ipnet::IpNet;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 /// How connections are bounded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeOptions {
     /// Time to receive a complete request head, from the connection's start or the end of
     /// the previous response; also the keep-alive idle timeout.
     pub header_read_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Connections one client address may hold at once (issue 13).
+    pub max_connections_per_ip: usize,
+    /// Peers exempt from the per-address share: our own reverse proxies.
+    pub shared_peers: Arc<[IpNet]>,
     /// How long open requests may finish after shutdown begins.
     pub shutdown_grace: Duration,
 }
@@ -41,7 +52,68 @@ impl Default for ServeOptions {
         Self {
             header_read_timeout: Duration::from_secs(10),
             max_connections: 2048,
+            max_connections_per_ip: default_share_per_ip(2048),
+            shared_peers: Arc::from([]),
             shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// An eighth of the connection cap (256 of the default 2,048): far more than a browser opens
+/// (six per site) or a busy office behind one address needs, while a client holding its
+/// whole share leaves seven eighths to everyone else.
+pub fn default_share_per_ip(max_connections: usize) -> usize {
+    (max_connections / 8).max(1)
+}
+
+/// Open connections per client address.
+struct PerAddress {
+    limit: usize,
+    shared_peers: Arc<[IpNet]>,
+    open: Mutex<HashMap<String, usize>>,
+}
+
+/// One open connection of an address; gives its place back when dropped.
+struct AddressSlot {
+    owner: Arc<PerAddress>,
+    key: Option<String>,
+}
+
+impl PerAddress {
+    /// A place for a connection from `peer`, or `None` when the address holds its share.
+    fn enter(self: &Arc<Self>, peer: IpAddr) -> Option<AddressSlot> {
+        let peer = peer.to_canonical();
+        if self.shared_peers.iter().any(|net| net.contains(&peer)) {
+            return Some(AddressSlot {
+                owner: self.clone(),
+                key: None,
+            });
+        }
+        let key = crate::abuse::address_key(peer);
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(key.clone()).or_insert(0);
+        if *count >= self.limit {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            owner: self.clone(),
+            key: Some(key),
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let Some(key) = self.key.take() else {
+            return;
+        };
+        let mut open = self.owner.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&key) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&key);
+            }
         }
     }
 }
@@ -75,6 +147,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let per_address = Arc::new(PerAddress {
+        limit: options.max_connections_per_ip.max(1),
+        shared_peers: options.shared_peers.clone(),
+        open: Mutex::default(),
+    });
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -99,6 +176,11 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Some(slot) = per_address.enter(peer.ip()) else {
+            // Closed unread: this address already holds its share of the cap.
+            tracing::debug!("closed a connection over its address's share");
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let connection =
             http.serve_connection(TokioIo::new(tcp), connection_service(router.clone(), peer));
@@ -106,6 +188,7 @@ pub async fn serve(
         tokio::spawn(async move {
             // Errors here are clients that vanished or timed out: nothing to report.
             let _ = connection.await;
+            drop(slot);
             drop(permit);
         });
     }

@@ -77,7 +77,11 @@ pub async fn read_form(
             )));
         }
     }
-    TryOnForm::from_parts(parts)
+    // Issue 13: hashing up to the whole body for the fingerprint is CPU work; on an async
+    // worker it would stall every other request that worker serves.
+    tokio::task::spawn_blocking(move || TryOnForm::from_parts(parts))
+        .await
+        .map_err(|error| ApiError::Internal(format!("fingerprinting the form failed: {error}")))?
 }
 
 /// Issue 6 (OWASP): a part declared as one image type whose bytes are another (a PNG sent as

@@ -49,7 +49,7 @@ impl ShopifyServer {
         let settings = Settings::from_cli(cli).expect("test settings are valid");
         let provider = Arc::new(LocalProvider::new(std::time::Duration::from_millis(200)));
         let state = AppState::new(settings, provider).expect("app state builds");
-        let serve_options = state.settings.serve;
+        let serve_options = state.settings.serve.clone();
         let router = mount(app(state), config.clone());
         tokio::spawn(async move {
             tryon_proxy::serving::serve(listener, router, serve_options, std::future::pending())

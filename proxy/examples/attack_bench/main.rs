@@ -1,92 +1,88 @@
-//! Issue 13's bounded loopback attacks: each scenario (one module file each) runs an attack
-//! of fixed size and length against an in-process proxy (or the part of it under attack) and
-//! prints what honest clients saw meanwhile (p50/p99) and the process's memory.
+//! Issue 13's bounded loopback attacks: each scenario starts a real `tryon-proxy` process (the
+//! binary next to this example, or `TRYON_PROXY_BIN`) on a loopback port, attacks it for a
+//! bounded count and time from one loopback address while an honest client on another address
+//! measures its latency, and prints the proxy's peak RSS (and its RSS before the attack) and the
+//! honest client's p50/p99.
 //!
 //! ```text
-//! cargo run --release -p tryon-proxy --example attack_bench [-- garment_cancel ids_flood]
+//! cargo build -p tryon-proxy --bin tryon-proxy --example attack_bench
+//! target/debug/examples/attack_bench [replay_uploads connection_hog relay_flood]
 //! ```
 //!
-//! With no argument every scenario runs. Loopback only; every loop is bounded in count and
-//! time. Memory is this process's RSS (proxy and clients together), before and after.
+//! Naming scenarios runs only those. Adding one: a new file in this folder with
+//! `pub async fn run() -> Report` and its name in the `scenarios!` line below. The scenarios in
+//! `in_process/` (garment_cancel, ids_flood) attack the proxy's parts inside this process, since
+//! what they count (in-flight map entries, Redis commands) is internal.
+//!
+//! Addresses: the whole of 127.0.0.0/8 is loopback on Linux, so the attacker, the honest
+//! client and (for the App Proxy) Shopify's relay each get an address of their own and the
+//! proxy's per-address limits see them apart, as it would see real clients.
 
-mod garment_cancel;
-mod ids_flood;
+mod honest;
+mod in_process;
+mod proxy;
 
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::pin::Pin;
 
-fn main() {
-    let chosen: Vec<String> = std::env::args().skip(1).collect();
-    let wants = |name: &str| chosen.is_empty() || chosen.iter().any(|c| c == name);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
-    if wants("garment_cancel") {
-        runtime.block_on(garment_cancel::run());
-    }
-    if wants("ids_flood") {
-        runtime.block_on(ids_flood::run());
-    }
+/// What one scenario measured.
+pub struct Report {
+    /// The proxy's resident set before the attack started, MiB.
+    pub idle_rss_mib: f64,
+    /// The proxy's peak resident set (VmHWM) over its whole life, MiB.
+    pub peak_rss_mib: f64,
+    pub honest: honest::Latencies,
+    /// What the attack achieved, in the scenario's own words.
+    pub attack: String,
 }
 
-/// Latencies of honest requests, in arrival order.
-#[derive(Default)]
-pub struct Honest(Vec<Duration>);
+type Run = fn() -> Pin<Box<dyn Future<Output = Report>>>;
 
-impl Honest {
-    /// `GET url` every `every` until `until`, recording each answer's time (a failed answer
-    /// counts as the time it took, and is reported).
-    pub async fn measure(url: String, every: Duration, until: Instant) -> Self {
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        let mut seen = Honest::default();
-        let mut failures = 0;
-        while Instant::now() < until {
-            let started = Instant::now();
-            match client.get(&url).send().await {
-                Ok(response) if response.status().is_success() => {
-                    let _ = response.bytes().await;
-                }
-                _ => failures += 1,
-            }
-            seen.0.push(started.elapsed());
-            tokio::time::sleep(every).await;
-        }
-        if failures > 0 {
-            println!("  honest requests that failed: {failures}");
-        }
-        seen
-    }
+struct Scenario {
+    name: &'static str,
+    run: Run,
+}
 
-    pub fn report(mut self, label: &str) {
-        self.0.sort();
-        let at = |q: f64| {
-            self.0
-                .get(((self.0.len() as f64 - 1.0) * q).round() as usize)
-                .copied()
-                .unwrap_or_default()
-        };
+/// Declares each scenario's module and lists it, in this order.
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        $(mod $name;)*
+        const SCENARIOS: &[Scenario] = &[$(Scenario {
+            name: stringify!($name),
+            run: || Box::pin($name::run()),
+        }),*];
+    };
+}
+
+scenarios!(replay_uploads, connection_hog, relay_flood);
+
+#[tokio::main]
+async fn main() {
+    let wanted: Vec<String> = std::env::args().skip(1).collect();
+    println!(
+        "tryon-proxy attack benchmark (loopback, {} CPUs, proxy {})",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        proxy::binary().display()
+    );
+    for scenario in SCENARIOS {
+        if !wanted.is_empty() && !wanted.iter().any(|w| w == scenario.name) {
+            continue;
+        }
+        println!("\n== {}", scenario.name);
+        let report = (scenario.run)().await;
+        println!("   attack: {}", report.attack);
         println!(
-            "  {label}: {} honest requests, p50 {:.2} ms, p99 {:.2} ms",
-            self.0.len(),
-            at(0.50).as_secs_f64() * 1000.0,
-            at(0.99).as_secs_f64() * 1000.0
+            "   proxy RSS: {:.1} MiB before the attack, peak {:.1} MiB (growth {:.1} MiB)",
+            report.idle_rss_mib,
+            report.peak_rss_mib,
+            report.peak_rss_mib - report.idle_rss_mib
         );
+        println!("   honest client: {}", report.honest);
     }
-}
-
-/// This process's resident memory, in KiB (`VmRSS` of /proc/self/status).
-pub fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    status
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix("VmRSS:")?
-                .trim()
-                .strip_suffix("kB")?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .expect("VmRSS in /proc/self/status")
+    for name in in_process::SCENARIOS {
+        if wanted.is_empty() || wanted.iter().any(|w| w == name) {
+            println!("\n== {name} (in process)");
+            in_process::run(name).await;
+        }
+    }
 }

@@ -4,6 +4,12 @@
 //! socket peer is one of our own reverse proxies (`TRYON_TRUSTED_PROXIES`). Even then the
 //! left-most entries are the client's to invent: the chain is walked from the right, skipping
 //! our trusted proxies, and the first address that is not one of them is the client.
+//!
+//! Issue 13: a request Shopify's App Proxy relayed (its signature verified) comes from one of
+//! a few Shopify servers, which relay every shopper of every shop. Shopify appends the
+//! address its relay received the request from (the shopper's) to `X-Forwarded-For`, so for
+//! those requests the entry just left of the relay's own hop is the shopper
+//! ([`relayed_shopper`]); what the shopper wrote further left is still ignored.
 
 use std::net::IpAddr;
 
@@ -16,14 +22,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
     if !is_trusted(peer, trusted) {
         return peer;
     }
-    // Several X-Forwarded-For headers form one list, in order.
-    let entries: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .collect();
+    let entries = forwarded_entries(headers);
     let mut nearest = peer;
     for entry in entries.iter().rev() {
         let Some(ip) = parse_entry(entry) else {
@@ -37,6 +36,36 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
         nearest = ip;
     }
     nearest
+}
+
+/// The shopper's address of a request Shopify's App Proxy relayed from `peer` (the relay, or
+/// one of our own proxies in front of us): the hops our trusted proxies appended are skipped,
+/// the next hop is Shopify's relay, and the entry left of it is the one the relay appended.
+/// `None` when that entry is missing, unreadable or one of our own proxies: the caller then
+/// counts the request against the relay's address, which is stricter, never looser.
+pub fn relayed_shopper(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
+    let entries = forwarded_entries(headers);
+    let mut rest = entries.as_slice();
+    let mut hop = peer.to_canonical();
+    while is_trusted(hop, trusted) {
+        let (last, before) = rest.split_last()?;
+        hop = parse_entry(last)?;
+        rest = before;
+    }
+    // `hop` is Shopify's relay; the shopper is what it appended.
+    let shopper = parse_entry(rest.last()?)?;
+    (!is_trusted(shopper, trusted)).then_some(shopper)
+}
+
+/// Every `X-Forwarded-For` entry, left to right; several headers form one list, in order.
+fn forwarded_entries(headers: &HeaderMap) -> Vec<&str> {
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect()
 }
 
 fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
@@ -143,6 +172,41 @@ mod tests {
         assert_eq!(
             client_ip(ip("::ffff:10.0.0.1"), &xff, &trusted()),
             ip("198.51.100.9")
+        );
+    }
+
+    #[test]
+    fn a_relayed_shopper_is_the_entry_shopify_appended() {
+        // Shopify's relay (203.0.113.50) is the peer; the shopper forged 6.6.6.6 on the left.
+        let relay = ip("203.0.113.50");
+        let xff = headers(&["6.6.6.6, 198.51.100.9"]);
+        assert_eq!(relayed_shopper(relay, &xff, &[]), Some(ip("198.51.100.9")));
+        // Behind our own proxy, which appended the relay's address.
+        let behind = headers(&["6.6.6.6, 198.51.100.9", "203.0.113.50"]);
+        assert_eq!(
+            relayed_shopper(ip("10.0.0.1"), &behind, &trusted()),
+            Some(ip("198.51.100.9"))
+        );
+    }
+
+    #[test]
+    fn a_missing_or_malformed_relayed_shopper_is_none() {
+        let relay = ip("203.0.113.50");
+        assert_eq!(relayed_shopper(relay, &headers(&[]), &[]), None);
+        assert_eq!(
+            relayed_shopper(relay, &headers(&["1.2.3.4, junk"]), &[]),
+            None
+        );
+        assert_eq!(relayed_shopper(relay, &headers(&[""]), &[]), None);
+        // Our proxy with nothing it vouches for.
+        assert_eq!(
+            relayed_shopper(ip("10.0.0.1"), &headers(&[]), &trusted()),
+            None
+        );
+        // A "shopper" inside our own network is not one.
+        assert_eq!(
+            relayed_shopper(relay, &headers(&["10.4.4.4"]), &trusted()),
+            None
         );
     }
 

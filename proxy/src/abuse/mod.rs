@@ -1,13 +1,17 @@
 //! Credit abuse: every paid try-on costs the merchant money, so creates are limited per
-//! client address, per shop per day, and for the whole proxy per day.
+//! client, per shop per day, and for the whole proxy per day.
 //!
-//! The per-address limit is a token bucket (default burst 3, then one per 20 s; checks have
-//! their own, looser bucket). Daily quotas are *reserved* when a create is admitted and kept
-//! only when the provider accepted the task ([`Charge::settle`]); a create that the provider
-//! refused gives its reservation back, so a shopper is never charged for nothing, while
-//! concurrent creates can never overshoot a quota. Counters sit behind [`CounterStore`] so a
-//! shared store can replace [`MemoryStore`] when several instances run.
+//! The per-client limit is a token bucket (default burst 3, then one per 20 s; checks have
+//! their own, looser bucket, and so do replays of a completed `Idempotency-Key`, since every
+//! body the proxy reads costs it). A client is its address ([`Client::Address`]), or, for a
+//! request Shopify's App Proxy relayed, the shopper's address within that shop
+//! ([`Client::Relayed`]). Daily quotas are *reserved* when a create (or a paid check) is
+//! admitted and kept only when the provider may have billed it ([`Charge::settle`]); a create
+//! that the provider refused gives its reservation back, so a shopper is never charged for
+//! nothing, while concurrent creates can never overshoot a quota. Counters sit behind
+//! [`CounterStore`] so a shared store can replace [`MemoryStore`] when several instances run.
 
+mod charge;
 mod client_ip;
 mod clock;
 mod store;
@@ -16,7 +20,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use client_ip::{client_ip, parse_trusted_proxies};
+use axum::http::HeaderMap;
+use ipnet::IpNet;
+
+pub use charge::{Charge, Cost};
+pub use client_ip::{client_ip, parse_trusted_proxies, relayed_shopper};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use store::{BucketRule, CounterStore, MemoryStore, StoreError};
 // The durable stores (crate::store) run the same bucket arithmetic.
@@ -26,12 +34,16 @@ use crate::providers::ProviderError;
 use crate::wire::ErrorCode;
 
 /// Every limit, as configured (`TRYON_CREATE_BURST`, `TRYON_CREATE_PERIOD_S`,
-/// `TRYON_SHOP_DAILY_QUOTA`, `TRYON_DAILY_BUDGET`).
+/// `TRYON_REPLAY_BURST`, `TRYON_SHOP_DAILY_QUOTA`, `TRYON_DAILY_BUDGET`, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AbuseLimits {
     pub create: BucketRule,
     pub check: BucketRule,
-    /// Try-ons per shop per UTC day; `None` = unlimited.
+    /// Re-sent creates whose `Idempotency-Key` already made a task: their bodies are read and
+    /// hashed to be compared, so they are not free, but looser than creates.
+    pub replay: BucketRule,
+    /// Try-ons per shop per UTC day (paid checks count as their share of one); `None` =
+    /// unlimited.
     pub shop_daily_quota: Option<u64>,
     /// Paid try-ons for the whole proxy per UTC day; `None` = unlimited.
     pub daily_budget: Option<u64>,
@@ -48,8 +60,68 @@ impl Default for AbuseLimits {
                 burst: 10,
                 period: Duration::from_secs(3),
             },
-            shop_daily_quota: None,
+            replay: BucketRule {
+                burst: 10,
+                period: Duration::from_secs(3),
+            },
+            shop_daily_quota: Some(DEFAULT_SHOP_DAILY_QUOTA),
             daily_budget: None,
+        }
+    }
+}
+
+/// Issue 13: try-ons one shop may start per UTC day unless configured otherwise. A busy shop
+/// sees a few hundred try-ons a day; a thousand leaves room for its best days while one
+/// shop's abuse (or bug) can spend at most this much of the merchant's credit.
+pub const DEFAULT_SHOP_DAILY_QUOTA: u64 = 1000;
+
+/// Whom the per-client buckets count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Client {
+    /// The socket peer, or the client our own proxies vouch for (see [`client_ip`]).
+    Address(IpAddr),
+    /// A shopper relayed by Shopify's App Proxy for `shop`, at the address Shopify saw.
+    Relayed { shop: String, shopper: IpAddr },
+}
+
+impl From<IpAddr> for Client {
+    fn from(address: IpAddr) -> Self {
+        Self::Address(address)
+    }
+}
+
+impl Client {
+    /// The client of a request from `peer` with `headers`. `relayed_for` is the shop of a
+    /// request whose App Proxy signature verified: its shopper is keyed within that shop; when
+    /// the shopper's address is missing or malformed the request counts as the relay's (one
+    /// bucket for all of them: stricter, never looser). Unsigned requests keep the trusted
+    /// proxies' rule.
+    pub fn of_request(
+        peer: IpAddr,
+        headers: &HeaderMap,
+        trusted: &[IpNet],
+        relayed_for: Option<&str>,
+    ) -> Self {
+        if let Some(shop) = relayed_for {
+            match relayed_shopper(peer, headers, trusted) {
+                Some(shopper) => {
+                    return Self::Relayed {
+                        shop: shop.to_owned(),
+                        shopper,
+                    };
+                }
+                None => tracing::warn!(
+                    "an App Proxy request carried no readable shopper address; counting it as the relay's"
+                ),
+            }
+        }
+        Self::Address(client_ip(peer, headers, trusted))
+    }
+
+    fn bucket_key(&self) -> String {
+        match self {
+            Self::Address(address) => address_key(*address),
+            Self::Relayed { shop, shopper } => format!("{shop}|{}", address_key(*shopper)),
         }
     }
 }
@@ -141,49 +213,60 @@ impl Limiter {
     }
 
     /// Admits a pre-flight check from `client`.
-    pub async fn admit_check(&self, client: IpAddr) -> Result<(), Refusal> {
-        self.take("check", client, self.limits.check).await
+    pub async fn admit_check(&self, client: impl Into<Client>) -> Result<(), Refusal> {
+        self.take("check", &client.into(), self.limits.check).await
     }
 
-    /// Admits a create from `client` for `shop` (when known), reserving one unit of each daily
-    /// quota. The returned [`Charge`] must be settled once the provider has answered.
+    /// Admits the body of a create whose `Idempotency-Key` already made a task (a replay):
+    /// reading and hashing it costs, so it takes a token of the client's replay bucket.
+    pub async fn admit_replay(&self, client: impl Into<Client>) -> Result<(), Refusal> {
+        self.take("replay", &client.into(), self.limits.replay)
+            .await
+    }
+
+    /// Admits a create from `client` for `shop` (when known), reserving one try-on of each
+    /// daily quota. The returned [`Charge`] must be settled once the provider has answered.
     pub async fn admit_create(
         &self,
-        client: IpAddr,
+        client: impl Into<Client>,
         shop: Option<&str>,
     ) -> Result<Charge, Refusal> {
-        self.take("create", client, self.limits.create).await?;
+        self.take("create", &client.into(), self.limits.create)
+            .await?;
+        self.charge(shop, Cost::TRY_ON).await
+    }
+
+    /// Reserves `cost` of each daily quota for a paid call other than a create (a vendor's
+    /// check); the client's own bucket has been taken by [`Limiter::admit_check`].
+    pub async fn charge(&self, shop: Option<&str>, cost: Cost) -> Result<Charge, Refusal> {
         let now = self.clock.now_ms();
-        let day = clock::day_of(now);
-        let mut charge = Charge {
-            store: self.store.clone(),
-            day,
-            reserved: Vec::new(),
-            settled: false,
-        };
+        let mut charge = Charge::new(self.store.clone(), clock::day_of(now), cost);
         if let (Some(shop), Some(quota)) = (shop, self.limits.shop_daily_quota) {
+            let limit = charge::quota_in_halves(quota);
             charge
-                .reserve(format!("shop:{shop}"), quota, QuotaScope::Shop, now)
+                .reserve(format!("cost:shop:{shop}"), limit, QuotaScope::Shop, now)
                 .await?;
         }
         if let Some(budget) = self.limits.daily_budget {
+            let limit = charge::quota_in_halves(budget);
             charge
-                .reserve("budget".to_owned(), budget, QuotaScope::Proxy, now)
+                .reserve("cost:budget".to_owned(), limit, QuotaScope::Proxy, now)
                 .await?;
         }
         Ok(charge)
     }
 
-    async fn take(&self, kind: &str, client: IpAddr, rule: BucketRule) -> Result<(), Refusal> {
-        let key = format!("{kind}:{}", bucket_key(client));
+    async fn take(&self, kind: &str, client: &Client, rule: BucketRule) -> Result<(), Refusal> {
+        let key = format!("{kind}:{}", client.bucket_key());
         let verdict = self.store.take(&key, rule, self.clock.now_ms()).await?;
         verdict.map_err(|retry_after| Refusal::RateLimited { retry_after })
     }
 }
 
 /// IPv6 clients are limited per /64: one subscriber usually holds a whole /64 and could
-/// otherwise rotate through 2^64 addresses.
-fn bucket_key(client: IpAddr) -> String {
+/// otherwise rotate through 2^64 addresses. Also the key of `serving`'s per-address
+/// connection share.
+pub(crate) fn address_key(client: IpAddr) -> String {
     match client.to_canonical() {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => {
@@ -193,89 +276,13 @@ fn bucket_key(client: IpAddr) -> String {
     }
 }
 
-/// Daily-quota units reserved for one create. Dropping it unsettled gives them back (the
-/// create failed before reaching the provider).
-pub struct Charge {
-    store: Arc<dyn CounterStore>,
-    day: u64,
-    reserved: Vec<String>,
-    settled: bool,
-}
-
-impl Charge {
-    async fn reserve(
-        &mut self,
-        key: String,
-        limit: u64,
-        scope: QuotaScope,
-        now_ms: u64,
-    ) -> Result<(), Refusal> {
-        if self.store.reserve_daily(&key, self.day, limit).await? {
-            self.reserved.push(key);
-            return Ok(());
-        }
-        Err(Refusal::QuotaExhausted {
-            scope,
-            retry_after: clock::until_next_day(now_ms),
-        })
-    }
-
-    /// Keeps the reservations if the provider accepted the task, gives them back otherwise.
-    pub async fn settle(mut self, provider_accepted: bool) {
-        self.settled = true;
-        if !provider_accepted {
-            release_all(
-                self.store.clone(),
-                self.day,
-                std::mem::take(&mut self.reserved),
-            )
-            .await;
-        }
-    }
-}
-
-impl Drop for Charge {
-    fn drop(&mut self) {
-        if self.settled || self.reserved.is_empty() {
-            return;
-        }
-        let (store, day, keys) = (
-            self.store.clone(),
-            self.day,
-            std::mem::take(&mut self.reserved),
-        );
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(release_all(store, day, keys));
-        }
-    }
-}
-
-async fn release_all(store: Arc<dyn CounterStore>, day: u64, keys: Vec<String>) {
-    for key in keys {
-        if let Err(error) = store.release_daily(&key, day).await {
-            tracing::warn!(%error, "could not give back a quota reservation");
-        }
-    }
-}
-
-/// Whether a provider run means the vendor accepted (and will bill) the task. Refusals before
-/// acceptance (bad input, vendor unavailable, no credit, bad key) are free; a task that was accepted and then
-/// failed, or whose fate is unknown after a timeout, is assumed billed.
+/// Whether a provider run (or check) may have been billed, so its daily-quota reservation is
+/// kept: see [`ProviderError::may_be_billed`].
 pub fn provider_accepted<T>(outcome: &Result<T, ProviderError>) -> bool {
-    match outcome {
-        Ok(_) => true,
-        Err(
-            ProviderError::InputRejected { .. }
-            | ProviderError::Unavailable { .. }
-            | ProviderError::OutOfCredit(_)
-            | ProviderError::Auth(_),
-        ) => false,
-        Err(
-            ProviderError::Failed(_)
-            | ProviderError::Timeout(_)
-            | ProviderError::RejectedBilled { .. },
-        ) => true,
-    }
+    outcome
+        .as_ref()
+        .err()
+        .is_none_or(ProviderError::may_be_billed)
 }
 
 #[cfg(test)]

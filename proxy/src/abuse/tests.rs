@@ -287,7 +287,11 @@ async fn checks_have_their_own_bucket() {
 
 #[test]
 fn provider_outcomes_that_are_billed() {
-    let rejected: Result<(), _> = Err(ProviderError::InputRejected {
+    let rejected: Result<(), _> = Err(ProviderError::RejectedBilled {
+        code: ErrorCode::ContentRejected,
+        message: "nsfw".into(),
+    });
+    let refused_unbilled: Result<(), _> = Err(ProviderError::InputRejected {
         code: ErrorCode::ContentRejected,
         message: "nsfw".into(),
     });
@@ -295,7 +299,19 @@ fn provider_outcomes_that_are_billed() {
         message: "503".into(),
         retry_after: None,
     });
-    assert!(!provider_accepted(&rejected));
+    let bad_photo: Result<(), _> = Err(ProviderError::InputRejected {
+        code: ErrorCode::InvalidImage,
+        message: "400".into(),
+    });
+    assert!(
+        provider_accepted(&rejected),
+        "issue 13: content the vendor's model refused was billed (FitInView: not refunded)"
+    );
+    assert!(
+        !provider_accepted(&refused_unbilled),
+        "a refusal no vendor documents as charged is free"
+    );
+    assert!(!provider_accepted(&bad_photo));
     assert!(!provider_accepted(&unavailable));
     assert!(provider_accepted(&Ok::<_, ProviderError>(())));
     assert!(provider_accepted(&Err::<(), _>(ProviderError::Failed(
@@ -304,4 +320,130 @@ fn provider_outcomes_that_are_billed() {
     assert!(provider_accepted(&Err::<(), _>(ProviderError::Timeout(
         Duration::from_secs(1)
     ))));
+}
+
+#[tokio::test]
+async fn relayed_shoppers_of_one_relay_have_buckets_of_their_own_within_their_shop() {
+    let (limiter, _) = limiter(AbuseLimits::default());
+    let shopper = |shop: &str, n: u8| Client::Relayed {
+        shop: shop.into(),
+        shopper: ip(&format!("198.51.100.{n}")),
+    };
+    for n in 0..20 {
+        limiter
+            .admit_create(shopper("a.myshopify.com", n), Some("a.myshopify.com"))
+            .await
+            .unwrap_or_else(|e| panic!("shopper {n}: {e}"))
+            .settle(true)
+            .await;
+    }
+    for _ in 0..2 {
+        limiter
+            .admit_create(shopper("a.myshopify.com", 0), Some("a.myshopify.com"))
+            .await
+            .unwrap();
+    }
+    assert!(
+        limiter
+            .admit_create(shopper("a.myshopify.com", 0), Some("a.myshopify.com"))
+            .await
+            .is_err(),
+        "one shopper past the burst"
+    );
+    assert!(
+        limiter
+            .admit_create(shopper("b.myshopify.com", 0), Some("b.myshopify.com"))
+            .await
+            .is_ok(),
+        "the same address in another shop is another shopper"
+    );
+    assert!(
+        limiter.admit_create(ip("198.51.100.0"), None).await.is_ok(),
+        "and so is the address on its own"
+    );
+}
+
+#[tokio::test]
+async fn replays_take_tokens_of_their_own_bucket() {
+    let (limiter, clock) = limiter(AbuseLimits {
+        replay: BucketRule {
+            burst: 2,
+            period: Duration::from_secs(5),
+        },
+        ..AbuseLimits::default()
+    });
+    let client = ip("198.51.100.1");
+    assert!(limiter.admit_replay(client).await.is_ok());
+    assert!(limiter.admit_replay(client).await.is_ok());
+    let refused = limiter.admit_replay(client).await.unwrap_err();
+    assert_eq!(
+        (refused.code(), refused.retry_after_secs()),
+        (ErrorCode::RateLimited, 5)
+    );
+    clock.advance(Duration::from_secs(5));
+    assert!(limiter.admit_replay(client).await.is_ok());
+    assert!(
+        limiter.admit_create(client, None).await.is_ok(),
+        "replays spend no create tokens"
+    );
+}
+
+#[tokio::test]
+async fn paid_checks_count_as_their_share_of_a_try_on() {
+    let (limiter, _) = limiter(generous_bucket(AbuseLimits {
+        shop_daily_quota: Some(2),
+        daily_budget: Some(3),
+        ..AbuseLimits::default()
+    }));
+    let half = Cost::of_try_ons(0.5).expect("a paid check");
+    assert_eq!(half.halves(), 1);
+    assert_eq!(
+        Cost::of_try_ons(0.3).map(Cost::halves),
+        Some(1),
+        "rounded up"
+    );
+    assert_eq!(Cost::of_try_ons(0.0), None, "free checks are not counted");
+    let shop = Some("a.myshopify.com");
+    // One try-on and two half-priced checks spend a shop quota of two try-ons.
+    limiter
+        .admit_create(ip("198.51.100.1"), shop)
+        .await
+        .unwrap()
+        .settle(true)
+        .await;
+    for _ in 0..2 {
+        limiter.charge(shop, half).await.unwrap().settle(true).await;
+    }
+    let refused = limiter.charge(shop, half).await.err().expect("shop spent");
+    assert!(
+        matches!(
+            refused,
+            Refusal::QuotaExhausted {
+                scope: QuotaScope::Shop,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    // A check the vendor did not bill gives its half back; the budget (3 try-ons, 6 halves)
+    // has spent 4, then 5.
+    limiter
+        .charge(None, half)
+        .await
+        .unwrap()
+        .settle(false)
+        .await;
+    limiter.charge(None, half).await.unwrap().settle(true).await;
+    assert!(
+        limiter
+            .admit_create(ip("198.51.100.2"), None)
+            .await
+            .is_err(),
+        "half a try-on left is not enough for a try-on"
+    );
+    limiter.charge(None, half).await.unwrap().settle(true).await;
+    assert!(
+        limiter.charge(None, half).await.is_err(),
+        "budget of 3 spent"
+    );
 }

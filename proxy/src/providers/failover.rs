@@ -214,6 +214,14 @@ impl Provider for Failover {
             .await
     }
 
+    /// The dearest of the list: a check may be answered by any of them.
+    fn check_cost(&self) -> f64 {
+        self.providers
+            .iter()
+            .map(|p| p.check_cost())
+            .fold(0.0, f64::max)
+    }
+
     fn accepts_webhooks(&self) -> bool {
         self.providers.iter().any(|p| p.accepts_webhooks())
     }

@@ -208,10 +208,13 @@ impl Fitroom {
         image: &PreparedImage,
         waiting: Option<&dyn ProgressSink>,
     ) -> Result<T, ProviderError> {
-        // Checks run while a shopper waits, like creates.
+        // Issue 13: a check costs 0.5 credit, so it is never re-sent after an ambiguous
+        // failure. One a try-on waits for (`auto`) goes with its create; one a shopper asked
+        // for through the check routes goes after creates.
+        let priority = waiting.map_or(Priority::Check, |_| Priority::Create);
         let reply = self
             .api
-            .call(Replay::Safe, Priority::Create, waiting, |http| {
+            .call(Replay::CreateOnce, priority, waiting, |http| {
                 http.post(self.api.url(path))
                     .multipart(Form::new().part("input_image", image_part(image, "input.jpg")))
             })
@@ -293,6 +296,11 @@ impl Provider for Fitroom {
 
     async fn check_garment(&self, garment: &PreparedImage) -> Result<GarmentCheck, ProviderError> {
         self.garment_check(garment, None).await
+    }
+
+    /// "0.5 credits" per input check, "1 credit per image" per try-on.
+    fn check_cost(&self) -> f64 {
+        0.5
     }
 }
 

@@ -182,6 +182,22 @@ impl ProviderError {
         }
     }
 
+    /// Whether the vendor may have billed the call that failed so, which keeps its daily-quota
+    /// reservation (`abuse`). Refusals before any work (bad input, vendor unavailable, no
+    /// credit, bad key) are free; a task accepted and then failed, or whose fate is unknown
+    /// after a timeout, is assumed billed. So is a refusal the vendor documents as charged
+    /// ([`ProviderError::RejectedBilled`], e.g. FitInView's `content_blocked`, not refunded).
+    pub fn may_be_billed(&self) -> bool {
+        match self {
+            // A refusal is free unless the vendor documents it as charged (`RejectedBilled`).
+            Self::InputRejected { .. }
+            | Self::Unavailable { .. }
+            | Self::OutOfCredit(_)
+            | Self::Auth(_) => false,
+            Self::Failed(_) | Self::Timeout(_) | Self::RejectedBilled { .. } => true,
+        }
+    }
+
     /// Whether new tasks should go to the next provider of a failover list: the provider,
     /// not the shopper's input, is the problem.
     pub fn fails_over(&self) -> bool {
@@ -265,6 +281,13 @@ pub trait Provider: Send + Sync + 'static {
     /// What kind of garment is this, and is it usable? Local checks unless the provider has one.
     async fn check_garment(&self, garment: &PreparedImage) -> Result<GarmentCheck, ProviderError> {
         Ok(checks::local_garment_check(garment))
+    }
+
+    /// Issue 13: what one of this provider's own checks (those [`ProviderInfo::checks`] says
+    /// it performs) costs the merchant, as a share of one of its try-ons (Fitroom: 0.5 credit
+    /// against 1). Paid checks count against the daily quotas; free and local ones do not.
+    fn check_cost(&self) -> f64 {
+        0.0
     }
 
     /// Whether this provider waits for signed webhooks (FitInView with a webhook secret and

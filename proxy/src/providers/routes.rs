@@ -150,10 +150,12 @@ pub(crate) async fn check_person(
         Err(error) => return error.into_response(),
     };
     let judged = shared.bounded(shared.provider.check_person(&image)).await;
-    match judged {
+    let billed = CheckJudged::of(&judged);
+    let response = match judged {
         Ok(check) => Json(check).into_response(),
         Err(error) => provider_problem(&error),
-    }
+    };
+    billed.mark(response)
 }
 
 /// What kind of garment is this, and is it usable? `kind` is `null` when only the local
@@ -186,9 +188,36 @@ pub(crate) async fn check_garment(
         Err(error) => return error.into_response(),
     };
     let judged = shared.bounded(shared.provider.check_garment(&image)).await;
-    match judged {
+    let billed = CheckJudged::of(&judged);
+    let response = match judged {
         Ok(check) => Json(check).into_response(),
         Err(error) => provider_problem(&error),
+    };
+    billed.mark(response)
+}
+
+/// Issue 13: on the answer of a check the provider judged, whether the vendor may have billed
+/// it ([`ProviderError::may_be_billed`]; a verdict from the provider's cache counts too, as
+/// the route cannot tell). The check gate keeps a paid check's quota reservation only then;
+/// an answer without it (refused before the provider was asked) gives it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckJudged {
+    pub may_be_billed: bool,
+}
+
+impl CheckJudged {
+    fn of<T>(judged: &Result<T, ProviderError>) -> Self {
+        Self {
+            may_be_billed: judged
+                .as_ref()
+                .err()
+                .is_none_or(ProviderError::may_be_billed),
+        }
+    }
+
+    fn mark(self, mut response: Response) -> Response {
+        response.extensions_mut().insert(self);
+        response
     }
 }
 

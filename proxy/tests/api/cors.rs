@@ -81,7 +81,7 @@ pub(crate) async fn server_with(
         .expect("app state builds")
         .with_shopify(config);
     let router = app(state.clone());
-    let serve_options = state.settings.serve;
+    let serve_options = state.settings.serve.clone();
     tokio::spawn(async move {
         tryon_proxy::serving::serve(listener, router, serve_options, std::future::pending())
             .await

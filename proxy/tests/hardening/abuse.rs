@@ -151,7 +151,9 @@ async fn browsers_must_send_an_idempotency_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_creates_with_one_key_make_exactly_one_upstream_task() {
-    let server = Arc::new(Server::start(&["--create-burst", "1000"]).await);
+    // Replays past the replay bucket would get 429 (issue 13); not what is tested here.
+    let limits = ["--create-burst", "1000", "--replay-burst", "1000"];
+    let server = Arc::new(Server::start(&limits).await);
     let creates: Vec<_> = (0..50)
         .map(|_| {
             let server = server.clone();
@@ -195,4 +197,48 @@ async fn an_identical_submission_without_a_key_returns_the_existing_task() {
     server.provider.wait_jobs(2).await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(server.provider.jobs().len(), 2);
+}
+
+/// Issue 13: a completed key used to skip the per-client limit before the body was read, so
+/// one key allowed any number of parallel uploads, each received and hashed. Now each replay
+/// takes a token of the client's replay bucket (default: a burst of 10, one per 3 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_replays_of_a_completed_key_past_the_replay_bucket_get_429() {
+    let server = Arc::new(Server::start(&[]).await);
+    let (status, _, first) = server
+        .create(Create::unique(5).header("Idempotency-Key", "done-once"))
+        .await;
+    assert_eq!(status, 202, "{first}");
+    let replays: Vec<_> = (0..20)
+        .map(|_| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                server
+                    .create(Create::unique(5).header("Idempotency-Key", "done-once"))
+                    .await
+            })
+        })
+        .collect();
+    let (mut replayed, mut refused) = (0, 0);
+    for replay in replays {
+        let (status, retry_after, json) = replay.await.unwrap();
+        match status {
+            202 => {
+                assert_eq!(json["id"], first["id"], "a replay names the first task");
+                replayed += 1;
+            }
+            429 => {
+                assert_problem(status, &json, 429, "rate_limited");
+                assert!(retry_after.is_some(), "429 carries Retry-After");
+                refused += 1;
+            }
+            other => panic!("expected 202 or 429, got {other}: {json}"),
+        }
+    }
+    // The burst of 10, and one more token if the replays took over 3 s on a loaded machine.
+    assert!(
+        (10..=11).contains(&replayed) && replayed + refused == 20,
+        "{replayed} replays answered, {refused} refused"
+    );
+    assert_eq!(server.provider.wait_jobs(1).await.len(), 1);
 }

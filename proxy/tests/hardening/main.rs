@@ -6,5 +6,6 @@
 mod abuse;
 mod corpus;
 mod hostile_inputs;
+mod relay;
 mod slow_clients;
 mod support;

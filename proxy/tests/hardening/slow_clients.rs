@@ -142,8 +142,17 @@ async fn trickle_gets_408(path: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_idle_sockets_do_not_stop_healthz() {
-    // Idle sockets must outlive the check, so this server waits 30 s for request heads.
-    let server = Server::start(&["--header-timeout-s", "30", "--max-connections", "4096"]).await;
+    // Idle sockets must outlive the check, so this server waits 30 s for request heads. They
+    // all come from 127.0.0.1, which may hold them all here: the cap itself is under test.
+    let server = Server::start(&[
+        "--header-timeout-s",
+        "30",
+        "--max-connections",
+        "4096",
+        "--max-connections-per-ip",
+        "4096",
+    ])
+    .await;
     let mut idle = Vec::with_capacity(2000);
     for i in 0..2000 {
         let stream = TcpStream::connect(server.addr)
@@ -164,7 +173,15 @@ async fn two_thousand_idle_sockets_do_not_stop_healthz() {
 
 #[tokio::test]
 async fn at_the_connection_cap_new_connections_wait_until_one_closes() {
-    let server = Server::start(&["--header-timeout-s", "30", "--max-connections", "2"]).await;
+    let server = Server::start(&[
+        "--header-timeout-s",
+        "30",
+        "--max-connections",
+        "2",
+        "--max-connections-per-ip",
+        "3",
+    ])
+    .await;
     let first = TcpStream::connect(server.addr).await.unwrap();
     let second = TcpStream::connect(server.addr).await.unwrap();
     let health = server.client.get(server.url("/healthz")).send();
@@ -180,4 +197,77 @@ async fn at_the_connection_cap_new_connections_wait_until_one_closes() {
         .expect("answered once a slot is free")
         .expect("/healthz");
     assert_eq!(response.status(), 200);
+}
+
+/// A connection from `from` (a loopback address of its own) to `server`.
+async fn connect_from(from: &str, server: &Server) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    socket.connect(server.addr).await.unwrap()
+}
+
+/// Issue 13: one address may hold only its share of the connection cap.
+#[tokio::test]
+async fn one_address_past_its_share_of_connections_is_closed_while_another_is_served() {
+    let server = Server::start(&[
+        "--header-timeout-s",
+        "30",
+        "--max-connections",
+        "8",
+        "--max-connections-per-ip",
+        "2",
+    ])
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = connect_from("127.0.0.2", &server).await;
+        // A request head that never ends: each connection holds its slot.
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        held.push(stream);
+    }
+    // Give the server time to accept both before the third arrives.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut third = connect_from("127.0.0.2", &server).await;
+    let _ = third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let (received, after) = read_until_closed(&mut third, Duration::from_secs(2)).await;
+    assert!(
+        received.is_empty(),
+        "a connection past the share was served: {:?}",
+        String::from_utf8_lossy(&received)
+    );
+    assert!(
+        after < Duration::from_secs(1),
+        "closed after {after:?}, not at once"
+    );
+    // Another address is served at once, beside the two held connections.
+    let mut other = connect_from("127.0.0.4", &server).await;
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (answer, _) = read_until_closed(&mut other, Duration::from_secs(2)).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    // Once one of its connections closes, the address may open another.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut again = connect_from("127.0.0.2", &server).await;
+    again
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (answer, _) = read_until_closed(&mut again, Duration::from_secs(2)).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
 }

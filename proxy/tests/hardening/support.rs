@@ -111,7 +111,7 @@ impl Server {
             .await
             .expect("bind loopback");
         let addr = listener.local_addr().unwrap();
-        let options = state.settings.serve;
+        let options = state.settings.serve.clone();
         let router = app(state);
         tokio::spawn(tryon_proxy::serving::serve(
             listener,

@@ -12,6 +12,7 @@ mod budget;
 mod fitinview;
 mod fitroom;
 mod rate_signals;
+mod paid_calls;
 mod resume;
 mod routes;
 mod through_v1;

@@ -33,7 +33,7 @@ async fn proxy(provider: Arc<dyn Provider>) -> String {
         AppState::new(Settings::from_cli(cli).unwrap(), provider).expect("app state builds");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let options = state.settings.serve;
+    let options = state.settings.serve.clone();
     let router = app(state);
     tokio::spawn(async move {
         tryon_proxy::serving::serve(listener, router, options, std::future::pending()).await
@@ -392,6 +392,7 @@ async fn a_vendor_error_text_reaches_no_status_or_event_on_any_vendor() {
                     api_key: SecretString::from(KEY),
                     base_url: tryiton.base_url().parse().unwrap(),
                     status_path: tryiton::DEFAULT_STATUS_PATH.into(),
+                    style: Default::default(),
                     tuning: tuning(),
                 })
                 .unwrap(),

@@ -90,7 +90,7 @@ impl TestServer {
         let state = AppState::with_store(settings, provider, store).expect("app state builds");
         let router = app(state.clone());
         // Served like the binary serves (issue 6: header timeout, connection cap, peer address).
-        let serve_options = state.settings.serve;
+        let serve_options = state.settings.serve.clone();
         tokio::spawn(async move {
             tryon_proxy::serving::serve(listener, router, serve_options, std::future::pending())
                 .await

@@ -3,8 +3,9 @@
 //! Vendors count requests per key over a sliding window (Fitroom: 60 per minute). The limiter
 //! keeps a log of the calls it let through and admits a new one only while fewer than `limit`
 //! occupy the window. Waiting calls line up by priority, then arrival: a create (a shopper
-//! who just pressed the button) goes before the polls of tasks already running, which can
-//! afford to be a little late.
+//! who just pressed the button) goes before a shopper's pre-flight check (issue 13: anyone
+//! can ask for one, and some cost credit), which goes before the polls of tasks already
+//! running, which can afford to be a little late.
 //!
 //! The vendor counts a call when it receives it, which we never observe: only that it lies
 //! between sending the call and its answer arriving. A call sent late may arrive at once and
@@ -21,7 +22,8 @@
 //! creates (`limit / 6`, at least one), and once half the window is spent they are paced, one
 //! poll per `window / limit`, so the polls of many running tasks spread over the window instead
 //! of racing into it. A lone try-on, far from the limit, still polls at its own pace. A create
-//! may spend the reserve at once.
+//! may spend the reserve at once; checks leave it alone too, so a flood of them never makes a
+//! create wait.
 //!
 //! Several instances on one shared store (issue 7) spend the same key's budget, so each call
 //! the head of the local line would send is also counted in the store's window for that key
@@ -52,8 +54,12 @@ use crate::store::Store;
 pub enum Priority {
     /// Creates, the uploads and checks a create waits for: a shopper is watching a spinner.
     Create = 0,
+    /// Issue 13: a shopper's pre-flight check (`POST /v1/checks/…`). Anyone can ask for one,
+    /// so checks go after creates and, like polls, leave the creates' reserve of the window
+    /// alone; they are not paced, since a shopper waits for the answer.
+    Check = 1,
     /// Status polls and clean-up calls of tasks already running.
-    Poll = 1,
+    Poll = 2,
 }
 
 #[derive(Debug)]
@@ -104,7 +110,7 @@ impl State {
     fn room_for(&self, priority: Priority) -> u32 {
         match priority {
             Priority::Create => self.limit,
-            Priority::Poll => self.limit - reserve_for_creates(self.limit),
+            Priority::Check | Priority::Poll => self.limit - reserve_for_creates(self.limit),
         }
     }
 
@@ -537,6 +543,48 @@ mod tests {
             handle.await.unwrap();
         }
         assert_eq!(*order.lock().unwrap(), ["create", "poll-a", "poll-b"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn checks_go_after_creates_and_before_polls() {
+        let limiter = Arc::new(RateLimiter::new(1, Duration::from_secs(10)));
+        limiter.acquire(Priority::Poll, |_| {}).await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut handles = Vec::new();
+        for (name, priority) in [
+            ("poll", Priority::Poll),
+            ("check", Priority::Check),
+            ("create", Priority::Create),
+        ] {
+            let (limiter, order) = (limiter.clone(), order.clone());
+            handles.push(tokio::spawn(async move {
+                limiter.acquire(priority, |_| {}).await;
+                order.lock().unwrap().push(name);
+            }));
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        for handle in handles {
+            handle.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), ["create", "check", "poll"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_of_checks_leaves_the_creates_reserve() {
+        // 60 per minute: checks may hold 50 of the window, creates the other 10 at once.
+        let limiter = Arc::new(RateLimiter::new(60, Duration::from_secs(60)));
+        let _checks = spawn_callers(&limiter, Priority::Check, 80);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(limiter.lock().held(), 50, "checks stop at the reserve");
+        let arrived = Instant::now();
+        for _ in 0..10 {
+            limiter.acquire(Priority::Create, |_| {}).await;
+        }
+        assert_eq!(
+            arrived.elapsed(),
+            Duration::ZERO,
+            "creates waited behind a flood of checks"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -88,7 +88,7 @@ pub async fn run() {
     let state = AppState::with_store(settings, provider, store).expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let options = state.settings.serve;
+    let options = state.settings.serve.clone();
     tokio::spawn(tryon_proxy::serving::serve(
         listener,
         app(state),
