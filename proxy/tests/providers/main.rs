@@ -8,11 +8,16 @@
 
 mod util;
 
+#[path = "../durability/redis_server.rs"]
+#[allow(dead_code)] // pause and resume are the durability tests'
+mod redis_server;
+
 mod budget;
 mod fitinview;
 mod fitroom;
 mod resume;
 mod routes;
+mod shared_webhooks;
 mod through_v1;
 mod tryiton;
 mod vtryon;

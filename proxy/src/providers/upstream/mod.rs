@@ -7,6 +7,7 @@
 //! - [`progress`]: one monotonic bar per task, reported or estimated from durations.
 //! - [`download`]: fetching the result from its signed URL before it expires.
 //! - [`cache`]: vendor answers keyed by image content, so an image is never paid for twice.
+//! - [`webhooks`]: vendor webhooks wake a task's poll loop, on whichever instance drives it.
 //!
 //! [`record_in_flight`] hands what a restart needs (vendor ids) to the task registry, and
 //! [`read_in_flight`] reads it back in `resume`.
@@ -17,6 +18,7 @@ pub mod download;
 pub mod limiter;
 pub mod poll;
 pub mod progress;
+pub mod webhooks;
 
 pub use cache::{ContentCache, ContentHash, content_hash};
 pub use client::{KeyHeader, Replay, Reply, Upstream, UpstreamError};
@@ -24,6 +26,7 @@ pub use download::Downloader;
 pub use limiter::{Priority, RateLimiter};
 pub use poll::{FIRST_POLL_SHARE, PollPlan, Polled, until_done};
 pub use progress::{DurationBook, Progress, Span};
+pub use webhooks::WebhookInbox;
 
 /// Hands the vendor-side state of a task to the registry, which persists it so that a restart
 /// [`resume`](super::Provider::resume)s the task from it instead of paying for it again.
