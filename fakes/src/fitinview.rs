@@ -7,7 +7,8 @@
 //! `GET /api/v1/tryon/{job_id}` goes `running → succeeded|failed` by the clock;
 //! `GET /api/v1/account` reports the rate limit. Errors are `{"detail": ...}`. When a job has
 //! a `webhook_url`, the fake posts the signed `tryon.completed` event there (optionally twice,
-//! as FitInView's retries do).
+//! as FitInView's retries do), or, as behind a load balancer, to another instance of the
+//! proxy, or not at all ([`Delivery`]).
 //!
 //! As its public docs now say (issue 13), every answer carries `X-RateLimit-Limit`,
 //! `X-RateLimit-Remaining` and `X-RateLimit-Reset` (seconds until the oldest call leaves the
@@ -35,7 +36,10 @@ use sha2::Sha256;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-use crate::{Credential, Dialect, Fake, KEY, Recorder, Storage, drop_connection, is_jpeg, png};
+use crate::{
+    Credential, Delivery, Dialect, Fake, KEY, Recorder, Storage, drop_connection, is_jpeg, png,
+    post_webhook,
+};
 
 pub const CREATE: &str = "create";
 pub const STATUS: &str = "status";
@@ -53,6 +57,7 @@ pub struct Behaviour {
     pub webhook_deliveries: u32,
     /// The account is revoked or fraud-flagged: every call answers 403.
     pub ineligible: bool,
+    pub webhook_delivery: Delivery,
 }
 
 impl Default for Behaviour {
@@ -64,6 +69,7 @@ impl Default for Behaviour {
             rate_limit_per_min: 20,
             webhook_deliveries: 1,
             ineligible: false,
+            webhook_delivery: Delivery::AsAsked,
         }
     }
 }
@@ -364,8 +370,15 @@ async fn create_job(fake: &Arc<FitInViewFake>, headers: &HeaderMap, body: &Bytes
 /// Posts the signed terminal event once the job is done, like FitInView's delivery.
 fn spawn_webhook(fake: Arc<FitInViewFake>, id: String, url: String) {
     tokio::spawn(async move {
-        let pause = fake.jobs.lock().unwrap()[&id].behaviour.processing_for;
+        let (pause, delivery) = {
+            let jobs = fake.jobs.lock().unwrap();
+            let behaviour = &jobs[&id].behaviour;
+            (behaviour.processing_for, behaviour.webhook_delivery.clone())
+        };
         tokio::time::sleep(pause).await;
+        let Some(url) = delivery.target(&url) else {
+            return;
+        };
         let (body, deliveries) = {
             let mut jobs = fake.jobs.lock().unwrap();
             let job = jobs.get_mut(&id).unwrap();
@@ -383,17 +396,13 @@ fn spawn_webhook(fake: Arc<FitInViewFake>, id: String, url: String) {
         let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
         mac.update(&body);
         let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        let headers = [
+            ("x-fitinview-signature", signature.as_str()),
+            ("x-fitinview-event", "tryon.completed"),
+            ("x-fitinview-job-id", id.as_str()),
+        ];
         for _ in 0..deliveries {
-            let response = reqwest::Client::new()
-                .post(&url)
-                .header("content-type", "application/json")
-                .header("x-fitinview-signature", &signature)
-                .header("x-fitinview-event", "tryon.completed")
-                .header("x-fitinview-job-id", &id)
-                .body(body.clone())
-                .send()
-                .await;
-            let status = response.map(|r| r.status().as_u16()).unwrap_or(0);
+            let status = post_webhook(&url, &headers, body.clone()).await;
             fake.webhook_statuses.lock().unwrap().push(status);
         }
     });

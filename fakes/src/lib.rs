@@ -22,7 +22,10 @@ pub mod vtryon;
 
 pub use forms::{Field, has, is_jpeg, read_form, text};
 pub use images::{jpeg, png, webp};
-pub use recorder::{Call, Credential, DROP_CONNECTION, Dialect, Fault, Recorder, drop_connection};
+pub use recorder::{
+    Call, Credential, DROP_CONNECTION, Delivery, Dialect, Fault, Recorder, drop_connection,
+    post_webhook,
+};
 pub use storage::Storage;
 
 use std::collections::BTreeMap;

@@ -384,6 +384,84 @@ impl Recorder {
     }
 }
 
+/// Where a fake sends a webhook it owes: as the vendor would, to another instance behind the
+/// proxy's load balancer, or nowhere (a delivery that failed for good).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Delivery {
+    /// To the URL the proxy gave (or the dashboard holds).
+    #[default]
+    AsAsked,
+    /// To the same path on this base URL: another instance of the proxy.
+    ElsewhereAt(String),
+    /// Never.
+    Lost,
+}
+
+impl Delivery {
+    /// Where a webhook meant for `url` goes, if anywhere.
+    pub fn target(&self, url: &str) -> Option<String> {
+        match self {
+            Self::AsAsked => Some(url.to_owned()),
+            Self::ElsewhereAt(base) => {
+                let path_start = url
+                    .find("://")
+                    .and_then(|scheme| url[scheme + 3..].find('/').map(|p| scheme + 3 + p))
+                    .unwrap_or(url.len());
+                Some(format!(
+                    "{}{}",
+                    base.trim_end_matches('/'),
+                    &url[path_start..]
+                ))
+            }
+            Self::Lost => None,
+        }
+    }
+}
+
+/// Posts a webhook's JSON `body` with `headers`; the status the receiver answered (0 if
+/// none).
+pub async fn post_webhook(url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> u16 {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+impl Recorder {
+    /// Checks a request's query parameters against the documented ones; an undocumented one
+    /// (or one sent twice) is a recorded deviation answered with 400.
+    #[expect(
+        clippy::result_large_err,
+        reason = "the error is the HTTP answer the handler returns as is"
+    )]
+    pub fn query(
+        &self,
+        endpoint: &str,
+        params: &[(String, String)],
+        documented: &[&str],
+    ) -> Result<(), Response> {
+        for (i, (name, _)) in params.iter().enumerate() {
+            if !documented.contains(&name.as_str()) {
+                return Err(
+                    self.bad_request(format!("{endpoint}: undocumented query parameter {name:?}"))
+                );
+            }
+            if params[..i].iter().any(|(other, _)| other == name) {
+                return Err(self.bad_request(format!("{endpoint}: {name:?} sent twice")));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Ends the handler without a response; the connection closes under the client.
 pub fn drop_connection() -> ! {
     std::panic::panic_any(DROP_CONNECTION)

@@ -28,7 +28,8 @@ use tryon_fakes::{Fake, KEY, fitinview, fitroom, tryiton, vtryon};
 use tryon_proxy::providers::VendorSettings;
 use tryon_proxy::providers::{
     FitInViewSettings, FitroomSettings, PreparedImage, ProgressSink, ProgressUpdate, Provider,
-    TryItOnSettings, TryOnJob, UpstreamTuning, VendorKind, VtryonSettings, build_vendor,
+    TryItOnSettings, TryOnJob, UpstreamTuning, VTRYON_CHECKED_PHOTO_KEPT_FOR, VendorKind,
+    VtryonSettings, build_vendor,
 };
 use tryon_proxy::wire::{Category, Quality};
 
@@ -159,6 +160,8 @@ fn adapter(vendor: &Vendor, base_url: &str) -> Arc<dyn Provider> {
         VendorKind::Vtryon => VendorSettings::Vtryon(VtryonSettings {
             api_key,
             base_url,
+            webhook_secret: None,
+            checked_photo_kept_for: VTRYON_CHECKED_PHOTO_KEPT_FOR,
             tuning,
         }),
         VendorKind::FitInView => VendorSettings::FitInView(FitInViewSettings {

@@ -34,7 +34,8 @@ pub enum ProviderKind {
     /// TryItOn: TRYITON_API_KEY; TRYITON_BASE_URL [default: https://tryiton.now];
     /// TRYITON_STATUS_PATH [default: /api/v1/status/{id}].
     Tryiton,
-    /// Vtryon: VTRYON_API_KEY and VTRYON_BASE_URL (required: its document names no host).
+    /// Vtryon: VTRYON_API_KEY and VTRYON_BASE_URL (required: its document names no host);
+    /// VTRYON_WEBHOOK_SECRET for the dashboard's webhook.
     Vtryon,
     /// FitInView: FITINVIEW_API_KEY; FITINVIEW_BASE_URL [default: https://api.fitinview.com];
     /// FITINVIEW_WEBHOOK_SECRET with TRYON_PUBLIC_URL for webhooks.

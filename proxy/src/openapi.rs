@@ -28,6 +28,7 @@ use crate::wire::{
         crate::providers::routes::check_person,
         crate::providers::routes::check_garment,
         crate::providers::routes::fitinview_webhook,
+        crate::providers::routes::vtryon_webhook,
         openapi_json,
     ),
     components(schemas(

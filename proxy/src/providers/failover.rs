@@ -226,9 +226,18 @@ impl Provider for Failover {
         self.providers.iter().any(|p| p.accepts_webhooks())
     }
 
-    async fn webhook(&self, signature: Option<&str>, body: &[u8]) -> Result<(), WebhookError> {
-        match self.providers.iter().find(|p| p.accepts_webhooks()) {
-            Some(provider) => provider.webhook(signature, body).await,
+    async fn webhook(
+        &self,
+        vendor: &str,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), WebhookError> {
+        let named = self
+            .providers
+            .iter()
+            .find(|p| p.info().name == vendor && p.accepts_webhooks());
+        match named {
+            Some(provider) => provider.webhook(vendor, signature, body).await,
             None => Err(WebhookError::NotConfigured),
         }
     }

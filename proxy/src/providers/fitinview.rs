@@ -6,7 +6,8 @@
 //! `succeeded|failed`. The key's rate limit is whatever `GET /api/v1/account` reports
 //! (`rate_limit_per_min`), read once before the first create. With a webhook secret and the
 //! proxy's public URL configured, each create asks for a signed webhook, which ends the wait
-//! early; polling continues as a slower fallback. Quality maps to output size (fast and
+//! early, on whichever instance drives the task ([`WebhookInbox`]); polls keep the plan they
+//! have without webhooks, so a lost webhook costs no time. Quality maps to output size (fast and
 //! balanced 1K, best 2K); several garments (combo) go in one request. FitInView reports no
 //! progress, so it is estimated. The idempotency key is recorded before the create and the
 //! job id after it, so a restart ([`Provider::resume`]) polls the job, or re-sends the create
@@ -19,7 +20,6 @@
 //! ("credits are not refunded"): [`ProviderError::RejectedBilled`]. The balance
 //! (`credits_remaining` of `GET /api/v1/account`) is shown on `/metrics`.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,14 +31,15 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::Sha256;
-use tokio::sync::{Notify, OnceCell};
+use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use super::settings::{FitInViewSettings, SettingsError};
 use super::upstream::client::{sanitize, vendor_id};
+use super::upstream::webhooks::Waiter;
 use super::upstream::{
     Balance, Downloader, DurationBook, KeyHeader, PollPlan, Polled, Priority, Progress, Replay,
-    Upstream, UpstreamError, read_in_flight, record_in_flight, until_done,
+    Upstream, UpstreamError, WebhookInbox, read_in_flight, record_in_flight, until_done,
 };
 use super::{
     ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput, WebhookError,
@@ -49,8 +50,6 @@ const TRYON_PATH: &str = "/api/v1/tryon";
 const ACCOUNT_PATH: &str = "/api/v1/account";
 /// Where the proxy receives FitInView's webhooks, relative to its public URL.
 pub const WEBHOOK_PATH: &str = "/v1/webhooks/fitinview";
-/// With webhooks on, polls are only a safety net: this many times rarer.
-const POLL_SLOWDOWN_WITH_WEBHOOKS: u32 = 4;
 /// How long nothing is sent after a 403 (account ineligible): it takes a person to fix.
 pub const INELIGIBLE_HOLD: Duration = Duration::from_secs(3600);
 
@@ -65,17 +64,11 @@ pub struct FitInView {
     ineligible_at: Mutex<Option<Instant>>,
 }
 
-/// Webhook state: the secret, and the tasks waiting for their event.
+/// Webhook state: the secret, and the jobs waiting for their event.
 struct Webhooks {
     secret: SecretString,
     url: String,
-    waiting: Mutex<HashMap<String, Arc<Waiter>>>,
-}
-
-#[derive(Default)]
-struct Waiter {
-    wake: Notify,
-    event: Mutex<Option<JobStatus>>,
+    inbox: WebhookInbox,
 }
 
 impl FitInView {
@@ -85,7 +78,7 @@ impl FitInView {
             (Some(secret), Some(public)) => Some(Webhooks {
                 secret,
                 url: format!("{}{WEBHOOK_PATH}", public.as_str().trim_end_matches('/')),
-                waiting: Mutex::new(HashMap::new()),
+                inbox: WebhookInbox::new("fitinview"),
             }),
             _ => None,
         };
@@ -207,10 +200,12 @@ impl FitInView {
     }
 
     async fn poll(&self, job_id: &str, waiter: Option<&Waiter>) -> Result<Polled, ProviderError> {
-        if let Some(event) =
-            waiter.and_then(|w| w.event.lock().unwrap_or_else(|e| e.into_inner()).take())
+        // The event was parsed when it was received (here or at another instance).
+        if let Some(event) = waiter
+            .and_then(Waiter::take)
+            .and_then(|body| serde_json::from_slice::<WebhookEvent>(&body).ok())
         {
-            return Ok(event.into_polled());
+            return Ok(event.status.into_polled());
         }
         let reply = self
             .api
@@ -221,19 +216,6 @@ impl FitInView {
             .map_err(|e| self.refused(e))?;
         let status: JobStatus = reply.json().map_err(UpstreamError::into_provider_error)?;
         Ok(status.into_polled())
-    }
-
-    fn register(&self, job_id: &str) -> Option<Arc<Waiter>> {
-        let webhooks = self.webhooks.as_ref()?;
-        let waiter = Arc::new(Waiter::default());
-        lock(&webhooks.waiting).insert(job_id.to_owned(), waiter.clone());
-        Some(waiter)
-    }
-
-    fn unregister(&self, job_id: &str) {
-        if let Some(webhooks) = &self.webhooks {
-            lock(&webhooks.waiting).remove(job_id);
-        }
     }
 
     /// Creates the job (or, with a key already sent before a restart, finds it again),
@@ -299,26 +281,24 @@ impl FitInView {
             .expected_duration
             .unwrap_or_else(|| documented_duration(job.quality));
         let expected = self.durations.expected(job.quality, documented);
-        let slowdown = if self.webhooks.is_some() {
-            POLL_SLOWDOWN_WITH_WEBHOOKS
-        } else {
-            1
-        };
-        let mut plan =
+        // The same plan as without webhooks: one that never arrives (lost, or sent to an
+        // instance that is gone) must not make the try-on slower.
+        let plan =
             PollPlan::estimated(tuning.poll_interval, expected, tuning.task_timeout, created);
-        plan.interval *= slowdown;
-        if created.is_some() {
-            plan.first_poll *= slowdown;
-        }
-        let waiter = self.register(job_id);
-        let wake = waiter.as_ref().map(|w| &w.wake);
+        let registration = match &self.webhooks {
+            Some(webhooks) => Some(webhooks.inbox.register(job_id).await),
+            None => None,
+        };
+        let waiter = registration.as_ref().map(|r| r.waiter());
         let span = progress.span(5.0, 95.0);
-        let outcome = until_done(&plan, span, ProgressKind::Estimated, wake, || {
-            self.poll(job_id, waiter.as_deref())
-        })
-        .await;
-        self.unregister(job_id);
-        outcome
+        until_done(
+            &plan,
+            span,
+            ProgressKind::Estimated,
+            waiter.map(|w| &w.wake),
+            || self.poll(job_id, waiter),
+        )
+        .await
     }
 }
 
@@ -326,6 +306,9 @@ impl FitInView {
 impl Provider for FitInView {
     fn share_through(&self, store: &std::sync::Arc<dyn crate::store::Store>) {
         self.api.share_rate_limit(store);
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.inbox.share_through(store);
+        }
     }
 
     fn info(&self) -> ProviderInfo {
@@ -393,25 +376,29 @@ impl Provider for FitInView {
         self.webhooks.is_some()
     }
 
-    async fn webhook(&self, signature: Option<&str>, body: &[u8]) -> Result<(), WebhookError> {
-        let webhooks = self.webhooks.as_ref().ok_or(WebhookError::NotConfigured)?;
+    async fn webhook(
+        &self,
+        vendor: &str,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), WebhookError> {
+        let webhooks = self
+            .webhooks
+            .as_ref()
+            .filter(|_| vendor == "fitinview")
+            .ok_or(WebhookError::NotConfigured)?;
         verify_signature(&webhooks.secret, signature, body)?;
         let event: WebhookEvent =
             serde_json::from_slice(body).map_err(|_| WebhookError::Malformed)?;
         if event.event != "tryon.completed" {
             return Ok(());
         }
-        let waiter = lock(&webhooks.waiting).get(&event.status.job_id).cloned();
+        // The job id goes into a store key when the job is driven elsewhere.
+        let job_id = vendor_id(serde_json::Value::String(event.status.job_id))
+            .map_err(|_| WebhookError::Malformed)?;
         // Unknown jobs (finished already, or from before a restart) and repeats are ignored:
         // FitInView retries deliveries, so duplicates are normal.
-        if let Some(waiter) = waiter {
-            let mut slot = waiter.event.lock().unwrap_or_else(|e| e.into_inner());
-            if slot.is_none() {
-                *slot = Some(event.status);
-                drop(slot);
-                waiter.wake.notify_one();
-            }
-        }
+        webhooks.inbox.deliver(&job_id, body).await;
         Ok(())
     }
 }
@@ -459,6 +446,7 @@ fn documented_duration(quality: Quality) -> Duration {
     }
 }
 
+/// The ineligibility latch's lock; a poisoned one still holds a usable instant.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

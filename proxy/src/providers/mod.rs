@@ -22,7 +22,7 @@ pub mod vtryon;
 
 pub use settings::{
     FitInViewSettings, FitroomSettings, SettingsError, TryItOnSettings, TryItOnStyle,
-    UpstreamTuning, VendorKind, VendorSettings, VtryonSettings,
+    UpstreamTuning, VTRYON_CHECKED_PHOTO_KEPT_FOR, VendorKind, VendorSettings, VtryonSettings,
 };
 
 use std::sync::Arc;
@@ -291,20 +291,28 @@ pub trait Provider: Send + Sync + 'static {
     }
 
     /// Whether this provider waits for signed webhooks (FitInView with a webhook secret and
-    /// `TRYON_PUBLIC_URL`), so the proxy should route them here.
+    /// `TRYON_PUBLIC_URL`, Vtryon with a webhook secret), so the proxy should route them here.
     fn accepts_webhooks(&self) -> bool {
         false
     }
 
-    /// A webhook's raw body and signature header, as received. Verified before anything in
-    /// it is believed; duplicates and unknown jobs are accepted and ignored.
-    async fn webhook(&self, _signature: Option<&str>, _body: &[u8]) -> Result<(), WebhookError> {
+    /// A webhook for `vendor` (the route's vendor name, as in [`ProviderInfo::name`]): its
+    /// raw body and signature header, as received. Verified before anything in it is
+    /// believed; duplicates and unknown tasks are accepted and ignored. A provider that is
+    /// not `vendor`, or takes no webhooks, answers [`WebhookError::NotConfigured`].
+    async fn webhook(
+        &self,
+        _vendor: &str,
+        _signature: Option<&str>,
+        _body: &[u8],
+    ) -> Result<(), WebhookError> {
         Err(WebhookError::NotConfigured)
     }
 
     /// Several instances share `store` (issue 7): vendor adapters count their calls in it
     /// too, so the vendor's per-key limit holds across the instances, and keep their check
-    /// answers there, so an image checked on one instance is not paid for on another.
+    /// answers there, so an image checked on one instance is not paid for on another, and
+    /// hand vendor webhooks through it to the instance driving their task (issue 13).
     /// Nothing to share for a provider without a vendor.
     fn share_through(&self, _store: &Arc<dyn crate::store::Store>) {}
 }

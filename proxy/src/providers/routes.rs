@@ -1,6 +1,6 @@
 //! The HTTP routes that talk to the provider directly rather than through a task: the
 //! pre-flight checks (`POST /v1/checks/person`, `POST /v1/checks/garment`) and vendor
-//! webhooks (`POST /v1/webhooks/fitinview`).
+//! webhooks (`POST /v1/webhooks/fitinview`, `POST /v1/webhooks/vtryon`).
 //!
 //! `app` mounts [`checks`] beside the other v1 routes (so they share the CORS gate, the App
 //! Proxy mount and the per-client check bucket) and [`webhooks`] at the top level only, since
@@ -24,8 +24,8 @@ use axum::routing::post;
 use axum::{Extension, Json};
 use utoipa::ToSchema;
 
-use super::fitinview::WEBHOOK_PATH;
 use super::{Provider, ProviderError, WebhookError};
+use super::{fitinview, vtryon};
 use crate::error::ApiError;
 use crate::garments::{GarmentSource, Requester};
 use crate::images::{ImagePreparer, ImageRole};
@@ -98,10 +98,11 @@ pub fn checks<S: Clone + Send + Sync + 'static>(
         }))
 }
 
-/// `POST /v1/webhooks/fitinview`.
+/// `POST /v1/webhooks/fitinview` and `POST /v1/webhooks/vtryon`.
 pub fn webhooks<S: Clone + Send + Sync + 'static>(provider: Arc<dyn Provider>) -> Router<S> {
     Router::new()
-        .route(WEBHOOK_PATH, post(fitinview_webhook))
+        .route(fitinview::WEBHOOK_PATH, post(fitinview_webhook))
+        .route(vtryon::WEBHOOK_PATH, post(vtryon_webhook))
         .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
         .with_state(provider)
 }
@@ -378,18 +379,74 @@ pub async fn fitinview_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    receive(&*provider, &FITINVIEW, &headers, &body).await
+}
+
+/// Vtryon's task events (the URL is set in Vtryon's dashboard), signed with the `whsec_`
+/// secret in `x-vtryon-signature` over the raw body; the adapter verifies before believing
+/// anything. An event only makes the task's status be read at once. Called by Vtryon only.
+#[utoipa::path(post, path = "/v1/webhooks/vtryon", tag = "webhooks",
+    request_body(content = String, content_type = "application/json", description = "A Vtryon task event"),
+    params(("x-vtryon-signature" = String, Header, description = "`v1,` and the base64 HMAC-SHA256 of the body, keyed with the base64-decoded secret after `whsec_` (several may be listed, space-separated)")),
+    responses(
+        (status = 204, description = "Accepted (duplicates and unknown tasks are accepted and ignored)"),
+        (status = 400, description = "`invalid_field`: not a Vtryon task event", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 401, description = "`unauthorized`: missing or wrong signature", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: this proxy takes no Vtryon webhooks", body = Problem,
+            content_type = "application/problem+json"),
+    ))]
+pub async fn vtryon_webhook(
+    State(provider): State<Arc<dyn Provider>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    receive(&*provider, &VTRYON, &headers, &body).await
+}
+
+/// Where a vendor's webhooks arrive and how they are signed.
+struct WebhookRoute {
+    vendor: &'static str,
+    /// The vendor's own spelling, for messages.
+    display: &'static str,
+    signature_header: &'static str,
+}
+
+const FITINVIEW: WebhookRoute = WebhookRoute {
+    vendor: "fitinview",
+    display: "FitInView",
+    signature_header: "x-fitinview-signature",
+};
+
+const VTRYON: WebhookRoute = WebhookRoute {
+    vendor: "vtryon",
+    display: "Vtryon",
+    signature_header: "x-vtryon-signature",
+};
+
+async fn receive(
+    provider: &dyn Provider,
+    route: &WebhookRoute,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
     let signature = headers
-        .get("x-fitinview-signature")
+        .get(route.signature_header)
         .and_then(|v| v.to_str().ok());
-    match provider.webhook(signature, &body).await {
+    let display = route.display;
+    match provider.webhook(route.vendor, signature, body).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(WebhookError::NotConfigured) => problem(
             StatusCode::NOT_FOUND,
             ErrorCode::NotFound,
-            "this proxy takes no FitInView webhooks".into(),
+            format!("this proxy takes no {display} webhooks"),
         ),
         Err(WebhookError::BadSignature) => {
-            tracing::warn!("a FitInView webhook with a missing or wrong signature was refused");
+            tracing::warn!(
+                vendor = route.vendor,
+                "a webhook with a missing or wrong signature was refused"
+            );
             problem(
                 StatusCode::UNAUTHORIZED,
                 ErrorCode::Unauthorized,
@@ -399,7 +456,7 @@ pub async fn fitinview_webhook(
         Err(WebhookError::Malformed) => problem(
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidField,
-            "not a FitInView event".into(),
+            format!("not a {display} event"),
         ),
     }
 }

@@ -79,6 +79,8 @@ pub enum SettingsError {
     },
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    #[error("{0} must be `whsec_` followed by base64, as the vendor's dashboard shows it")]
+    BadWebhookSecret(&'static str),
 }
 
 /// Knobs of the upstream discipline. Defaults follow each vendor's document; tests shrink the
@@ -198,13 +200,23 @@ impl TryItOnStyle {
 /// The status path used when `TRYITON_STATUS_PATH` is not set.
 pub const TRYITON_DEFAULT_STATUS_PATH: &str = "/api/v1/status/{id}";
 
-/// Vtryon: `x-api-key`, uploads first, tasks by image ids.
+/// Vtryon: `x-api-key`, uploads first, tasks by image ids, optional webhooks.
 #[derive(Debug, Clone)]
 pub struct VtryonSettings {
     pub api_key: SecretString,
     pub base_url: Url,
+    /// `whsec_…` (`VTRYON_WEBHOOK_SECRET`): the secret of the webhook set in Vtryon's
+    /// dashboard to `<public URL>/v1/webhooks/vtryon`; tasks then end as soon as it arrives.
+    pub webhook_secret: Option<SecretString>,
+    /// How long a photo uploaded for a person check stays at Vtryon for the try-on that
+    /// usually follows, before it is deleted unused.
+    pub checked_photo_kept_for: Duration,
     pub tuning: UpstreamTuning,
 }
+
+/// [`VtryonSettings::checked_photo_kept_for`] by default: time to read the check and press
+/// the button.
+pub const VTRYON_CHECKED_PHOTO_KEPT_FOR: Duration = Duration::from_secs(300);
 
 /// FitInView: bearer `fiv_…` key, JSON with raw base64, idempotent creates, optional webhooks.
 #[derive(Debug, Clone)]
@@ -230,7 +242,7 @@ pub enum VendorSettings {
 impl VendorSettings {
     /// Reads `<PREFIX>_API_KEY`, `<PREFIX>_BASE_URL`, `<PREFIX>_RATE_LIMIT_PER_MIN` and the
     /// vendor's own extras (`TRYITON_STATUS_PATH`, `TRYITON_API_STYLE`, `FITINVIEW_WEBHOOK_SECRET`,
-    /// `TRYON_PUBLIC_URL`) through `lookup`.
+    /// `TRYON_PUBLIC_URL`, `VTRYON_WEBHOOK_SECRET`) through `lookup`.
     pub fn from_lookup(
         kind: VendorKind,
         lookup: impl Fn(&str) -> Option<String>,
@@ -294,6 +306,8 @@ impl VendorSettings {
             VendorKind::Vtryon => Self::Vtryon(VtryonSettings {
                 api_key,
                 base_url,
+                webhook_secret: present(&var("WEBHOOK_SECRET")).map(SecretString::from),
+                checked_photo_kept_for: VTRYON_CHECKED_PHOTO_KEPT_FOR,
                 tuning,
             }),
             VendorKind::FitInView => Self::FitInView(FitInViewSettings {

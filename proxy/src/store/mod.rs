@@ -195,6 +195,19 @@ pub trait Store: CounterStore {
     /// Calls `listener` with the events other instances publish, on a thread of the store's
     /// own, until `listener` is dropped.
     fn subscribe(&self, _listener: Weak<dyn Fn(RemoteEvent) + Send + Sync>) {}
+
+    /// Tells every instance watching `topic` ([`Store::watch`]) about `message`, e.g. a vendor
+    /// webhook that landed on an instance which does not drive its task (issue 13). A store
+    /// only this process uses has no one else to tell.
+    fn notify(&self, _topic: &str, _message: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Calls `listener` with every message [`Store::notify`] sends on `topic` from any
+    /// instance (this one included), on a thread of the store's own, until `listener` is
+    /// dropped. Messages sent while the subscription is down are lost: watchers use them to
+    /// act sooner, never as the only way to learn something.
+    fn watch(&self, _topic: &str, _listener: Weak<dyn Fn(&str) + Send + Sync>) {}
 }
 
 /// What another instance did to a task, as a shared store tells it.

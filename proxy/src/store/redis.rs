@@ -22,7 +22,8 @@
 //! `daily:{day}:{key}`, `window:upstream:{key hash}` (an upstream budget's call times),
 //! `idem-lock:{key}` (a create with that key is in progress on some
 //! instance). Events, and the leases a draining instance gives back, are published on the
-//! `tryon:events` channel.
+//! `tryon:events` channel; notices between instances (vendor webhooks, [`Store::notify`]) on
+//! `tryon:notice:{topic}`.
 
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -38,6 +39,8 @@ use super::{
 use crate::abuse::{self, BucketRule, CounterStore};
 use crate::providers::{PreparedImage, TryOnJob, TryOnOutput};
 use crate::wire::{TryOnView, media};
+
+mod notices;
 
 /// Connect, read and write timeout of every call.
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -724,6 +727,14 @@ impl Store for RedisStore {
                 .query::<i64>(connection)
                 .map(drop)
         })
+    }
+
+    fn notify(&self, topic: &str, message: &str) -> Result<(), StoreError> {
+        self.publish_notice(topic, message)
+    }
+
+    fn watch(&self, topic: &str, listener: Weak<dyn Fn(&str) + Send + Sync>) {
+        self.watch_notices(topic, listener);
     }
 
     fn subscribe(&self, listener: Weak<dyn Fn(RemoteEvent) + Send + Sync>) {

@@ -448,3 +448,32 @@ fn a_paused_redis_fails_calls_fast_and_they_work_again_after_it_resumes() {
     server.resume();
     store.ping().expect("works again after SIGCONT");
 }
+
+#[test]
+fn a_notice_reaches_every_watcher_of_its_topic_and_no_other() {
+    let (store, server) = redis_store(Duration::from_secs(60));
+    let other = RedisStore::open(&server.url(0), Duration::from_secs(60)).unwrap();
+    let (sender, received) = std::sync::mpsc::channel::<String>();
+    let sender = std::sync::Mutex::new(sender);
+    let listener: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |notice: &str| {
+        let _ = sender.lock().unwrap().send(notice.to_owned());
+    });
+    other.watch("webhook:test", Arc::downgrade(&listener));
+    // The watcher subscribes on its own thread; notices sent before are lost by design.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let first = loop {
+        store.notify("webhook:other", "not for this topic").unwrap();
+        store.notify("webhook:test", "job_1\n{}").unwrap();
+        if let Ok(notice) = received.recv_timeout(Duration::from_millis(100)) {
+            break notice;
+        }
+        assert!(std::time::Instant::now() < deadline, "no notice arrived");
+    };
+    assert_eq!(first, "job_1\n{}");
+    assert!(
+        received.try_iter().all(|notice| notice == "job_1\n{}"),
+        "another topic's notices are not delivered"
+    );
+    // A store only this process uses has no one to tell, and says so without failing.
+    assert!(MemoryStore::default().notify("webhook:test", "x").is_ok());
+}

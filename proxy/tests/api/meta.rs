@@ -72,6 +72,7 @@ async fn openapi_document_is_3_1_and_lists_every_route() {
         ("/v1/checks/person", "post"),
         ("/v1/checks/garment", "post"),
         ("/v1/webhooks/fitinview", "post"),
+        ("/v1/webhooks/vtryon", "post"),
     ];
     for (path, method) in expected {
         assert!(

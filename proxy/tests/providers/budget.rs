@@ -13,8 +13,8 @@ use tryon_proxy::providers::fitroom::Fitroom;
 use tryon_proxy::providers::tryiton::TryItOn;
 use tryon_proxy::providers::vtryon::Vtryon;
 use tryon_proxy::providers::{
-    FitInViewSettings, FitroomSettings, Provider, TryItOnSettings, UpstreamTuning, VendorKind,
-    VtryonSettings,
+    FitInViewSettings, FitroomSettings, Provider, TryItOnSettings, UpstreamTuning,
+    VTRYON_CHECKED_PHOTO_KEPT_FOR, VendorKind, VtryonSettings,
 };
 use tryon_proxy::wire::{Category, Quality};
 
@@ -156,6 +156,8 @@ async fn vtryon_uploads_the_garment_once_and_always_deletes_the_photo() {
     let settings = VtryonSettings {
         api_key: SecretString::from(KEY),
         base_url: fake.base_url().parse().unwrap(),
+        webhook_secret: None,
+        checked_photo_kept_for: VTRYON_CHECKED_PHOTO_KEPT_FOR,
         tuning: UpstreamTuning {
             expected_duration: Some(scaled(Duration::from_secs(20))),
             ..tuning(VendorKind::Vtryon)
@@ -305,6 +307,8 @@ async fn twenty_concurrent_try_ons_per_vendor_stay_within_each_rate_limit() {
     let settings = VtryonSettings {
         api_key: SecretString::from(KEY),
         base_url: vtryon.base_url().parse().unwrap(),
+        webhook_secret: None,
+        checked_photo_kept_for: VTRYON_CHECKED_PHOTO_KEPT_FOR,
         tuning: UpstreamTuning {
             expected_duration: Some(scaled(Duration::from_secs(20))),
             ..tuning(VendorKind::Vtryon)

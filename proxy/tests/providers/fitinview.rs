@@ -232,7 +232,7 @@ async fn webhook_route(
     let signature = headers
         .get("x-fitinview-signature")
         .and_then(|v| v.to_str().ok());
-    match fitinview.webhook(signature, &body).await {
+    match fitinview.webhook("fitinview", signature, &body).await {
         Ok(()) => StatusCode::OK,
         Err(WebhookError::BadSignature) => StatusCode::UNAUTHORIZED,
         Err(WebhookError::Malformed) => StatusCode::BAD_REQUEST,
@@ -247,7 +247,11 @@ async fn a_signed_webhook_ends_the_wait_without_polling_and_duplicates_are_ignor
     // The proxy's public URL must exist before the adapter does; bind first, route after.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let public = format!("http://{}", listener.local_addr().unwrap());
-    let mut settings = settings(&fake, fast_tuning(20, MINUTE), KEY);
+    // Polls keep their plan with webhooks on; expected to take 2 s, the job is first
+    // polled after 1.6 s, long after the fake's webhook (0.4 s).
+    let mut tuning = fast_tuning(20, MINUTE);
+    tuning.expected_duration = Some(Duration::from_secs(2));
+    let mut settings = settings(&fake, tuning, KEY);
     settings.webhook_secret = Some(SecretString::from(WEBHOOK_SECRET));
     settings.public_url = Some(public.parse().unwrap());
     let fitinview = Arc::new(FitInView::new(settings).unwrap());
@@ -281,6 +285,7 @@ async fn a_signed_webhook_ends_the_wait_without_polling_and_duplicates_are_ignor
 
     let forged = fitinview
         .webhook(
+            "fitinview",
             Some("sha256=00"),
             br#"{"event":"tryon.completed","job_id":"job_000001","status":"succeeded"}"#,
         )

@@ -8,13 +8,18 @@
 
 mod util;
 
+#[path = "../durability/redis_server.rs"]
+#[allow(dead_code)] // pause and resume are the durability tests'
+mod redis_server;
+
 mod budget;
 mod fitinview;
 mod fitroom;
-mod rate_signals;
 mod paid_calls;
+mod rate_signals;
 mod resume;
 mod routes;
+mod shared_webhooks;
 mod through_v1;
 mod tryiton;
 mod tryiton_2026;

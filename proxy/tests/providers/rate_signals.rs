@@ -104,6 +104,8 @@ async fn a_429_without_retry_after_pauses_the_key_for_the_rest_of_its_window() {
                     api_key: SecretString::from(KEY),
                     base_url: url(vtryon.base_url()),
                     tuning: tuning(),
+                    webhook_secret: None,
+                    checked_photo_kept_for: tryon_proxy::providers::VTRYON_CHECKED_PHOTO_KEPT_FOR,
                 })
                 .unwrap(),
             ) as Arc<dyn Provider>,

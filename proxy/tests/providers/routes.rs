@@ -232,6 +232,8 @@ async fn a_vendor_error_text_never_reaches_a_check_answer() {
             api_key: SecretString::from(KEY),
             base_url: vtryon.base_url().parse().unwrap(),
             tuning: fast_tuning(60, Duration::from_secs(60)),
+            webhook_secret: None,
+            checked_photo_kept_for: tryon_proxy::providers::VTRYON_CHECKED_PHOTO_KEPT_FOR,
         })
         .unwrap(),
     );

@@ -17,7 +17,8 @@ use tryon_proxy::providers::fitroom::Fitroom;
 use tryon_proxy::providers::tryiton::TryItOn;
 use tryon_proxy::providers::vtryon::Vtryon;
 use tryon_proxy::providers::{
-    FitInViewSettings, FitroomSettings, Provider, TryItOnSettings, VtryonSettings,
+    FitInViewSettings, FitroomSettings, Provider, TryItOnSettings, VTRYON_CHECKED_PHOTO_KEPT_FOR,
+    VtryonSettings,
 };
 
 use crate::util::{KEY, assert_no_key, fast_tuning, garment, person};
@@ -211,6 +212,8 @@ async fn vtryon_through_the_v1_api() {
     let settings = VtryonSettings {
         api_key: SecretString::from(KEY),
         base_url: fake.base_url().parse().unwrap(),
+        webhook_secret: None,
+        checked_photo_kept_for: VTRYON_CHECKED_PHOTO_KEPT_FOR,
         tuning: fast_tuning(60, Duration::from_secs(60)),
     };
     let base = proxy(Arc::new(Vtryon::new(settings).unwrap())).await;
@@ -420,6 +423,8 @@ async fn a_vendor_error_text_reaches_no_status_or_event_on_any_vendor() {
                     api_key: SecretString::from(KEY),
                     base_url: vtryon.base_url().parse().unwrap(),
                     tuning: tuning(),
+                    webhook_secret: None,
+                    checked_photo_kept_for: tryon_proxy::providers::VTRYON_CHECKED_PHOTO_KEPT_FOR,
                 })
                 .unwrap(),
             ),

@@ -8,6 +8,7 @@
 //! - [`download`]: fetching the result from its signed URL before it expires.
 //! - [`cache`]: vendor answers keyed by image content, so an image is never paid for twice.
 //! - [`balance`]: the vendor's credit balance, read in the background for `/metrics`.
+//! - [`webhooks`]: vendor webhooks wake a task's poll loop, on whichever instance drives it.
 //!
 //! [`record_in_flight`] hands what a restart needs (vendor ids) to the task registry, and
 //! [`read_in_flight`] reads it back in `resume`.
@@ -19,6 +20,7 @@ pub mod download;
 pub mod limiter;
 pub mod poll;
 pub mod progress;
+pub mod webhooks;
 
 pub use balance::Balance;
 pub use cache::{ContentCache, ContentHash, content_hash};
@@ -27,6 +29,7 @@ pub use download::Downloader;
 pub use limiter::{Priority, RateLimiter};
 pub use poll::{FIRST_POLL_SHARE, PollPlan, Polled, until_done};
 pub use progress::{DurationBook, Progress, Span};
+pub use webhooks::WebhookInbox;
 
 /// Hands the vendor-side state of a task to the registry, which persists it so that a restart
 /// [`resume`](super::Provider::resume)s the task from it instead of paying for it again.

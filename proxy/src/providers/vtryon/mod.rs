@@ -1,46 +1,62 @@
 //! Vtryon, per `vtryon-api.md`.
 //!
 //! `x-api-key`; images are uploaded first (`POST /v2/tryon/person-images/` and
-//! `/v2/tryon/garment-images/`, multipart `image`; every path ends with `/`), then a task
-//! names them (`POST /v2/tryon/tasks/` with `tryon_person_image_id` and `garment_image_ids`,
-//! several for a combo) and is polled at `GET /v2/tryon/tasks/{id}/` every 3-5 s. A garment's
-//! uploaded id is remembered per image content, so a product image is uploaded once. The
-//! shopper's photo is deleted from Vtryon (`DELETE /v2/tryon/person-images/{id}/`) as soon as
-//! the task ends, whatever the outcome — also when the task is abandoned mid-way. The person
-//! check uploads the photo, asks `POST /v2/tryon/person-validations/`, and deletes it again.
-//! The document names no host (so `VTRYON_BASE_URL` is required) and no durations; progress is
-//! estimated from an assumed 20 s until durations are observed. The document has no quality
-//! setting, so every quality runs the same way (durations are still learned per quality).
-//! After a restart ([`Provider::resume`]) the stored person image and the task, if it was
-//! created, are picked up again (the task polled, never created twice), and the person image
-//! is still deleted at the end.
+//! `/v2/tryon/garment-images/`, multipart `image` and a random `image_name`; every path ends
+//! with `/`), then a task names them (`POST /v2/tryon/tasks/` with `tryon_person_image_id`
+//! and `garment_image_ids`, several for a combo) and is polled at `GET /v2/tryon/tasks/{id}/`
+//! every 3-5 s (`queued`/`pending`, `processing`, then `completed` or `failed`).
+//!
+//! Money and photos ([`images`]): an upload whose answer is lost is found again by its name;
+//! a create whose answer is lost is found again with `GET /v2/tryon/tasks/?tryon_person_image=`
+//! (the person image is this try-on's own), so a possibly billed task is followed rather than
+//! failed; a garment id the vendor no longer knows (400/404 to the create) is uploaded again
+//! once. A garment's uploaded id is remembered per image content, so a product image is
+//! uploaded once. The shopper's photo is uploaded once per try-on (the person check's upload
+//! is kept for the try-on that follows) and deleted from Vtryon
+//! (`DELETE /v2/tryon/person-images/{id}/`) as soon as the task ends, whatever the outcome,
+//! also when the task is abandoned mid-way. The person check asks
+//! `POST /v2/tryon/person-validations/` ([`validation`]).
+//!
+//! With `VTRYON_WEBHOOK_SECRET` set, the webhook from Vtryon's dashboard ([`webhook`]) makes
+//! a waiting task read its status at once, on whichever instance drives it; polls keep their
+//! plan, so webhooks are never required. The document names no host (so `VTRYON_BASE_URL` is
+//! required) and no durations; progress is estimated from an assumed 20 s until durations are
+//! observed. The document has no quality setting, so every quality runs the same way
+//! (durations are still learned per quality). After a restart ([`Provider::resume`]) the
+//! stored person image and the task, if it was created (or can be found), are picked up again
+//! (the task polled, never created twice), and the person image is still deleted at the end.
+
+mod images;
+mod validation;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::multipart::{Form, Part};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::checks::issue;
+use self::images::{CheckedPhotos, GARMENT_IMAGES_PATH, PERSON_IMAGES_PATH, PersonImage, upload};
+use self::validation::{Validation, person_check};
+use self::webhook::SigningKey;
 use super::settings::{SettingsError, VtryonSettings};
 use super::upstream::client::{sanitize, vendor_id};
 use super::upstream::{
     ContentCache, ContentHash, Downloader, DurationBook, KeyHeader, PollPlan, Polled, Priority,
-    Progress, Replay, Upstream, UpstreamError, content_hash, read_in_flight, record_in_flight,
-    until_done,
+    Progress, Replay, Upstream, UpstreamError, WebhookInbox, content_hash, read_in_flight,
+    record_in_flight, until_done,
 };
 use super::{
     PreparedImage, ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput,
+    WebhookError,
 };
-use crate::wire::{
-    Category, CheckSource, ChecksAvailable, ErrorCode, PersonCheck, ProgressKind, Severity,
-};
+use crate::wire::{Category, ChecksAvailable, ErrorCode, PersonCheck, ProgressKind};
 
-const PERSON_IMAGES_PATH: &str = "/v2/tryon/person-images/";
-const GARMENT_IMAGES_PATH: &str = "/v2/tryon/garment-images/";
+/// Where the proxy receives Vtryon's webhooks; the merchant enters `<public URL>` and this
+/// path in Vtryon's dashboard.
+pub const WEBHOOK_PATH: &str = "/v1/webhooks/vtryon";
 const VALIDATIONS_PATH: &str = "/v2/tryon/person-validations/";
 const TASKS_PATH: &str = "/v2/tryon/tasks/";
 /// Distinct garment images whose Vtryon ids are remembered.
@@ -56,11 +72,20 @@ pub struct Vtryon {
     durations: DurationBook,
     garment_ids: ContentCache<String>,
     person_checks: ContentCache<PersonCheck>,
+    checked_photos: CheckedPhotos,
+    webhooks: Option<(SigningKey, WebhookInbox)>,
 }
 
 impl Vtryon {
     pub fn new(settings: VtryonSettings) -> Result<Self, SettingsError> {
         let key = KeyHeader::new("x-api-key", "", &settings.api_key)?;
+        let webhooks = match &settings.webhook_secret {
+            Some(secret) => Some((
+                SigningKey::from_secret(secret)?,
+                WebhookInbox::new("vtryon"),
+            )),
+            None => None,
+        };
         Ok(Self {
             api: Arc::new(Upstream::new(
                 &settings.base_url,
@@ -71,61 +96,47 @@ impl Vtryon {
             durations: DurationBook::default(),
             garment_ids: ContentCache::new(GARMENT_CACHE_SIZE),
             person_checks: ContentCache::new(CHECK_CACHE_SIZE),
+            checked_photos: CheckedPhotos::new(settings.checked_photo_kept_for),
+            webhooks,
         })
     }
 
-    /// Uploads an image; its Vtryon id. An upload whose answer is lost is not repeated: the
-    /// copy it may have left cannot be found again, and a second one would be another copy.
-    async fn upload(
+    /// The shopper's photo at Vtryon: the one a check of it kept, else a new upload.
+    async fn person_image(
         &self,
-        path: &str,
-        image: &PreparedImage,
+        person: &PreparedImage,
         waiting: Option<&dyn ProgressSink>,
-    ) -> Result<String, ProviderError> {
-        let reply = self
-            .api
-            .call(Replay::CreateOnce, Priority::Create, waiting, |http| {
-                let part = Part::stream_with_length(
-                    reqwest::Body::from(image.bytes.clone()),
-                    image.bytes.len() as u64,
-                )
-                .file_name("image.jpg")
-                .mime_str(image.content_type)
-                .expect("prepared images carry a valid media type");
-                http.post(self.api.url(path))
-                    .multipart(Form::new().part("image", part))
-            })
-            .await
-            .map_err(UpstreamError::into_provider_error)?;
-        let uploaded: Uploaded = reply.json().map_err(UpstreamError::into_provider_error)?;
-        vendor_id(uploaded.id)
+    ) -> Result<PersonImage, ProviderError> {
+        if let Some(kept) = self.checked_photos.take(&content_hash(&person.bytes)) {
+            return Ok(kept);
+        }
+        let id = upload(&self.api, PERSON_IMAGES_PATH, person, waiting).await?;
+        Ok(PersonImage::new(self.api.clone(), id))
     }
 
-    /// The garment's Vtryon id, uploading it only the first time its content is seen.
+    /// The garment's Vtryon id, uploading it only the first time its content is seen; and
+    /// whether it came from that memory (so the vendor may have forgotten it since).
     async fn garment_id(
         &self,
         garment: &PreparedImage,
         waiting: &dyn ProgressSink,
-    ) -> Result<(ContentHash, String), ProviderError> {
+    ) -> Result<(ContentHash, String, bool), ProviderError> {
         let hash = content_hash(&garment.bytes);
+        let remembered = self.garment_ids.get(&hash).is_some();
         let id = self
             .garment_ids
             .get_or_try_fetch(hash, || {
-                self.upload(GARMENT_IMAGES_PATH, garment, Some(waiting))
+                upload(&self.api, GARMENT_IMAGES_PATH, garment, Some(waiting))
             })
             .await?;
-        Ok((hash, id))
+        Ok((hash, id, remembered))
     }
 
-    /// Everything after the person upload; the caller deletes the person image afterwards.
-    /// Once the task exists it is recorded, so that a restart polls it again.
-    async fn try_on(
+    async fn garment_ids(
         &self,
         job: &TryOnJob,
-        person_id: &str,
-        progress: &Progress<'_>,
         sink: &dyn ProgressSink,
-    ) -> Result<String, ProviderError> {
+    ) -> Result<Vec<(ContentHash, String, bool)>, ProviderError> {
         let mut garments = vec![self.garment_id(&job.garment, sink).await?];
         if job.category == Category::Combo {
             let lower = job
@@ -137,35 +148,57 @@ impl Vtryon {
                 })?;
             garments.push(self.garment_id(lower, sink).await?);
         }
+        Ok(garments)
+    }
+
+    /// Everything after the person upload; the caller deletes the person image afterwards.
+    /// Once the task exists it is recorded, so that a restart polls it again.
+    async fn try_on(
+        &self,
+        job: &TryOnJob,
+        person_id: &str,
+        progress: &Progress<'_>,
+        sink: &dyn ProgressSink,
+    ) -> Result<String, ProviderError> {
+        let mut garments = self.garment_ids(job, sink).await?;
         progress.span(0.0, 100.0).report(0.04, "submitting");
-        let ids: Vec<serde_json::Value> = garments.iter().map(|(_, id)| numeric(id)).collect();
-        let body = json!({"tryon_person_image_id": numeric(person_id), "garment_image_ids": ids});
-        let created = self
-            .api
-            .call(Replay::CreateOnce, Priority::Create, Some(sink), |http| {
-                http.post(self.api.url(TASKS_PATH)).json(&body)
+        let mut created = self.create(person_id, &garments, sink).await;
+        // A garment id from memory that the vendor no longer knows would fail every later
+        // task too, and is not the shopper's fault: upload those garments again, once.
+        let stale = matches!(
+            created,
+            Err(UpstreamError::Status {
+                status: 400 | 404,
+                ..
             })
-            .await;
-        let created = match created {
-            Ok(reply) => reply,
+        );
+        if stale && garments.iter().any(|(_, _, remembered)| *remembered) {
+            garments
+                .iter()
+                .for_each(|(hash, _, _)| self.garment_ids.remove(hash));
+            tracing::info!("Vtryon refused a remembered garment id; uploading the garment again");
+            garments = self.garment_ids(job, sink).await?;
+            created = self.create(person_id, &garments, sink).await;
+        }
+        let task_id = match created {
+            Ok(task_id) => task_id,
+            // The vendor may have created (and billed) it: find it rather than fail it.
+            Err(UpstreamError::Unanswered(_)) => match self.find_task(person_id).await? {
+                Some(task_id) => task_id,
+                None => return Err(ProviderError::Timeout(Duration::ZERO)),
+            },
             Err(error) => {
-                // A garment id the vendor no longer knows would fail every later task too.
-                if matches!(
-                    error,
-                    UpstreamError::Status {
-                        status: 400 | 404,
-                        ..
-                    }
-                ) {
+                if let UpstreamError::Status {
+                    status: 400 | 404, ..
+                } = error
+                {
                     garments
                         .iter()
-                        .for_each(|(hash, _)| self.garment_ids.remove(hash));
+                        .for_each(|(hash, _, _)| self.garment_ids.remove(hash));
                 }
                 return Err(error.into_provider_error());
             }
         };
-        let task: Task = created.json().map_err(UpstreamError::into_provider_error)?;
-        let task_id = vendor_id(task.id)?;
         // Issue 7: from here on a restart polls this task instead of paying for another.
         record_in_flight(
             sink,
@@ -176,6 +209,48 @@ impl Vtryon {
         );
         self.follow(job, &task_id, progress, Some(Instant::now()))
             .await
+    }
+
+    /// Sends the create; the new task's id.
+    async fn create(
+        &self,
+        person_id: &str,
+        garments: &[(ContentHash, String, bool)],
+        sink: &dyn ProgressSink,
+    ) -> Result<String, UpstreamError> {
+        let ids: Vec<serde_json::Value> = garments.iter().map(|(_, id, _)| numeric(id)).collect();
+        let body = json!({"tryon_person_image_id": numeric(person_id), "garment_image_ids": ids});
+        let reply = self
+            .api
+            .call(Replay::CreateOnce, Priority::Create, Some(sink), |http| {
+                http.post(self.api.url(TASKS_PATH)).json(&body)
+            })
+            .await?;
+        let task: Task = reply.json()?;
+        vendor_id(task.id).map_err(|_| UpstreamError::Malformed("unusable task id".into()))
+    }
+
+    /// The task created for this person image, if any: each try-on uploads its own photo
+    /// (or takes a check's upload over), so a task naming it is this try-on's.
+    async fn find_task(&self, person_id: &str) -> Result<Option<String>, ProviderError> {
+        let reply = self
+            .api
+            .call(Replay::Safe, Priority::Create, None, |http| {
+                // A vendor id: letters, digits, `-` and `_` only, nothing to escape.
+                http.get(format!(
+                    "{}?tryon_person_image={person_id}",
+                    self.api.url(TASKS_PATH)
+                ))
+            })
+            .await
+            .map_err(UpstreamError::into_provider_error)?;
+        let listed: TaskList = reply.json().map_err(UpstreamError::into_provider_error)?;
+        let ours = listed.results.into_iter().find(|task| {
+            task.tryon_person_image
+                .clone()
+                .is_none_or(|id| vendor_id(id).is_ok_and(|id| id == person_id))
+        });
+        ours.map(|task| vendor_id(task.id)).transpose()
     }
 
     /// Polls a created task to its end; the result's URL. `created` is when this process
@@ -193,11 +268,17 @@ impl Vtryon {
         let expected = self.durations.expected(job.quality, documented);
         let plan =
             PollPlan::estimated(tuning.poll_interval, expected, tuning.task_timeout, created);
+        // A webhook only wakes the loop: the status is read from the API either way.
+        let registration = match &self.webhooks {
+            Some((_, inbox)) => Some(inbox.register(task_id).await),
+            None => None,
+        };
+        let wake = registration.as_ref().map(|r| &r.waiter().wake);
         let url = until_done(
             &plan,
             progress.span(5.0, 95.0),
             ProgressKind::Estimated,
-            None,
+            wake,
             || self.poll(task_id),
         )
         .await?;
@@ -235,10 +316,10 @@ impl Vtryon {
         })
     }
 
+    /// Validates the photo; its upload is kept for the try-on that usually follows.
     async fn validate(&self, person: &PreparedImage) -> Result<PersonCheck, ProviderError> {
-        let person_id = self.upload(PERSON_IMAGES_PATH, person, None).await?;
-        let deletion = PersonImage::new(self.api.clone(), person_id.clone());
-        let body = json!({"tryon_person_image_id": numeric(&person_id)});
+        let photo = self.person_image(person, None).await?;
+        let body = json!({"tryon_person_image_id": numeric(photo.id())});
         let verdict = self
             .api
             .call(Replay::Safe, Priority::Create, None, |http| {
@@ -251,7 +332,13 @@ impl Vtryon {
                     .json::<Validation>()
                     .map_err(UpstreamError::into_provider_error)
             });
-        deletion.delete_now().await;
+        match &verdict {
+            Ok(validation) if validation.is_valid => {
+                self.checked_photos.keep(content_hash(&person.bytes), photo);
+            }
+            // A photo that cannot be used, or was not judged, is not kept.
+            _ => photo.delete_now().await,
+        }
         Ok(person_check(verdict?))
     }
 }
@@ -270,6 +357,9 @@ impl Provider for Vtryon {
         self.api.share_rate_limit(store);
         self.person_checks
             .share_through(store.clone(), "check:vtryon:person", SHARED_CHECK_TTL);
+        if let Some((_, inbox)) = &self.webhooks {
+            inbox.share_through(store);
+        }
     }
 
     fn info(&self) -> ProviderInfo {
@@ -295,9 +385,8 @@ impl Provider for Vtryon {
     ) -> Result<TryOnOutput, ProviderError> {
         let progress = Progress::new(sink, ProgressKind::Estimated);
         progress.span(0.0, 100.0).report(0.0, "uploading_photo");
-        let person_id = self
-            .upload(PERSON_IMAGES_PATH, &job.person, Some(sink))
-            .await?;
+        let person_image = self.person_image(&job.person, Some(sink)).await?;
+        let person_id = person_image.id().to_owned();
         // A restart before the task exists must still find (and delete) this photo.
         record_in_flight(
             sink,
@@ -306,7 +395,6 @@ impl Provider for Vtryon {
                 task_id: None,
             },
         );
-        let person_image = PersonImage::new(self.api.clone(), person_id.clone());
         let outcome = self.try_on(&job, &person_id, &progress, sink).await;
         self.finish(person_image, outcome, &progress).await
     }
@@ -323,7 +411,12 @@ impl Provider for Vtryon {
         let progress = Progress::new(sink, ProgressKind::Estimated);
         let person_id = in_flight.person_image_id;
         let person_image = PersonImage::new(self.api.clone(), person_id.clone());
-        let outcome = match in_flight.task_id {
+        // The earlier process may have died between sending the create and recording it.
+        let task_id = match in_flight.task_id {
+            Some(task_id) => Some(task_id),
+            None => self.find_task(&person_id).await?,
+        };
+        let outcome = match task_id {
             Some(task_id) => self.follow(&job, &task_id, &progress, None).await,
             None => self.try_on(&job, &person_id, &progress, sink).await,
         };
@@ -334,6 +427,27 @@ impl Provider for Vtryon {
         self.person_checks
             .get_or_try_fetch(content_hash(&person.bytes), || self.validate(person))
             .await
+    }
+
+    fn accepts_webhooks(&self) -> bool {
+        self.webhooks.is_some()
+    }
+
+    async fn webhook(
+        &self,
+        vendor: &str,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), WebhookError> {
+        let (key, inbox) = self
+            .webhooks
+            .as_ref()
+            .filter(|_| vendor == "vtryon")
+            .ok_or(WebhookError::NotConfigured)?;
+        key.verify(signature, body)?;
+        // Unknown tasks (finished already, or another account's) and repeats are ignored.
+        inbox.deliver(&webhook::task_id(body)?, body).await;
+        Ok(())
     }
 }
 
@@ -361,110 +475,6 @@ struct InFlight {
     task_id: Option<String>,
 }
 
-/// A shopper's photo stored at Vtryon. Deleted by [`PersonImage::delete_now`], or, if the
-/// task is abandoned first (its future dropped), by a background task.
-struct PersonImage {
-    api: Arc<Upstream>,
-    id: Option<String>,
-}
-
-impl PersonImage {
-    fn new(api: Arc<Upstream>, id: String) -> Self {
-        Self { api, id: Some(id) }
-    }
-
-    async fn delete_now(mut self) {
-        if let Some(id) = self.id.take() {
-            delete_person_image(&self.api, &id).await;
-        }
-    }
-}
-
-impl Drop for PersonImage {
-    fn drop(&mut self) {
-        if let (Some(id), Ok(runtime)) = (self.id.take(), tokio::runtime::Handle::try_current()) {
-            let api = self.api.clone();
-            runtime.spawn(async move { delete_person_image(&api, &id).await });
-        }
-    }
-}
-
-async fn delete_person_image(api: &Upstream, id: &str) {
-    let outcome = api
-        .call(Replay::Safe, Priority::Poll, None, |http| {
-            http.delete(api.url(&format!("{PERSON_IMAGES_PATH}{id}/")))
-        })
-        .await;
-    if let Err(error) = outcome {
-        // Logged without the id's owner: nothing here identifies the shopper.
-        tracing::warn!(%error, "could not delete a person image at Vtryon");
-    }
-}
-
-/// `is_valid` and its `issues`: strings, or objects with a code and a message.
-fn person_check(validation: Validation) -> PersonCheck {
-    let severity = if validation.is_valid {
-        Severity::Warning
-    } else {
-        Severity::Error
-    };
-    let mut issues: Vec<_> = validation
-        .issues
-        .iter()
-        .map(|item| match item {
-            serde_json::Value::String(text) => issue("person_unsuitable", severity, sanitize(text)),
-            other => {
-                let code = other["code"]
-                    .as_str()
-                    .map(slug)
-                    .unwrap_or_else(|| "person_unsuitable".into());
-                let message = ["message", "detail", "description"]
-                    .iter()
-                    .find_map(|f| other[f].as_str())
-                    .map_or_else(|| sanitize(&other.to_string()), sanitize);
-                issue(&code, severity, message)
-            }
-        })
-        .collect();
-    if !validation.is_valid && issues.is_empty() {
-        issues.push(issue(
-            "person_unsuitable",
-            Severity::Error,
-            "the photo cannot be used for a try-on".into(),
-        ));
-    }
-    PersonCheck {
-        ok: validation.is_valid,
-        issues,
-        garment_kinds: None,
-        source: CheckSource::Provider,
-    }
-}
-
-/// A vendor code as a stable snake_case word.
-fn slug(code: &str) -> String {
-    let mut slug: String = code
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .take(64)
-        .collect();
-    if slug.is_empty() {
-        slug = "person_unsuitable".into();
-    }
-    slug
-}
-
-#[derive(Deserialize)]
-struct Uploaded {
-    id: serde_json::Value,
-}
-
 #[derive(Deserialize)]
 struct Task {
     id: serde_json::Value,
@@ -474,38 +484,14 @@ struct Task {
     detail: Option<serde_json::Value>,
 }
 
+/// A page of `GET /v2/tryon/tasks/`.
 #[derive(Deserialize)]
-struct Validation {
-    is_valid: bool,
-    #[serde(default)]
-    issues: Vec<serde_json::Value>,
+struct TaskList {
+    results: Vec<ListedTask>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn validation_issues_become_check_issues() {
-        let check = |json: &str| person_check(serde_json::from_str(json).unwrap());
-        let ok = check(r#"{"tryon_person_image_id": 185, "is_valid": true, "issues": []}"#);
-        assert!(ok.ok && ok.issues.is_empty());
-        let bad = check(
-            r#"{"is_valid": false, "issues": [{"code": "Low-Light", "message": "too dark"}, "cropped"]}"#,
-        );
-        assert!(!bad.ok);
-        assert_eq!(
-            (bad.issues[0].code.as_str(), bad.issues[0].message.as_str()),
-            ("low_light", "too dark")
-        );
-        assert_eq!(
-            (bad.issues[1].code.as_str(), bad.issues[1].severity),
-            ("person_unsuitable", Severity::Error)
-        );
-        let warned = check(r#"{"is_valid": true, "issues": ["slightly blurry"]}"#);
-        assert!(warned.ok);
-        assert_eq!(warned.issues[0].severity, Severity::Warning);
-        let bare = check(r#"{"is_valid": false, "issues": []}"#);
-        assert_eq!(bare.issues.len(), 1);
-    }
+#[derive(Deserialize)]
+struct ListedTask {
+    id: serde_json::Value,
+    tryon_person_image: Option<serde_json::Value>,
 }
