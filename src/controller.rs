@@ -626,8 +626,22 @@ impl Controller {
                     s.upload = None;
                     s.watch = None;
                 });
+                if let Some(code) = failure.unavailable() {
+                    Self::tell_merchant(&host, code);
+                }
                 emit("failed", &[("error", failure.name().into())]);
             }
+        }
+    }
+
+    /// Try-on cannot work on this page: one console line for the merchant setting it up (the
+    /// shopper reads the dialog's neutral sentence), and the button says it is unavailable.
+    fn tell_merchant(host: &Host, code: tryon_proxy::wire::ErrorCode) {
+        let origin = web_sys::window().map(|w| w.origin()).unwrap_or_default();
+        let hint = crate::state::merchant_hint(code, &origin);
+        web_sys::console::warn_1(&hint.into());
+        if let Some(button) = host.button() {
+            let _ = button.set_attribute("aria-disabled", "true");
         }
     }
 
@@ -665,7 +679,8 @@ impl Controller {
     }
 
     /// The proxy's limits, fetched once; the contract's defaults while the proxy cannot be
-    /// asked (the upload will then report the real problem).
+    /// asked (the upload will then report the real problem). A refusal that is the merchant's to
+    /// fix (an unlisted origin, a spent budget) makes the page [`Step::Unavailable`] at once.
     async fn limits(self) -> Limits {
         if let Some(limits) = self.with_session(|s| s.limits.clone()).flatten() {
             return limits;
@@ -681,7 +696,13 @@ impl Controller {
                 });
                 config.limits
             }
-            Err(_) => Limits::default(),
+            Err(failure) => {
+                // A refusal only the merchant can fix: no photo step, and no photo module.
+                if self.apply(|f| f.refused(failure)) {
+                    self.with_session(|s| s.worker = None);
+                }
+                Limits::default()
+            }
         }
     }
 

@@ -226,6 +226,29 @@ impl Failure {
         }
     }
 
+    /// The code of a refusal that is about the merchant's setup or budget, not the shopper's
+    /// photo or network: try-on cannot work on this page now, whatever she does. Such a refusal
+    /// puts the flow into [`Step::Unavailable`]. Another refusal of this kind (say, a proxy
+    /// paused by its operator) is one more code here and one more line in [`merchant_hint`].
+    pub fn unavailable(self) -> Option<ErrorCode> {
+        match self {
+            Self::Code(
+                code @ (ErrorCode::OriginNotAllowed
+                | ErrorCode::QuotaExhausted
+                | ErrorCode::ProviderOutOfCredit
+                | ErrorCode::ProviderAuth),
+            ) => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The step a failure leads to: [`Step::Unavailable`] for the merchant's refusals, else
+    /// [`Step::Failed`].
+    fn step(self) -> Step {
+        self.unavailable()
+            .map_or(Step::Failed(self), Step::Unavailable)
+    }
+
     /// The worker reports failures by name; codes of the contract keep their sentence, anything
     /// else means the worker itself broke.
     pub fn from_worker(name: &str) -> Self {
@@ -267,6 +290,28 @@ pub enum Step {
         result: ResultInfo,
     },
     Failed(Failure),
+    /// The proxy refused for a reason only the merchant can fix (the code says which, see
+    /// [`Failure::unavailable`]): a neutral sentence, no photo step, no **Try again**.
+    Unavailable(ErrorCode),
+}
+
+/// The line the browser console gets when the flow becomes [`Step::Unavailable`]: for the
+/// merchant setting the widget up, in English, naming what to change. `page_origin` is the
+/// origin the proxy saw (`location.origin`).
+pub fn merchant_hint(code: ErrorCode, page_origin: &str) -> String {
+    let what = match code {
+        ErrorCode::OriginNotAllowed => {
+            return format!(
+                "try-on: the proxy refuses this page's origin {page_origin}; add it to the proxy's TRYON_ALLOWED_ORIGINS (comma-separated)."
+            );
+        }
+        ErrorCode::QuotaExhausted => {
+            "today's try-on budget is used up (TRYON_DAILY_BUDGET, TRYON_SHOP_DAILY_QUOTA)"
+        }
+        ErrorCode::ProviderOutOfCredit => "the try-on provider's account has no credit left",
+        _ => "the try-on provider refused the proxy's API key",
+    };
+    format!("try-on: unavailable on {page_origin}: {what}.")
 }
 
 /// The line of text under the bar. Each variant is one i18n key.
@@ -399,14 +444,16 @@ impl Flow {
             Step::Queued { ahead: Some(ahead) } => StatusLine::InLine { ahead },
             Step::Generating { percent } => StatusLine::Creating { percent },
             Step::Done { .. } => StatusLine::Done,
-            Step::Choosing | Step::Ready | Step::Failed(_) => return None,
+            Step::Choosing | Step::Ready | Step::Failed(_) | Step::Unavailable(_) => return None,
         })
     }
 
     /// A new photo was chosen: a fresh attempt starts, whatever came before.
     pub fn choose_photo(&mut self) -> Result<(), Stale> {
         // Another photo may replace one still being prepared or checked.
-        if self.is_busy() && !matches!(self.step, Step::Preparing | Step::Checking) {
+        if self.is_busy() && !matches!(self.step, Step::Preparing | Step::Checking)
+            || self.is_unavailable()
+        {
             return Err(Stale);
         }
         *self = Self {
@@ -468,6 +515,7 @@ impl Flow {
     pub fn check_failed(&mut self, failure: Failure) -> Result<(), Stale> {
         self.expect(matches!(self.step, Step::Checking))?;
         self.step = match failure.retry_from() {
+            _ if failure.unavailable().is_some() => failure.step(),
             RetryFrom::ChoosePhoto => Step::Failed(failure),
             RetryFrom::SamePhoto => Step::Ready,
         };
@@ -544,7 +592,7 @@ impl Flow {
                     .error
                     .as_ref()
                     .map_or(ErrorCode::ProviderFailed, |e| e.code);
-                self.step = Step::Failed(Failure::Code(code));
+                self.step = Failure::Code(code).step();
             }
         }
         Ok(())
@@ -553,9 +601,29 @@ impl Flow {
     /// Anything that ends the attempt: a worker error, a failed upload, a lost stream, a result
     /// that cannot be downloaded. A failure after a failure keeps the first one, which is the cause.
     pub fn fail(&mut self, failure: Failure) -> Result<(), Stale> {
-        self.expect(!matches!(self.step, Step::Choosing | Step::Failed(_)))?;
-        self.step = Step::Failed(failure);
+        self.expect(!matches!(
+            self.step,
+            Step::Choosing | Step::Failed(_) | Step::Unavailable(_)
+        ))?;
+        self.step = failure.step();
         Ok(())
+    }
+
+    /// `GET /v1/config` was refused when the dialog opened. A refusal only the merchant can fix
+    /// ends the flow here, before any photo is chosen or sent. Anything else (no network) is
+    /// [`Stale`]: the contract's default limits serve, and a later call reports the problem.
+    pub fn refused(&mut self, failure: Failure) -> Result<(), Stale> {
+        let code = failure.unavailable().ok_or(Stale)?;
+        *self = Self {
+            step: Step::Unavailable(code),
+            ..Self::default()
+        };
+        Ok(())
+    }
+
+    /// Whether try-on cannot work on this page (see [`Step::Unavailable`]): nothing leaves it.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self.step, Step::Unavailable(_))
     }
 
     /// **Try again**: back to the picker when the photo was the problem, else straight back to
@@ -598,7 +666,7 @@ impl Flow {
     /// The same prepared photo for a new try-on (the product changed since the last result):
     /// back to **Try it on** without choosing again.
     pub fn reuse_photo(&mut self) -> Result<(), Stale> {
-        self.expect(!self.is_busy() && self.photo.is_some())?;
+        self.expect(!self.is_busy() && !self.is_unavailable() && self.photo.is_some())?;
         let photo = self.photo;
         *self = Self {
             step: Step::Ready,
@@ -612,7 +680,7 @@ impl Flow {
 
     /// **Try another photo** after a result: the picker again, nothing kept.
     pub fn start_over(&mut self) -> Result<(), Stale> {
-        self.expect(!self.is_busy())?;
+        self.expect(!self.is_busy() && !self.is_unavailable())?;
         *self = Self::default();
         Ok(())
     }
@@ -646,9 +714,12 @@ pub fn milestones(before: &Flow, after: &Flow) -> Vec<Milestone> {
         });
     }
     match (&before.step, &after.step) {
-        (Step::Done { .. }, _) | (Step::Failed(_), _) => {}
+        (Step::Done { .. } | Step::Failed(_) | Step::Unavailable(_), _) => {}
         (_, Step::Done { .. }) => out.push(Milestone::Completed { task_id: task_id() }),
         (_, Step::Failed(failure)) => out.push(Milestone::Failed { failure: *failure }),
+        (_, Step::Unavailable(code)) => out.push(Milestone::Failed {
+            failure: Failure::Code(*code),
+        }),
         _ => {}
     }
     out
@@ -1315,6 +1386,121 @@ pub(crate) mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), PhotoIssue::ALL.len());
+    }
+
+    /// The refusals only the merchant can fix (issue 13).
+    const MERCHANT_REFUSALS: [ErrorCode; 4] = [
+        ErrorCode::OriginNotAllowed,
+        ErrorCode::QuotaExhausted,
+        ErrorCode::ProviderOutOfCredit,
+        ErrorCode::ProviderAuth,
+    ];
+
+    #[test]
+    fn a_refused_config_makes_the_page_unavailable_before_any_photo() {
+        for code in MERCHANT_REFUSALS {
+            let before = Flow::default();
+            let mut flow = before.clone();
+            flow.refused(Failure::Code(code)).unwrap();
+            assert_eq!(flow.step(), &Step::Unavailable(code));
+            assert!(flow.is_unavailable());
+            assert!(!flow.shows_picker(), "no photo step");
+            assert!(!flow.is_busy() && !flow.shows_progress());
+            assert_eq!(
+                milestones(&before, &flow),
+                vec![Milestone::Failed {
+                    failure: Failure::Code(code)
+                }],
+                "the page hears why, once"
+            );
+            let settled = flow.clone();
+            assert_eq!(flow.choose_photo(), Err(Stale), "no photo is taken");
+            assert_eq!(flow.submit(), Err(Stale), "nothing is sent");
+            assert_eq!(flow.retry(), Err(Stale), "there is nothing to retry");
+            assert_eq!(flow.start_over(), Err(Stale));
+            assert_eq!(flow.fail(Failure::Network), Err(Stale));
+            flow.refused(Failure::Code(code)).unwrap();
+            assert_eq!(milestones(&settled, &flow), vec![], "announced once");
+        }
+    }
+
+    #[test]
+    fn a_config_that_fails_for_any_other_reason_leaves_the_flow_alone() {
+        for failure in [
+            Failure::Network,
+            Failure::UnexpectedAnswer,
+            Failure::Code(ErrorCode::ProviderUnavailable),
+            Failure::Code(ErrorCode::RateLimited),
+        ] {
+            let mut flow = Flow::default();
+            assert_eq!(flow.refused(failure), Err(Stale), "{failure:?}");
+            assert_eq!(flow.step(), &Step::Choosing);
+        }
+    }
+
+    #[test]
+    fn a_merchant_refusal_later_in_the_flow_is_unavailable_too_never_a_retry() {
+        for code in MERCHANT_REFUSALS {
+            // The create was refused.
+            let mut flow = Flow::default();
+            flow.choose_photo().unwrap();
+            flow.photo_prepared(PHOTO).unwrap();
+            flow.submit().unwrap();
+            flow.fail(Failure::Code(code)).unwrap();
+            assert_eq!(flow.step(), &Step::Unavailable(code), "create: {code:?}");
+            assert_eq!(flow.retry(), Err(Stale));
+
+            // The task failed with it (e.g. every provider refused its key).
+            let mut flow = following("t");
+            let mut failed = view("t", TaskStatus::Failed, 0);
+            failed.error = Some(TaskError {
+                code,
+                message: "for logs".into(),
+                retryable: false,
+            });
+            let before = flow.clone();
+            flow.status(&failed).unwrap();
+            assert_eq!(flow.step(), &Step::Unavailable(code), "task: {code:?}");
+            assert_eq!(
+                milestones(&before, &flow),
+                vec![Milestone::Failed {
+                    failure: Failure::Code(code)
+                }]
+            );
+
+            // The person check was refused.
+            let mut flow = checking();
+            flow.check_failed(Failure::Code(code)).unwrap();
+            assert_eq!(flow.step(), &Step::Unavailable(code), "check: {code:?}");
+            assert_eq!(flow.submit(), Err(Stale));
+        }
+        let mut flow = following("t");
+        flow.fail(Failure::Code(ErrorCode::RateLimited)).unwrap();
+        assert_eq!(
+            flow.step(),
+            &Step::Failed(Failure::Code(ErrorCode::RateLimited)),
+            "the shopper's own retryable failures keep their sentence and Try again"
+        );
+    }
+
+    #[test]
+    fn the_merchant_hint_names_the_pages_origin_and_what_to_change() {
+        let origin = "https://shop.example:8443";
+        let hint = merchant_hint(ErrorCode::OriginNotAllowed, origin);
+        assert!(hint.contains(origin), "{hint}");
+        assert!(hint.contains("TRYON_ALLOWED_ORIGINS"), "{hint}");
+        assert!(merchant_hint(ErrorCode::QuotaExhausted, origin).contains("TRYON_DAILY_BUDGET"));
+        let mut hints: Vec<String> = MERCHANT_REFUSALS
+            .map(|code| merchant_hint(code, origin))
+            .to_vec();
+        assert!(
+            hints
+                .iter()
+                .all(|h| h.contains(origin) && !h.contains('\n'))
+        );
+        hints.sort();
+        hints.dedup();
+        assert_eq!(hints.len(), MERCHANT_REFUSALS.len(), "one hint per refusal");
     }
 
     #[test]

@@ -24,6 +24,8 @@
     "button:hover{filter:brightness(1.2)}" +
     "button:focus-visible{outline:3px solid var(--tryon-accent,#1a1a1a);outline-offset:2px}" +
     "button[aria-busy=true]{cursor:progress}" +
+    // The widget marks the button when try-on cannot work on this page (issue 13).
+    "button[aria-disabled=true]{opacity:.5;cursor:default}" +
     // Scoped to the button: the dialog shares this shadow root and has icons of its own.
     "button>svg{display:none;width:24px;height:24px;flex:none}" +
     // `floating` (the Shopify app embed's setting): a corner button clear of the notch and home

@@ -148,7 +148,7 @@ pub async fn enforce(
             allow(response.headers_mut(), origin);
             response
         }
-        Verdict::Refuse => refuse(),
+        Verdict::Refuse => refuse(&request),
     };
     // API answers differ by Origin, so shared caches must key on it.
     if api {
@@ -190,7 +190,32 @@ fn preflight(origin: HeaderValue) -> Response {
     response
 }
 
-fn refuse() -> Response {
+/// The 403 for an unlisted origin, readable by the page it refuses.
+///
+/// Without CORS headers the browser hides this answer from the widget, which then cannot tell
+/// "this page is not on the list" from "no network", and tells the shopper to check her
+/// connection while the merchant gets no hint. So the refusal echoes the refused `Origin` in
+/// `Access-Control-Allow-Origin`, and a preflight from that origin is answered as a listed one's
+/// is, so the widget's real request (with `Idempotency-Key`) goes out and reads its 403.
+///
+/// This grants nothing. CORS protects what a page may *read*, never what reaches the server, and
+/// the server refuses every request from this origin here, before any handler, counter or
+/// provider: the preflight only lets the browser send a request that gets this same 403 (and a
+/// multipart POST without our headers is a simple request, sent without asking anyway). What
+/// the page can read is this fixed problem, the same for every caller and saying nothing but
+/// what `curl` learns too; no `Access-Control-Allow-Credentials` (no cookie, no auth header is
+/// ever honoured cross-origin), and no `Access-Control-Expose-Headers`, so of the headers only
+/// the CORS-safelisted ones are readable. Every API answer varies by `Origin` (see [`enforce`]),
+/// so no cache hands this to a listed page or a listed page's answer to this one.
+fn refuse(request: &Request) -> Response {
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    let asks_to_send = request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    if let (Some(origin), true) = (&origin, asks_to_send) {
+        return preflight(origin.clone());
+    }
     let status = StatusCode::FORBIDDEN;
     let code = ErrorCode::OriginNotAllowed;
     let problem = Problem {
@@ -203,7 +228,14 @@ fn refuse() -> Response {
         code,
     };
     let body = serde_json::to_vec(&problem).expect("a problem is plain strings and numbers");
-    (status, [(header::CONTENT_TYPE, media::PROBLEM_JSON)], body).into_response()
+    let mut response =
+        (status, [(header::CONTENT_TYPE, media::PROBLEM_JSON)], body).into_response();
+    if let Some(origin) = origin {
+        response
+            .headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+    response
 }
 
 fn is_api(path: &str) -> bool {

@@ -155,5 +155,6 @@ pub(super) fn text(key: Key) -> &'static str {
             "Dieses Foto eignet sich nicht für eine Anprobe. Bitte wähle eins, auf dem du gut zu sehen bist."
         }
         Key::IssueMayDisappoint => "Mit diesem Foto wird dein Look vielleicht nicht optimal.",
+        Key::Unavailable => "Die Anprobe ist auf dieser Seite noch nicht verfügbar.",
     }
 }

@@ -139,5 +139,6 @@ pub(super) fn text(key: Key) -> &'static str {
             "This photo isn't suitable for a try-on. Please choose another one that shows you clearly."
         }
         Key::IssueMayDisappoint => "Your look may not come out at its best with this photo.",
+        Key::Unavailable => "Try-on isn't available on this page yet.",
     }
 }

@@ -143,5 +143,6 @@ pub(super) fn text(key: Key) -> &'static str {
             "Esta foto no sirve para una prueba. Elige otra en la que se te vea bien."
         }
         Key::IssueMayDisappoint => "Puede que con esta foto el resultado no sea el mejor.",
+        Key::Unavailable => "La prueba aún no está disponible en esta página.",
     }
 }

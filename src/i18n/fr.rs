@@ -149,5 +149,6 @@ pub(super) fn text(key: Key) -> &'static str {
             "Cette photo ne convient pas à un essayage. Choisissez-en une autre où l'on vous voit bien."
         }
         Key::IssueMayDisappoint => "Avec cette photo, le résultat risque de ne pas être optimal.",
+        Key::Unavailable => "L'essayage n'est pas encore disponible sur cette page.",
     }
 }

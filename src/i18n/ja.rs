@@ -147,5 +147,6 @@ pub(super) fn text(key: Key) -> &'static str {
             "この写真は試着に向いていません。はっきり写っている別の写真を選んでください。"
         }
         Key::IssueMayDisappoint => "この写真では仕上がりが最適にならない場合があります。",
+        Key::Unavailable => "このページではまだ試着をご利用いただけません。",
     }
 }

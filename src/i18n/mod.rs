@@ -240,12 +240,15 @@ pub enum Key {
     IssueLandscapePhoto,
     IssueUnsuitable,
     IssueMayDisappoint,
+    /// The neutral sentence of [`Step::Unavailable`](crate::state::Step::Unavailable): try-on
+    /// cannot work here for a reason that is the merchant's, not the shopper's.
+    Unavailable,
 }
 
 impl Key {
     /// Every key in declaration order, so a key's position here is `key as usize` (a test keeps
     /// it so): the shipped tables are lists in this order.
-    pub const ALL: [Key; 83] = [
+    pub const ALL: [Key; 84] = [
         Self::ButtonLabel,
         Self::DialogTitle,
         Self::Close,
@@ -329,6 +332,7 @@ impl Key {
         Self::IssueLandscapePhoto,
         Self::IssueUnsuitable,
         Self::IssueMayDisappoint,
+        Self::Unavailable,
     ];
 }
 

@@ -139,5 +139,6 @@ pub(super) fn text(key: Key) -> &'static str {
             "Esta foto não serve para uma prova. Escolha outra em que você apareça bem."
         }
         Key::IssueMayDisappoint => "Com esta foto, o resultado pode não ficar dos melhores.",
+        Key::Unavailable => "A prova virtual ainda não está disponível nesta página.",
     }
 }

@@ -20,7 +20,7 @@ use tryon_proxy::shopify::ShopifyConfig;
 use tryon_proxy::shopify::signature::sign_app_proxy_params;
 
 use crate::create::tempdir;
-use crate::util::{LogCapture, TestServer, assert_problem, unique_form};
+use crate::util::{LogCapture, SteppedProvider, TestServer, assert_problem, unique_form};
 
 pub(crate) const STOREFRONT: &str = "https://www.shop.example";
 pub(crate) const FOREIGN: &str = "https://evil.example";
@@ -213,28 +213,17 @@ async fn a_listed_origins_preflight_is_answered_with_the_widgets_headers() {
 #[tokio::test]
 async fn an_unlisted_origin_gets_a_403_problem_on_the_api() {
     let server = server(false).await;
-    for (method, path, extra) in [
-        (Method::GET, "/v1/config", None),
-        (Method::GET, "/v1/tryons/some-id", None),
-        (
-            Method::OPTIONS,
-            "/v1/tryons",
-            Some(("access-control-request-method", "POST")),
-        ),
+    for (method, path) in [
+        (Method::GET, "/v1/config"),
+        (Method::GET, "/v1/tryons/some-id"),
+        (Method::DELETE, "/v1/tryons/some-id"),
     ] {
-        let mut headers = vec![("origin", FOREIGN)];
-        headers.extend(extra);
-        let (status, response_headers, body) = send(&server, method.clone(), path, &headers).await;
+        let (status, response_headers, body) =
+            send(&server, method.clone(), path, &[("origin", FOREIGN)]).await;
         assert_problem(status, &json(&body), 403, "origin_not_allowed");
         assert_eq!(
             header(&response_headers, "content-type"),
             "application/problem+json"
-        );
-        assert!(
-            response_headers
-                .get("access-control-allow-origin")
-                .is_none(),
-            "{method} {path}: {response_headers:?}"
         );
         assert!(varies_by_origin(&response_headers));
     }
@@ -254,6 +243,93 @@ async fn an_unlisted_origin_gets_a_403_problem_on_the_api() {
         &refused.json().await.unwrap(),
         403,
         "origin_not_allowed",
+    );
+}
+
+/// Issue 13: the refused page must be able to read its refusal, or the widget takes it for a
+/// network failure; and reading it must be all the page gets.
+#[tokio::test]
+async fn the_refusal_is_readable_by_the_refused_page_and_grants_nothing_else() {
+    let provider = SteppedProvider::new();
+    let server = server_with(provider.clone(), false, &[]).await;
+    // What a browser checks before it lets the page read an answer.
+    let readable_by_foreign = |headers: &HeaderMap| {
+        assert_eq!(header(headers, "access-control-allow-origin"), FOREIGN);
+        assert!(varies_by_origin(headers), "{headers:?}");
+        for granted in [
+            "access-control-allow-credentials",
+            "access-control-expose-headers",
+            "set-cookie",
+        ] {
+            assert!(headers.get(granted).is_none(), "{granted}: {headers:?}");
+        }
+    };
+
+    let (status, headers, body) =
+        send(&server, Method::GET, "/v1/config", &[("origin", FOREIGN)]).await;
+    assert_problem(status, &json(&body), 403, "origin_not_allowed");
+    readable_by_foreign(&headers);
+    assert!(
+        json(&body).get("limits").is_none() && !body.contains("provider\""),
+        "the refusal reveals nothing of the configuration: {body}"
+    );
+
+    // The upload's preflight is answered, so the browser sends the upload and lets the widget
+    // read its 403 instead of reporting a network error...
+    let (status, headers, _) = send(
+        &server,
+        Method::OPTIONS,
+        "/v1/tryons",
+        &[
+            ("origin", FOREIGN),
+            ("access-control-request-method", "POST"),
+            ("access-control-request-headers", "idempotency-key"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(header(&headers, "access-control-allow-origin"), FOREIGN);
+    assert!(headers.get("access-control-allow-credentials").is_none());
+
+    // ...and the upload itself is refused before it reaches anything that counts or spends.
+    for attempt in 0..3 {
+        let refused = server
+            .client
+            .post(server.url("/v1/tryons"))
+            .header(ORIGIN, FOREIGN)
+            .header("Idempotency-Key", format!("cors-foreign-{attempt}"))
+            .multipart(unique_form())
+            .send()
+            .await
+            .unwrap();
+        let status = refused.status().as_u16();
+        readable_by_foreign(refused.headers());
+        assert_problem(
+            status,
+            &refused.json().await.unwrap(),
+            403,
+            "origin_not_allowed",
+        );
+    }
+    assert_eq!(provider.runs(), 0, "no try-on was run for the refused page");
+    // The refused origin's attempts spent none of the listed storefront's allowance either.
+    let created = server
+        .client
+        .post(server.url("/v1/tryons"))
+        .header(ORIGIN, STOREFRONT)
+        .header("Idempotency-Key", "cors-foreign-0")
+        .multipart(unique_form())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        created.status(),
+        202,
+        "the refused request's Idempotency-Key was never recorded"
+    );
+    assert_eq!(
+        header(created.headers(), "access-control-allow-origin"),
+        STOREFRONT
     );
 }
 
