@@ -33,6 +33,9 @@ pub enum ApiError {
     GarmentUrlNotAllowed(String),
     #[error("no such try-on")]
     NotFound,
+    /// A `photo_id` that names no photo: never uploaded, expired or deleted.
+    #[error("no such photo; it may have expired: upload it again")]
+    PhotoNotFound,
     #[error("the try-on has no result yet")]
     NotReady,
     #[error("too many requests; retry in {} s", retry_after.as_secs())]
@@ -68,6 +71,7 @@ impl ApiError {
             Self::InvalidField(_) => ErrorCode::InvalidField,
             Self::GarmentUrlNotAllowed(_) => ErrorCode::GarmentUrlNotAllowed,
             Self::NotFound => ErrorCode::NotFound,
+            Self::PhotoNotFound => ErrorCode::PhotoNotFound,
             Self::NotReady => ErrorCode::NotReady,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
@@ -89,7 +93,7 @@ impl ApiError {
             Self::MissingField(_) | Self::InvalidField(_) | Self::GarmentUrlNotAllowed(_) => {
                 StatusCode::BAD_REQUEST
             }
-            Self::NotFound | Self::NotReady => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::NotReady | Self::PhotoNotFound => StatusCode::NOT_FOUND,
             Self::RateLimited { .. } | Self::QuotaExhausted { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -221,6 +225,7 @@ mod tests {
             (ApiError::GarmentUrlNotAllowed("http".into()), 400),
             (ApiError::NotFound, 404),
             (ApiError::NotReady, 404),
+            (ApiError::PhotoNotFound, 404),
             (ApiError::IdempotencyKeyInUse, 409),
             (
                 ApiError::QuotaExhausted {

@@ -2,7 +2,8 @@
 //! client address, per shop per day, and for the whole proxy per day.
 //!
 //! The per-address limit is a token bucket (default burst 3, then one per 20 s; checks have
-//! their own, looser bucket). Daily quotas are *reserved* when a create is admitted and kept
+//! their own, looser bucket, and photo uploads their own modest one: burst 5, then one per
+//! 30 s, since a shopper uploads a photo once per session and again only when it expired). Daily quotas are *reserved* when a create is admitted and kept
 //! only when the provider accepted the task ([`Charge::settle`]); a create that the provider
 //! refused gives its reservation back, so a shopper is never charged for nothing, while
 //! concurrent creates can never overshoot a quota. Counters sit behind [`CounterStore`] so a
@@ -31,6 +32,8 @@ use crate::wire::ErrorCode;
 pub struct AbuseLimits {
     pub create: BucketRule,
     pub check: BucketRule,
+    /// Photo uploads (`POST /v1/photos`, issue 14); free, but each is a decode and a stored photo.
+    pub photo: BucketRule,
     /// Try-ons per shop per UTC day; `None` = unlimited.
     pub shop_daily_quota: Option<u64>,
     /// Paid try-ons for the whole proxy per UTC day; `None` = unlimited.
@@ -47,6 +50,10 @@ impl Default for AbuseLimits {
             check: BucketRule {
                 burst: 10,
                 period: Duration::from_secs(3),
+            },
+            photo: BucketRule {
+                burst: 5,
+                period: Duration::from_secs(30),
             },
             shop_daily_quota: None,
             daily_budget: None,
@@ -143,6 +150,11 @@ impl Limiter {
     /// Admits a pre-flight check from `client`.
     pub async fn admit_check(&self, client: IpAddr) -> Result<(), Refusal> {
         self.take("check", client, self.limits.check).await
+    }
+
+    /// Admits a photo upload from `client`.
+    pub async fn admit_photo(&self, client: IpAddr) -> Result<(), Refusal> {
+        self.take("photo", client, self.limits.photo).await
     }
 
     /// Admits a create from `client` for `shop` (when known), reserving one unit of each daily

@@ -11,5 +11,6 @@ mod create;
 mod events;
 mod idempotency;
 mod meta;
+mod photos;
 mod tasks;
 mod vendors;

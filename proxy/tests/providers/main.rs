@@ -11,6 +11,7 @@ mod util;
 mod budget;
 mod fitinview;
 mod fitroom;
+mod photo_id;
 mod resume;
 mod routes;
 mod through_v1;

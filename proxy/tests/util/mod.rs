@@ -22,6 +22,7 @@ use tryon_proxy::providers::local::LocalProvider;
 use tryon_proxy::providers::{
     ProgressSink, ProgressUpdate, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput,
 };
+use tryon_proxy::store::{MemoryStore, Store};
 use tryon_proxy::wire::{Category, ChecksAvailable, ProgressKind, TaskStatus, TryOnView};
 
 /// How long any single wait in a test may take before it fails with an explanation.
@@ -38,6 +39,11 @@ pub struct TestServer {
 impl TestServer {
     /// Starts the proxy around `provider` with extra command-line `args`.
     pub async fn start(provider: Arc<dyn Provider>, args: &[&str]) -> Self {
+        Self::start_on(provider, args, Arc::new(MemoryStore::default())).await
+    }
+
+    /// Like [`TestServer::start`] on `store` (SQLite, Redis) rather than in memory.
+    pub async fn start_on(provider: Arc<dyn Provider>, args: &[&str], store: Arc<dyn Store>) -> Self {
         // Tests create many tasks from 127.0.0.1; the per-client limit has its own tests, which
         // pass `--create-burst` themselves.
         let unlimited: &[&str] = if args.contains(&"--create-burst") {
@@ -52,7 +58,7 @@ impl TestServer {
         )
         .unwrap_or_else(|e| panic!("test flags {args:?} do not parse: {e}"));
         let settings = Settings::from_cli(cli).expect("test settings are valid");
-        let state = AppState::new(settings, provider).expect("app state builds");
+        let state = AppState::with_store(settings, provider, store).expect("app state builds");
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");
