@@ -15,9 +15,9 @@ use tryon_proxy::wire::{
 use wasm_bindgen::JsValue;
 use web_sys::{File, FormData};
 
-use crate::client::{ProxyClient, json};
 use crate::client::upload::Upload;
 use crate::client::watch::{Callbacks, TaskWatch};
+use crate::client::{ProxyClient, json};
 use crate::dom::{self, ObjectUrl};
 use crate::host::Host;
 use crate::i18n::{Key, Locale};
@@ -252,9 +252,10 @@ impl Controller {
     /// Sends `form` to `path` with the bar following its bytes; the body of a 2xx answer.
     async fn send(self, path: &str, form: &FormData) -> Result<String, Failure> {
         let key = dom::random_key().ok_or(Failure::UploadFailed)?;
-        let (upload, answer) = Upload::start(&self.client(), path, form, &key, move |sent, total| {
-            self.apply(|f| f.upload_progress(sent, total));
-        })?;
+        let (upload, answer) =
+            Upload::start(&self.client(), path, form, &key, move |sent, total| {
+                self.apply(|f| f.upload_progress(sent, total));
+            })?;
         self.with_session(|s| s.upload = Some(upload));
         answer.get().await
     }
@@ -389,9 +390,10 @@ impl Controller {
     /// photo), then the dialog starts over and confirms it; on failure the result stays and the
     /// dialog says so.
     pub fn delete_now(self) {
-        let Some((task_id, photo_id)) = self.flow.with_untracked(|f| {
-            Some((f.task_id()?.to_owned(), f.photo_id().map(str::to_owned)))
-        }) else {
+        let Some((task_id, photo_id)) = self
+            .flow
+            .with_untracked(|f| Some((f.task_id()?.to_owned(), f.photo_id().map(str::to_owned))))
+        else {
             return;
         };
         let client = self.client();

@@ -405,9 +405,11 @@ impl Flow {
         Some(match self.step {
             Step::Preparing => StatusLine::Preparing,
             Step::Checking => StatusLine::Checking,
-            Step::Sending { sent, total } | Step::Uploading { sent, total } => StatusLine::Uploading {
-                percent: scale::within(0, 100, sent, total),
-            },
+            Step::Sending { sent, total } | Step::Uploading { sent, total } => {
+                StatusLine::Uploading {
+                    percent: scale::within(0, 100, sent, total),
+                }
+            }
             Step::Queued { ahead: None } => StatusLine::Starting,
             Step::Queued { ahead: Some(0) } => StatusLine::Next,
             Step::Queued { ahead: Some(ahead) } => StatusLine::InLine { ahead },
@@ -420,7 +422,12 @@ impl Flow {
     /// A new photo was chosen: a fresh attempt starts, whatever came before.
     pub fn choose_photo(&mut self) -> Result<(), Stale> {
         // Another photo may replace one still being prepared, sent or checked.
-        if self.is_busy() && !matches!(self.step, Step::Preparing | Step::Sending { .. } | Step::Checking) {
+        if self.is_busy()
+            && !matches!(
+                self.step,
+                Step::Preparing | Step::Sending { .. } | Step::Checking
+            )
+        {
             return Err(Stale);
         }
         *self = Self {
@@ -1410,19 +1417,32 @@ pub(crate) mod tests {
     #[test]
     fn the_photo_is_sent_once_with_progress_before_try_it_on_is_enabled() {
         let mut flow = sending();
-        assert!(flow.is_busy() && flow.shows_picker(), "the facts stay readable, nothing can be sent");
+        assert!(
+            flow.is_busy() && flow.shows_picker(),
+            "the facts stay readable, nothing can be sent"
+        );
         assert_eq!(flow.submit(), Err(Stale));
         flow.upload_progress(100_000, 400_000).unwrap();
-        assert_eq!(flow.status_line(), Some(StatusLine::Uploading { percent: 25 }));
+        assert_eq!(
+            flow.status_line(),
+            Some(StatusLine::Uploading { percent: 25 })
+        );
         let during = flow.progress().value();
-        assert!(during > scale::PREPARED, "the bar follows the photo's bytes: {during}");
+        assert!(
+            during > scale::PREPARED,
+            "the bar follows the photo's bytes: {during}"
+        );
         let before = flow.clone();
         flow.photo_stored("p1".into(), false).unwrap();
         assert_eq!((flow.step(), flow.photo_id()), (&Step::Ready, Some("p1")));
         assert_eq!(milestones(&before, &flow), vec![Milestone::PhotoReady]);
         flow.submit().unwrap();
         flow.created("t1".into()).unwrap();
-        assert_eq!(flow.photo_id(), Some("p1"), "the try-on names the uploaded photo");
+        assert_eq!(
+            flow.photo_id(),
+            Some("p1"),
+            "the try-on names the uploaded photo"
+        );
     }
 
     #[test]
@@ -1431,10 +1451,16 @@ pub(crate) mod tests {
         let before = flow.clone();
         flow.photo_stored("p1".into(), true).unwrap();
         assert_eq!(flow.step(), &Step::Checking);
-        assert!(milestones(&before, &flow).is_empty(), "not ready before it is judged");
+        assert!(
+            milestones(&before, &flow).is_empty(),
+            "not ready before it is judged"
+        );
         // The id expired and the photo was sent again while checking: only the id changes.
         flow.photo_stored("p2".into(), true).unwrap();
-        assert_eq!((flow.step(), flow.photo_id()), (&Step::Checking, Some("p2")));
+        assert_eq!(
+            (flow.step(), flow.photo_id()),
+            (&Step::Checking, Some("p2"))
+        );
         flow.person_checked(&check(true, &[])).unwrap();
         assert_eq!(flow.step(), &Step::Ready);
     }
@@ -1443,7 +1469,11 @@ pub(crate) mod tests {
     fn a_failed_photo_upload_stops_only_for_a_refused_photo() {
         let mut flow = sending();
         flow.check_failed(Failure::Network).unwrap();
-        assert_eq!((flow.step(), flow.photo_id()), (&Step::Ready, None), "Try it on sends it then");
+        assert_eq!(
+            (flow.step(), flow.photo_id()),
+            (&Step::Ready, None),
+            "Try it on sends it then"
+        );
         let mut flow = sending();
         let refused = Failure::Code(ErrorCode::ImageTooLarge);
         flow.check_failed(refused).unwrap();
@@ -1461,7 +1491,11 @@ pub(crate) mod tests {
         flow.created("t1".into()).unwrap();
         flow.status(&succeeded("t1")).unwrap();
         flow.reuse_photo().unwrap();
-        assert_eq!(flow.photo_id(), Some("p2"), "a second product sends no photo");
+        assert_eq!(
+            flow.photo_id(),
+            Some("p2"),
+            "a second product sends no photo"
+        );
         flow.submit().unwrap();
         flow.fail(Failure::Network).unwrap();
         flow.retry().unwrap();
@@ -1485,5 +1519,4 @@ pub(crate) mod tests {
         assert_eq!(flow.photo_stored("p".into(), false), Err(Stale));
         assert_eq!(flow.send_photo(), Err(Stale), "nothing prepared yet");
     }
-
 }

@@ -28,6 +28,7 @@ use crate::garment_fetch::{FetchOptions, FetcherSetupError, GarmentFetcher, Syst
 use crate::garments::GarmentSource;
 use crate::idempotency::IdempotencyKeys;
 use crate::images::ImagePreparer;
+use crate::photos::{self, Photos};
 use crate::providers::Provider;
 use crate::providers::routes::{self, CheckLimits};
 use crate::recent::RecentSubmissions;
@@ -36,7 +37,6 @@ use crate::serving::{handler_deadline, upload_deadline};
 use crate::shopify::{self, ShopifyConfig};
 use crate::store::{MemoryStore, Store, StoreError};
 use crate::wire::paths;
-use crate::photos::{self, Photos};
 use crate::{api, assets, create, events, metrics, openapi};
 
 /// Everything the handlers share; cheap to clone.

@@ -162,7 +162,10 @@ pub async fn resolve_person(state: &AppState, form: TryOnForm) -> Result<TryOnFo
 }
 
 /// The person image of a create: re-encoded now if it was sent, the kept copy if it was named.
-pub async fn person_image(state: &AppState, person: PersonInput) -> Result<PreparedImage, ApiError> {
+pub async fn person_image(
+    state: &AppState,
+    person: PersonInput,
+) -> Result<PreparedImage, ApiError> {
     match person {
         PersonInput::Upload(bytes) => {
             state
@@ -251,7 +254,12 @@ pub async fn upload_photo(
         },
     };
     let location = HeaderValue::from_str(&paths::photo(&photo.id)).expect("photo ids are hex");
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(photo)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(photo),
+    )
+        .into_response())
 }
 
 /// The largest upload body: one image and its multipart framing.
@@ -266,9 +274,10 @@ async fn admit(
     request_headers: &HeaderMap,
 ) -> Result<(), ApiError> {
     // Without connection info every client shares one bucket, as for creates.
-    let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(a))| {
-        a.ip()
-    });
+    let peer = peer.map_or(
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        |Extension(ConnectInfo(a))| a.ip(),
+    );
     let client = client_ip(peer, request_headers, &state.settings.trusted_proxies);
     Ok(state.limiter.admit_photo(client).await?)
 }

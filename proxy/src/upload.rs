@@ -362,9 +362,8 @@ mod tests {
 
     #[test]
     fn a_photo_id_stands_for_the_person_and_its_content_identifies_the_submission() {
-        let with_id = |id: &str| {
-            TryOnForm::from_parts(parts(&[("photo_id", id), ("garment", "g")])).unwrap()
-        };
+        let with_id =
+            |id: &str| TryOnForm::from_parts(parts(&[("photo_id", id), ("garment", "g")])).unwrap();
         let (first, second) = (with_id("aaaa"), with_id("bbbb"));
         assert!(matches!(&first.person, PersonInput::Uploaded(id) if id == "aaaa"));
         let same = first.clone().with_photo_hash(&[7; 32]).fingerprint;

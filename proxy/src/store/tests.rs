@@ -469,12 +469,20 @@ fn uploaded_photos_are_found_until_they_expire_or_are_deleted() {
         let kept = uploaded(b"KEPT-PHOTO-51c2", Duration::from_secs(60));
         store.photo_put("kept", &kept).unwrap();
         store
-            .photo_put("brief", &uploaded(b"BRIEF-PHOTO", Duration::from_millis(300)))
+            .photo_put(
+                "brief",
+                &uploaded(b"BRIEF-PHOTO", Duration::from_millis(300)),
+            )
             .unwrap();
         let found = store.photo_get("kept").unwrap().expect(name);
         assert_eq!(found.image.bytes, kept.image.bytes, "{name}");
         assert_eq!(
-            (found.image.width, found.image.height, found.content_hash, found.expires_ms),
+            (
+                found.image.width,
+                found.image.height,
+                found.content_hash,
+                found.expires_ms
+            ),
             (30, 40, kept.content_hash, kept.expires_ms),
             "{name}"
         );
@@ -500,10 +508,16 @@ fn deleted_and_expired_photos_leave_the_sqlite_file() {
     let dir = TempDir::new("photos");
     let store = SqliteStore::open(&dir.0).unwrap();
     store
-        .photo_put("a", &uploaded(b"DELETED-PHOTO-0e1d", Duration::from_secs(60)))
+        .photo_put(
+            "a",
+            &uploaded(b"DELETED-PHOTO-0e1d", Duration::from_secs(60)),
+        )
         .unwrap();
     store
-        .photo_put("b", &uploaded(b"EXPIRED-PHOTO-9b4f", Duration::from_millis(100)))
+        .photo_put(
+            "b",
+            &uploaded(b"EXPIRED-PHOTO-9b4f", Duration::from_millis(100)),
+        )
         .unwrap();
     assert!(files_contain(&dir.0, b"DELETED-PHOTO-0e1d"));
     assert!(store.photo_delete("a").unwrap());
@@ -529,5 +543,9 @@ fn redis_forgets_an_expired_photo_by_itself() {
     };
     assert_eq!(exists(), 1);
     std::thread::sleep(Duration::from_millis(600));
-    assert_eq!(exists(), 0, "Redis expires the key even if no instance sweeps");
+    assert_eq!(
+        exists(),
+        0,
+        "Redis expires the key even if no instance sweeps"
+    );
 }

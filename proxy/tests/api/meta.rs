@@ -97,7 +97,10 @@ async fn openapi_document_is_3_1_and_lists_every_route() {
         upload["responses"]["201"].is_object() && upload["responses"]["429"].is_object(),
         "{upload}"
     );
-    for (path, form) in [("/v1/tryons", "CreateTryOnForm"), ("/v1/checks/person", "PersonCheckForm")] {
+    for (path, form) in [
+        ("/v1/tryons", "CreateTryOnForm"),
+        ("/v1/checks/person", "PersonCheckForm"),
+    ] {
         let body = &paths[path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"];
         assert!(
             body["properties"]["photo_id"].is_object(),

@@ -153,9 +153,15 @@ async fn a_try_on_from_a_photo_id_on_every_vendor_sends_the_photo_upstream_once(
             .json()
             .await
             .unwrap();
-        let photo_id = uploaded["id"].as_str().unwrap_or_else(|| panic!("{name}: {uploaded}"));
+        let photo_id = uploaded["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: {uploaded}"));
         let seen = &vendor.seen;
-        assert_eq!((seen.total)(), 0, "{name}: an upload alone reaches no vendor");
+        assert_eq!(
+            (seen.total)(),
+            0,
+            "{name}: an upload alone reaches no vendor"
+        );
         let form = reqwest::multipart::Form::new()
             .text("photo_id", photo_id.to_owned())
             .part("garment", file(&garment().bytes, "shirt.jpg"))
@@ -170,7 +176,9 @@ async fn a_try_on_from_a_photo_id_on_every_vendor_sends_the_photo_upstream_once(
             .json()
             .await
             .unwrap();
-        let id = created["id"].as_str().unwrap_or_else(|| panic!("{name}: {created}"));
+        let id = created["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: {created}"));
         let deadline = tokio::time::Instant::now() + PATIENCE;
         let view = loop {
             let view: Value = http

@@ -43,7 +43,11 @@ impl TestServer {
     }
 
     /// Like [`TestServer::start`] on `store` (SQLite, Redis) rather than in memory.
-    pub async fn start_on(provider: Arc<dyn Provider>, args: &[&str], store: Arc<dyn Store>) -> Self {
+    pub async fn start_on(
+        provider: Arc<dyn Provider>,
+        args: &[&str],
+        store: Arc<dyn Store>,
+    ) -> Self {
         // Tests create many tasks from 127.0.0.1; the per-client limit has its own tests, which
         // pass `--create-burst` themselves.
         let unlimited: &[&str] = if args.contains(&"--create-burst") {
