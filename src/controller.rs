@@ -9,13 +9,15 @@ use std::rc::Rc;
 
 use leptos::html::Dialog;
 use leptos::prelude::*;
-use tryon_proxy::wire::{CreatedTryOn, Limits, ResultInfo, TryOnView, fields};
+use tryon_proxy::wire::{
+    CreatedTryOn, ErrorCode, Limits, ResultInfo, TryOnView, UploadedPhoto, fields, paths,
+};
 use wasm_bindgen::JsValue;
 use web_sys::{File, FormData};
 
-use crate::client::ProxyClient;
 use crate::client::upload::Upload;
 use crate::client::watch::{Callbacks, TaskWatch};
+use crate::client::{ProxyClient, json};
 use crate::dom::{self, ObjectUrl};
 use crate::host::Host;
 use crate::i18n::{Key, Locale};
@@ -62,7 +64,7 @@ struct Session {
     limits: Option<Limits>,
     /// Whether the proxy offers `POST /v1/checks/person` (learnt with the limits).
     person_check: bool,
-    /// The prepared JPEG (uploaded as is) and its preview URL.
+    /// The prepared JPEG (uploaded once, as is) and its preview URL.
     photo: Option<(web_sys::Blob, ObjectUrl)>,
     upload: Option<Upload>,
     watch: Option<TaskWatch>,
@@ -192,7 +194,8 @@ impl Controller {
         worker.prepare(bytes.into(), limits.person_max_edge).await
     }
 
-    /// **Try it on**: upload the prepared photo with the garment the element names now.
+    /// **Try it on**: the uploaded photo's id with the garment the element names now (the
+    /// photo is uploaded first only if it has no id yet, or again if its id expired).
     pub fn submit(self) {
         let Some(host) = self.host() else { return };
         if self.design_mode() {
@@ -210,6 +213,65 @@ impl Controller {
         let Some(generation) = self.abandon_attempt(false) else {
             return;
         };
+        let form = move |photo_id: &str| {
+            let form = FormData::new().ok()?;
+            form.append_with_str(fields::PHOTO_ID, photo_id).ok()?;
+            form.append_with_str(fields::GARMENT_URL, &garment.url)
+                .ok()?;
+            form.append_with_str(fields::CATEGORY, garment.category.as_str())
+                .ok()?;
+            if let Some(lower) = &garment.lower_url {
+                form.append_with_str(fields::LOWER_GARMENT_URL, lower)
+                    .ok()?;
+            }
+            Some(form)
+        };
+        crate::spawn(async move {
+            let mut again = false;
+            let sent = loop {
+                let sent = match self.photo_id(again, false).await {
+                    Ok(id) => match form(&id) {
+                        Some(form) => self.send(paths::TRYONS, &form).await,
+                        None => Err(Failure::UploadFailed),
+                    },
+                    Err(failure) => Err(failure),
+                };
+                match sent {
+                    // The photo expired at the proxy: sent again, without a word to the shopper.
+                    Err(Failure::Code(ErrorCode::PhotoNotFound)) if !again => again = true,
+                    sent => break sent,
+                }
+            };
+            let created = sent.and_then(|body| {
+                json::parse::<CreatedTryOn>(&body).map_err(|_| Failure::UnexpectedAnswer)
+            });
+            self.uploaded(generation, created);
+        });
+    }
+
+    /// Sends `form` to `path` with the bar following its bytes; the body of a 2xx answer.
+    async fn send(self, path: &str, form: &FormData) -> Result<String, Failure> {
+        let key = dom::random_key().ok_or(Failure::UploadFailed)?;
+        let (upload, answer) =
+            Upload::start(&self.client(), path, form, &key, move |sent, total| {
+                self.apply(|f| f.upload_progress(sent, total));
+            })?;
+        self.with_session(|s| s.upload = Some(upload));
+        answer.get().await
+    }
+
+    /// The prepared photo's id at the proxy, uploading the photo first when it has none yet or
+    /// `again` (its id expired); the first upload then goes on to the person check if `check`.
+    async fn photo_id(self, again: bool, check: bool) -> Result<String, Failure> {
+        if let Some(id) = self
+            .flow
+            .try_with_untracked(|f| f.photo_id().map(str::to_owned))
+            .flatten()
+            .filter(|_| !again)
+        {
+            return Ok(id);
+        }
+        let generation = self.with_session(|s| s.generation);
         let form = self
             .with_session(|s| s.photo.as_ref().map(|(jpeg, _)| jpeg.clone()))
             .flatten()
@@ -217,34 +279,19 @@ impl Controller {
                 let form = FormData::new().ok()?;
                 form.append_with_blob_and_filename(fields::PERSON, &jpeg, "person.jpg")
                     .ok()?;
-                form.append_with_str(fields::GARMENT_URL, &garment.url)
-                    .ok()?;
-                form.append_with_str(fields::CATEGORY, garment.category.as_str())
-                    .ok()?;
-                if let Some(lower) = &garment.lower_url {
-                    form.append_with_str(fields::LOWER_GARMENT_URL, lower)
-                        .ok()?;
-                }
                 Some(form)
-            });
-        let (Some(form), Some(key)) = (form, dom::random_key()) else {
-            self.apply(|f| f.fail(Failure::UploadFailed));
-            return;
-        };
-        let client = self.client();
-        let upload = Upload::start(
-            &client,
-            &form,
-            &key,
-            move |sent, total| {
-                self.apply(|f| f.upload_progress(sent, total));
-            },
-            move |outcome| self.uploaded(generation, outcome),
-        );
-        match upload {
-            Ok(upload) => self.with_session(|s| s.upload = Some(upload)),
-            Err(failure) => self.apply(|f| f.fail(failure)).then_some(()),
-        };
+            })
+            .ok_or(Failure::UploadFailed)?;
+        let body = self.send(paths::PHOTOS, &form).await?;
+        let id = json::parse::<UploadedPhoto>(&body)
+            .map_err(|_| Failure::UnexpectedAnswer)?
+            .id;
+        if self.with_session(|s| s.generation) != generation
+            || !self.apply(|f| f.photo_stored(id.clone(), check))
+        {
+            return Err(Failure::UploadFailed);
+        }
+        Ok(id)
     }
 
     fn uploaded(self, generation: u32, outcome: Result<CreatedTryOn, Failure>) {
@@ -325,7 +372,7 @@ impl Controller {
             let client = self.client();
             crate::spawn(async move {
                 // Best effort: an unreachable proxy deletes the photo itself when the task ends.
-                let _ = client.delete(&task_id).await;
+                let _ = client.delete(&paths::tryon(&task_id)).await;
             });
         }
     }
@@ -339,15 +386,22 @@ impl Controller {
     }
 
     /// **Delete my photo now** after a result: `DELETE /v1/tryons/{id}` (the proxy drops the
-    /// photo and the result), then the dialog starts over and confirms it; on failure the result
-    /// stays and the dialog says so.
+    /// task's copy of the photo and the result) and `DELETE /v1/photos/{id}` (the uploaded
+    /// photo), then the dialog starts over and confirms it; on failure the result stays and the
+    /// dialog says so.
     pub fn delete_now(self) {
-        let Some(task_id) = self.flow.with_untracked(|f| f.task_id().map(str::to_owned)) else {
+        let Some((task_id, photo_id)) = self
+            .flow
+            .with_untracked(|f| Some((f.task_id()?.to_owned(), f.photo_id().map(str::to_owned))))
+        else {
             return;
         };
         let client = self.client();
         crate::spawn(async move {
-            let deleted = client.delete(&task_id).await.is_ok();
+            let mut deleted = client.delete(&paths::tryon(&task_id)).await.is_ok();
+            if let Some(id) = photo_id {
+                deleted &= client.delete(&paths::photo(&id)).await.is_ok();
+            }
             let still_that_task = self
                 .flow
                 .try_with_untracked(|f| f.task_id() == Some(task_id.as_str()))
@@ -373,9 +427,10 @@ impl Controller {
         }
     }
 
-    /// The photo is prepared and shown. When the proxy offers a person check, the photo is
-    /// judged before **Try it on** is enabled: an error stops here, so no credit is spent on a
-    /// photo that would fail; warnings are shown and the shopper may go on.
+    /// The photo is prepared and shown, and uploaded once while the shopper reads its facts.
+    /// When the proxy offers a person check, the uploaded photo is judged before **Try it on**
+    /// is enabled: an error stops here, so no credit is spent on a photo that would fail;
+    /// warnings are shown and the shopper may go on.
     fn prepared(self, facts: PhotoFacts) {
         let Some(generation) = self.with_session(|s| s.generation) else {
             return;
@@ -387,21 +442,26 @@ impl Controller {
             if self.with_session(|s| s.generation) != Some(generation) {
                 return;
             }
-            // One transition, so the page never sees the photo "ready" before it is judged.
-            let prepared = self.apply(|f| {
+            // One transition, so the page never sees the photo "ready" before it is sent.
+            if !self.apply(|f| {
                 f.photo_prepared(facts)?;
-                if offered { f.check_photo() } else { Ok(()) }
-            });
-            if !(prepared && offered) {
+                f.send_photo()
+            }) {
                 return;
             }
-            let Some(photo) = self
-                .with_session(|s| s.photo.as_ref().map(|(jpeg, _)| jpeg.clone()))
-                .flatten()
-            else {
-                return;
+            let mut again = false;
+            let verdict = loop {
+                let id = match self.photo_id(again, offered).await {
+                    Ok(id) if offered => id,
+                    Ok(_) => return,
+                    Err(failure) => break Err(failure),
+                };
+                match self.client().check_person(&id).await {
+                    // The photo expired at the proxy: sent again, without a word to the shopper.
+                    Err(Failure::Code(ErrorCode::PhotoNotFound)) if !again => again = true,
+                    verdict => break verdict,
+                }
             };
-            let verdict = self.client().check_person(&photo).await;
             if self.with_session(|s| s.generation) != Some(generation) {
                 return;
             }

@@ -268,6 +268,12 @@ pub enum Step {
     Choosing,
     /// The worker is preparing the chosen photo.
     Preparing,
+    /// The prepared photo is uploaded to the proxy (`POST /v1/photos`) while the shopper reads
+    /// its facts; the check and every try-on then name it by id.
+    Sending {
+        sent: u64,
+        total: u64,
+    },
     /// The proxy's person check is judging the prepared photo; nothing can be sent yet.
     Checking,
     /// The prepared photo is shown with its facts; **Try it on** is enabled.
@@ -365,12 +371,15 @@ pub struct Flow {
     example: bool,
     task_id: Option<String>,
     progress: Progress,
+    /// The prepared photo's id at the proxy, once uploaded; kept for every try-on of it.
+    photo_id: Option<String>,
 }
 
 impl Default for Flow {
     fn default() -> Self {
         Self {
             step: Step::Choosing,
+            photo_id: None,
             photo: None,
             warning: None,
             example: false,
@@ -393,6 +402,10 @@ impl Flow {
         self.task_id.as_deref()
     }
 
+    pub fn photo_id(&self) -> Option<&str> {
+        self.photo_id.as_deref()
+    }
+
     /// The person check's warning about the prepared photo, shown beside it.
     pub fn warning(&self) -> Option<PhotoIssue> {
         self.warning
@@ -412,6 +425,7 @@ impl Flow {
         matches!(
             self.step,
             Step::Preparing
+                | Step::Sending { .. }
                 | Step::Checking
                 | Step::Uploading { .. }
                 | Step::Queued { .. }
@@ -428,7 +442,7 @@ impl Flow {
     pub fn shows_picker(&self) -> bool {
         matches!(
             self.step,
-            Step::Choosing | Step::Preparing | Step::Checking | Step::Ready
+            Step::Choosing | Step::Preparing | Step::Sending { .. } | Step::Checking | Step::Ready
         )
     }
 
@@ -436,9 +450,11 @@ impl Flow {
         Some(match self.step {
             Step::Preparing => StatusLine::Preparing,
             Step::Checking => StatusLine::Checking,
-            Step::Uploading { sent, total } => StatusLine::Uploading {
-                percent: scale::within(0, 100, sent, total),
-            },
+            Step::Sending { sent, total } | Step::Uploading { sent, total } => {
+                StatusLine::Uploading {
+                    percent: scale::within(0, 100, sent, total),
+                }
+            }
             Step::Queued { ahead: None } => StatusLine::Starting,
             Step::Queued { ahead: Some(0) } => StatusLine::Next,
             Step::Queued { ahead: Some(ahead) } => StatusLine::InLine { ahead },
@@ -450,8 +466,12 @@ impl Flow {
 
     /// A new photo was chosen: a fresh attempt starts, whatever came before.
     pub fn choose_photo(&mut self) -> Result<(), Stale> {
-        // Another photo may replace one still being prepared or checked.
-        if self.is_busy() && !matches!(self.step, Step::Preparing | Step::Checking)
+        // Another photo may replace one still being prepared, sent or checked.
+        if self.is_busy()
+            && !matches!(
+                self.step,
+                Step::Preparing | Step::Sending { .. } | Step::Checking
+            )
             || self.is_unavailable()
         {
             return Err(Stale);
@@ -476,6 +496,31 @@ impl Flow {
         self.photo = Some(facts);
         self.step = Step::Ready;
         self.progress.raise(scale::PREPARED);
+        Ok(())
+    }
+
+    /// The prepared photo is uploaded once, before **Try it on** is enabled.
+    pub fn send_photo(&mut self) -> Result<(), Stale> {
+        self.expect(matches!(self.step, Step::Ready) && self.photo.is_some())?;
+        self.step = Step::Sending {
+            sent: 0,
+            total: self.photo.map_or(0, |p| p.bytes),
+        };
+        Ok(())
+    }
+
+    /// `201` from `POST /v1/photos`: the photo has its id. After the first upload it goes on to
+    /// the person check (`check`) or is ready; an upload again (its id had expired) while
+    /// checking or sending a try-on only replaces the id.
+    pub fn photo_stored(&mut self, id: String, check: bool) -> Result<(), Stale> {
+        self.expect(matches!(
+            self.step,
+            Step::Sending { .. } | Step::Checking | Step::Uploading { .. }
+        ))?;
+        self.photo_id = Some(id);
+        if matches!(self.step, Step::Sending { .. }) {
+            self.step = if check { Step::Checking } else { Step::Ready };
+        }
         Ok(())
     }
 
@@ -509,11 +554,12 @@ impl Flow {
         Ok(())
     }
 
-    /// The person check could not give a verdict. When the photo itself was refused (not an
-    /// image, too large) the try-on would be refused the same way, so that stops here; anything
-    /// else (check service down, rate limit, network) lets the shopper go on without a check.
+    /// The photo upload or the person check could not give a verdict. When the photo itself
+    /// was refused (not an image, too large) the try-on would be refused the same way, so that
+    /// stops here; anything else (check service down, rate limit, network) lets the shopper go
+    /// on without a check (and **Try it on** sends the photo when it has no id yet).
     pub fn check_failed(&mut self, failure: Failure) -> Result<(), Stale> {
-        self.expect(matches!(self.step, Step::Checking))?;
+        self.expect(matches!(self.step, Step::Sending { .. } | Step::Checking))?;
         self.step = match failure.retry_from() {
             _ if failure.unavailable().is_some() => failure.step(),
             RetryFrom::ChoosePhoto => Step::Failed(failure),
@@ -545,10 +591,14 @@ impl Flow {
         Ok(())
     }
 
-    /// `XMLHttpRequest.upload.onprogress`: bytes sent over the request's total.
+    /// `XMLHttpRequest.upload.onprogress`: bytes sent over the request's total, of the photo
+    /// or of the try-on.
     pub fn upload_progress(&mut self, sent: u64, total: u64) -> Result<(), Stale> {
-        self.expect(matches!(self.step, Step::Uploading { .. }))?;
-        self.step = Step::Uploading { sent, total };
+        self.step = match self.step {
+            Step::Sending { .. } => Step::Sending { sent, total },
+            Step::Uploading { .. } => Step::Uploading { sent, total },
+            _ => return Err(Stale),
+        };
         self.progress
             .raise(scale::within(scale::PREPARED, scale::UPLOADED, sent, total));
         Ok(())
@@ -635,10 +685,11 @@ impl Flow {
         let photo = self
             .photo
             .filter(|_| failure.retry_from() == RetryFrom::SamePhoto);
-        let warning = self.warning;
+        let (warning, photo_id) = (self.warning, self.photo_id.take());
         *self = Self::default();
         if let Some(facts) = photo {
             self.photo = Some(facts);
+            self.photo_id = photo_id;
             self.warning = warning;
             self.step = Step::Ready;
             self.progress.raise(scale::PREPARED);
@@ -657,6 +708,7 @@ impl Flow {
             step: Step::Ready,
             photo,
             warning: self.warning,
+            photo_id: self.photo_id.take(),
             ..Self::default()
         };
         self.progress.raise(scale::PREPARED);
@@ -672,6 +724,7 @@ impl Flow {
             step: Step::Ready,
             photo,
             warning: self.warning,
+            photo_id: self.photo_id.take(),
             ..Self::default()
         };
         self.progress.raise(scale::PREPARED);
@@ -702,7 +755,11 @@ pub fn milestones(before: &Flow, after: &Flow) -> Vec<Milestone> {
         return out;
     }
     let task_id = || after.task_id.clone().unwrap_or_default();
-    if matches!(before.step, Step::Preparing | Step::Checking) && after.step == Step::Ready {
+    if matches!(
+        before.step,
+        Step::Preparing | Step::Sending { .. } | Step::Checking
+    ) && after.step == Step::Ready
+    {
         out.push(Milestone::PhotoReady);
     }
     if before.task_id.is_none() && after.task_id.is_some() {
@@ -1531,5 +1588,120 @@ pub(crate) mod tests {
             })
             .is_err()
         );
+    }
+
+    /// A prepared photo being uploaded to the proxy, as the controller starts it in one step.
+    fn sending() -> Flow {
+        let mut flow = Flow::default();
+        flow.choose_photo().unwrap();
+        flow.photo_prepared(PHOTO).unwrap();
+        flow.send_photo().unwrap();
+        flow
+    }
+
+    #[test]
+    fn the_photo_is_sent_once_with_progress_before_try_it_on_is_enabled() {
+        let mut flow = sending();
+        assert!(
+            flow.is_busy() && flow.shows_picker(),
+            "the facts stay readable, nothing can be sent"
+        );
+        assert_eq!(flow.submit(), Err(Stale));
+        flow.upload_progress(100_000, 400_000).unwrap();
+        assert_eq!(
+            flow.status_line(),
+            Some(StatusLine::Uploading { percent: 25 })
+        );
+        let during = flow.progress().value();
+        assert!(
+            during > scale::PREPARED,
+            "the bar follows the photo's bytes: {during}"
+        );
+        let before = flow.clone();
+        flow.photo_stored("p1".into(), false).unwrap();
+        assert_eq!((flow.step(), flow.photo_id()), (&Step::Ready, Some("p1")));
+        assert_eq!(milestones(&before, &flow), vec![Milestone::PhotoReady]);
+        flow.submit().unwrap();
+        flow.created("t1".into()).unwrap();
+        assert_eq!(
+            flow.photo_id(),
+            Some("p1"),
+            "the try-on names the uploaded photo"
+        );
+    }
+
+    #[test]
+    fn with_a_check_the_stored_photo_is_judged_before_it_is_ready() {
+        let mut flow = sending();
+        let before = flow.clone();
+        flow.photo_stored("p1".into(), true).unwrap();
+        assert_eq!(flow.step(), &Step::Checking);
+        assert!(
+            milestones(&before, &flow).is_empty(),
+            "not ready before it is judged"
+        );
+        // The id expired and the photo was sent again while checking: only the id changes.
+        flow.photo_stored("p2".into(), true).unwrap();
+        assert_eq!(
+            (flow.step(), flow.photo_id()),
+            (&Step::Checking, Some("p2"))
+        );
+        flow.person_checked(&check(true, &[])).unwrap();
+        assert_eq!(flow.step(), &Step::Ready);
+    }
+
+    #[test]
+    fn a_failed_photo_upload_stops_only_for_a_refused_photo() {
+        let mut flow = sending();
+        flow.check_failed(Failure::Network).unwrap();
+        assert_eq!(
+            (flow.step(), flow.photo_id()),
+            (&Step::Ready, None),
+            "Try it on sends it then"
+        );
+        let mut flow = sending();
+        let refused = Failure::Code(ErrorCode::ImageTooLarge);
+        flow.check_failed(refused).unwrap();
+        assert_eq!(flow.step(), &Step::Failed(refused));
+    }
+
+    #[test]
+    fn the_photo_id_is_kept_for_another_product_and_forgotten_with_the_photo() {
+        let mut flow = sending();
+        flow.photo_stored("p1".into(), false).unwrap();
+        flow.submit().unwrap();
+        // Sent again during the create (its id had expired): the step is unchanged.
+        flow.photo_stored("p2".into(), false).unwrap();
+        assert!(matches!(flow.step(), Step::Uploading { .. }));
+        flow.created("t1".into()).unwrap();
+        flow.status(&succeeded("t1")).unwrap();
+        flow.reuse_photo().unwrap();
+        assert_eq!(
+            flow.photo_id(),
+            Some("p2"),
+            "a second product sends no photo"
+        );
+        flow.submit().unwrap();
+        flow.fail(Failure::Network).unwrap();
+        flow.retry().unwrap();
+        assert_eq!(flow.photo_id(), Some("p2"));
+        flow.submit().unwrap();
+        flow.cancel().unwrap();
+        assert_eq!(flow.photo_id(), Some("p2"));
+        flow.start_over().unwrap();
+        assert_eq!(flow.photo_id(), None);
+        let mut flow = sending();
+        flow.photo_stored("p1".into(), false).unwrap();
+        flow.choose_photo().unwrap();
+        assert_eq!(flow.photo_id(), None, "a new photo is a new upload");
+    }
+
+    #[test]
+    fn a_stored_photo_outside_an_upload_is_stale() {
+        let mut flow = Flow::default();
+        assert_eq!(flow.photo_stored("p".into(), false), Err(Stale));
+        flow.choose_photo().unwrap();
+        assert_eq!(flow.photo_stored("p".into(), false), Err(Stale));
+        assert_eq!(flow.send_photo(), Err(Stale), "nothing prepared yet");
     }
 }

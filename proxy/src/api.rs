@@ -49,6 +49,7 @@ pub async fn get_config(State(state): State<AppState>) -> Json<ConfigResponse> {
             person: source(provider.checks.person),
             garment: source(provider.checks.garment),
         }),
+        photo_ttl_s: Some(state.photos.ttl().as_secs()),
     })
 }
 

@@ -28,6 +28,7 @@ use crate::garment_fetch::{FetchOptions, FetcherSetupError, GarmentFetcher, Syst
 use crate::garments::GarmentSource;
 use crate::idempotency::IdempotencyKeys;
 use crate::images::ImagePreparer;
+use crate::photos::{self, Photos};
 use crate::providers::Provider;
 use crate::providers::routes::{self, CheckJudged, CheckLimits};
 use crate::recent::RecentSubmissions;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub limiter: Arc<Limiter>,
     /// Identical submissions of the last ten minutes (issue 6).
     pub recent: Arc<RecentSubmissions>,
+    /// Uploaded photos (issue 14), named by `photo_id` in checks and creates.
+    pub photos: Arc<Photos>,
     /// Shopify's App Proxy (issue 5): when set, [`app`] also serves `/shopify`.
     pub shopify: Option<Arc<ShopifyConfig>>,
     shutdown: Arc<watch::Sender<bool>>,
@@ -98,7 +101,10 @@ impl AppState {
         } else {
             RecentSubmissions::default()
         };
+        let photos = Arc::new(Photos::new(store.clone(), settings.photo_ttl));
+        photos.spawn_sweeper();
         let state = Self {
+            photos,
             registry: Registry::with_store(
                 provider.clone(),
                 RegistryOptions {
@@ -199,6 +205,7 @@ pub fn app(state: AppState) -> Router {
         axum::middleware::from_fn_with_state(state.settings.upload_timeout, upload_deadline);
     let bounded =
         axum::middleware::from_fn_with_state(state.settings.handler_timeout, handler_deadline);
+    let photo_body_limit = usize::try_from(photos::max_body_bytes(&state)).unwrap_or(usize::MAX);
     let mut router = Router::new()
         .route(paths::CONFIG, get(api::get_config).layer(bounded.clone()))
         .route(
@@ -214,6 +221,22 @@ pub fn app(state: AppState) -> Router {
                 .layer(bounded.clone()),
         )
         .route(paths::TRYON_EVENTS, get(events::tryon_events))
+        // Issue 14: the photo crosses the network once.
+        .route(
+            paths::PHOTOS,
+            axum::routing::post(photos::upload_photo)
+                .layer(DefaultBodyLimit::max(photo_body_limit))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.settings.upload_timeout,
+                    upload_deadline,
+                )),
+        )
+        .route(
+            paths::PHOTO,
+            get(photos::get_photo)
+                .delete(photos::delete_photo)
+                .layer(bounded.clone()),
+        )
         .route(
             paths::TRYON_RESULT,
             get(api::get_result).layer(bounded.clone()),
@@ -271,6 +294,7 @@ fn check_routes(state: &AppState) -> Router<AppState> {
     routes::checks(
         state.provider.clone(),
         state.images.clone(),
+        Some(state.photos.clone()),
         Some(state.garments.clone()),
         check_limits(&state.settings),
     )

@@ -184,6 +184,19 @@ pub struct Cli {
     #[arg(long, env = "TRYON_SHOP_DAILY_QUOTA", value_name = "N|off")]
     pub shop_daily_quota: Option<DailyQuota>,
 
+    /// Photo uploads (`POST /v1/photos`) one client address may make at once [default: 5].
+    #[arg(long, env = "TRYON_PHOTO_BURST", value_name = "N")]
+    pub photo_burst: Option<u32>,
+
+    /// Seconds per further photo upload once the burst is spent [default: 30].
+    #[arg(long, env = "TRYON_PHOTO_PERIOD_S", value_name = "SECONDS")]
+    pub photo_period_s: Option<u64>,
+
+    /// Seconds an uploaded photo is kept for the check and try-ons that name it, then
+    /// deleted [default: 1800].
+    #[arg(long, env = "TRYON_PHOTO_TTL", value_name = "SECONDS")]
+    pub photo_ttl: Option<u64>,
+
     /// Paid try-ons the whole proxy may start per UTC day; counted only when the provider
     /// accepted the task [default: unlimited].
     #[arg(long, env = "TRYON_DAILY_BUDGET", value_name = "N")]
@@ -390,6 +403,8 @@ pub struct Settings {
     pub local_duration: Duration,
     pub max_running_tasks: usize,
     pub result_retention: Duration,
+    /// How long an uploaded photo lives (issue 14, `TRYON_PHOTO_TTL`).
+    pub photo_ttl: Duration,
     pub max_image_bytes: u64,
     pub max_request_bytes: u64,
     pub person_max_edge: u32,
@@ -492,6 +507,7 @@ impl Settings {
                     .or(file.result_retention_s)
                     .unwrap_or(86_400),
             ),
+            photo_ttl: Duration::from_secs(cli.photo_ttl.or(file.photo_ttl).unwrap_or(1800)),
             max_image_bytes: cli
                 .max_image_bytes
                 .or(file.max_image_bytes)
@@ -534,6 +550,12 @@ impl Settings {
                 shop_daily_quota: match cli.shop_daily_quota.or(file.shop_daily_quota) {
                     None => Some(DEFAULT_SHOP_DAILY_QUOTA),
                     Some(DailyQuota(quota)) => quota,
+                },
+                photo: BucketRule {
+                    burst: cli.photo_burst.or(file.photo_burst).unwrap_or(5),
+                    period: Duration::from_secs(
+                        cli.photo_period_s.or(file.photo_period_s).unwrap_or(30),
+                    ),
                 },
                 daily_budget: cli.daily_budget.or(file.daily_budget),
             },
@@ -640,6 +662,8 @@ impl Settings {
             ("--create-burst", u64::from(self.abuse.create.burst)),
             ("--check-burst", u64::from(self.abuse.check.burst)),
             ("--replay-burst", u64::from(self.abuse.replay.burst)),
+            ("--photo-burst", u64::from(self.abuse.photo.burst)),
+            ("--photo-ttl", self.photo_ttl.as_secs()),
             (
                 "--header-timeout-s",
                 self.serve.header_read_timeout.as_secs(),

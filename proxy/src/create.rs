@@ -20,6 +20,7 @@ use crate::error::ApiError;
 use crate::garments::Requester;
 use crate::idempotency::{self, Claim};
 use crate::images::ImageRole;
+use crate::photos;
 use crate::providers::{PreparedImage, TryOnJob};
 use crate::recent::Submission;
 use crate::shopify::AppProxyRequest;
@@ -31,9 +32,12 @@ use crate::wire::{CreatedTryOn, DirectStream, Problem, TryOnLinks, fields, heade
 /// the parts as they stream in (see [`upload`]).
 #[derive(ToSchema)]
 pub struct CreateTryOnForm {
-    /// The shopper's photo: JPEG, PNG or WebP (sniffed from the bytes).
+    /// The shopper's photo: JPEG, PNG or WebP (sniffed from the bytes); this or `photo_id`.
     #[schema(content_media_type = "application/octet-stream")]
-    pub person: Vec<u8>,
+    pub person: Option<Vec<u8>>,
+    /// The id `POST /v1/photos` answered, instead of `person`; 404 `photo_not_found` once
+    /// it expired or was deleted (upload it again).
+    pub photo_id: Option<String>,
     /// The garment photo; this or `garment_url` is required.
     #[schema(content_media_type = "application/octet-stream")]
     pub garment: Option<Vec<u8>>,
@@ -58,6 +62,8 @@ pub struct CreateTryOnForm {
     responses(
         (status = 202, description = "Queued", body = CreatedTryOn),
         (status = 400, description = "`missing_field`, `invalid_field` or `garment_url_not_allowed`", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "`photo_not_found`: `photo_id` is unknown, expired or deleted", body = Problem,
             content_type = "application/problem+json"),
         (status = 413, description = "`image_too_large`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported_type`", body = Problem, content_type = "application/problem+json"),
@@ -92,6 +98,7 @@ pub async fn create_tryon(
         ))
     })?;
     let form = upload::read_form(multipart, state.settings.max_image_bytes).await?;
+    let form = photos::resolve_person(&state, form).await?;
     let requester = admission.requester();
     let mut created = match key {
         None => submit_once(&state, form, &requester, admission.charge(charge).await?).await?,
@@ -227,7 +234,7 @@ async fn submit_once(
 }
 
 /// Refuses a declared body over the limit before reading any of it.
-fn check_declared_length(
+pub(crate) fn check_declared_length(
     request_headers: &HeaderMap,
     max_request_bytes: u64,
 ) -> Result<(), ApiError> {
@@ -243,7 +250,7 @@ fn check_declared_length(
     }
 }
 
-fn idempotency_key(request_headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub(crate) fn idempotency_key(request_headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = request_headers.get(headers::IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
@@ -276,9 +283,7 @@ async fn submit(
         }
     };
     let (person, garment, lower_garment) = tokio::try_join!(
-        state
-            .images
-            .prepare(fields::PERSON, ImageRole::Person, form.person),
+        photos::person_image(state, form.person),
         prepare_garment(
             state,
             fields::GARMENT,

@@ -36,6 +36,9 @@ pub enum ApiError {
     /// A path (and method) nothing serves; says what was asked for, e.g. `GET /admin`.
     #[error("no route {0}")]
     NoRoute(String),
+    /// A `photo_id` that names no photo: never uploaded, expired or deleted.
+    #[error("no such photo; it may have expired: upload it again")]
+    PhotoNotFound,
     #[error("the try-on has no result yet")]
     NotReady,
     #[error("too many requests; retry in {} s", retry_after.as_secs())]
@@ -74,6 +77,7 @@ impl ApiError {
             Self::InvalidField(_) => ErrorCode::InvalidField,
             Self::GarmentUrlNotAllowed(_) => ErrorCode::GarmentUrlNotAllowed,
             Self::NotFound | Self::NoRoute(_) => ErrorCode::NotFound,
+            Self::PhotoNotFound => ErrorCode::PhotoNotFound,
             Self::NotReady => ErrorCode::NotReady,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
@@ -96,7 +100,9 @@ impl ApiError {
             Self::MissingField(_) | Self::InvalidField(_) | Self::GarmentUrlNotAllowed(_) => {
                 StatusCode::BAD_REQUEST
             }
-            Self::NotFound | Self::NoRoute(_) | Self::NotReady => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::NoRoute(_) | Self::NotReady | Self::PhotoNotFound => {
+                StatusCode::NOT_FOUND
+            }
             Self::RateLimited { .. } | Self::QuotaExhausted { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -233,6 +239,7 @@ mod tests {
             (ApiError::NotFound, 404),
             (ApiError::NoRoute("GET /x".into()), 404),
             (ApiError::NotReady, 404),
+            (ApiError::PhotoNotFound, 404),
             (ApiError::IdempotencyKeyInUse, 409),
             (
                 ApiError::QuotaExhausted {

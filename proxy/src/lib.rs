@@ -42,6 +42,8 @@ pub mod metrics;
 #[cfg(feature = "server")]
 pub mod openapi;
 #[cfg(feature = "server")]
+pub mod photos;
+#[cfg(feature = "server")]
 pub mod registry;
 #[cfg(feature = "server")]
 pub mod store;

@@ -8,7 +8,7 @@ use utoipa::OpenApi;
 use crate::wire::{
     Category, CheckIssue, CheckSource, CheckSources, ChecksAvailable, ConfigResponse, CreatedTryOn,
     DirectStream, ErrorCode, GarmentCheck, GarmentKind, Limits, PersonCheck, Problem, ProgressKind,
-    Quality, ResultInfo, Severity, TaskError, TaskStatus, TryOnLinks, TryOnView,
+    Quality, ResultInfo, Severity, TaskError, TaskStatus, TryOnLinks, TryOnView, UploadedPhoto,
 };
 
 #[derive(OpenApi)]
@@ -25,6 +25,9 @@ use crate::wire::{
         crate::api::get_result,
         crate::api::delete_tryon,
         crate::api::healthz,
+        crate::photos::upload_photo,
+        crate::photos::get_photo,
+        crate::photos::delete_photo,
         crate::providers::routes::check_person,
         crate::providers::routes::check_garment,
         crate::providers::routes::fitinview_webhook,
@@ -54,6 +57,7 @@ use crate::wire::{
         Severity,
         GarmentCheck,
         GarmentKind,
+        UploadedPhoto,
     ))
 )]
 pub struct ApiDoc;

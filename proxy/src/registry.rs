@@ -1560,6 +1560,21 @@ mod tests {
         }
     }
 
+    impl crate::store::PhotoStore for Flaky {
+        fn photo_put(&self, id: &str, photo: &crate::store::StoredPhoto) -> Result<(), StoreError> {
+            self.store.photo_put(id, photo)
+        }
+        fn photo_get(&self, id: &str) -> Result<Option<crate::store::StoredPhoto>, StoreError> {
+            self.store.photo_get(id)
+        }
+        fn photo_delete(&self, id: &str) -> Result<bool, StoreError> {
+            self.store.photo_delete(id)
+        }
+        fn photo_sweep(&self, now_ms: u64) -> Result<usize, StoreError> {
+            self.store.photo_sweep(now_ms)
+        }
+    }
+
     impl Store for Flaky {
         fn ping(&self) -> Result<(), StoreError> {
             self.check()

@@ -1,4 +1,5 @@
-//! Reading the `POST /v1/tryons` multipart body within its byte limits, and checking the form.
+//! Reading the `POST /v1/tryons` (and `POST /v1/photos`) multipart body within its byte
+//! limits, and checking the form.
 //!
 //! Limits are enforced while streaming, never after buffering: the whole body is capped by
 //! axum's body limit (set on the route), and each file field by [`read_field`], which stops at
@@ -14,6 +15,7 @@ use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
+use crate::providers::PreparedImage;
 use crate::wire::{Category, Quality, fields};
 
 /// Text fields are short words or a URL.
@@ -22,7 +24,8 @@ const MAX_TEXT_BYTES: u64 = 8 * 1024;
 const MAX_URL_BYTES: u64 = crate::garment_fetch::policy::MAX_URL_BYTES as u64;
 
 const FILE_FIELDS: [&str; 3] = [fields::PERSON, fields::GARMENT, fields::LOWER_GARMENT];
-const TEXT_FIELDS: [&str; 4] = [
+const TEXT_FIELDS: [&str; 5] = [
+    fields::PHOTO_ID,
     fields::GARMENT_URL,
     fields::LOWER_GARMENT_URL,
     fields::CATEGORY,
@@ -36,24 +39,65 @@ pub enum GarmentInput {
     Url(String),
 }
 
+/// The person photo as the client gave it: its bytes, or the id of a photo uploaded before.
+#[derive(Debug, Clone)]
+pub enum PersonInput {
+    Upload(Bytes),
+    /// A `photo_id`, until the create looks it up.
+    Uploaded(String),
+    /// The proxy's kept copy of an uploaded photo, already re-encoded.
+    Prepared(PreparedImage),
+}
+
 /// A well-formed create request, before any image is decoded.
 #[derive(Debug, Clone)]
 pub struct TryOnForm {
-    pub person: Bytes,
+    pub person: PersonInput,
     pub garment: GarmentInput,
     /// Present exactly when `category` is `combo`.
     pub lower_garment: Option<GarmentInput>,
     pub category: Category,
     pub quality: Quality,
-    /// SHA-256 over every known field, for idempotency.
+    /// SHA-256 over every known field, for idempotency. For a `photo_id` the caller folds
+    /// in the photo's content hash ([`TryOnForm::with_photo_hash`]), since the id alone would
+    /// not recognise a re-upload of the same photo.
     pub fingerprint: [u8; 32],
 }
 
 /// Reads every part of the body, each file within `max_image_bytes`.
-pub async fn read_form(
+pub async fn read_form(multipart: Multipart, max_image_bytes: u64) -> Result<TryOnForm, ApiError> {
+    let parts = read_parts(multipart, max_image_bytes).await?;
+    // Issue 13: hashing up to the whole body for the fingerprint is CPU work; on an async
+    // worker it would stall every other request that worker serves.
+    tokio::task::spawn_blocking(move || TryOnForm::from_parts(parts))
+        .await
+        .map_err(|error| ApiError::Internal(format!("fingerprinting the form failed: {error}")))?
+}
+
+/// Reads the body of `POST /v1/photos`: its `person` part, and the fingerprint of the form.
+pub async fn read_photo_form(
+    multipart: Multipart,
+    max_image_bytes: u64,
+) -> Result<(Bytes, [u8; 32]), ApiError> {
+    let parts = read_parts(multipart, max_image_bytes).await?;
+    // Off the async workers, as for a create's form.
+    let (fingerprint, mut parts) =
+        tokio::task::spawn_blocking(move || (fingerprint(&parts), parts))
+            .await
+            .map_err(|error| {
+                ApiError::Internal(format!("fingerprinting the photo failed: {error}"))
+            })?;
+    let person = parts
+        .remove(fields::PERSON)
+        .ok_or(ApiError::MissingField(fields::PERSON))?;
+    Ok((person, fingerprint))
+}
+
+/// Every known part of the body, by name, each within its cap and sent once.
+async fn read_parts(
     mut multipart: Multipart,
     max_image_bytes: u64,
-) -> Result<TryOnForm, ApiError> {
+) -> Result<BTreeMap<&'static str, Bytes>, ApiError> {
     let mut parts: BTreeMap<&'static str, Bytes> = BTreeMap::new();
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         // Unknown parts are skipped (multer discards their bytes, still under the body limit),
@@ -77,11 +121,7 @@ pub async fn read_form(
             )));
         }
     }
-    // Issue 13: hashing up to the whole body for the fingerprint is CPU work; on an async
-    // worker it would stall every other request that worker serves.
-    tokio::task::spawn_blocking(move || TryOnForm::from_parts(parts))
-        .await
-        .map_err(|error| ApiError::Internal(format!("fingerprinting the form failed: {error}")))?
+    Ok(parts)
 }
 
 /// Issue 6 (OWASP): a part declared as one image type whose bytes are another (a PNG sent as
@@ -159,10 +199,22 @@ fn multipart_error(error: MultipartError) -> ApiError {
 
 impl TryOnForm {
     fn from_parts(mut parts: BTreeMap<&'static str, Bytes>) -> Result<Self, ApiError> {
+        let photo_id = text(&parts, fields::PHOTO_ID)?.map(str::to_owned);
+        // The id is left out: only the photo's content (folded in later) identifies it.
+        parts.remove(fields::PHOTO_ID);
         let fingerprint = fingerprint(&parts);
-        let person = parts
-            .remove(fields::PERSON)
-            .ok_or(ApiError::MissingField(fields::PERSON))?;
+        let person = match (parts.remove(fields::PERSON), photo_id) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::InvalidField(format!(
+                    "send either `{}` or `{}`, not both",
+                    fields::PERSON,
+                    fields::PHOTO_ID
+                )));
+            }
+            (Some(bytes), None) => PersonInput::Upload(bytes),
+            (None, Some(id)) => PersonInput::Uploaded(id),
+            (None, None) => return Err(ApiError::MissingField(fields::PERSON)),
+        };
         let category = match text(&parts, fields::CATEGORY)? {
             None => Category::default(),
             Some(word) => Category::parse(word).ok_or_else(|| {
@@ -205,6 +257,19 @@ impl TryOnForm {
             quality,
             fingerprint,
         })
+    }
+}
+
+impl TryOnForm {
+    /// The form's fingerprint with the uploaded photo's content hash folded in, so the same
+    /// photo uploaded twice (two ids) with the same garment and options is the same submission.
+    pub fn with_photo_hash(mut self, content_hash: &[u8; 32]) -> Self {
+        let mut hash = Sha256::new();
+        hash.update(self.fingerprint);
+        hash.update(b"photo");
+        hash.update(content_hash);
+        self.fingerprint = hash.finalize().into();
+        self
     }
 }
 
@@ -279,6 +344,7 @@ mod tests {
             (Category::Auto, Quality::Balanced)
         );
         assert_eq!(form.garment, GarmentInput::Upload(Bytes::from("g")));
+        assert!(matches!(&form.person, PersonInput::Upload(bytes) if bytes == "p"));
         assert_eq!(form.lower_garment, None);
     }
 
@@ -323,6 +389,23 @@ mod tests {
             form.lower_garment,
             Some(GarmentInput::Url("https://cdn.example/l.jpg".into()))
         );
+    }
+
+    #[test]
+    fn a_photo_id_stands_for_the_person_and_its_content_identifies_the_submission() {
+        let with_id =
+            |id: &str| TryOnForm::from_parts(parts(&[("photo_id", id), ("garment", "g")])).unwrap();
+        let (first, second) = (with_id("aaaa"), with_id("bbbb"));
+        assert!(matches!(&first.person, PersonInput::Uploaded(id) if id == "aaaa"));
+        let same = first.clone().with_photo_hash(&[7; 32]).fingerprint;
+        assert_eq!(same, second.with_photo_hash(&[7; 32]).fingerprint);
+        assert_ne!(same, first.with_photo_hash(&[8; 32]).fingerprint);
+        let both = TryOnForm::from_parts(parts(&[
+            ("person", "p"),
+            ("photo_id", "aaaa"),
+            ("garment", "g"),
+        ]));
+        assert!(both.unwrap_err().to_string().contains("photo_id"));
     }
 
     #[test]

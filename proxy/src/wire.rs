@@ -10,7 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Route paths, relative to the proxy's base URL. `{id}` is a task id.
+/// Route paths, relative to the proxy's base URL. `{id}` is a task id (a photo id under
+/// `/v1/photos`).
 pub mod paths {
     pub const CONFIG: &str = "/v1/config";
     pub const TRYONS: &str = "/v1/tryons";
@@ -21,6 +22,13 @@ pub mod paths {
     pub const HEALTHZ: &str = "/healthz";
     pub const CHECK_PERSON: &str = "/v1/checks/person";
     pub const CHECK_GARMENT: &str = "/v1/checks/garment";
+    pub const PHOTOS: &str = "/v1/photos";
+    pub const PHOTO: &str = "/v1/photos/{id}";
+
+    /// `/v1/photos/{id}` for a concrete id.
+    pub fn photo(id: &str) -> String {
+        format!("{PHOTOS}/{id}")
+    }
 
     /// `/v1/tryons/{id}` for a concrete id.
     pub fn tryon(id: &str) -> String {
@@ -36,9 +44,11 @@ pub mod paths {
     }
 }
 
-/// Multipart field names of `POST /v1/tryons`.
+/// Multipart field names of `POST /v1/tryons`, `POST /v1/photos` and the checks.
 pub mod fields {
     pub const PERSON: &str = "person";
+    /// Instead of `person`: the id `POST /v1/photos` answered, so the photo is not sent again.
+    pub const PHOTO_ID: &str = "photo_id";
     pub const GARMENT: &str = "garment";
     pub const GARMENT_URL: &str = "garment_url";
     pub const LOWER_GARMENT: &str = "lower_garment";
@@ -148,6 +158,10 @@ pub struct ConfigResponse {
     /// (resolution, aspect). Absent from proxies that predate it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check_sources: Option<CheckSources>,
+    /// Seconds an uploaded photo (`POST /v1/photos`) is kept before it is deleted, for the
+    /// shopper to be told. Absent from proxies that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo_ttl_s: Option<u64>,
 }
 
 /// [`ConfigResponse::check_sources`]: who runs the person and the garment check.
@@ -189,6 +203,16 @@ impl Default for Limits {
             accept: vec![media::JPEG.into(), media::PNG.into(), media::WEBP.into()],
         }
     }
+}
+
+/// `201` answer of `POST /v1/photos`, and `GET /v1/photos/{id}`: the photo the check and
+/// every try-on may name with `photo_id` until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct UploadedPhoto {
+    pub id: String,
+    /// RFC 3339; the photo is deleted then (or earlier with `DELETE /v1/photos/{id}`).
+    pub expires_at: String,
 }
 
 /// `202` answer of `POST /v1/tryons`.
@@ -430,10 +454,12 @@ pub enum ErrorCode {
     StoreUnavailable,
     /// Something broke inside the proxy; details are in its log only.
     Internal,
+    /// A `photo_id` names no photo (never uploaded, expired or deleted): upload it again (404).
+    PhotoNotFound,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         Self::InvalidImage,
         Self::UnsupportedType,
         Self::ImageTooLarge,
@@ -457,6 +483,7 @@ impl ErrorCode {
         Self::RequestTimeout,
         Self::StoreUnavailable,
         Self::Internal,
+        Self::PhotoNotFound,
     ];
 
     /// The wire spelling, e.g. `image_too_large`.
@@ -485,6 +512,7 @@ impl ErrorCode {
             Self::RequestTimeout => "request_timeout",
             Self::StoreUnavailable => "store_unavailable",
             Self::Internal => "internal",
+            Self::PhotoNotFound => "photo_not_found",
         }
     }
 }

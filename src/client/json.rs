@@ -11,7 +11,7 @@ use js_sys::{Array, Reflect};
 use tryon_proxy::wire::{
     Category, CheckIssue, CheckSource, CheckSources, ChecksAvailable, ConfigResponse, CreatedTryOn,
     DirectStream, ErrorCode, GarmentKind, Limits, PersonCheck, ProgressKind, Quality, ResultInfo,
-    Severity, TaskError, TaskStatus, TryOnLinks, TryOnView,
+    Severity, TaskError, TaskStatus, TryOnLinks, TryOnView, UploadedPhoto,
 };
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -193,6 +193,16 @@ impl FromJson for ConfigResponse {
             checks: required(value, "checks")?,
             limits: required(value, "limits")?,
             check_sources: optional(value, "check_sources")?,
+            photo_ttl_s: optional(value, "photo_ttl_s")?,
+        })
+    }
+}
+
+impl FromJson for UploadedPhoto {
+    fn read(value: &JsValue) -> Read<Self> {
+        Ok(Self {
+            id: required(value, "id")?,
+            expires_at: required(value, "expires_at")?,
         })
     }
 }

@@ -6,7 +6,7 @@
 //! Every failure becomes a [`Failure`] here, once, so the UI only ever maps failures to
 //! sentences.
 
-mod json;
+pub mod json;
 pub mod upload;
 pub mod watch;
 
@@ -48,11 +48,10 @@ impl ProxyClient {
         read_json(&response).await
     }
 
-    /// `POST /v1/checks/person` with the prepared photo (multipart `person`): is it worth a
-    /// try-on? Small enough for `fetch`; no upload progress is shown for a check.
-    pub async fn check_person(&self, photo: &Blob) -> Result<PersonCheck, Failure> {
+    /// `POST /v1/checks/person` naming the uploaded photo (`photo_id`): is it worth a try-on?
+    pub async fn check_person(&self, photo_id: &str) -> Result<PersonCheck, Failure> {
         let form = FormData::new().map_err(|_| Failure::UploadFailed)?;
-        form.append_with_blob_and_filename(fields::PERSON, photo, "person.jpg")
+        form.append_with_str(fields::PHOTO_ID, photo_id)
             .map_err(|_| Failure::UploadFailed)?;
         let response = fetch("POST", &self.url(paths::CHECK_PERSON), Some(&form))
             .await
@@ -86,10 +85,10 @@ impl ProxyClient {
         read_json(&response).await
     }
 
-    /// `DELETE /v1/tryons/{id}`: the proxy forgets the photo and the result at once. A task the
-    /// proxy no longer knows is as gone as the shopper wants it.
-    pub async fn delete(&self, task_id: &str) -> Result<(), Failure> {
-        let response = fetch("DELETE", &self.url(&paths::tryon(task_id)), None)
+    /// `DELETE` of a task (the proxy forgets its photo and result at once) or of an uploaded
+    /// photo. What the proxy no longer knows is as gone as the shopper wants it.
+    pub async fn delete(&self, path: &str) -> Result<(), Failure> {
+        let response = fetch("DELETE", &self.url(path), None)
             .await
             .ok_or(Failure::Network)?;
         if response.ok() || response.status() == 404 {

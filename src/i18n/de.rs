@@ -103,6 +103,9 @@ pub(super) fn text(key: Key) -> &'static str {
             "Die Anprobe ist kurz nicht erreichbar. Bitte versuche es in ein paar Minuten erneut."
         }
         Key::ErrInternal => "Bei uns ist etwas schiefgelaufen. Bitte versuche es erneut.",
+        Key::ErrPhotoNotFound => {
+            "Dein Foto ist nicht mehr auf unserem Server. Bitte wähle es erneut aus."
+        }
         Key::ErrNetwork => {
             "Der Anprobe-Dienst ist nicht erreichbar. Prüfe deine Verbindung und versuche es erneut."
         }

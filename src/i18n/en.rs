@@ -91,6 +91,7 @@ pub(super) fn text(key: Key) -> &'static str {
             "Try-on is down for a moment. Please try again in a few minutes."
         }
         Key::ErrInternal => "Something went wrong on our side. Please try again.",
+        Key::ErrPhotoNotFound => "Your photo is no longer on our server. Please choose it again.",
         Key::ErrNetwork => {
             "We can't reach the try-on service. Check your connection and try again."
         }

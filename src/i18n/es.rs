@@ -93,6 +93,7 @@ pub(super) fn text(key: Key) -> &'static str {
             "La prueba no funciona por un momento. Vuelve a intentarlo en unos minutos."
         }
         Key::ErrInternal => "Algo ha fallado por nuestra parte. Vuelve a intentarlo.",
+        Key::ErrPhotoNotFound => "Tu foto ya no está en nuestro servidor. Vuelve a elegirla.",
         Key::ErrNetwork => {
             "No podemos conectar con el servicio de prueba. Comprueba tu conexión y vuelve a intentarlo."
         }

@@ -99,6 +99,9 @@ pub(super) fn text(key: Key) -> &'static str {
             "L'essayage est momentanément indisponible. Réessayez dans quelques minutes."
         }
         Key::ErrInternal => "Un problème est survenu de notre côté. Veuillez réessayer.",
+        Key::ErrPhotoNotFound => {
+            "Votre photo n'est plus sur notre serveur. Veuillez la choisir à nouveau."
+        }
         Key::ErrNetwork => {
             "Le service d'essayage est injoignable. Vérifiez votre connexion et réessayez."
         }

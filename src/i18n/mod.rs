@@ -218,6 +218,8 @@ pub enum Key {
     ErrRequestTimeout,
     ErrStoreUnavailable,
     ErrInternal,
+    /// Shown only if uploading the photo again failed too: an expired id is re-sent silently.
+    ErrPhotoNotFound,
     ErrNetwork,
     ErrUploadFailed,
     ErrUnexpectedAnswer,
@@ -248,7 +250,7 @@ pub enum Key {
 impl Key {
     /// Every key in declaration order, so a key's position here is `key as usize` (a test keeps
     /// it so): the shipped tables are lists in this order.
-    pub const ALL: [Key; 84] = [
+    pub const ALL: [Key; 85] = [
         Self::ButtonLabel,
         Self::DialogTitle,
         Self::Close,
@@ -312,6 +314,7 @@ impl Key {
         Self::ErrRequestTimeout,
         Self::ErrStoreUnavailable,
         Self::ErrInternal,
+        Self::ErrPhotoNotFound,
         Self::ErrNetwork,
         Self::ErrUploadFailed,
         Self::ErrUnexpectedAnswer,
@@ -364,6 +367,7 @@ pub fn failure_key(failure: Failure) -> Key {
             ErrorCode::RequestTimeout => Key::ErrRequestTimeout,
             ErrorCode::StoreUnavailable => Key::ErrStoreUnavailable,
             ErrorCode::Internal => Key::ErrInternal,
+            ErrorCode::PhotoNotFound => Key::ErrPhotoNotFound,
         },
         Failure::Network => Key::ErrNetwork,
         Failure::UploadFailed => Key::ErrUploadFailed,

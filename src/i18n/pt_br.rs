@@ -91,6 +91,7 @@ pub(super) fn text(key: Key) -> &'static str {
             "A prova virtual está fora do ar por um momento. Tente de novo em alguns minutos."
         }
         Key::ErrInternal => "Algo deu errado do nosso lado. Tente de novo.",
+        Key::ErrPhotoNotFound => "Sua foto não está mais no nosso servidor. Escolha-a de novo.",
         Key::ErrNetwork => {
             "Não conseguimos acessar o serviço de prova. Verifique sua conexão e tente de novo."
         }

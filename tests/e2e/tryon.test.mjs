@@ -198,25 +198,28 @@ test("a shopper tries on the demo product with a sideways 12 MP phone photo", { 
   assert.ok(outcome.result.naturalWidth > 0, "the result image has no pixels");
   assert.ok(outcome.result.inDialog, "the result image is not inside the open dialog");
 
-  // What the proxy says it received: the photo once for the person check, then once for the
-  // try-on, the same prepared JPEG both times.
+  // What the proxy says it received (issue 14): the photo once, uploaded to /v1/photos; the
+  // person check and the try-on name it by id.
   const received = proxy.logsWith("upload received").filter((entry) => entry.field === "person");
   const byPath = (path) => received.filter((entry) => entry.span?.path === path);
-  assert.equal(byPath("/v1/tryons").length, 1, `expected one "upload received" log line for the try-on's person photo\n${proxy.describe()}`);
-  assert.equal(byPath("/v1/checks/person").length, 1, `expected the person check to receive the photo once\n${proxy.describe()}`);
-  const [log] = byPath("/v1/tryons");
-  const [checked] = byPath("/v1/checks/person");
-  assert.deepEqual([checked.width, checked.height, checked.bytes], [log.width, log.height, log.bytes], "the check judged what was sent");
+  assert.equal(byPath("/v1/photos").length, 1, `expected one "upload received" log line for the photo\n${proxy.describe()}`);
+  assert.equal(received.length, 1, `the photo crossed the network more than once\n${proxy.describe()}`);
+  const [log] = byPath("/v1/photos");
   assert.equal(log.format, "jpeg", `the proxy received a ${log.format}, not a JPEG`);
   assert.equal(Math.max(log.width, log.height), PERSON_MAX_EDGE, `long edge of the upload: ${log.width}×${log.height}`);
   assert.ok(log.height > log.width, `the upload is not portrait: ${log.width}×${log.height}`);
   assert.ok(log.bytes < 1_000_000, `the upload is ${log.bytes} bytes, not under 1 MB`);
 
-  // What actually crossed the wire: one POST, whose multipart body the page recorded as sent.
+  // What actually crossed the wire: the photo upload, then the create naming it.
   assert.equal(uploads.length, 1, `expected one POST /v1/tryons, saw ${uploads.length}`);
   const sent = await sentFormBodies(page);
-  assert.equal(sent.length, 1, `expected one multipart XMLHttpRequest body, saw ${sent.length}`);
-  assert.equal(new URL(sent[0].url, proxy.url).pathname, "/v1/tryons", "the multipart body went elsewhere");
+  assert.deepEqual(
+    sent.map((entry) => new URL(entry.url, proxy.url).pathname),
+    ["/v1/photos", "/v1/tryons"],
+    "the multipart bodies went elsewhere",
+  );
+  const create = parseMultipart(Buffer.from(sent[1].base64, "base64"), sent[1].contentType);
+  assert.deepEqual(create.map((part) => part.name).sort(), ["category", "garment_url", "photo_id"], "the create names the photo");
   const parts = parseMultipart(Buffer.from(sent[0].base64, "base64"), sent[0].contentType);
   const person = parts.find((part) => part.name === "person");
   assert.ok(person, `no "person" part in the upload; parts: ${parts.map((part) => part.name).join(", ")}`);

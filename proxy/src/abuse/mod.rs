@@ -3,13 +3,15 @@
 //!
 //! The per-client limit is a token bucket (default burst 3, then one per 20 s; checks have
 //! their own, looser bucket, and so do replays of a completed `Idempotency-Key`, since every
-//! body the proxy reads costs it). A client is its address ([`Client::Address`]), or, for a
-//! request Shopify's App Proxy relayed, the shopper's address within that shop
-//! ([`Client::Relayed`]). Daily quotas are *reserved* when a create (or a paid check) is
-//! admitted and kept only when the provider may have billed it ([`Charge::settle`]); a create
-//! that the provider refused gives its reservation back, so a shopper is never charged for
-//! nothing, while concurrent creates can never overshoot a quota. Counters sit behind
-//! [`CounterStore`] so a shared store can replace [`MemoryStore`] when several instances run.
+//! body the proxy reads costs it; photo uploads have their own modest one: burst 5, then one
+//! per 30 s, since a shopper uploads a photo once per session and again only when it expired).
+//! A client is its address ([`Client::Address`]), or, for a request Shopify's App Proxy
+//! relayed, the shopper's address within that shop ([`Client::Relayed`]). Daily quotas are
+//! *reserved* when a create (or a paid check) is admitted and kept only when the provider may
+//! have billed it ([`Charge::settle`]); a create that the provider refused gives its
+//! reservation back, so a shopper is never charged for nothing, while concurrent creates can
+//! never overshoot a quota. Counters sit behind [`CounterStore`] so a shared store can replace
+//! [`MemoryStore`] when several instances run.
 
 mod charge;
 mod client_ip;
@@ -42,6 +44,8 @@ pub struct AbuseLimits {
     /// Re-sent creates whose `Idempotency-Key` already made a task: their bodies are read and
     /// hashed to be compared, so they are not free, but looser than creates.
     pub replay: BucketRule,
+    /// Photo uploads (`POST /v1/photos`, issue 14); free, but each is a decode and a stored photo.
+    pub photo: BucketRule,
     /// Try-ons per shop per UTC day (paid checks count as their share of one); `None` =
     /// unlimited.
     pub shop_daily_quota: Option<u64>,
@@ -63,6 +67,10 @@ impl Default for AbuseLimits {
             replay: BucketRule {
                 burst: 10,
                 period: Duration::from_secs(3),
+            },
+            photo: BucketRule {
+                burst: 5,
+                period: Duration::from_secs(30),
             },
             shop_daily_quota: Some(DEFAULT_SHOP_DAILY_QUOTA),
             daily_budget: None,
@@ -222,6 +230,11 @@ impl Limiter {
     pub async fn admit_replay(&self, client: impl Into<Client>) -> Result<(), Refusal> {
         self.take("replay", &client.into(), self.limits.replay)
             .await
+    }
+
+    /// Admits a photo upload from `client`.
+    pub async fn admit_photo(&self, client: impl Into<Client>) -> Result<(), Refusal> {
+        self.take("photo", &client.into(), self.limits.photo).await
     }
 
     /// Admits a create from `client` for `shop` (when known), reserving one try-on of each

@@ -220,6 +220,7 @@ pub fn fixed_message(code: ErrorCode) -> &'static str {
         ErrorCode::GarmentUrlNotAllowed => "the garment image could not be used",
         ErrorCode::NotFound => "the try-on service no longer knows this task",
         ErrorCode::NotReady => "the result is not ready yet",
+        ErrorCode::PhotoNotFound => "the uploaded photo has expired; upload it again",
         ErrorCode::RateLimited => "the try-on service is busy; try again shortly",
         ErrorCode::ProviderUnavailable => "the try-on service is unavailable right now",
         ErrorCode::ProviderFailed => "the try-on service failed this try-on",

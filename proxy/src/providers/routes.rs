@@ -5,7 +5,8 @@
 //! `app` mounts [`checks`] beside the other v1 routes (so they share the CORS gate, the App
 //! Proxy mount and the per-client check bucket) and [`webhooks`] at the top level only, since
 //! vendors call it, not browsers. [`router`] serves both on their own, for the adapter tests.
-//! Checks take an uploaded file (`person`, `garment`, or a `garment_url` read like a create's),
+//! Checks take an uploaded file (`person`, or the `photo_id` of a photo uploaded before;
+//! `garment`, or a `garment_url` read like a create's),
 //! prepared exactly like a try-on's images so the vendor judges what it would be sent; the provider caches verdicts by content, so the
 //! same photo or product image is never paid for twice. A provider error is answered as
 //! problem+json; a merchant's problem (no credit, refused key) is logged loudly and shown to
@@ -55,10 +56,20 @@ impl CheckLimits {
     }
 }
 
+/// Where a person check finds the photo a `photo_id` names: the proxy's kept, re-encoded
+/// copy (issue 14), so the check needs no upload of its own.
+#[async_trait::async_trait]
+pub trait UploadedPhotos: Send + Sync {
+    /// The photo, or 404 `photo_not_found`.
+    async fn person(&self, id: &str) -> Result<super::PreparedImage, ApiError>;
+}
+
 /// What the check handlers share.
 pub(crate) struct Shared {
     provider: Arc<dyn Provider>,
     images: ImagePreparer,
+    /// Where a `photo_id` is looked up; `None` takes person checks as uploads only.
+    photos: Option<Arc<dyn UploadedPhotos>>,
     /// Where a `garment_url` is read from; `None` takes garment checks as uploads only.
     garments: Option<Arc<GarmentSource>>,
     limits: CheckLimits,
@@ -74,14 +85,15 @@ pub fn router<S: Clone + Send + Sync + 'static>(
         max_image_bytes,
         provider_timeout: Duration::from_secs(10),
     };
-    checks(provider.clone(), images, None, limits).merge(webhooks(provider))
+    checks(provider.clone(), images, None, None, limits).merge(webhooks(provider))
 }
 
 /// `POST /v1/checks/person` and `POST /v1/checks/garment`; garment URLs are read through
-/// `garments` (the same source, policy and cache as a create's).
+/// `garments` (the same source, policy and cache as a create's), photo ids from `photos`.
 pub fn checks<S: Clone + Send + Sync + 'static>(
     provider: Arc<dyn Provider>,
     images: ImagePreparer,
+    photos: Option<Arc<dyn UploadedPhotos>>,
     garments: Option<Arc<GarmentSource>>,
     limits: CheckLimits,
 ) -> Router<S> {
@@ -93,6 +105,7 @@ pub fn checks<S: Clone + Send + Sync + 'static>(
         .with_state(Arc::new(Shared {
             provider,
             images,
+            photos,
             garments,
             limits,
         }))
@@ -110,9 +123,11 @@ pub fn webhooks<S: Clone + Send + Sync + 'static>(provider: Arc<dyn Provider>) -
 /// The multipart form of `POST /v1/checks/person`, for the OpenAPI document only.
 #[derive(ToSchema)]
 pub struct PersonCheckForm {
-    /// The shopper's photo: JPEG, PNG or WebP (sniffed from the bytes).
+    /// The shopper's photo: JPEG, PNG or WebP (sniffed from the bytes); this or `photo_id`.
     #[schema(content_media_type = "application/octet-stream")]
-    pub person: Vec<u8>,
+    pub person: Option<Vec<u8>>,
+    /// The id `POST /v1/photos` answered: the check runs on the proxy's copy.
+    pub photo_id: Option<String>,
 }
 
 /// The multipart form of `POST /v1/checks/garment`, for the OpenAPI document only.
@@ -132,6 +147,8 @@ pub struct GarmentCheckForm {
     responses(
         (status = 200, description = "The verdict; `ok: false` means do not create the try-on", body = PersonCheck),
         (status = 400, description = "`missing_field` or `invalid_field`", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "`photo_not_found`: `photo_id` is unknown, expired or deleted", body = Problem,
             content_type = "application/problem+json"),
         (status = 413, description = "`image_too_large`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported_type`", body = Problem, content_type = "application/problem+json"),
@@ -245,9 +262,12 @@ async fn read_person(
     shared: &Shared,
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<super::PreparedImage, ApiError> {
-    // Without a URL field only the file part can be supplied.
-    let Supplied::File(bytes) = read_supplied(shared, form, fields::PERSON, None).await? else {
-        return Err(ApiError::MissingField(fields::PERSON));
+    let bytes = match read_supplied(shared, form, fields::PERSON, Some(fields::PHOTO_ID)).await? {
+        Supplied::File(bytes) => bytes,
+        Supplied::Url(id) => {
+            let photos = shared.photos.as_ref().ok_or(ApiError::PhotoNotFound)?;
+            return photos.person(id.trim()).await;
+        }
     };
     shared
         .images

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::photos::{PhotoStore, StoredPhoto};
 use super::{IdempotencyRecord, Store, StoreError, TaskRecord, now_ms};
 use crate::abuse::{self, BucketRule, CounterStore};
 use crate::providers::{TryOnJob, TryOnOutput};
@@ -28,6 +29,8 @@ struct State {
     /// Call times (ms) per upstream budget: several limiters on one memory store (tests)
     /// share a window as instances on Redis do.
     windows: HashMap<String, VecDeque<u64>>,
+    /// Uploaded photos by id.
+    photos: HashMap<String, StoredPhoto>,
 }
 
 impl MemoryStore {
@@ -176,6 +179,32 @@ impl Store for MemoryStore {
         }
         let oldest = calls.front().copied().unwrap_or(now);
         Ok(Err(Duration::from_millis((oldest + window - now).max(1))))
+    }
+}
+
+impl PhotoStore for MemoryStore {
+    fn photo_put(&self, id: &str, photo: &StoredPhoto) -> Result<(), StoreError> {
+        self.state().photos.insert(id.to_owned(), photo.clone());
+        Ok(())
+    }
+
+    fn photo_get(&self, id: &str) -> Result<Option<StoredPhoto>, StoreError> {
+        let now = now_ms();
+        let state = self.state();
+        Ok(state.photos.get(id).filter(|p| p.expires_ms > now).cloned())
+    }
+
+    fn photo_delete(&self, id: &str) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let removed = self.state().photos.remove(id);
+        Ok(removed.is_some_and(|p| p.expires_ms > now))
+    }
+
+    fn photo_sweep(&self, now_ms: u64) -> Result<usize, StoreError> {
+        let mut state = self.state();
+        let before = state.photos.len();
+        state.photos.retain(|_, p| p.expires_ms > now_ms);
+        Ok(before - state.photos.len())
     }
 }
 

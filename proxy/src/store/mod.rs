@@ -1,6 +1,6 @@
 //! Where the proxy keeps what must outlive a process: tasks (their event log, photos while
 //! they run, upstream ids for resumption), results until their retention ends, idempotency
-//! records, rate-limit and quota counters, and check caches.
+//! records, rate-limit and quota counters, check caches, and uploaded photos until their TTL.
 //!
 //! Why a trait: one instance keeps all of it in an embedded file database ([`SqliteStore`],
 //! the default, in `TRYON_DATA_DIR`), so a restart loses nothing; tests keep it in memory
@@ -13,8 +13,11 @@
 //! registry publishes under its own locks, where awaiting is not possible.
 
 mod memory;
+mod photos;
 mod redis;
+mod redis_photos;
 mod sqlite;
+mod sqlite_photos;
 
 use std::sync::Weak;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::redis::RedisStore;
 pub use memory::MemoryStore;
+pub use photos::{PhotoStore, StoredPhoto};
 pub use sqlite::SqliteStore;
 
 use crate::abuse::CounterStore;
@@ -65,8 +69,9 @@ pub struct IdempotencyRecord {
 }
 
 /// Durable state of the proxy. Counters (`take`, `reserve_daily`, `release_daily`) come from
-/// the [`CounterStore`] supertrait, so the limiter uses the same store.
-pub trait Store: CounterStore {
+/// the [`CounterStore`] supertrait, so the limiter uses the same store; uploaded photos from
+/// [`PhotoStore`].
+pub trait Store: CounterStore + PhotoStore {
     /// Whether the store answers (for `/readyz`).
     fn ping(&self) -> Result<(), StoreError>;
 

@@ -19,7 +19,7 @@
 //! `log:{id}` (list of views as JSON: event `n` is element `n - 1`), `photos:{id}` (hash:
 //! role → size header and JPEG), `result:{id}` (hash), `lease:{id}` (the instance driving the
 //! task), `idem:{key}` and the `idem` sorted set by age, `cache:{key}`, `bucket:{key}`,
-//! `daily:{day}:{key}`, `window:upstream:{key hash}` (an upstream budget's call times),
+//! `daily:{day}:{key}`, `photo:{id}` (an uploaded photo, `redis_photos.rs`), `window:upstream:{key hash}` (an upstream budget's call times),
 //! `idem-lock:{key}` (a create with that key is in progress on some
 //! instance). Events, and the leases a draining instance gives back, are published on the
 //! `tryon:events` channel; notices between instances (vendor webhooks, [`Store::notify`]) on
@@ -107,7 +107,7 @@ impl RedisStore {
 
     /// Runs `work` on a pooled connection. A connection whose call failed is closed: after a
     /// timeout its reply may still be on the way, and would answer the next call.
-    fn with<T>(
+    pub(super) fn with<T>(
         &self,
         work: impl FnOnce(&mut Connection) -> RedisResult<T>,
     ) -> Result<T, StoreError> {
@@ -132,7 +132,7 @@ impl RedisStore {
         }
     }
 
-    fn key(&self, kind: &str, id: &str) -> String {
+    pub(super) fn key(&self, kind: &str, id: &str) -> String {
         format!("{}{kind}:{id}", self.prefix)
     }
 
@@ -199,7 +199,7 @@ impl RedisStore {
 type Hash<V> = Vec<(String, V)>;
 
 /// A photo as stored: width and height (4 bytes each, big-endian), then the JPEG.
-fn photo_blob(image: &PreparedImage) -> Vec<u8> {
+pub(super) fn photo_blob(image: &PreparedImage) -> Vec<u8> {
     let mut blob = Vec::with_capacity(8 + image.bytes.len());
     blob.extend_from_slice(&image.width.to_be_bytes());
     blob.extend_from_slice(&image.height.to_be_bytes());
@@ -207,7 +207,7 @@ fn photo_blob(image: &PreparedImage) -> Vec<u8> {
     blob
 }
 
-fn photo_from(blob: &[u8]) -> Option<PreparedImage> {
+pub(super) fn photo_from(blob: &[u8]) -> Option<PreparedImage> {
     let (width, rest) = blob.split_first_chunk::<4>()?;
     let (height, jpeg) = rest.split_first_chunk::<4>()?;
     Some(PreparedImage {

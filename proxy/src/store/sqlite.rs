@@ -71,7 +71,7 @@ pub struct SqliteStore {
     connection: Mutex<Connection>,
 }
 
-fn failed(error: impl std::fmt::Display) -> StoreError {
+pub(super) fn failed(error: impl std::fmt::Display) -> StoreError {
     StoreError(error.to_string())
 }
 
@@ -85,12 +85,15 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5))
             .map_err(failed)?;
         connection.execute_batch(SCHEMA).map_err(failed)?;
+        connection
+            .execute_batch(super::sqlite_photos::SCHEMA)
+            .map_err(failed)?;
         Ok(Self {
             connection: Mutex::new(connection),
         })
     }
 
-    fn connection(&self) -> MutexGuard<'_, Connection> {
+    pub(super) fn connection(&self) -> MutexGuard<'_, Connection> {
         // A panic mid-statement leaves SQLite consistent (the transaction rolls back).
         self.connection
             .lock()

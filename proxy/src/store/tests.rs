@@ -477,3 +477,104 @@ fn a_notice_reaches_every_watcher_of_its_topic_and_no_other() {
     // A store only this process uses has no one to tell, and says so without failing.
     assert!(MemoryStore::default().notify("webhook:test", "x").is_ok());
 }
+
+/// An uploaded photo whose bytes are a pattern nothing else in the store contains.
+fn uploaded(marker: &[u8], expires_in: Duration) -> StoredPhoto {
+    StoredPhoto {
+        image: PreparedImage {
+            bytes: marker.repeat(300).into(),
+            width: 30,
+            height: 40,
+            content_type: crate::wire::media::JPEG,
+        },
+        content_hash: [marker[0]; 32],
+        expires_ms: now_ms() + expires_in.as_millis() as u64,
+    }
+}
+
+#[test]
+fn uploaded_photos_are_found_until_they_expire_or_are_deleted() {
+    for (name, store, _guard) in stores() {
+        let kept = uploaded(b"KEPT-PHOTO-51c2", Duration::from_secs(60));
+        store.photo_put("kept", &kept).unwrap();
+        store
+            .photo_put(
+                "brief",
+                &uploaded(b"BRIEF-PHOTO", Duration::from_millis(300)),
+            )
+            .unwrap();
+        let found = store.photo_get("kept").unwrap().expect(name);
+        assert_eq!(found.image.bytes, kept.image.bytes, "{name}");
+        assert_eq!(
+            (
+                found.image.width,
+                found.image.height,
+                found.content_hash,
+                found.expires_ms
+            ),
+            (30, 40, kept.content_hash, kept.expires_ms),
+            "{name}"
+        );
+        assert!(store.photo_get("brief").unwrap().is_some(), "{name}");
+        assert!(store.photo_get("never").unwrap().is_none(), "{name}");
+
+        assert!(store.photo_delete("kept").unwrap(), "{name}: deleted");
+        assert!(store.photo_get("kept").unwrap().is_none(), "{name}");
+        assert!(!store.photo_delete("kept").unwrap(), "{name}: already gone");
+
+        std::thread::sleep(Duration::from_millis(450));
+        assert!(
+            store.photo_get("brief").unwrap().is_none(),
+            "{name}: an expired photo is never given out, swept or not"
+        );
+        store.photo_sweep(now_ms()).unwrap();
+        assert!(!store.photo_delete("brief").unwrap(), "{name}: swept");
+    }
+}
+
+#[test]
+fn deleted_and_expired_photos_leave_the_sqlite_file() {
+    let dir = TempDir::new("photos");
+    let store = SqliteStore::open(&dir.0).unwrap();
+    store
+        .photo_put(
+            "a",
+            &uploaded(b"DELETED-PHOTO-0e1d", Duration::from_secs(60)),
+        )
+        .unwrap();
+    store
+        .photo_put(
+            "b",
+            &uploaded(b"EXPIRED-PHOTO-9b4f", Duration::from_millis(100)),
+        )
+        .unwrap();
+    assert!(files_contain(&dir.0, b"DELETED-PHOTO-0e1d"));
+    assert!(store.photo_delete("a").unwrap());
+    assert!(
+        !files_contain(&dir.0, b"DELETED-PHOTO-0e1d"),
+        "a deleted photo must not stay in the database file or its journal"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(store.photo_sweep(now_ms()).unwrap(), 1);
+    assert!(!files_contain(&dir.0, b"EXPIRED-PHOTO-9b4f"));
+}
+
+#[test]
+fn redis_forgets_an_expired_photo_by_itself() {
+    let (store, _server) = redis_store(Duration::from_secs(60));
+    store
+        .photo_put("a", &uploaded(b"REDIS-PHOTO", Duration::from_millis(300)))
+        .unwrap();
+    let exists = || -> u64 {
+        store
+            .with(|c| ::redis::cmd("EXISTS").arg("tryon:photo:a").query(c))
+            .unwrap()
+    };
+    assert_eq!(exists(), 1);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        exists(),
+        0,
+        "Redis expires the key even if no instance sweeps"
+    );
+}

@@ -7,7 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tryon_proxy::abuse::{BucketRule, CounterStore, StoreError as CounterError};
 use tryon_proxy::providers::{TryOnJob, TryOnOutput};
-use tryon_proxy::store::{IdempotencyRecord, MemoryStore, Store, StoreError, TaskRecord};
+use tryon_proxy::store::{
+    IdempotencyRecord, MemoryStore, PhotoStore, Store, StoreError, StoredPhoto, TaskRecord,
+};
 use tryon_proxy::wire::TryOnView;
 
 use crate::util::{SteppedProvider, TestServer, assert_problem};
@@ -26,6 +28,21 @@ impl CountingStore {
     }
     fn reads(&self) -> usize {
         self.task_reads.load(Ordering::SeqCst)
+    }
+}
+
+impl PhotoStore for CountingStore {
+    fn photo_put(&self, id: &str, photo: &StoredPhoto) -> Result<(), StoreError> {
+        self.inner.photo_put(id, photo)
+    }
+    fn photo_get(&self, id: &str) -> Result<Option<StoredPhoto>, StoreError> {
+        self.inner.photo_get(id)
+    }
+    fn photo_delete(&self, id: &str) -> Result<bool, StoreError> {
+        self.inner.photo_delete(id)
+    }
+    fn photo_sweep(&self, now_ms: u64) -> Result<usize, StoreError> {
+        self.inner.photo_sweep(now_ms)
     }
 }
 

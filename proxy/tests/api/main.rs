@@ -12,5 +12,6 @@ mod events;
 mod idempotency;
 mod ids;
 mod meta;
+mod photos;
 mod tasks;
 mod vendors;

@@ -33,6 +33,7 @@ async fn config_reports_provider_options_and_limits() {
     assert_eq!(limits["max_upload_bytes"], 5_000_000);
     assert_eq!(limits["person_max_edge"], 1536);
     assert_eq!(limits["garment_max_edge"], 1024);
+    assert_eq!(json["photo_ttl_s"], 1800, "issue 14: 30 minutes by default");
     assert_eq!(
         limits["accept"],
         serde_json::json!(["image/jpeg", "image/png", "image/webp"])
@@ -73,6 +74,9 @@ async fn openapi_document_is_3_1_and_lists_every_route() {
         ("/v1/checks/garment", "post"),
         ("/v1/webhooks/fitinview", "post"),
         ("/v1/webhooks/vtryon", "post"),
+        ("/v1/photos", "post"),
+        ("/v1/photos/{id}", "get"),
+        ("/v1/photos/{id}", "delete"),
     ];
     for (path, method) in expected {
         assert!(
@@ -89,7 +93,28 @@ async fn openapi_document_is_3_1_and_lists_every_route() {
         create["responses"]["202"].is_object() && create["responses"]["413"].is_object(),
         "{create}"
     );
+    let upload = &paths["/v1/photos"]["post"];
+    assert!(
+        upload["responses"]["201"].is_object() && upload["responses"]["429"].is_object(),
+        "{upload}"
+    );
+    for (path, form) in [
+        ("/v1/tryons", "CreateTryOnForm"),
+        ("/v1/checks/person", "PersonCheckForm"),
+    ] {
+        let body = &paths[path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"];
+        assert!(
+            body["properties"]["photo_id"].is_object(),
+            "{form} takes a photo_id: {body}"
+        );
+        assert!(
+            paths[path]["post"]["responses"]["404"].is_object(),
+            "{path} documents photo_not_found"
+        );
+    }
     let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    let codes = schemas["ErrorCode"].to_string();
+    assert!(codes.contains("photo_not_found"), "{codes}");
     for schema in [
         "TryOnView",
         "Problem",
@@ -99,6 +124,7 @@ async fn openapi_document_is_3_1_and_lists_every_route() {
         "PersonCheck",
         "GarmentCheck",
         "CheckSources",
+        "UploadedPhoto",
     ] {
         assert!(schemas.contains_key(schema), "schema {schema} missing");
     }

@@ -16,6 +16,7 @@ mod budget;
 mod fitinview;
 mod fitroom;
 mod paid_calls;
+mod photo_id;
 mod rate_signals;
 mod resume;
 mod routes;

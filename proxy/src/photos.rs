@@ -1,0 +1,319 @@
+//! `POST /v1/photos`, `GET` and `DELETE /v1/photos/{id}` (issue 14): the shopper's photo
+//! crosses her slow uplink once. The person check and every try-on then name it with a
+//! `photo_id` field instead of sending it again.
+//!
+//! An upload passes the same gates as a create (declared length, `Idempotency-Key`, a per-IP
+//! bucket of its own, the multipart caps, sniffing, the decode gate and the re-encode), and
+//! what is kept is the proxy's re-encoded copy, in the store (so every instance on a shared
+//! store finds it) until `TRYON_PHOTO_TTL` passes. A task created from a photo copies the image
+//! into its own job, so deleting the photo never breaks a running try-on. Photos are never
+//! logged: only their id and size reach a log line.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{ConnectInfo, Multipart, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
+
+use crate::abuse::client_ip;
+use crate::app::AppState;
+use crate::create::{check_declared_length, idempotency_key};
+use crate::error::ApiError;
+use crate::idempotency::Claim;
+use crate::images::ImageRole;
+use crate::providers::PreparedImage;
+use crate::providers::routes::UploadedPhotos;
+use crate::store::{Store, StoreError, StoredPhoto, now_ms};
+use crate::upload::{self, PersonInput, TryOnForm};
+use crate::wire::{Problem, UploadedPhoto, fields, paths};
+
+/// Multipart overhead allowed on top of the one image of an upload.
+const FORM_OVERHEAD: u64 = 64 * 1024;
+
+/// The uploaded photos of this proxy, in its store.
+pub struct Photos {
+    store: Arc<dyn Store>,
+    ttl: Duration,
+}
+
+impl Photos {
+    pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
+        Self { store, ttl }
+    }
+
+    /// How long a photo lives after its upload.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Runs a store call off the runtime's threads (Redis calls block for up to their timeout).
+    async fn on_store<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || work(store.as_ref()))
+            .await
+            .map_err(|_| ApiError::Internal("a photo store call panicked".into()))?
+            .map_err(|error| {
+                tracing::error!(%error, "the photo store is unavailable");
+                ApiError::StoreUnavailable
+            })
+    }
+
+    async fn keep(&self, image: PreparedImage) -> Result<UploadedPhoto, ApiError> {
+        let id = hex::encode(rand::random::<[u8; 16]>());
+        let photo = StoredPhoto {
+            content_hash: Sha256::digest(&image.bytes).into(),
+            expires_ms: now_ms().saturating_add(self.ttl.as_millis() as u64),
+            image,
+        };
+        let answer = uploaded(&id, photo.expires_ms);
+        let bytes = photo.image.bytes.len();
+        self.on_store(move |store| store.photo_put(&id, &photo))
+            .await?;
+        tracing::info!(photo = %answer.id, bytes, "photo kept");
+        Ok(answer)
+    }
+
+    /// The live photo `id`, or 404 `photo_not_found`.
+    pub async fn find(&self, id: &str) -> Result<StoredPhoto, ApiError> {
+        if !plausible_id(id) {
+            return Err(ApiError::PhotoNotFound);
+        }
+        let id = id.to_owned();
+        self.on_store(move |store| store.photo_get(&id))
+            .await?
+            .ok_or(ApiError::PhotoNotFound)
+    }
+
+    async fn forget(&self, id: &str) -> Result<bool, ApiError> {
+        if !plausible_id(id) {
+            return Ok(false);
+        }
+        let id = id.to_owned();
+        self.on_store(move |store| store.photo_delete(&id)).await
+    }
+
+    /// Deletes expired photos every tenth of the TTL (between 100 ms and a minute), until
+    /// `self` is dropped. Redis expires its keys itself; this is for the embedded stores.
+    pub fn spawn_sweeper(self: &Arc<Self>) {
+        let every = (self.ttl / 10).clamp(Duration::from_millis(100), Duration::from_secs(60));
+        let photos: Weak<Self> = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            loop {
+                ticks.tick().await;
+                let Some(photos) = photos.upgrade() else {
+                    return;
+                };
+                match photos.on_store(|store| store.photo_sweep(now_ms())).await {
+                    Ok(0) | Err(_) => {}
+                    Ok(swept) => tracing::info!(swept, "expired photos deleted"),
+                }
+            }
+        });
+    }
+}
+
+#[async_trait::async_trait]
+impl UploadedPhotos for Photos {
+    async fn person(&self, id: &str) -> Result<PreparedImage, ApiError> {
+        Ok(self.find(id).await?.image)
+    }
+}
+
+/// Photo ids are 32 lowercase hex digits; anything else names no photo and is not looked up.
+fn plausible_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn uploaded(id: &str, expires_ms: u64) -> UploadedPhoto {
+    let expires = OffsetDateTime::from_unix_timestamp_nanos(i128::from(expires_ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    UploadedPhoto {
+        id: id.to_owned(),
+        expires_at: expires
+            .format(&Rfc3339)
+            .expect("a timestamp formats as RFC 3339"),
+    }
+}
+
+/// A create's form with its `photo_id` replaced by the photo, and the photo's content hash in
+/// its fingerprint (so a re-upload of the same photo is still the same submission).
+pub async fn resolve_person(state: &AppState, form: TryOnForm) -> Result<TryOnForm, ApiError> {
+    let PersonInput::Uploaded(id) = &form.person else {
+        return Ok(form);
+    };
+    let photo = state.photos.find(id).await?;
+    Ok(TryOnForm {
+        person: PersonInput::Prepared(photo.image),
+        ..form
+    }
+    .with_photo_hash(&photo.content_hash))
+}
+
+/// The person image of a create: re-encoded now if it was sent, the kept copy if it was named.
+pub async fn person_image(
+    state: &AppState,
+    person: PersonInput,
+) -> Result<PreparedImage, ApiError> {
+    match person {
+        PersonInput::Upload(bytes) => {
+            state
+                .images
+                .prepare(fields::PERSON, ImageRole::Person, bytes)
+                .await
+        }
+        PersonInput::Uploaded(id) => Ok(state.photos.find(&id).await?.image),
+        PersonInput::Prepared(image) => Ok(image),
+    }
+}
+
+/// The multipart form of `POST /v1/photos`, for the OpenAPI document only.
+#[derive(ToSchema)]
+pub struct UploadPhotoForm {
+    /// The shopper's photo: JPEG, PNG or WebP (sniffed from the bytes).
+    #[schema(content_media_type = "application/octet-stream")]
+    pub person: Vec<u8>,
+}
+
+/// Keeps the shopper's photo for `TRYON_PHOTO_TTL` (see `/v1/config`'s `photo_ttl_s`), so the
+/// person check and every try-on can name it with `photo_id` instead of sending it again.
+#[utoipa::path(post, path = "/v1/photos", tag = "photos",
+    request_body(content = inline(UploadPhotoForm), content_type = "multipart/form-data"),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Required from browsers. Same key and body: the same photo again; same key, other body: 422")),
+    responses(
+        (status = 201, description = "Kept until `expires_at`", body = UploadedPhoto),
+        (status = 400, description = "`missing_field` or `invalid_field`", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 413, description = "`image_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_type`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_image` or `idempotency_key_reused`", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`, with `Retry-After`", body = Problem,
+            content_type = "application/problem+json"),
+    ))]
+pub async fn upload_photo(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    request_headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    if state.is_shutting_down() {
+        return Err(ApiError::StoreUnavailable);
+    }
+    check_declared_length(&request_headers, max_body_bytes(&state))?;
+    // A namespace of its own, so a key reused for a create is not this upload's replay.
+    let key = idempotency_key(&request_headers)?.map(|key| format!("photo:{key}"));
+    match &key {
+        None if request_headers.contains_key(header::ORIGIN) => {
+            return Err(ApiError::MissingField(
+                "Idempotency-Key header (browsers must send one with every upload)",
+            ));
+        }
+        Some(key) if state.idempotency.in_flight(key) => {
+            return Err(ApiError::IdempotencyKeyInUse);
+        }
+        Some(key) if state.idempotency.completed(key) => {}
+        _ => admit(&state, peer, &request_headers).await?,
+    }
+    let multipart = multipart.map_err(|rejection| {
+        ApiError::InvalidField(format!(
+            "expected a multipart/form-data body: {}",
+            rejection.body_text()
+        ))
+    })?;
+    let (bytes, fingerprint) =
+        upload::read_photo_form(multipart, state.settings.max_image_bytes).await?;
+    let prepare = || async {
+        let image = state
+            .images
+            .prepare(fields::PERSON, ImageRole::Person, bytes)
+            .await?;
+        state.photos.keep(image).await
+    };
+    let photo = match key {
+        None => prepare().await?,
+        Some(key) => match state.idempotency.claim(&key, fingerprint).await? {
+            Claim::Replay(id) => uploaded(&id, state.photos.find(&id).await?.expires_ms),
+            Claim::Fresh(guard) => {
+                let photo = prepare().await?;
+                guard.complete(photo.id.clone());
+                photo
+            }
+        },
+    };
+    let location = HeaderValue::from_str(&paths::photo(&photo.id)).expect("photo ids are hex");
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(photo),
+    )
+        .into_response())
+}
+
+/// The largest upload body: one image and its multipart framing.
+pub fn max_body_bytes(state: &AppState) -> u64 {
+    state.settings.max_image_bytes.saturating_add(FORM_OVERHEAD)
+}
+
+/// The photo bucket of the client (issue 14): uploads are free but each costs a decode.
+async fn admit(
+    state: &AppState,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    request_headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    // Without connection info every client shares one bucket, as for creates.
+    let peer = peer.map_or(
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        |Extension(ConnectInfo(a))| a.ip(),
+    );
+    let client = client_ip(peer, request_headers, &state.settings.trusted_proxies);
+    Ok(state.limiter.admit_photo(client).await?)
+}
+
+/// When an uploaded photo expires.
+#[utoipa::path(get, path = "/v1/photos/{id}", tag = "photos",
+    params(("id" = String, Path, description = "Photo id")),
+    responses(
+        (status = 200, description = "The photo is kept until `expires_at`", body = UploadedPhoto),
+        (status = 404, description = "`photo_not_found`: unknown, expired or deleted", body = Problem,
+            content_type = "application/problem+json"),
+    ))]
+pub async fn get_photo(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<UploadedPhoto>, ApiError> {
+    let photo = state.photos.find(&id).await?;
+    Ok(Json(uploaded(&id, photo.expires_ms)))
+}
+
+/// Deletes an uploaded photo now ("Delete my photo now"); try-ons already created from it
+/// keep their own copy until they end.
+#[utoipa::path(delete, path = "/v1/photos/{id}", tag = "photos",
+    params(("id" = String, Path, description = "Photo id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "`photo_not_found`: unknown, expired or already deleted", body = Problem,
+            content_type = "application/problem+json"),
+    ))]
+pub async fn delete_photo(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if state.photos.forget(&id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::PhotoNotFound)
+    }
+}
