@@ -33,7 +33,8 @@ use super::upstream::{
     until_done,
 };
 use super::{
-    PreparedImage, ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput,
+    PreparedImage, ProcessedSizes, ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob,
+    TryOnOutput,
 };
 use crate::wire::{
     Category, CheckSource, ChecksAvailable, ErrorCode, PersonCheck, ProgressKind, Severity,
@@ -286,6 +287,11 @@ impl Provider for Vtryon {
                 garment: false,
             },
         }
+    }
+
+    /// Vtryon's document names no input or processing size: the sizes we have always sent.
+    fn processed_sizes(&self) -> ProcessedSizes {
+        ProcessedSizes::UNDOCUMENTED
     }
 
     async fn run(
