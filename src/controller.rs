@@ -22,7 +22,7 @@ use crate::dom::{self, ObjectUrl};
 use crate::host::Host;
 use crate::i18n::{Key, Locale};
 use crate::photo_store;
-use crate::prepare::PhotoWorker;
+use crate::prepare::{PhotoWorker, PrepareRequest};
 use crate::state::{Failure, Flow, Milestone, PhotoFacts, Stale, Step, milestones};
 
 /// One transition of the flow, as [`Controller::apply`] runs it.
@@ -191,7 +191,9 @@ impl Controller {
             .await
             .map_err(|_| Failure::Code(tryon_proxy::wire::ErrorCode::InvalidImage))?;
         self.apply(Flow::photo_handed_over);
-        worker.prepare(bytes.into(), limits.person_max_edge).await
+        worker
+            .prepare(bytes.into(), PrepareRequest::person(&limits))
+            .await
     }
 
     /// **Try it on**: the uploaded photo's id with the garment the element names now (the

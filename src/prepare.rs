@@ -21,11 +21,33 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, BlobPropertyBag, MessageEvent, Worker, WorkerOptions, WorkerType};
 
+use tryon_proxy::wire::Limits;
+
 use crate::dom::{self, EventListener, ObjectUrl};
 use crate::state::{Failure, PhotoFacts};
 
-/// JPEG quality of the prepared photo: visually lossless for a try-on, a third of quality 100.
+/// The highest JPEG quality the worker may choose: it picks the lowest quality that keeps the
+/// photo's look (an SSIM target in `tryon-photo`), and never spends more than this.
 pub const JPEG_QUALITY: u8 = 90;
+
+/// What the worker is asked to make of a picked photo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrepareRequest {
+    /// Long edge in pixels: what the proxy's `/v1/config` says the provider processes, so no
+    /// byte crosses the shopper's uplink that the vendor would throw away.
+    pub max_edge: u32,
+    pub max_quality: u8,
+}
+
+impl PrepareRequest {
+    /// A person photo, for the proxy whose limits are `limits`.
+    pub fn person(limits: &Limits) -> Self {
+        Self {
+            max_edge: limits.person_max_edge,
+            max_quality: JPEG_QUALITY,
+        }
+    }
+}
 
 /// A prepared photo: the JPEG that will be uploaded and what it is.
 pub struct PreparedPhoto {
@@ -98,12 +120,11 @@ impl PhotoWorker {
         })
     }
 
-    /// Prepares `bytes` (the picked file, moved to the worker) so its long edge is at most
-    /// `max_edge`.
+    /// Prepares `bytes` (the picked file, moved to the worker) as `request` says.
     pub async fn prepare(
         &self,
         bytes: ArrayBuffer,
-        max_edge: u32,
+        request: PrepareRequest,
     ) -> Result<PreparedPhoto, Failure> {
         let answer = {
             let mut shared = self.shared.borrow_mut();
@@ -116,8 +137,8 @@ impl PhotoWorker {
             set(&message, "kind", &"prepare".into());
             set(&message, "id", &id.into());
             set(&message, "bytes", &bytes);
-            set(&message, "maxEdge", &max_edge.into());
-            set(&message, "quality", &JPEG_QUALITY.into());
+            set(&message, "maxEdge", &request.max_edge.into());
+            set(&message, "quality", &request.max_quality.into());
             let promise = Promise::new(&mut |resolve, _reject| {
                 shared.pending.push((id, resolve));
             });
@@ -248,4 +269,42 @@ fn read_answer(answer: &JsValue) -> Result<PreparedPhoto, Failure> {
 
 fn set(object: &Object, name: &str, value: &JsValue) {
     let _ = Reflect::set(object, &name.into(), value);
+}
+
+#[cfg(test)]
+mod tests {
+    use tryon_proxy::wire::ConfigResponse;
+
+    use super::*;
+
+    /// `/v1/config` as a proxy in front of `provider` answers it.
+    fn config(provider: &str, person_max_edge: u32) -> ConfigResponse {
+        serde_json::from_value(serde_json::json!({
+            "provider": provider,
+            "categories": ["upper"],
+            "qualities": ["fast"],
+            "checks": {"person": true, "garment": true},
+            "limits": {
+                "max_upload_bytes": 10_000_000,
+                "person_max_edge": person_max_edge,
+                "garment_max_edge": 1024,
+                "accept": ["image/jpeg"],
+            },
+        }))
+        .expect("the contract's shape")
+    }
+
+    #[test]
+    fn the_worker_is_asked_for_the_long_edge_the_config_names() {
+        for (provider, edge) in [("tryiton", 1296), ("fitroom", 2048), ("local", 1536)] {
+            let request = PrepareRequest::person(&config(provider, edge).limits);
+            assert_eq!(request.max_edge, edge, "{provider}");
+            assert_eq!(request.max_quality, JPEG_QUALITY);
+        }
+    }
+
+    #[test]
+    fn without_a_config_the_worker_prepares_to_the_contracts_default() {
+        assert_eq!(PrepareRequest::person(&Limits::default()).max_edge, 2048);
+    }
 }

@@ -194,11 +194,13 @@ async function prepare(module, { bytes, maxEdge, quality }) {
   const prepared = module.m.prepare_pixels(pixels, bgra, stored.width, stored.height, rotation, flip, maxEdge, quality);
   const jpeg = own(prepared.jpeg);
   timings.resizeMs = prepared.resize_ms;
+  timings.qualityMs = prepared.quality_ms;
   timings.encodeMs = prepared.encode_ms;
   const answer = {
     jpeg,
     width: prepared.width,
     height: prepared.height,
+    quality: prepared.quality,
     sourceWidth: source.width,
     sourceHeight: source.height,
     ...decoded,

@@ -1,8 +1,8 @@
 // `cargo xtask bench`, browser half: the median time to prepare phone JPEGs in headless Chromium
-// three ways in the same page and run — ours (the widget's own worker and the tryon-photo wasm),
-// the browser's own path (createImageBitmap + OffscreenCanvas resize + convertToBlob) and the npm
-// package pica (Lanczos3, its workers and wasm) — taking turns, with the longest main-thread
-// task each caused.
+// several ways in the same page and run — ours (the widget's own worker and the tryon-photo wasm),
+// the browser's own path (createImageBitmap + OffscreenCanvas resize + convertToBlob, at quality
+// 0.9 and at the browser's default) and the npm package pica (Lanczos3, its workers and wasm) —
+// taking turns, with the longest main-thread task each caused.
 // Figures, not a test; bounded; loopback only.
 //
 // Usage: node xtask/bench.mjs DIR NAME... — reads DIR/NAME.jpg (made by xtask/src/bench.rs),
@@ -79,6 +79,7 @@ async function measure({ sourceUrl, maxEdge, quality, runs, workerUrl }) {
         bytes: warm.jpeg.size,
         jpeg_base64: await base64(warm.jpeg),
         decoded: warm.decoded ?? null,
+        quality: warm.quality ?? null,
         steps: steps.length
           ? Object.fromEntries(Object.keys(steps[0]).map((key) => [key, median(steps.map((t) => t[key]))]))
           : null,
@@ -102,14 +103,15 @@ async function measure({ sourceUrl, maxEdge, quality, runs, workerUrl }) {
         const ms = performance.now() - started;
         const jpeg = new Blob([data.jpeg], { type: "image/jpeg" });
         const decoded = `${data.decodedWidth}×${data.decodedHeight}`;
-        resolve({ ms, jpeg, width: data.width, height: data.height, timings: data.timings, decoded });
+        const { width, height, timings, quality } = data;
+        resolve({ ms, jpeg, width, height, timings, decoded, quality });
       };
       worker.onerror = (event) => reject(new Error(`worker error: ${event.message}`));
       worker.postMessage({ kind: "prepare", id, bytes: copy, maxEdge, quality }, [copy]);
     });
 
-  // The browser's own path, as a page would write it.
-  const browser = async () => {
+  // The browser's own path, as a page would write it (quality undefined: the browser's default).
+  const browserAt = (jpegQuality) => async () => {
     const started = performance.now();
     const bitmap = await createImageBitmap(source);
     const [width, height] = fitted(bitmap.width, bitmap.height);
@@ -118,9 +120,11 @@ async function measure({ sourceUrl, maxEdge, quality, runs, workerUrl }) {
     ctx.imageSmoothingQuality = "high";
     ctx.drawImage(bitmap, 0, 0, width, height);
     bitmap.close();
-    const jpeg = await target.convertToBlob({ type: "image/jpeg", quality: quality / 100 });
+    const jpeg = await target.convertToBlob({ type: "image/jpeg", quality: jpegQuality });
     return { ms: performance.now() - started, jpeg, width, height };
   };
+  const browser = browserAt(quality / 100);
+  const browserDefault = browserAt(undefined);
 
   // pica: the browser decodes, pica resizes with Lanczos3 (its workers and wasm), canvas encodes.
   const resizer = window.pica();
@@ -137,7 +141,7 @@ async function measure({ sourceUrl, maxEdge, quality, runs, workerUrl }) {
     return { ms: performance.now() - started, jpeg, width, height };
   };
 
-  const methods = await timeAll({ ours, browser, pica });
+  const methods = await timeAll({ ours, browser, "browser-default": browserDefault, pica });
   worker.terminate();
   return { source_bytes: source.size, methods };
 }

@@ -15,7 +15,7 @@ use image::RgbaImage;
 use image::metadata::Orientation;
 
 use crate::pixels::{fitted_size, lanczos3_4};
-use crate::{PhotoError, encode};
+use crate::{PhotoError, encode, quality};
 
 /// The byte order of the four-byte pixels the browser hands over. A `VideoFrame` copies out
 /// in the platform's own order (BGRX on most), and asking it to convert costs a pass over
@@ -53,13 +53,19 @@ pub struct EncodedPhoto {
     pub jpeg: Vec<u8>,
     pub width: u32,
     pub height: u32,
+    /// The JPEG quality the search chose for this photo.
+    pub quality: u8,
 }
 
 impl std::fmt::Debug for EncodedPhoto {
     // Like `PreparedPhoto`: shape only.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (width, height, bytes) = (self.width, self.height, self.jpeg.len());
-        write!(f, "EncodedPhoto({width}x{height}, {bytes} bytes)")
+        let quality = self.quality;
+        write!(
+            f,
+            "EncodedPhoto({width}x{height}, {bytes} bytes, quality {quality})"
+        )
     }
 }
 
@@ -193,18 +199,34 @@ impl FittedPixels<'_> {
         self.size
     }
 
-    /// Encodes as JPEG without metadata.
-    pub fn encode(&self, jpeg_quality: u8) -> Result<EncodedPhoto, PhotoError> {
-        let color = match self.order {
-            ChannelOrder::Rgba => encode::Layout::Rgba,
-            ChannelOrder::Bgra => encode::Layout::Bgra,
-        };
-        let jpeg = encode::jpeg(&self.bytes, self.size, color, jpeg_quality)?;
+    /// Encodes as JPEG without metadata, at the lowest quality up to `max_quality`
+    /// that keeps the photo's look (see [`crate::quality`]'s SSIM target).
+    pub fn encode(&self, max_quality: u8) -> Result<EncodedPhoto, PhotoError> {
+        self.encode_at(self.choose_quality(max_quality))
+    }
+
+    /// The quality [`FittedPixels::encode`] would use: the lowest up to `max_quality` whose
+    /// simulated result keeps the SSIM target on a sample of the photo's blocks.
+    pub fn choose_quality(&self, max_quality: u8) -> u8 {
+        quality::choose(&self.bytes, self.size, self.layout(), max_quality)
+    }
+
+    /// Encodes at exactly `quality`, without the search.
+    pub fn encode_at(&self, quality: u8) -> Result<EncodedPhoto, PhotoError> {
+        let jpeg = encode::jpeg(&self.bytes, self.size, self.layout(), quality)?;
         Ok(EncodedPhoto {
             jpeg,
             width: self.size.0,
             height: self.size.1,
+            quality,
         })
+    }
+
+    fn layout(&self) -> encode::Layout {
+        match self.order {
+            ChannelOrder::Rgba => encode::Layout::Rgba,
+            ChannelOrder::Bgra => encode::Layout::Bgra,
+        }
     }
 }
 
@@ -231,13 +253,13 @@ mod tests {
         }
     }
 
-    /// Fits and encodes, as the worker does in two timed steps.
+    /// Fits and encodes at the native pipeline's fixed quality, so the two compare.
     fn prepare_browser(
         pixels: BrowserPixels<'_>,
         source: (u32, u32),
         max_edge: u32,
     ) -> Result<EncodedPhoto, PhotoError> {
-        fit_browser_pixels(pixels, source, max_edge)?.encode(90)
+        fit_browser_pixels(pixels, source, max_edge)?.encode_at(90)
     }
 
     fn decode_jpeg(jpeg: &[u8]) -> RgbImage {
@@ -264,6 +286,38 @@ mod tests {
         assert!(
             !jpeg_header_markers(&encoded.jpeg).contains(&0xE1),
             "no EXIF"
+        );
+    }
+
+    #[test]
+    fn the_worker_writes_a_jpeg_without_metadata_at_a_chosen_quality() {
+        let picture = scene_like(1024, 768);
+        let rgba = rgba_of(&picture, 255);
+        let fitted =
+            fit_browser_pixels(upright_rgba(&rgba, (1024, 768)), (1024, 768), 2048).unwrap();
+        let encoded = fitted.encode(95).unwrap();
+        assert!(encoded.quality < 95, "quality {}", encoded.quality);
+        let markers = jpeg_header_markers(&encoded.jpeg);
+        assert!(markers.contains(&0xC0), "baseline (SOF0): {markers:x?}");
+        let app_segments: Vec<u8> = markers
+            .iter()
+            .copied()
+            .filter(|marker| (0xE1..=0xEF).contains(marker) || *marker == 0xFE)
+            .collect();
+        assert!(
+            app_segments.is_empty(),
+            "no APPn but JFIF, no comment: {markers:x?}"
+        );
+        assert!(encoded.jpeg.ends_with(&[0xFF, 0xD9]), "nothing after EOI");
+        let decoded = decode_jpeg(&encoded.jpeg);
+        assert_eq!(decoded.dimensions(), (1024, 768));
+        assert!(mean_abs_difference(&decoded, &picture) < 4.0);
+        let at_most = fitted.encode_at(95).unwrap();
+        assert!(
+            encoded.jpeg.len() < at_most.jpeg.len(),
+            "{} bytes chosen, {} at quality 95",
+            encoded.jpeg.len(),
+            at_most.jpeg.len()
         );
     }
 

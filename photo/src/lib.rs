@@ -23,6 +23,7 @@ mod error;
 mod header;
 mod options;
 mod pixels;
+mod quality;
 mod sniff;
 #[cfg(test)]
 mod testing;

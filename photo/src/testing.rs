@@ -34,6 +34,32 @@ pub fn photo_like(width: u32, height: u32) -> RgbImage {
     })
 }
 
+/// A portrait-like picture with what JPEG finds easy and hard in a real one: a lit backdrop that
+/// is smooth but for slight sensor noise, a figure with a woven top, and a face of flat skin.
+pub fn scene_like(width: u32, height: u32) -> RgbImage {
+    let (w, h) = (width as f32, height as f32);
+    RgbImage::from_fn(width, height, |x, y| {
+        let (fx, fy) = (x as f32 / w, y as f32 / h);
+        let mut rgb = [215.0 - 70.0 * fy, 200.0 - 50.0 * fx, 170.0 + 50.0 * fy];
+        let body = ((fx - 0.5) / 0.22).powi(2) + ((fy - 0.62) / 0.4).powi(2);
+        let head = ((fx - 0.5) / 0.08).powi(2) + ((fy - 0.2) / 0.11).powi(2);
+        if body < 1.0 {
+            let weave = (x as f32 * 0.9).sin() * (y as f32 * 0.7).sin();
+            rgb = [
+                120.0 + 40.0 * weave,
+                40.0 + 25.0 * weave,
+                60.0 + 30.0 * weave,
+            ];
+        } else if head < 1.0 {
+            rgb = [224.0, 172.0, 140.0];
+        }
+        let noise = ((x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)).rotate_left(9) % 7)
+            as f32
+            - 3.0;
+        Rgb(rgb.map(|channel| (channel + noise).clamp(0.0, 255.0) as u8))
+    })
+}
+
 /// How `upright` is stored in a file whose EXIF orientation is `orientation`, written out from
 /// the EXIF specification's table ("row 0 is the visual right side, column 0 the visual top",
 /// and so on) rather than with the library under test.

@@ -111,6 +111,7 @@ pub fn jpeg_decode_size(width: u32, height: u32, max_edge: u32) -> Option<Decode
 pub struct PreparedPhotoJs {
     photo: EncodedPhoto,
     resize_ms: f64,
+    quality_ms: f64,
     encode_ms: f64,
 }
 
@@ -138,6 +139,18 @@ impl PreparedPhotoJs {
         self.resize_ms
     }
 
+    /// The JPEG quality chosen for this photo.
+    #[wasm_bindgen(getter)]
+    pub fn quality(&self) -> u8 {
+        self.photo.quality
+    }
+
+    /// Milliseconds spent choosing the quality.
+    #[wasm_bindgen(getter)]
+    pub fn quality_ms(&self) -> f64 {
+        self.quality_ms
+    }
+
     /// Milliseconds spent encoding.
     #[wasm_bindgen(getter)]
     pub fn encode_ms(&self) -> f64 {
@@ -148,7 +161,7 @@ impl PreparedPhotoJs {
 /// Resizes `pixels` (consumed; `bgra` says their byte order) to the size a `source_width` ×
 /// `source_height` photo fits within `max_edge`, turns them upright by the frame's `rotation`
 /// (degrees clockwise) and `flip` (0 and false for pixels that are already upright), and
-/// encodes them. The source size is the full-resolution size in the pixels' own orientation,
+/// encodes them at the lowest quality up to `jpeg_quality` that keeps the photo's look. The source size is the full-resolution size in the pixels' own orientation,
 /// which differs from theirs when the browser decoded at a reduced scale.
 #[wasm_bindgen]
 #[allow(clippy::too_many_arguments)] // one flat call from JavaScript, each argument named there
@@ -182,10 +195,13 @@ pub fn prepare_pixels(
     let fitted = crate::fit_browser_pixels(browser_pixels, (source_width, source_height), max_edge)
         .map_err(js_error)?;
     let resized = js_sys::Date::now();
-    let photo = fitted.encode(jpeg_quality).map_err(js_error)?;
+    let quality = fitted.choose_quality(jpeg_quality);
+    let chosen = js_sys::Date::now();
+    let photo = fitted.encode_at(quality).map_err(js_error)?;
     Ok(PreparedPhotoJs {
         photo,
         resize_ms: resized - started,
-        encode_ms: js_sys::Date::now() - resized,
+        quality_ms: chosen - resized,
+        encode_ms: js_sys::Date::now() - chosen,
     })
 }

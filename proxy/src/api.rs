@@ -10,6 +10,7 @@ use axum::{Extension, Json};
 
 use crate::app::{AppState, RoutineRead};
 use crate::error::ApiError;
+use crate::providers::ProcessedSizes;
 use crate::registry::{ResultLookup, is_task_id};
 use crate::wire::{
     CheckSource, CheckSources, ChecksAvailable, ConfigResponse, Limits, Problem, Quality, TryOnView,
@@ -22,6 +23,12 @@ pub async fn get_config(State(state): State<AppState>) -> Json<ConfigResponse> {
     let settings = &state.settings;
     // With a failover list this is the provider new tasks and checks go to now.
     let provider = state.provider.info();
+    // What the provider (with a failover list, the most demanding one) processes, within the
+    // operator's limits: a larger photo would only cost the shopper upload time.
+    let sizes = state.provider.processed_sizes().min(ProcessedSizes {
+        person_max_edge: settings.person_max_edge,
+        garment_max_edge: settings.garment_max_edge,
+    });
     // Both check routes always answer: with the vendor's check where it has one, with the
     // proxy's local checks otherwise.
     let source = |by_vendor: bool| {
@@ -41,8 +48,8 @@ pub async fn get_config(State(state): State<AppState>) -> Json<ConfigResponse> {
         },
         limits: Limits {
             max_upload_bytes: settings.max_image_bytes,
-            person_max_edge: settings.person_max_edge,
-            garment_max_edge: settings.garment_max_edge,
+            person_max_edge: sizes.person_max_edge,
+            garment_max_edge: sizes.garment_max_edge,
             ..Limits::default()
         },
         check_sources: Some(CheckSources {

@@ -186,9 +186,12 @@ pub struct ChecksAvailable {
 pub struct Limits {
     /// Largest accepted image file, in bytes.
     pub max_upload_bytes: u64,
-    /// Longest edge, in pixels, the person photo is resized to.
+    /// Longest edge, in pixels, the person photo is resized to: the largest the provider
+    /// processes (with failover, the most demanding provider of the list), within the
+    /// operator's `--person-max-edge`.
     pub person_max_edge: u32,
-    /// Longest edge, in pixels, a shopper-supplied garment photo is resized to.
+    /// Longest edge, in pixels, a shopper-supplied garment photo is resized to, chosen as
+    /// `person_max_edge` is (`--garment-max-edge`).
     pub garment_max_edge: u32,
     /// Accepted media types.
     pub accept: Vec<String>,

@@ -3,10 +3,11 @@
 //! - `demo [-- proxy args]`: build the widget, run the proxy with the demo storefront.
 //! - `test`: install what tests need, run every test.
 //! - `dist`: the widget's release build into `target/dist/`.
-//! - `bench`: transfer sizes and photo-preparation timings.
+//! - `bench [photo | phone]`: transfer sizes, photo-preparation timings and bytes, the phone run.
 //! - `samples`: redraw the demo storefront's sample pictures into `www/demo/`.
 
 mod bench;
+mod bench_phone;
 mod demo;
 mod dist;
 mod error;
@@ -21,7 +22,8 @@ use std::process::ExitCode;
 
 use error::{Error, Result};
 
-const USAGE: &str = "cargo xtask <demo [-- proxy args] | test | dist | bench | samples>";
+const USAGE: &str =
+    "cargo xtask <demo [-- proxy args] | test | dist | bench [photo | phone] | samples>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -55,7 +57,7 @@ fn dispatch(args: &[String]) -> Result<()> {
         "demo" => demo::demo(rest),
         "test" => no_arguments().and_then(|()| testing::test()),
         "dist" => no_arguments().and_then(|()| dist::dist().map(drop)),
-        "bench" => no_arguments().and_then(|()| bench::bench()),
+        "bench" => bench::bench(rest),
         "samples" => no_arguments().and_then(|()| setup::write_demo_samples()),
         "help" | "--help" | "-h" => {
             println!("usage: {USAGE}");

@@ -20,8 +20,9 @@ use futures::future::BoxFuture;
 use tokio::time::Instant;
 
 use super::{
-    PreparedImage, ProgressSink, ProgressUpdate, Provider, ProviderError, ProviderInfo,
-    SettingsError, TryOnJob, TryOnOutput, VendorKind, VendorSettings, WebhookError, build_vendor,
+    PreparedImage, ProcessedSizes, ProgressSink, ProgressUpdate, Provider, ProviderError,
+    ProviderInfo, SettingsError, TryOnJob, TryOnOutput, VendorKind, VendorSettings, WebhookError,
+    build_vendor,
 };
 use crate::wire::{GarmentCheck, PersonCheck};
 
@@ -154,6 +155,16 @@ impl Provider for Failover {
     /// The provider new tasks go to now.
     fn info(&self) -> ProviderInfo {
         self.providers[self.current()].info()
+    }
+
+    /// The most demanding provider's sizes, whichever is current: a photo prepared while the
+    /// first is healthy may be sent to the next after it fails over.
+    fn processed_sizes(&self) -> ProcessedSizes {
+        self.providers
+            .iter()
+            .map(|provider| provider.processed_sizes())
+            .reduce(ProcessedSizes::max)
+            .expect("a failover list holds at least one provider")
     }
 
     async fn run(
@@ -421,6 +432,39 @@ mod tests {
         assert_eq!(second.runs.load(Ordering::SeqCst), 0);
         failover.run(job(), &Quiet).await.unwrap();
         assert_eq!(second.runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_chain_asks_for_the_largest_size_any_of_its_providers_processes() {
+        let vars = |name: &str| match name {
+            "FITROOM_API_KEY" | "TRYITON_API_KEY" | "VTRYON_API_KEY" => Some("k".to_owned()),
+            "FITROOM_BASE_URL" | "TRYITON_BASE_URL" | "VTRYON_BASE_URL" => {
+                Some("http://127.0.0.1:9/".to_owned())
+            }
+            _ => None,
+        };
+        let sizes = |first, rest: &[VendorKind]| {
+            from_lookup(first, rest, vars)
+                .expect("configured")
+                .processed_sizes()
+        };
+        let tryiton = ProcessedSizes {
+            person_max_edge: 1296,
+            garment_max_edge: 1296,
+        };
+        assert_eq!(sizes(VendorKind::TryItOn, &[]), tryiton);
+        // TryItOn first still needs Fitroom's 2048 px person in case it fails over to it;
+        // TryItOn's 1296 px garment is larger than Fitroom's 1024.
+        let chain = ProcessedSizes {
+            person_max_edge: 2048,
+            garment_max_edge: 1296,
+        };
+        assert_eq!(sizes(VendorKind::TryItOn, &[VendorKind::Fitroom]), chain);
+        assert_eq!(sizes(VendorKind::Fitroom, &[VendorKind::TryItOn]), chain);
+        assert_eq!(
+            sizes(VendorKind::Vtryon, &[VendorKind::TryItOn]),
+            ProcessedSizes::UNDOCUMENTED.max(tryiton)
+        );
     }
 
     #[tokio::test]

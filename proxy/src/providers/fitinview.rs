@@ -42,7 +42,8 @@ use super::upstream::{
     Upstream, UpstreamError, WebhookInbox, read_in_flight, record_in_flight, until_done,
 };
 use super::{
-    ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput, WebhookError,
+    ProcessedSizes, ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput,
+    WebhookError,
 };
 use crate::wire::{Category, ChecksAvailable, ErrorCode, ProgressKind, Quality};
 
@@ -325,6 +326,12 @@ impl Provider for FitInView {
                 garment: false,
             },
         }
+    }
+
+    /// FitInView's document sizes only the output (1K ~1024 px, 2K ~2048 px for our best
+    /// quality), not the inputs: the sizes we have always sent, which cover 2K.
+    fn processed_sizes(&self) -> ProcessedSizes {
+        ProcessedSizes::UNDOCUMENTED
     }
 
     async fn run(

@@ -23,7 +23,8 @@ use super::upstream::{
     Replay, Span, Upstream, UpstreamError, content_hash, until_done,
 };
 use super::{
-    PreparedImage, ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput,
+    PreparedImage, ProcessedSizes, ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob,
+    TryOnOutput,
 };
 use crate::wire::{
     Category, CheckSource, ChecksAvailable, ErrorCode, GarmentCheck, GarmentKind, PersonCheck,
@@ -248,6 +249,15 @@ impl Provider for Fitroom {
                 person: true,
                 garment: true,
             },
+        }
+    }
+
+    /// Fitroom's document recommends model images of 2048 px and clothing images of 1024 px
+    /// ("Recommended Input Sizes"), and its output is at most 2048 px.
+    fn processed_sizes(&self) -> ProcessedSizes {
+        ProcessedSizes {
+            person_max_edge: 2048,
+            garment_max_edge: 1024,
         }
     }
 

@@ -20,8 +20,8 @@ use tokio::sync::Semaphore;
 
 use self::compose::{Body, Cutout, Matte, Placement, Region, Shading};
 use super::{
-    PreparedImage, ProgressSink, ProgressUpdate, Provider, ProviderError, ProviderInfo, TryOnJob,
-    TryOnOutput,
+    PreparedImage, ProcessedSizes, ProgressSink, ProgressUpdate, Provider, ProviderError,
+    ProviderInfo, TryOnJob, TryOnOutput,
 };
 use crate::wire::{Category, ChecksAvailable, ErrorCode, ProgressKind};
 
@@ -106,6 +106,11 @@ impl Provider for LocalProvider {
             ],
             checks: ChecksAvailable::default(),
         }
+    }
+
+    /// The compositor works on whatever it gets; the operator's limits decide.
+    fn processed_sizes(&self) -> ProcessedSizes {
+        ProcessedSizes::UNDOCUMENTED
     }
 
     async fn run(

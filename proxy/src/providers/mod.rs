@@ -129,6 +129,41 @@ pub struct ProviderInfo {
     pub checks: ChecksAvailable,
 }
 
+/// The largest images a provider actually works with, long edge in pixels: anything bigger is
+/// bytes on the shopper's uplink that the vendor throws away. `GET /v1/config` publishes them
+/// (capped by the operator's `--person-max-edge` and `--garment-max-edge`) and the widget
+/// prepares photos to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessedSizes {
+    pub person_max_edge: u32,
+    pub garment_max_edge: u32,
+}
+
+impl ProcessedSizes {
+    /// For a vendor whose document does not say: the sizes the widget has always prepared to.
+    pub const UNDOCUMENTED: ProcessedSizes = ProcessedSizes {
+        person_max_edge: 2048,
+        garment_max_edge: 1024,
+    };
+
+    /// The larger of each size: what a chain of providers needs so that any of them gets
+    /// all it uses.
+    pub fn max(self, other: ProcessedSizes) -> ProcessedSizes {
+        ProcessedSizes {
+            person_max_edge: self.person_max_edge.max(other.person_max_edge),
+            garment_max_edge: self.garment_max_edge.max(other.garment_max_edge),
+        }
+    }
+
+    /// The smaller of each size: the provider's sizes within the operator's limits.
+    pub fn min(self, other: ProcessedSizes) -> ProcessedSizes {
+        ProcessedSizes {
+            person_max_edge: self.person_max_edge.min(other.person_max_edge),
+            garment_max_edge: self.garment_max_edge.min(other.garment_max_edge),
+        }
+    }
+}
+
 /// Why a provider could not finish a task. Each variant knows its contract code and whether
 /// retrying can help; the HTTP/problem mapping happens once, at the edge.
 #[derive(Debug, thiserror::Error)]
@@ -246,6 +281,11 @@ pub fn fixed_message(code: ErrorCode) -> &'static str {
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
     fn info(&self) -> ProviderInfo;
+
+    /// The image sizes this provider processes, from its vendor's document.
+    fn processed_sizes(&self) -> ProcessedSizes {
+        ProcessedSizes::UNDOCUMENTED
+    }
 
     /// Runs one try-on to the end, reporting progress on the way. Called by exactly one driver
     /// per task, however many browsers watch it.

@@ -39,7 +39,8 @@ use super::upstream::{
     Span, Upstream, read_in_flight, record_in_flight, until_done,
 };
 use super::{
-    PreparedImage, ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput,
+    PreparedImage, ProcessedSizes, ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob,
+    TryOnOutput,
 };
 use crate::wire::{Category, ChecksAvailable, ErrorCode, ProgressKind, Quality};
 use shapes::Garment;
@@ -203,6 +204,15 @@ impl Provider for TryItOn {
                 person: false,
                 garment: false,
             },
+        }
+    }
+
+    /// TryItOn's document gives its model's processing resolution as 864×1296 pixels, for the
+    /// person and the garment alike: a long edge of 1296 is all it uses.
+    fn processed_sizes(&self) -> ProcessedSizes {
+        ProcessedSizes {
+            person_max_edge: 1296,
+            garment_max_edge: 1296,
         }
     }
 

@@ -353,3 +353,72 @@ async fn webhooks_reach_fitinview_behind_another_provider_in_the_failover_list()
         "a webhook makes no vendor call"
     );
 }
+
+/// Every vendor's variables, pointing at a closed port: `/v1/config` never calls upstream.
+fn all_vendor_vars() -> Vec<(&'static str, String)> {
+    ["FITROOM", "TRYITON", "VTRYON", "FITINVIEW"]
+        .into_iter()
+        .flat_map(|vendor| {
+            let key: &'static str = format!("{vendor}_API_KEY").leak();
+            let url: &'static str = format!("{vendor}_BASE_URL").leak();
+            [
+                (key, format!("fiv_live_{}", KEY)),
+                (url, "http://127.0.0.1:9/".to_owned()),
+            ]
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn config_publishes_the_sizes_each_provider_processes() {
+    // (flags, person and garment long edge): each vendor's document, the most demanding
+    // provider of a failover list, and the operator's limits capping them.
+    let cases: [(&[&str], u32, u32); 8] = [
+        (&["--provider", "fitroom"], 2048, 1024),
+        (&["--provider", "tryiton"], 1296, 1296),
+        (&["--provider", "vtryon"], 2048, 1024),
+        (&["--provider", "fitinview"], 2048, 1024),
+        (
+            &["--provider", "tryiton", "--failover", "fitroom"],
+            2048,
+            1296,
+        ),
+        (
+            &["--provider", "fitroom", "--failover", "tryiton"],
+            2048,
+            1296,
+        ),
+        (
+            &["--provider", "fitroom", "--person-max-edge", "1600"],
+            1600,
+            1024,
+        ),
+        (
+            &["--provider", "tryiton", "--garment-max-edge", "800"],
+            1296,
+            800,
+        ),
+    ];
+    let vars = all_vendor_vars();
+    for (flags, person, garment) in cases {
+        let server = TestServer::start(configured(flags, &vars), flags).await;
+        let (status, config) = server.get_json("/v1/config").await;
+        assert_eq!(status, 200, "{flags:?}: {config}");
+        let limits = &config["limits"];
+        assert_eq!(
+            (
+                limits["person_max_edge"].as_u64(),
+                limits["garment_max_edge"].as_u64()
+            ),
+            (Some(u64::from(person)), Some(u64::from(garment))),
+            "{flags:?}"
+        );
+    }
+    let local = TestServer::with_local(0, &[]).await;
+    let (_, config) = local.get_json("/v1/config").await;
+    assert_eq!(config["limits"]["person_max_edge"], 2048, "local: {config}");
+    assert_eq!(
+        config["limits"]["garment_max_edge"], 1024,
+        "local: {config}"
+    );
+}

@@ -49,8 +49,8 @@ use super::upstream::{
     record_in_flight, until_done,
 };
 use super::{
-    PreparedImage, ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob, TryOnOutput,
-    WebhookError,
+    PreparedImage, ProcessedSizes, ProgressSink, Provider, ProviderError, ProviderInfo, TryOnJob,
+    TryOnOutput, WebhookError,
 };
 use crate::wire::{Category, ChecksAvailable, ErrorCode, PersonCheck, ProgressKind};
 
@@ -376,6 +376,11 @@ impl Provider for Vtryon {
                 garment: false,
             },
         }
+    }
+
+    /// Vtryon's document names no input or processing size: the sizes we have always sent.
+    fn processed_sizes(&self) -> ProcessedSizes {
+        ProcessedSizes::UNDOCUMENTED
     }
 
     async fn run(
