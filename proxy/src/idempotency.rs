@@ -11,6 +11,10 @@
 //! still replays instead of paying for a second try-on. On a store several instances share,
 //! the first request also marks the key in the store while it creates, so a duplicate sent to
 //! another instance at the same moment gets the same 409.
+//!
+//! A completed key's record is also kept apart from its lock ([`IdempotencyKeys`]'s `done`):
+//! replays only read it, so any number of them at once are answered (each still costs a
+//! token of the replay bucket) instead of colliding on the lock as if a create were running.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,10 +40,13 @@ struct Record {
 }
 
 type Slot = Arc<AsyncMutex<Option<Record>>>;
+type Done = Arc<Mutex<HashMap<String, Record>>>;
 
 /// Every key seen within the retention time.
 pub struct IdempotencyKeys {
     slots: Mutex<HashMap<String, Slot>>,
+    /// Completed keys, readable without taking their slot's lock.
+    done: Done,
     ttl: Duration,
     store: Arc<dyn Store>,
 }
@@ -55,6 +62,7 @@ pub enum Claim {
 /// Held while the first request with a key creates its task; concurrent ones wait.
 pub struct KeyGuard {
     slot: OwnedMutexGuard<Option<Record>>,
+    done: Done,
     fingerprint: [u8; 32],
     key: String,
     store: Arc<dyn Store>,
@@ -86,8 +94,13 @@ impl KeyGuard {
             // This process still replays; only a retry after a restart would not.
             tracing::error!(%error, "storing an idempotency key failed");
         }
+        lock(&self.done).insert(self.key.clone(), record.clone());
         *self.slot = Some(record);
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A completed record in `store`, unless older than `ttl`.
@@ -126,6 +139,7 @@ impl IdempotencyKeys {
     pub fn with_store(ttl: Duration, store: Arc<dyn Store>) -> Self {
         Self {
             slots: Mutex::default(),
+            done: Done::default(),
             ttl,
             store,
         }
@@ -160,6 +174,10 @@ impl IdempotencyKeys {
 
     /// Claims `key` for a body with `fingerprint`; 409 while another request holds it.
     pub async fn claim(&self, key: &str, fingerprint: [u8; 32]) -> Result<Claim, ApiError> {
+        let completed = lock(&self.done).get(key).cloned();
+        if let Some(record) = completed {
+            return Self::answer(&record, fingerprint);
+        }
         let slot = self
             .slots
             .lock()
@@ -184,12 +202,13 @@ impl IdempotencyKeys {
             }
         }
         match &*guard {
-            Some(record) if record.fingerprint == fingerprint => {
-                Ok(Claim::Replay(record.task_id.clone()))
+            Some(record) => {
+                lock(&self.done).insert(key.to_owned(), record.clone());
+                Self::answer(record, fingerprint)
             }
-            Some(_) => Err(ApiError::IdempotencyKeyReused),
             None => Ok(Claim::Fresh(KeyGuard {
                 slot: guard,
+                done: self.done.clone(),
                 fingerprint,
                 key: key.to_owned(),
                 store: self.store.clone(),
@@ -197,9 +216,21 @@ impl IdempotencyKeys {
         }
     }
 
+    /// A request with a completed key: the same body is a replay, another body a misuse.
+    fn answer(record: &Record, fingerprint: [u8; 32]) -> Result<Claim, ApiError> {
+        if record.fingerprint == fingerprint {
+            Ok(Claim::Replay(record.task_id.clone()))
+        } else {
+            Err(ApiError::IdempotencyKeyReused)
+        }
+    }
+
     /// Whether a request with `key` is being processed right now (checked before the body is
     /// read, so a duplicate upload is refused without receiving it).
     pub fn in_flight(&self, key: &str) -> bool {
+        if lock(&self.done).contains_key(key) {
+            return false;
+        }
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         slots.get(key).is_some_and(|slot| slot.try_lock().is_err())
     }
@@ -207,6 +238,9 @@ impl IdempotencyKeys {
     /// Whether `key` already created a task: its retry is a replay, not a new create, and is
     /// not counted against the client's rate limit.
     pub fn completed(&self, key: &str) -> bool {
+        if lock(&self.done).contains_key(key) {
+            return true;
+        }
         let in_memory = {
             let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             slots
@@ -222,6 +256,7 @@ impl IdempotencyKeys {
         if let Err(error) = self.store.idempotency_sweep(oldest) {
             tracing::error!(%error, "sweeping idempotency keys failed");
         }
+        lock(&self.done).retain(|_, record| record.created_ms >= oldest);
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let before = slots.len();
         slots.retain(|_, slot| match slot.try_lock() {
@@ -266,6 +301,30 @@ mod tests {
         guard.complete("t".into());
         assert!(!keys.in_flight("k") && keys.completed("k"));
         assert!(matches!(keys.claim("k", [1; 32]).await.unwrap(), Claim::Replay(id) if id == "t"));
+    }
+
+    #[tokio::test]
+    async fn replays_of_a_completed_key_never_collide_with_each_other() {
+        let keys = IdempotencyKeys::new(Duration::from_secs(60));
+        let Claim::Fresh(guard) = keys.claim("k", [1; 32]).await.unwrap() else {
+            panic!("first use must be fresh")
+        };
+        guard.complete("t".into());
+        // Another replay is inside `claim` right now, holding the key's slot.
+        let slot = lock(&keys.slots).get("k").cloned().unwrap();
+        let _busy = slot.try_lock_owned().unwrap();
+        assert!(
+            !keys.in_flight("k") && keys.completed("k"),
+            "a completed key is never in flight again"
+        );
+        assert!(
+            matches!(keys.claim("k", [1; 32]).await.unwrap(), Claim::Replay(id) if id == "t"),
+            "a replay beside another replay is a replay, not a 409"
+        );
+        assert!(matches!(
+            keys.claim("k", [2; 32]).await,
+            Err(ApiError::IdempotencyKeyReused)
+        ));
     }
 
     #[tokio::test]

@@ -79,20 +79,12 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::ErrIdempotencyKeyInUse => {
             "Dein Foto wird noch gesendet. Bitte warte kurz und versuche es erneut."
         }
-        Key::ErrProviderOutOfCredit => "Die Anprobe ist gerade nicht verfügbar.",
-        Key::ErrProviderAuth => {
-            "Die Anprobe ist in diesem Shop noch nicht richtig eingerichtet. Bitte versuche es später erneut."
-        }
         Key::ErrContentRejected => {
             "Dieses Foto kann nicht für die Anprobe verwendet werden. Bitte wähle ein anderes Foto."
         }
         Key::ErrPoseNotDetected => {
             "Auf diesem Foto ist kein ganzer Körper zu erkennen. Bitte nimm eins, auf dem du der Kamera zugewandt stehst."
         }
-        Key::ErrQuotaExhausted => {
-            "Die Anprobe hat das heutige Limit dieses Shops erreicht. Bitte komm morgen wieder."
-        }
-        Key::ErrOriginNotAllowed => "Die Anprobe ist für diese Website nicht freigeschaltet.",
         Key::ErrUnauthorized => {
             "Diese Anfrage konnte nicht überprüft werden. Bitte lade die Seite neu und versuche es erneut."
         }

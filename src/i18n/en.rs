@@ -69,20 +69,12 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::ErrIdempotencyKeyInUse => {
             "Your photo is still being sent. Please wait a moment and try again."
         }
-        Key::ErrProviderOutOfCredit => "Try-on is unavailable right now.",
-        Key::ErrProviderAuth => {
-            "Try-on isn't set up correctly on this shop yet. Please try again later."
-        }
         Key::ErrContentRejected => {
             "This photo can't be used for try-on. Please choose a different photo."
         }
         Key::ErrPoseNotDetected => {
             "We couldn't find a full body in this photo. Please use one where you stand facing the camera."
         }
-        Key::ErrQuotaExhausted => {
-            "Try-on has reached today's limit for this shop. Please come back tomorrow."
-        }
-        Key::ErrOriginNotAllowed => "Try-on isn't enabled for this website.",
         Key::ErrUnauthorized => {
             "This request couldn't be verified. Please reload the page and try again."
         }

@@ -71,18 +71,10 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::ErrIdempotencyKeyInUse => {
             "Tu foto aún se está enviando. Espera un momento y vuelve a intentarlo."
         }
-        Key::ErrProviderOutOfCredit => "La prueba no está disponible en este momento.",
-        Key::ErrProviderAuth => {
-            "La prueba todavía no está bien configurada en esta tienda. Vuelve a intentarlo más tarde."
-        }
         Key::ErrContentRejected => "Esta foto no se puede usar para la prueba. Elige otra foto.",
         Key::ErrPoseNotDetected => {
             "No hemos encontrado un cuerpo entero en esta foto. Usa una en la que estés de pie, mirando a la cámara."
         }
-        Key::ErrQuotaExhausted => {
-            "La prueba ha alcanzado el límite de hoy en esta tienda. Vuelve mañana."
-        }
-        Key::ErrOriginNotAllowed => "La prueba no está activada para este sitio web.",
         Key::ErrUnauthorized => {
             "No se ha podido verificar esta solicitud. Recarga la página y vuelve a intentarlo."
         }

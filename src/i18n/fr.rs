@@ -75,20 +75,12 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::ErrIdempotencyKeyInUse => {
             "Votre photo est encore en cours d'envoi. Patientez un instant puis réessayez."
         }
-        Key::ErrProviderOutOfCredit => "L'essayage est indisponible pour le moment.",
-        Key::ErrProviderAuth => {
-            "L'essayage n'est pas encore correctement configuré sur cette boutique. Veuillez réessayer plus tard."
-        }
         Key::ErrContentRejected => {
             "Cette photo ne peut pas être utilisée pour l'essayage. Choisissez une autre photo."
         }
         Key::ErrPoseNotDetected => {
             "Nous n'avons pas trouvé de silhouette entière sur cette photo. Utilisez-en une où vous êtes debout, face à l'objectif."
         }
-        Key::ErrQuotaExhausted => {
-            "L'essayage a atteint la limite du jour pour cette boutique. Revenez demain."
-        }
-        Key::ErrOriginNotAllowed => "L'essayage n'est pas activé pour ce site.",
         Key::ErrUnauthorized => {
             "Cette demande n'a pas pu être vérifiée. Rechargez la page et réessayez."
         }

@@ -75,18 +75,10 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::ErrIdempotencyKeyInUse => {
             "写真はまだ送信中です。少し待ってからもう一度お試しください。"
         }
-        Key::ErrProviderOutOfCredit => "現在、試着はご利用いただけません。",
-        Key::ErrProviderAuth => {
-            "このショップの試着はまだ正しく設定されていません。しばらくしてからもう一度お試しください。"
-        }
         Key::ErrContentRejected => "この写真は試着に使用できません。別の写真を選んでください。",
         Key::ErrPoseNotDetected => {
             "この写真から全身を見つけられませんでした。カメラに向かって立っている写真をお使いください。"
         }
-        Key::ErrQuotaExhausted => {
-            "このショップの本日の試着回数の上限に達しました。また明日お試しください。"
-        }
-        Key::ErrOriginNotAllowed => "このウェブサイトでは試着が有効になっていません。",
         Key::ErrUnauthorized => {
             "このリクエストを確認できませんでした。ページを再読み込みして、もう一度お試しください。"
         }

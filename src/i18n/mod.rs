@@ -208,12 +208,8 @@ pub enum Key {
     ErrProviderFailed,
     ErrIdempotencyKeyReused,
     ErrIdempotencyKeyInUse,
-    ErrProviderOutOfCredit,
-    ErrProviderAuth,
     ErrContentRejected,
     ErrPoseNotDetected,
-    ErrQuotaExhausted,
-    ErrOriginNotAllowed,
     ErrUnauthorized,
     ErrRequestTimeout,
     ErrStoreUnavailable,
@@ -250,7 +246,7 @@ pub enum Key {
 impl Key {
     /// Every key in declaration order, so a key's position here is `key as usize` (a test keeps
     /// it so): the shipped tables are lists in this order.
-    pub const ALL: [Key; 85] = [
+    pub const ALL: [Key; 81] = [
         Self::ButtonLabel,
         Self::DialogTitle,
         Self::Close,
@@ -304,12 +300,8 @@ impl Key {
         Self::ErrProviderFailed,
         Self::ErrIdempotencyKeyReused,
         Self::ErrIdempotencyKeyInUse,
-        Self::ErrProviderOutOfCredit,
-        Self::ErrProviderAuth,
         Self::ErrContentRejected,
         Self::ErrPoseNotDetected,
-        Self::ErrQuotaExhausted,
-        Self::ErrOriginNotAllowed,
         Self::ErrUnauthorized,
         Self::ErrRequestTimeout,
         Self::ErrStoreUnavailable,
@@ -357,12 +349,14 @@ pub fn failure_key(failure: Failure) -> Key {
             ErrorCode::ProviderFailed => Key::ErrProviderFailed,
             ErrorCode::IdempotencyKeyReused => Key::ErrIdempotencyKeyReused,
             ErrorCode::IdempotencyKeyInUse => Key::ErrIdempotencyKeyInUse,
-            ErrorCode::ProviderOutOfCredit => Key::ErrProviderOutOfCredit,
-            ErrorCode::ProviderAuth => Key::ErrProviderAuth,
+            // Only the merchant can fix these: the shopper reads the neutral sentence of the
+            // unavailable step, never a cause she cannot act on.
+            ErrorCode::ProviderOutOfCredit
+            | ErrorCode::ProviderAuth
+            | ErrorCode::QuotaExhausted
+            | ErrorCode::OriginNotAllowed => Key::Unavailable,
             ErrorCode::ContentRejected => Key::ErrContentRejected,
             ErrorCode::PoseNotDetected => Key::ErrPoseNotDetected,
-            ErrorCode::QuotaExhausted => Key::ErrQuotaExhausted,
-            ErrorCode::OriginNotAllowed => Key::ErrOriginNotAllowed,
             ErrorCode::Unauthorized => Key::ErrUnauthorized,
             ErrorCode::RequestTimeout => Key::ErrRequestTimeout,
             ErrorCode::StoreUnavailable => Key::ErrStoreUnavailable,
@@ -498,7 +492,15 @@ mod tests {
 
     #[test]
     fn every_failure_has_its_own_sentence_in_every_locale() {
-        let mut failures: Vec<Failure> = ErrorCode::ALL.into_iter().map(Failure::Code).collect();
+        let (unavailable, mut failures): (Vec<Failure>, Vec<Failure>) = ErrorCode::ALL
+            .into_iter()
+            .map(Failure::Code)
+            .partition(|f| f.unavailable().is_some());
+        // What only the merchant can fix is one neutral sentence, the unavailable step's.
+        assert_eq!(unavailable.len(), 4);
+        for failure in unavailable {
+            assert_eq!(failure_key(failure), Key::Unavailable, "{failure:?}");
+        }
         failures.extend(CLIENT_FAILURES);
         for locale in Locale::ALL {
             let sentences: HashSet<&str> = failures.iter().map(|f| locale.failure(*f)).collect();

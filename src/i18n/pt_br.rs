@@ -71,18 +71,10 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::ErrIdempotencyKeyInUse => {
             "Sua foto ainda está sendo enviada. Aguarde um momento e tente de novo."
         }
-        Key::ErrProviderOutOfCredit => "A prova virtual está indisponível agora.",
-        Key::ErrProviderAuth => {
-            "A prova virtual ainda não está configurada corretamente nesta loja. Tente de novo mais tarde."
-        }
         Key::ErrContentRejected => "Esta foto não pode ser usada na prova. Escolha outra foto.",
         Key::ErrPoseNotDetected => {
             "Não encontramos um corpo inteiro nesta foto. Use uma em que você esteja em pé, de frente para a câmera."
         }
-        Key::ErrQuotaExhausted => {
-            "A prova virtual atingiu o limite de hoje nesta loja. Volte amanhã."
-        }
-        Key::ErrOriginNotAllowed => "A prova virtual não está ativada para este site.",
         Key::ErrUnauthorized => {
             "Não foi possível verificar esta solicitação. Recarregue a página e tente de novo."
         }

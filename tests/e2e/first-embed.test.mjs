@@ -132,7 +132,7 @@ test("the README's tags on a listed origin try on end to end, then a spent budge
     const shown = await waitForSentence(page, describe);
     assert.equal(shown.sentence, UNAVAILABLE, describe());
     assert.equal(shown.retry, false, "nothing to retry");
-    const failed = await events(page, "failed");
+    const failed = await events(page, "tryon:failed");
     assert.deepEqual(failed.map((event) => event.detail.error), ["quota_exhausted"]);
     const [hint, ...more] = hints(warnings);
     assert.deepEqual(more, [], `one line for the merchant: ${warnings.join("\n")}`);
@@ -162,12 +162,15 @@ test("the README's tags on an unlisted origin say try-on is unavailable, upload 
     assert.deepEqual(more, [], `one line, not one per request: ${warnings.join("\n")}`);
     assert.ok(hint.includes(unlisted.origin), hint);
     assert.match(hint, /TRYON_ALLOWED_ORIGINS/);
-    const failed = await events(page, "failed");
+    const failed = await events(page, "tryon:failed");
     assert.deepEqual(failed.map((event) => event.detail.error), ["origin_not_allowed"]);
 
-    // Reopening changes nothing and still sends no photo.
+    // The button stays marked unavailable; a tap on it anyway (aria-disabled does not stop
+    // one) reopens the same sentence and still sends no photo.
     await widget(page, "[data-action=close]").click();
-    await openDialog(page);
+    const button = widget(page, "button[part=button]");
+    assert.equal(await button.getAttribute("aria-disabled"), "true", "still marked unavailable");
+    await button.click({ force: true });
     assert.deepEqual(await waitForSentence(page, describe), shown);
     assert.deepEqual(uploads(sent), [], `nothing was uploaded: ${await describe()}`);
     assert.ok(sent.includes("GET /v1/config"), `the widget asked the proxy first: ${sent.join(", ")}`);

@@ -372,26 +372,32 @@ fn all_vendor_vars() -> Vec<(&'static str, String)> {
 #[tokio::test]
 async fn config_publishes_the_sizes_each_provider_processes() {
     // (flags, person and garment long edge): each vendor's document, the most demanding
-    // provider of a failover list, and the operator's limits capping them.
-    let cases: [(&[&str], u32, u32); 8] = [
+    // provider of a failover list, and the operator's limits capping them (the garment's
+    // default limit, 1024, is below TryItOn's 1296).
+    let cases: [(&[&str], u32, u32); 9] = [
         (&["--provider", "fitroom"], 2048, 1024),
-        (&["--provider", "tryiton"], 1296, 1296),
+        (&["--provider", "tryiton"], 1296, 1024),
         (&["--provider", "vtryon"], 2048, 1024),
         (&["--provider", "fitinview"], 2048, 1024),
         (
             &["--provider", "tryiton", "--failover", "fitroom"],
             2048,
-            1296,
+            1024,
         ),
         (
             &["--provider", "fitroom", "--failover", "tryiton"],
             2048,
-            1296,
+            1024,
         ),
         (
             &["--provider", "fitroom", "--person-max-edge", "1600"],
             1600,
             1024,
+        ),
+        (
+            &["--provider", "tryiton", "--garment-max-edge", "2048"],
+            1296,
+            1296,
         ),
         (
             &["--provider", "tryiton", "--garment-max-edge", "800"],
