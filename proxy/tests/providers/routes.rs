@@ -237,11 +237,7 @@ async fn a_vendor_error_text_never_reaches_a_check_answer() {
         })
         .unwrap(),
     );
-    let vendors: Vec<(
-        &str,
-        Arc<dyn Provider>,
-        Box<dyn Fn(tryon_fakes::Fault) + '_>,
-    )> = vec![
+    let vendors: Vec<(&str, Arc<dyn Provider>, crate::util::FaultAtCreate<'_>)> = vec![
         (
             "fitroom",
             fitroom_adapter(&fitroom),

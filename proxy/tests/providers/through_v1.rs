@@ -371,11 +371,7 @@ async fn a_vendor_error_text_reaches_no_status_or_event_on_any_vendor() {
     let fitinview = fitinview::FitInViewFake::start(Duration::from_secs(60)).await;
     let vtryon = vtryon::VtryonFake::start().await;
     let tuning = || fast_tuning(60, Duration::from_secs(60));
-    let vendors: Vec<(
-        &str,
-        Arc<dyn Provider>,
-        Box<dyn Fn(tryon_fakes::Fault) + '_>,
-    )> = vec![
+    let vendors: Vec<(&str, Arc<dyn Provider>, crate::util::FaultAtCreate<'_>)> = vec![
         (
             "fitroom",
             Arc::new(

@@ -165,3 +165,6 @@ pub async fn run_until_killed<F: Future>(run: F, killed_now: impl Fn() -> bool) 
     }
     std::mem::forget(run);
 }
+
+/// Queues one fault at the vendor's create endpoint of a fake, for tables over every vendor.
+pub type FaultAtCreate<'a> = Box<dyn Fn(tryon_fakes::Fault) + 'a>;
