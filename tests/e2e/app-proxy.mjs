@@ -41,7 +41,7 @@ export function signAppProxyParams(pairs, secret) {
  * Returns `{ origin, forwarded, close }`; `forwarded` records each relayed request as
  * `{ method, path, status, refusedStream }`.
  */
-export async function startAppProxy({ upstream, secret, shop, site, pathPrefix = "/apps/tryon", now = () => Date.now(), tls }) {
+export async function startAppProxy({ upstream, secret, shop, site, pathPrefix = "/apps/tryon", now = () => Date.now(), tls, port }) {
   const target = new URL(upstream);
   const forwarded = [];
   const handle = (request, response) => {
@@ -95,7 +95,7 @@ export async function startAppProxy({ upstream, secret, shop, site, pathPrefix =
     request.pipe(upstreamRequest);
   };
   const server = tls ? createTlsServer(tls, handle) : createServer(handle);
-  const port = await freePort();
+  port ??= await freePort();
   await new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
   return {
     origin: `${tls ? "https" : "http"}://127.0.0.1:${port}`,

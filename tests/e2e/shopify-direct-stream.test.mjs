@@ -23,7 +23,7 @@ import {
   throwawayCertificate,
   waitForOutcome,
 } from "./shop-fixtures.mjs";
-import { launchBrowser, saveArtifact, startProxy } from "./util.mjs";
+import { freePort, launchBrowser, saveArtifact, startProxy } from "./util.mjs";
 
 const SECRET = "e2e-app-secret";
 const SHOP = "e2e-shop.myshopify.com";
@@ -33,9 +33,17 @@ const TASK_PATH = /^\/apps\/tryon\/v1\/tryons\/[^/]+$/;
 async function openShop(t, { hold }) {
   const relay = await startRecordingRelay({ hold });
   t.after(() => relay.close());
+  // The storefront runs on a loopback port, so its origin (X-Forwarded-Host with the port) is
+  // taken only when listed exactly, as a merchant lists a custom storefront domain.
+  const storefrontPort = await freePort();
   const proxy = await startProxy({
     localDurationMs: 1500,
-    env: { SHOPIFY_API_SECRET: SECRET, TRYON_SHOPIFY_SHOPS: SHOP, TRYON_PUBLIC_URL: relay.url },
+    env: {
+      SHOPIFY_API_SECRET: SECRET,
+      TRYON_SHOPIFY_SHOPS: SHOP,
+      TRYON_PUBLIC_URL: relay.url,
+      TRYON_ALLOWED_ORIGINS: `https://127.0.0.1:${storefrontPort}`,
+    },
   });
   t.after(() => proxy.stop());
   relay.forwardTo(proxy.url);
@@ -46,6 +54,7 @@ async function openShop(t, { hold }) {
     shop: SHOP,
     tls: await throwawayCertificate(),
     site: storefrontSite(productPage({ garment })),
+    port: storefrontPort,
   });
   t.after(() => storefront.close());
   const browser = await launchBrowser({ ignoreHTTPSErrors: true });

@@ -141,7 +141,8 @@ async function recordGarmentUrls(page) {
     const { send } = XMLHttpRequest.prototype;
     window.__garmentUrls = [];
     XMLHttpRequest.prototype.send = function (body) {
-      if (body instanceof FormData && body.has("person")) window.__garmentUrls.push(body.get("garment_url"));
+      // A create: the photo itself goes up on its own (POST /v1/photos) and has no garment.
+      if (body instanceof FormData && body.has("garment_url")) window.__garmentUrls.push(body.get("garment_url"));
       return send.call(this, body);
     };
   });

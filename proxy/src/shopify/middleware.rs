@@ -161,7 +161,8 @@ pub async fn grant_stream_by_token(
 /// `https://host` from the right-most `X-Forwarded-Host` value (the one Shopify appended;
 /// anything left of it came from the client), without its port, and only when the host is the
 /// verified shop or a shop or storefront domain the proxy knows: anything else is ignored
-/// rather than echoed into a CORS header later.
+/// rather than echoed into a CORS header later. A port is kept only when `https://host:port`
+/// is itself a listed storefront origin (`TRYON_ALLOWED_ORIGINS`).
 fn forwarded_origin(headers: &HeaderMap, config: &ShopifyConfig, shop: &str) -> Option<String> {
     let value = headers.get_all("x-forwarded-host").iter().next_back()?;
     let host = value
@@ -171,6 +172,10 @@ fn forwarded_origin(headers: &HeaderMap, config: &ShopifyConfig, shop: &str) -> 
         .next()?
         .trim()
         .to_ascii_lowercase();
+    let with_port = format!("https://{host}");
+    if host.contains(':') && config.knows_origin(&with_port) {
+        return Some(with_port);
+    }
     let name = host.split(':').next()?;
     let name_ok = !name.is_empty()
         && name
@@ -383,6 +388,28 @@ mod tests {
             "a host the proxy does not know"
         );
         assert_eq!(origin_of(&["evil.example/path"]), None);
+        let on_a_port = ShopifyConfig::new("app-secret", [SHOP])
+            .unwrap()
+            .with_storefronts(&["https://127.0.0.1:8443".to_owned()]);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-host",
+            HeaderValue::from_static("127.0.0.1:8443"),
+        );
+        assert_eq!(
+            forwarded_origin(&headers, &on_a_port, SHOP),
+            Some("https://127.0.0.1:8443".into()),
+            "a storefront origin listed with its port keeps it"
+        );
+        headers.insert(
+            "x-forwarded-host",
+            HeaderValue::from_static("127.0.0.1:9443"),
+        );
+        assert_eq!(
+            forwarded_origin(&headers, &on_a_port, SHOP),
+            Some("https://127.0.0.1".into()),
+            "another port of a known host is the host alone"
+        );
         assert_eq!(origin_of(&["a b"]), None);
         assert_eq!(origin_of(&[""]), None);
         assert_eq!(origin_of(&[]), None);

@@ -48,6 +48,9 @@ pub struct ShopifyConfig {
     /// Host names of the listed storefront origins (a shop's custom domain): with the shops,
     /// the only `X-Forwarded-Host` values taken as a relayed request's storefront.
     pub storefront_hosts: Vec<String>,
+    /// The listed storefront origins themselves: one with a port (a storefront on a port of its
+    /// own) is taken with that port only when listed exactly so.
+    pub storefront_origins: Vec<String>,
 }
 
 /// A configuration the proxy must refuse to start with.
@@ -90,6 +93,7 @@ impl ShopifyConfig {
             shops,
             public_url: None,
             storefront_hosts: Vec::new(),
+            storefront_origins: Vec::new(),
         })
     }
 
@@ -100,7 +104,13 @@ impl ShopifyConfig {
             .iter()
             .filter_map(|origin| url::Url::parse(origin).ok()?.host_str().map(str::to_owned))
             .collect();
+        self.storefront_origins = origins.to_vec();
         self
+    }
+
+    /// Whether `origin` (`https://host:port`, lowercase) is exactly a listed storefront origin.
+    pub fn knows_origin(&self, origin: &str) -> bool {
+        self.storefront_origins.iter().any(|known| known == origin)
     }
 
     /// Whether `host` (lowercase, no port) is a shop or storefront domain this proxy knows.
