@@ -11,7 +11,7 @@
 //! ([`Fault::DropAfterReading`](crate::Fault)); garment images Vtryon no longer holds
 //! ([`VtryonFake::forget_garment_images`]: a create naming one is answered 404, which is
 //! the vendor's right, not a deviation; an id never issued still is one); and the dashboard's
-//! webhook, signed with [`WEBHOOK_SECRET`] in `x-vtryon-signature` (`v1,` and the base64
+//! webhook, signed with [`webhook_secret`] in `x-vtryon-signature` (`v1,` and the base64
 //! HMAC-SHA256 of the raw body, keyed with the base64-decoded part after `whsec_`), delivered
 //! as asked, to another instance, or not at all ([`Delivery`]).
 
@@ -50,8 +50,13 @@ pub const LIST_GARMENT: &str = "list_garment";
 pub const CREATE: &str = "create";
 pub const LIST_TASKS: &str = "list_tasks";
 pub const STATUS: &str = "status";
-/// The secret the dashboard shows for the fake's webhook.
-pub const WEBHOOK_SECRET: &str = "whsec_dnRyeW9uLWZha2Utd2ViaG9vay1zaWduaW5nLWtleQ==";
+/// The signing key behind the fake's webhook secret: plainly a test value, never a real one.
+const WEBHOOK_KEY: &[u8] = b"vtryon-fake-webhook-signing-key";
+
+/// The secret the dashboard shows for the fake's webhook (`whsec_` and the base64 key).
+pub fn webhook_secret() -> String {
+    format!("whsec_{}", BASE64.encode(WEBHOOK_KEY))
+}
 
 #[derive(Debug, Clone)]
 pub struct Behaviour {
@@ -588,12 +593,9 @@ fn spawn_webhook(fake: Arc<VtryonFake>, id: u64, url: String) {
     });
 }
 
-/// The base64 HMAC-SHA256 of `body` keyed with [`WEBHOOK_SECRET`]'s decoded bytes.
+/// The base64 HMAC-SHA256 of `body` keyed with [`webhook_secret`]'s decoded bytes.
 pub fn sign(body: &[u8]) -> String {
-    let key = BASE64
-        .decode(&WEBHOOK_SECRET["whsec_".len()..])
-        .expect("the fake's secret is base64");
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("any key length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_KEY).expect("any key length");
     mac.update(body);
     BASE64.encode(mac.finalize().into_bytes())
 }

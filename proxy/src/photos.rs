@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
-use crate::abuse::client_ip;
+use crate::abuse::Client;
 use crate::app::AppState;
 use crate::create::{check_declared_length, idempotency_key};
 use crate::error::ApiError;
@@ -31,6 +31,7 @@ use crate::idempotency::Claim;
 use crate::images::ImageRole;
 use crate::providers::PreparedImage;
 use crate::providers::routes::UploadedPhotos;
+use crate::shopify::AppProxyRequest;
 use crate::store::{Store, StoreError, StoredPhoto, now_ms};
 use crate::upload::{self, PersonInput, TryOnForm};
 use crate::wire::{Problem, UploadedPhoto, fields, paths};
@@ -206,6 +207,7 @@ pub struct UploadPhotoForm {
 pub async fn upload_photo(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    app_proxy: Option<Extension<AppProxyRequest>>,
     request_headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
@@ -224,8 +226,15 @@ pub async fn upload_photo(
         Some(key) if state.idempotency.in_flight(key) => {
             return Err(ApiError::IdempotencyKeyInUse);
         }
-        Some(key) if state.idempotency.completed(key) => {}
-        _ => admit(&state, peer, &request_headers).await?,
+        // Issue 13: reading and hashing a replayed body costs too, as for a create's replay.
+        Some(key) if state.idempotency.completed(key) => {
+            let client = client(&state, peer, app_proxy, &request_headers);
+            state.limiter.admit_replay(client).await?;
+        }
+        _ => {
+            let client = client(&state, peer, app_proxy, &request_headers);
+            state.limiter.admit_photo(client).await?;
+        }
     }
     let multipart = multipart.map_err(|rejection| {
         ApiError::InvalidField(format!(
@@ -268,18 +277,23 @@ pub fn max_body_bytes(state: &AppState) -> u64 {
 }
 
 /// The photo bucket of the client (issue 14): uploads are free but each costs a decode.
-async fn admit(
+/// Who the upload's buckets belong to, as for a create: the address, or behind Shopify's App
+/// Proxy the shopper within the shop (else every shopper would share the relay's bucket).
+fn client(
     state: &AppState,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    app_proxy: Option<Extension<AppProxyRequest>>,
     request_headers: &HeaderMap,
-) -> Result<(), ApiError> {
+) -> Client {
     // Without connection info every client shares one bucket, as for creates.
     let peer = peer.map_or(
         IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         |Extension(ConnectInfo(a))| a.ip(),
     );
-    let client = client_ip(peer, request_headers, &state.settings.trusted_proxies);
-    Ok(state.limiter.admit_photo(client).await?)
+    let shop = app_proxy
+        .as_ref()
+        .map(|Extension(request)| request.proxy.shop.as_str());
+    Client::of_request(peer, request_headers, &state.settings.trusted_proxies, shop)
 }
 
 /// When an uploaded photo expires.

@@ -210,3 +210,46 @@ async fn relayed_shoppers_have_check_buckets_of_their_own() {
     }
     assert_eq!(server.provider.checks(), 5);
 }
+
+/// Photo uploads (`POST /v1/photos`, burst 5) are keyed like creates: eight shoppers relayed
+/// from one address each keep their own bucket, while one shopper past the burst gets 429.
+#[tokio::test]
+async fn relayed_shoppers_have_photo_buckets_of_their_own() {
+    let relayed = Relayed::start(&[]).await;
+    let upload = |n: u32, shopper: &'static str| {
+        let form = reqwest::multipart::Form::new().part("person", file(numbered_jpeg(n)));
+        relayed
+            .relay
+            .post(relayed.signed(SHOPS[0], "/v1/photos"))
+            .header("X-Forwarded-For", shopper)
+            .multipart(form)
+            .send()
+    };
+    const SHOPPERS: [&str; 8] = [
+        "198.51.100.1",
+        "198.51.100.2",
+        "198.51.100.3",
+        "198.51.100.4",
+        "198.51.100.5",
+        "198.51.100.6",
+        "198.51.100.7",
+        "198.51.100.8",
+    ];
+    for (n, shopper) in SHOPPERS.into_iter().enumerate() {
+        let (status, json) = answer(upload(n as u32, shopper).await.unwrap()).await;
+        assert_eq!(status, 201, "shopper {shopper}: {json}");
+    }
+    let mut statuses = Vec::new();
+    for n in 0..6 {
+        let (status, json) = answer(upload(100 + n, "203.0.113.9").await.unwrap()).await;
+        if status == 429 {
+            assert_problem(status, &json, 429, "rate_limited");
+        }
+        statuses.push(status);
+    }
+    assert_eq!(
+        statuses,
+        [201, 201, 201, 201, 201, 429],
+        "one shopper past the burst of 5"
+    );
+}

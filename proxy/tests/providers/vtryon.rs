@@ -16,7 +16,7 @@ use tryon_fakes::Fake;
 use tryon_fakes::Fault;
 use tryon_fakes::vtryon::{
     CREATE, DELETE_PERSON, LIST_GARMENT, LIST_PERSON, LIST_TASKS, STATUS, UPLOAD_GARMENT,
-    UPLOAD_PERSON, VALIDATE, VtryonFake, WEBHOOK_SECRET, sign,
+    UPLOAD_PERSON, VALIDATE, VtryonFake, sign, webhook_secret,
 };
 
 fn settings(fake: &VtryonFake, key: &str) -> VtryonSettings {
@@ -414,7 +414,7 @@ async fn the_fake_rejects_deviations_from_the_document() {
 /// the route's URL, as the merchant enters it in Vtryon's dashboard.
 async fn with_webhooks(fake: &VtryonFake, expected: Duration) -> (Arc<Vtryon>, String) {
     let mut settings = settings(fake, KEY);
-    settings.webhook_secret = Some(SecretString::from(WEBHOOK_SECRET));
+    settings.webhook_secret = Some(SecretString::from(webhook_secret()));
     settings.tuning.expected_duration = Some(expected);
     settings.tuning.task_timeout = expected * 2;
     let vtryon = Arc::new(Vtryon::new(settings).unwrap());
