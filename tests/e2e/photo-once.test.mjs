@@ -111,6 +111,8 @@ test("a photo the proxy no longer has is uploaded again without an error", { tim
   const { proxy, page, posts, photoIds, describe } = await openDemo(t);
   await openDialog(page);
   await choosePhoto(page);
+  // The upload's answer is read by a response listener; wait until it has the id.
+  await waitFor(() => photoIds.length > 0, { timeoutMs: 10_000, describe });
   // Behind the widget's back, as when its TTL passed.
   const gone = await fetch(new URL(`/v1/photos/${photoIds[0]}`, proxy.url), { method: "DELETE" });
   assert.equal(gone.status, 204, describe());
