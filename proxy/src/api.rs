@@ -12,14 +12,38 @@ use crate::app::{AppState, RoutineRead};
 use crate::error::ApiError;
 use crate::providers::ProcessedSizes;
 use crate::registry::{ResultLookup, is_task_id};
+use crate::shopify::AppProxyRequest;
 use crate::wire::{
     CheckSource, CheckSources, ChecksAvailable, ConfigResponse, Limits, Problem, Quality, TryOnView,
 };
 
-/// What the widget needs to know before it prepares a photo.
+/// What the widget needs to know before it prepares a photo, or, when no try-on could be
+/// made now whatever the shopper does, the refusal a create would get (issue 13): the widget
+/// then says "not available here" when the dialog opens, before any photo is uploaded.
 #[utoipa::path(get, path = "/v1/config", tag = "tryon",
-    responses((status = 200, description = "Provider, options and upload limits", body = ConfigResponse)))]
-pub async fn get_config(State(state): State<AppState>) -> Json<ConfigResponse> {
+    responses(
+        (status = 200, description = "Provider, options and upload limits", body = ConfigResponse),
+        (status = 429, description = "`quota_exhausted`: the daily budget (or, through the App Proxy, the shop's quota) is spent",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`provider_out_of_credit` or `provider_auth`: the provider refuses the merchant's account",
+            body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_config(
+    State(state): State<AppState>,
+    app_proxy: Option<Extension<AppProxyRequest>>,
+) -> Result<Json<ConfigResponse>, ApiError> {
+    if let Some(code) = state.provider.refusing() {
+        return Err(ApiError::ProviderRefusing(code));
+    }
+    let shop = app_proxy
+        .as_ref()
+        .map(|Extension(relayed)| relayed.proxy.shop.as_str());
+    match state.limiter.quota_refusal(shop).await {
+        Ok(None) => {}
+        Ok(Some(refusal)) => return Err(refusal.into()),
+        // The create fails closed on the same store; the configuration is still true.
+        Err(error) => tracing::warn!(%error, "daily quotas unreadable for /v1/config"),
+    }
     let settings = &state.settings;
     // With a failover list this is the provider new tasks and checks go to now.
     let provider = state.provider.info();
@@ -38,7 +62,7 @@ pub async fn get_config(State(state): State<AppState>) -> Json<ConfigResponse> {
             CheckSource::Local
         }
     };
-    Json(ConfigResponse {
+    Ok(Json(ConfigResponse {
         provider: provider.name.to_owned(),
         categories: provider.categories,
         qualities: Quality::ALL.to_vec(),
@@ -57,7 +81,7 @@ pub async fn get_config(State(state): State<AppState>) -> Json<ConfigResponse> {
             garment: source(provider.checks.garment),
         }),
         photo_ttl_s: Some(state.photos.ttl().as_secs()),
-    })
+    }))
 }
 
 /// The current state of a try-on.

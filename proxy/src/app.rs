@@ -31,11 +31,12 @@ use crate::images::ImagePreparer;
 use crate::photos::{self, Photos};
 use crate::providers::Provider;
 use crate::providers::routes::{self, CheckJudged, CheckLimits};
+use crate::providers::standing::Standing;
 use crate::recent::RecentSubmissions;
 use crate::registry::{Registry, RegistryOptions};
 use crate::serving::{handler_deadline, upload_deadline};
 use crate::shopify::{self, ShopifyConfig};
-use crate::store::{MemoryStore, Store, StoreError};
+use crate::store::{MemoryStore, Store, StoreError, off_runtime};
 use crate::wire::paths;
 use crate::{api, assets, create, events, metrics, openapi};
 
@@ -91,6 +92,8 @@ impl AppState {
         };
         let fetcher = GarmentFetcher::new(fetch_options, Arc::new(SystemResolver))?;
         let demo_dir = settings.demo.then(|| settings.www_dir.join("demo"));
+        // Issue 13: an account refusal is remembered and said before a shopper uploads.
+        let provider: Arc<dyn Provider> = Arc::new(Standing::new(provider));
         if store.shared() {
             // Issue 7: the vendor's per-key limit and check answers hold across every
             // instance on the store.
@@ -182,11 +185,17 @@ impl AppState {
                 let Some(idempotency) = idempotency.upgrade() else {
                     return;
                 };
-                let swept = registry.sweep();
-                idempotency.sweep();
-                if let Some(recent) = recent.upgrade() {
-                    recent.sweep();
-                }
+                let (registry, recent) = (registry.clone(), recent.clone());
+                // Both sweeps delete from the store: off the runtime's threads.
+                let swept = off_runtime(move || {
+                    let swept = registry.sweep();
+                    idempotency.sweep();
+                    if let Some(recent) = recent.upgrade() {
+                        recent.sweep();
+                    }
+                    swept
+                })
+                .await;
                 if swept > 0 {
                     tracing::info!(swept, "expired try-ons removed");
                 }

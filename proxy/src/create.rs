@@ -24,6 +24,7 @@ use crate::photos;
 use crate::providers::{PreparedImage, TryOnJob};
 use crate::recent::Submission;
 use crate::shopify::AppProxyRequest;
+use crate::store::off_runtime;
 use crate::upload::{self, GarmentInput, TryOnForm};
 use crate::wire::TaskStatus;
 use crate::wire::{CreatedTryOn, DirectStream, Problem, TryOnLinks, fields, headers};
@@ -103,11 +104,11 @@ pub async fn create_tryon(
     let mut created = match key {
         None => submit_once(&state, form, &requester, admission.charge(charge).await?).await?,
         Some(key) => match state.idempotency.claim(&key, form.fingerprint).await? {
-            Claim::Replay(id) => replay(&state, &id)?,
+            Claim::Replay(id) => replay(&state, &id).await?,
             Claim::Fresh(guard) => {
                 let created =
                     submit_once(&state, form, &requester, admission.charge(charge).await?).await?;
-                guard.complete(created.id.clone());
+                guard.complete(created.id.clone()).await;
                 created
             }
         },
@@ -138,7 +139,7 @@ impl Admission<'_> {
             Some(key) if self.state.idempotency.in_flight(key) => {
                 Err(ApiError::IdempotencyKeyInUse)
             }
-            Some(key) if self.state.idempotency.completed(key) => {
+            Some(key) if self.state.idempotency.completed(key).await => {
                 self.state.limiter.admit_replay(self.client()).await?;
                 Ok(None)
             }
@@ -223,11 +224,11 @@ async fn submit_once(
     .await
     .map_err(|_| ApiError::Internal("looking a submission up panicked".into()))?;
     match submission {
-        Submission::Existing(id) => replay(state, &id),
+        Submission::Existing(id) => replay(state, &id).await,
         Submission::InFlight => Err(ApiError::IdempotencyKeyInUse),
         Submission::Fresh(guard) => {
             let created = submit(state, form, requester, charge).await?;
-            guard.created(created.id.clone());
+            guard.created(created.id.clone()).await;
             Ok(created)
         }
     }
@@ -346,9 +347,13 @@ async fn prepare_garment(
     }
 }
 
-/// The answer a repeated request with the same key and body gets: the same task.
-fn replay(state: &AppState, id: &str) -> Result<CreatedTryOn, ApiError> {
-    let view = state.registry.view(id).ok_or(ApiError::NotFound)?;
+/// The answer a repeated request with the same key and body gets: the same task, which on a
+/// shared store may have to be read from it (off the runtime's threads).
+async fn replay(state: &AppState, id: &str) -> Result<CreatedTryOn, ApiError> {
+    let (registry, id) = (state.registry.clone(), id.to_owned());
+    let view = off_runtime(move || registry.view(&id))
+        .await
+        .ok_or(ApiError::NotFound)?;
     Ok(CreatedTryOn {
         id: view.id.clone(),
         status: view.status,

@@ -59,6 +59,10 @@ pub enum ApiError {
     /// The client sent its request (head or body) too slowly.
     #[error("the request was not received in time")]
     RequestTimeout,
+    /// The merchant's account with the provider refuses every try-on now (out of credit, a
+    /// refused key): `code` says which. Said before a photo is uploaded (issue 13).
+    #[error("try-on is not available right now: the provider refuses the merchant's account")]
+    ProviderRefusing(ErrorCode),
     /// The limit store is unreachable; nothing was charged.
     #[error("the proxy cannot check its limits right now; nothing was charged")]
     StoreUnavailable,
@@ -86,6 +90,7 @@ impl ApiError {
             Self::Unauthorized(_) => ErrorCode::Unauthorized,
             Self::RequestTimeout => ErrorCode::RequestTimeout,
             Self::StoreUnavailable => ErrorCode::StoreUnavailable,
+            Self::ProviderRefusing(code) => *code,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -107,7 +112,7 @@ impl ApiError {
             Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreUnavailable | Self::ProviderRefusing(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

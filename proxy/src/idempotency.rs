@@ -23,7 +23,9 @@ use std::time::Duration;
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 use crate::error::ApiError;
-use crate::store::{IdempotencyRecord, MemoryStore, Store, now_ms};
+use crate::store::{
+    IdempotencyRecord, MemoryStore, Store, now_ms, off_runtime, off_runtime_detached,
+};
 
 /// How long a create may hold a key in the store; a create takes far less (the upload has its
 /// own timeout), and a dead instance's mark goes away after it.
@@ -66,20 +68,33 @@ pub struct KeyGuard {
     fingerprint: [u8; 32],
     key: String,
     store: Arc<dyn Store>,
+    /// Set by [`KeyGuard::complete`], which releases the store's mark itself.
+    completed: bool,
 }
 
 impl Drop for KeyGuard {
     fn drop(&mut self) {
-        if let Err(error) = self.store.idempotency_unlock(&self.key) {
-            // The mark expires on its own; until then a retry is answered 409.
-            tracing::warn!(%error, "unmarking an idempotency key failed");
+        if !self.completed {
+            unmark(self.store.clone(), self.key.clone());
         }
     }
 }
 
+/// Releases a key's mark in the store, off the runtime's threads, without waiting: the mark
+/// expires on its own, and until then a retry is answered 409.
+fn unmark(store: Arc<dyn Store>, key: String) {
+    off_runtime_detached(move || {
+        if let Err(error) = store.idempotency_unlock(&key) {
+            tracing::warn!(%error, "unmarking an idempotency key failed");
+        }
+    });
+}
+
 impl KeyGuard {
-    /// Records the task this key created.
-    pub fn complete(mut self, task_id: String) {
+    /// Records the task this key created: at once for this process's replays, and in the
+    /// store (off the runtime's threads) before the mark is released, so another instance
+    /// never sees the key unmarked and unrecorded.
+    pub async fn complete(mut self, task_id: String) {
         let record = Record {
             fingerprint: self.fingerprint,
             task_id,
@@ -90,12 +105,20 @@ impl KeyGuard {
             task_id: record.task_id.clone(),
             created_ms: record.created_ms,
         };
-        if let Err(error) = self.store.idempotency_put(&self.key, &stored) {
-            // This process still replays; only a retry after a restart would not.
-            tracing::error!(%error, "storing an idempotency key failed");
-        }
         lock(&self.done).insert(self.key.clone(), record.clone());
         *self.slot = Some(record);
+        self.completed = true;
+        let (store, key) = (self.store.clone(), self.key.clone());
+        off_runtime(move || {
+            if let Err(error) = store.idempotency_put(&key, &stored) {
+                // This process still replays; only a retry after a restart would not.
+                tracing::error!(%error, "storing an idempotency key failed");
+            }
+            if let Err(error) = store.idempotency_unlock(&key) {
+                tracing::warn!(%error, "unmarking an idempotency key failed");
+            }
+        })
+        .await;
     }
 }
 
@@ -145,27 +168,19 @@ impl IdempotencyKeys {
         }
     }
 
-    /// A completed record an earlier process (or another instance) stored, unless expired.
-    fn stored(&self, key: &str) -> Result<Option<Record>, ApiError> {
-        stored_in(self.store.as_ref(), key, self.ttl)
-    }
-
-    /// [`IdempotencyKeys::stored`] on a blocking thread: on Redis it is a network round trip
-    /// (issue 13: never on the runtime's threads).
-    async fn stored_off_runtime(&self, key: &str) -> Result<Option<Record>, ApiError> {
+    /// A completed record an earlier process (or another instance) stored, unless expired. On
+    /// a blocking thread: on Redis it is a network round trip (issue 13).
+    async fn stored(&self, key: &str) -> Result<Option<Record>, ApiError> {
         let (store, key, ttl) = (self.store.clone(), key.to_owned(), self.ttl);
-        tokio::task::spawn_blocking(move || stored_in(store.as_ref(), &key, ttl))
-            .await
-            .map_err(|_| ApiError::Internal("reading an idempotency key panicked".into()))?
+        off_runtime(move || stored_in(store.as_ref(), &key, ttl)).await
     }
 
     /// Marks `key` in the store as used by this create; false if another instance's create
-    /// has. On a blocking thread, as [`IdempotencyKeys::stored_off_runtime`].
+    /// has. On a blocking thread, as [`IdempotencyKeys::stored`].
     async fn mark(&self, key: &str) -> Result<bool, ApiError> {
         let (store, key) = (self.store.clone(), key.to_owned());
-        tokio::task::spawn_blocking(move || store.idempotency_lock(&key, IN_FLIGHT_TTL))
+        off_runtime(move || store.idempotency_lock(&key, IN_FLIGHT_TTL))
             .await
-            .map_err(|_| ApiError::Internal("marking an idempotency key panicked".into()))?
             .map_err(|error| {
                 tracing::error!(%error, "marking an idempotency key failed");
                 ApiError::StoreUnavailable
@@ -189,16 +204,16 @@ impl IdempotencyKeys {
             .try_lock_owned()
             .map_err(|_| ApiError::IdempotencyKeyInUse)?;
         if guard.is_none() {
-            *guard = self.stored_off_runtime(key).await?;
+            *guard = self.stored(key).await?;
         }
         if guard.is_none() {
             if !self.mark(key).await? {
                 return Err(ApiError::IdempotencyKeyInUse);
             }
             // Another instance may have completed the key between the read and the mark.
-            *guard = self.stored_off_runtime(key).await?;
+            *guard = self.stored(key).await?;
             if guard.is_some() {
-                let _ = self.store.idempotency_unlock(key);
+                unmark(self.store.clone(), key.to_owned());
             }
         }
         match &*guard {
@@ -212,6 +227,7 @@ impl IdempotencyKeys {
                 fingerprint,
                 key: key.to_owned(),
                 store: self.store.clone(),
+                completed: false,
             })),
         }
     }
@@ -237,7 +253,7 @@ impl IdempotencyKeys {
 
     /// Whether `key` already created a task: its retry is a replay, not a new create, and is
     /// not counted against the client's rate limit.
-    pub fn completed(&self, key: &str) -> bool {
+    pub async fn completed(&self, key: &str) -> bool {
         if lock(&self.done).contains_key(key) {
             return true;
         }
@@ -247,7 +263,7 @@ impl IdempotencyKeys {
                 .get(key)
                 .is_some_and(|slot| slot.try_lock().is_ok_and(|record| record.is_some()))
         };
-        in_memory || self.stored(key).is_ok_and(|record| record.is_some())
+        in_memory || self.stored(key).await.is_ok_and(|record| record.is_some())
     }
 
     /// Forgets keys older than the retention time and unused keys nobody is holding.
@@ -277,7 +293,7 @@ mod tests {
         let Claim::Fresh(guard) = keys.claim("k", [1; 32]).await.unwrap() else {
             panic!("first use must be fresh")
         };
-        guard.complete("task-1".into());
+        guard.complete("task-1".into()).await;
         assert!(
             matches!(keys.claim("k", [1; 32]).await.unwrap(), Claim::Replay(id) if id == "task-1")
         );
@@ -293,13 +309,13 @@ mod tests {
         let Claim::Fresh(guard) = keys.claim("k", [1; 32]).await.unwrap() else {
             panic!("first use must be fresh")
         };
-        assert!(keys.in_flight("k") && !keys.completed("k"));
+        assert!(keys.in_flight("k") && !keys.completed("k").await);
         assert!(matches!(
             keys.claim("k", [1; 32]).await,
             Err(ApiError::IdempotencyKeyInUse)
         ));
-        guard.complete("t".into());
-        assert!(!keys.in_flight("k") && keys.completed("k"));
+        guard.complete("t".into()).await;
+        assert!(!keys.in_flight("k") && keys.completed("k").await);
         assert!(matches!(keys.claim("k", [1; 32]).await.unwrap(), Claim::Replay(id) if id == "t"));
     }
 
@@ -309,12 +325,12 @@ mod tests {
         let Claim::Fresh(guard) = keys.claim("k", [1; 32]).await.unwrap() else {
             panic!("first use must be fresh")
         };
-        guard.complete("t".into());
+        guard.complete("t".into()).await;
         // Another replay is inside `claim` right now, holding the key's slot.
         let slot = lock(&keys.slots).get("k").cloned().unwrap();
         let _busy = slot.try_lock_owned().unwrap();
         assert!(
-            !keys.in_flight("k") && keys.completed("k"),
+            !keys.in_flight("k") && keys.completed("k").await,
             "a completed key is never in flight again"
         );
         assert!(
@@ -345,9 +361,9 @@ mod tests {
         let Claim::Fresh(guard) = before.claim("k", [1; 32]).await.unwrap() else {
             panic!("first use must be fresh")
         };
-        guard.complete("task-1".into());
+        guard.complete("task-1".into()).await;
         let after = IdempotencyKeys::with_store(Duration::from_secs(60), store);
-        assert!(after.completed("k"));
+        assert!(after.completed("k").await);
         assert!(
             matches!(after.claim("k", [1; 32]).await.unwrap(), Claim::Replay(id) if id == "task-1")
         );
@@ -373,11 +389,26 @@ mod tests {
             b.claim("k", [1; 32]).await,
             Err(ApiError::IdempotencyKeyInUse)
         ));
-        guard.complete("t".into());
+        guard.complete("t".into()).await;
         assert!(matches!(b.claim("k", [1; 32]).await.unwrap(), Claim::Replay(id) if id == "t"));
         drop(a.claim("other", [1; 32]).await.unwrap());
+        // The mark is released off the runtime without waiting: until it lands, another
+        // instance answers 409, which tells the client to retry.
+        let mut freed = false;
+        for _ in 0..100 {
+            match b.claim("other", [1; 32]).await {
+                Ok(Claim::Fresh(_)) => {
+                    freed = true;
+                    break;
+                }
+                Err(ApiError::IdempotencyKeyInUse) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                _ => panic!("a failed attempt leaves the key unused, never completed"),
+            }
+        }
         assert!(
-            matches!(b.claim("other", [1; 32]).await.unwrap(), Claim::Fresh(_)),
+            freed,
             "a failed attempt on one instance leaves the key free on the others"
         );
     }

@@ -118,7 +118,8 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     // Issue 7: with several instances on Redis, another one takes this one's tasks over now,
     // not when their leases would have run out.
     state.registry.hand_over().await;
-    state.registry.flush()?;
+    let registry = state.registry.clone();
+    tryon_proxy::store::off_runtime(move || registry.flush()).await?;
     tracing::info!("state flushed; exiting");
     Ok(())
 }

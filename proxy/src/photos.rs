@@ -217,24 +217,24 @@ pub async fn upload_photo(
     check_declared_length(&request_headers, max_body_bytes(&state))?;
     // A namespace of its own, so a key reused for a create is not this upload's replay.
     let key = idempotency_key(&request_headers)?.map(|key| format!("photo:{key}"));
-    match &key {
+    let replay = match &key {
         None if request_headers.contains_key(header::ORIGIN) => {
             return Err(ApiError::MissingField(
                 "Idempotency-Key header (browsers must send one with every upload)",
             ));
         }
+        None => false,
         Some(key) if state.idempotency.in_flight(key) => {
             return Err(ApiError::IdempotencyKeyInUse);
         }
+        Some(key) => state.idempotency.completed(key).await,
+    };
+    let client = client(&state, peer, app_proxy, &request_headers);
+    if replay {
         // Issue 13: reading and hashing a replayed body costs too, as for a create's replay.
-        Some(key) if state.idempotency.completed(key) => {
-            let client = client(&state, peer, app_proxy, &request_headers);
-            state.limiter.admit_replay(client).await?;
-        }
-        _ => {
-            let client = client(&state, peer, app_proxy, &request_headers);
-            state.limiter.admit_photo(client).await?;
-        }
+        state.limiter.admit_replay(client).await?;
+    } else {
+        state.limiter.admit_photo(client).await?;
     }
     let multipart = multipart.map_err(|rejection| {
         ApiError::InvalidField(format!(
@@ -257,7 +257,7 @@ pub async fn upload_photo(
             Claim::Replay(id) => uploaded(&id, state.photos.find(&id).await?.expires_ms),
             Claim::Fresh(guard) => {
                 let photo = prepare().await?;
-                guard.complete(photo.id.clone());
+                guard.complete(photo.id.clone()).await;
                 photo
             }
         },

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::store::Store;
+use crate::store::{Store, off_runtime, off_runtime_detached};
 
 /// How long an identical submission returns the existing task.
 pub const WINDOW: Duration = Duration::from_secs(10 * 60);
@@ -69,22 +69,27 @@ impl std::fmt::Debug for SubmissionGuard {
 }
 
 impl SubmissionGuard {
-    pub fn created(mut self, task_id: String) {
+    /// Remembers the task this submission created: at once in this process, and in the shared
+    /// store (off the runtime's threads) before its mark there is released.
+    pub async fn created(mut self, task_id: String) {
         self.done = true;
-        if let Some(store) = &self.shared {
-            let key = shared_key(&self.fingerprint);
-            if let Err(error) = store.cache_put(&key, task_id.as_bytes(), WINDOW) {
-                tracing::warn!(%error, "a submission could not be remembered in the store");
-            }
-            let _ = store.idempotency_unlock(&key);
-        }
         lock(&self.entries).insert(
             self.fingerprint,
             Entry::Created {
-                task_id,
+                task_id: task_id.clone(),
                 at: Instant::now(),
             },
         );
+        if let Some(store) = self.shared.clone() {
+            let key = shared_key(&self.fingerprint);
+            off_runtime(move || {
+                if let Err(error) = store.cache_put(&key, task_id.as_bytes(), WINDOW) {
+                    tracing::warn!(%error, "a submission could not be remembered in the store");
+                }
+                let _ = store.idempotency_unlock(&key);
+            })
+            .await;
+        }
     }
 }
 
@@ -92,8 +97,12 @@ impl Drop for SubmissionGuard {
     fn drop(&mut self) {
         if !self.done {
             lock(&self.entries).remove(&self.fingerprint);
-            if let Some(store) = &self.shared {
-                let _ = store.idempotency_unlock(&shared_key(&self.fingerprint));
+            if let Some(store) = self.shared.clone() {
+                // The mark also expires on its own; nobody waits for its release.
+                let key = shared_key(&self.fingerprint);
+                off_runtime_detached(move || {
+                    let _ = store.idempotency_unlock(&key);
+                });
             }
         }
     }
@@ -183,13 +192,13 @@ impl RecentSubmissions {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_slow_reusability_check_holds_up_no_other_submission() {
+    #[tokio::test]
+    async fn a_slow_reusability_check_holds_up_no_other_submission() {
         let recent = Arc::new(RecentSubmissions::default());
         let Submission::Fresh(guard) = recent.begin([1; 32], |_| true) else {
             panic!("first is fresh")
         };
-        guard.created("task-1".into());
+        guard.created("task-1".into()).await;
         // The repeat's check (a store read on several instances) hangs until released.
         let (release, released) = std::sync::mpsc::channel::<()>();
         let slow = {
@@ -221,8 +230,8 @@ mod tests {
         other.join().unwrap();
     }
 
-    #[test]
-    fn a_repeat_gets_the_existing_task_and_a_concurrent_repeat_waits() {
+    #[tokio::test]
+    async fn a_repeat_gets_the_existing_task_and_a_concurrent_repeat_waits() {
         let recent = RecentSubmissions::default();
         let Submission::Fresh(guard) = recent.begin([1; 32], |_| true) else {
             panic!("first is fresh")
@@ -231,7 +240,7 @@ mod tests {
             recent.begin([1; 32], |_| true),
             Submission::InFlight
         ));
-        guard.created("task-1".into());
+        guard.created("task-1".into()).await;
         assert!(
             matches!(recent.begin([1; 32], |_| true), Submission::Existing(id) if id == "task-1")
         );
@@ -241,13 +250,13 @@ mod tests {
         );
     }
 
-    #[test]
-    fn failed_tasks_and_failed_creates_are_not_reused() {
+    #[tokio::test]
+    async fn failed_tasks_and_failed_creates_are_not_reused() {
         let recent = RecentSubmissions::default();
         let Submission::Fresh(guard) = recent.begin([1; 32], |_| true) else {
             panic!("fresh")
         };
-        guard.created("failed-task".into());
+        guard.created("failed-task".into()).await;
         assert!(
             matches!(recent.begin([1; 32], |_| false), Submission::Fresh(_)),
             "a failed task is retried"

@@ -107,7 +107,7 @@ async function waitForSentence(page, describe) {
   });
 }
 
-const uploads = (sent) => sent.filter((line) => /^POST \/v1\/(tryons|checks)/.test(line));
+const uploads = (sent) => sent.filter((line) => /^POST \/v1\/(tryons|checks|photos)/.test(line));
 const hints = (warnings) => warnings.filter((line) => line.startsWith("try-on:"));
 
 test("the README's tags on a listed origin try on end to end, then a spent budget is unavailable, not a network error", async () => {
@@ -140,6 +140,21 @@ test("the README's tags on a listed origin try on end to end, then a spent budge
     assert.ok(hint.includes(listed.origin), hint);
   } finally {
     await browser.close();
+  }
+
+  // The next shopper of the day is told when the dialog opens, before she picks a photo
+  // (issue 13: `GET /v1/config` answers the create's refusal).
+  const next = await visit(listed);
+  try {
+    await openDialog(next.page);
+    const describe = async () => `${await dialogState(next.page)}\nrequests: ${next.sent.join(", ")}`;
+    const shown = await waitForSentence(next.page, describe);
+    assert.equal(shown.sentence, UNAVAILABLE, await describe());
+    assert.equal(shown.photoStep, false, "no photo step for a try-on that cannot happen");
+    assert.deepEqual(uploads(next.sent), [], `nothing was uploaded: ${await describe()}`);
+    assert.ok(next.sent.includes("GET /v1/config"), await describe());
+  } finally {
+    await next.browser.close();
   }
 });
 

@@ -191,6 +191,13 @@ impl Refusal {
     }
 }
 
+/// One daily counter and its limit, in halves of a try-on.
+struct Quota {
+    key: String,
+    limit: u64,
+    scope: QuotaScope,
+}
+
 /// The gate in front of every create and check.
 pub struct Limiter {
     limits: AbuseLimits,
@@ -254,19 +261,49 @@ impl Limiter {
     pub async fn charge(&self, shop: Option<&str>, cost: Cost) -> Result<Charge, Refusal> {
         let now = self.clock.now_ms();
         let mut charge = Charge::new(self.store.clone(), clock::day_of(now), cost);
-        if let (Some(shop), Some(quota)) = (shop, self.limits.shop_daily_quota) {
-            let limit = charge::quota_in_halves(quota);
+        for quota in self.quotas(shop) {
             charge
-                .reserve(format!("cost:shop:{shop}"), limit, QuotaScope::Shop, now)
-                .await?;
-        }
-        if let Some(budget) = self.limits.daily_budget {
-            let limit = charge::quota_in_halves(budget);
-            charge
-                .reserve("cost:budget".to_owned(), limit, QuotaScope::Proxy, now)
+                .reserve(quota.key, quota.limit, quota.scope, now)
                 .await?;
         }
         Ok(charge)
+    }
+
+    /// The refusal a try-on for `shop` would get from the daily quotas now, if any, without
+    /// reserving anything (issue 13: a spent budget is said when the dialog opens, before the
+    /// shopper uploads a photo).
+    pub async fn quota_refusal(&self, shop: Option<&str>) -> Result<Option<Refusal>, Refusal> {
+        let now = self.clock.now_ms();
+        for quota in self.quotas(shop) {
+            let used = self
+                .store
+                .daily_count(&quota.key, clock::day_of(now))
+                .await?;
+            if used.saturating_add(Cost::TRY_ON.halves()) > quota.limit {
+                return Ok(Some(Refusal::QuotaExhausted {
+                    scope: quota.scope,
+                    retry_after: clock::until_next_day(now),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The daily quotas a paid call for `shop` counts against: the shop's, then the proxy's.
+    fn quotas(&self, shop: Option<&str>) -> Vec<Quota> {
+        let shop = shop
+            .zip(self.limits.shop_daily_quota)
+            .map(|(shop, quota)| Quota {
+                key: format!("cost:shop:{shop}"),
+                limit: charge::quota_in_halves(quota),
+                scope: QuotaScope::Shop,
+            });
+        let proxy = self.limits.daily_budget.map(|budget| Quota {
+            key: "cost:budget".to_owned(),
+            limit: charge::quota_in_halves(budget),
+            scope: QuotaScope::Proxy,
+        });
+        shop.into_iter().chain(proxy).collect()
     }
 
     async fn take(&self, kind: &str, client: &Client, rule: BucketRule) -> Result<(), Refusal> {

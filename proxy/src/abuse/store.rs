@@ -37,6 +37,9 @@ pub trait CounterStore: Send + Sync + 'static {
 
     /// Gives back one reservation made by [`CounterStore::reserve_daily`].
     async fn release_daily(&self, key: &str, day: u64) -> Result<(), StoreError>;
+
+    /// How many reservations the counter `key` of UTC day `day` holds, without taking one.
+    async fn daily_count(&self, key: &str, day: u64) -> Result<u64, StoreError>;
 }
 
 /// GCRA ("virtual scheduling"): `tat` is the theoretical arrival time of the next event at the
@@ -103,6 +106,14 @@ impl CounterStore for MemoryStore {
             *count = count.saturating_sub(1);
         }
         Ok(())
+    }
+
+    async fn daily_count(&self, key: &str, day: u64) -> Result<u64, StoreError> {
+        let daily = self.daily.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(daily
+            .get(key)
+            .filter(|(stored_day, _)| *stored_day == day)
+            .map_or(0, |(_, count)| *count))
     }
 }
 

@@ -16,6 +16,7 @@ pub mod fitroom;
 pub mod local;
 pub mod routes;
 mod settings;
+pub mod standing;
 pub mod tryiton;
 pub mod upstream;
 pub mod vtryon;
@@ -356,6 +357,13 @@ pub trait Provider: Send + Sync + 'static {
     /// hand vendor webhooks through it to the instance driving their task (issue 13).
     /// Nothing to share for a provider without a vendor.
     fn share_through(&self, _store: &Arc<dyn crate::store::Store>) {}
+
+    /// The refusal every try-on would get now because of the merchant's account (out of
+    /// credit, a refused key), if one stands; see [`standing::Standing`], the one provider
+    /// that knows.
+    fn refusing(&self) -> Option<ErrorCode> {
+        None
+    }
 }
 
 /// Why a webhook was refused; the route answers 404, 401 and 400 respectively.

@@ -231,4 +231,8 @@ impl CounterStore for MemoryStore {
     async fn release_daily(&self, key: &str, day: u64) -> Result<(), abuse::StoreError> {
         self.counters.release_daily(key, day).await
     }
+
+    async fn daily_count(&self, key: &str, day: u64) -> Result<u64, abuse::StoreError> {
+        self.counters.daily_count(key, day).await
+    }
 }

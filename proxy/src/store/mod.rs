@@ -6,11 +6,12 @@
 //! the default, in `TRYON_DATA_DIR`), so a restart loses nothing; tests keep it in memory
 //! ([`MemoryStore`]); several instances share one server (issue 7's Redis variant) behind the
 //! same methods. The registry stays the in-process cache and fan-out; every change it
-//! publishes is written here first-hand, and on start-up [`Store::load_tasks`] gives it back
-//! everything that was in flight.
+//! publishes is written here before its watchers see it, and on start-up
+//! [`Store::load_tasks`] gives it back everything that was in flight.
 //!
-//! The methods are synchronous: SQLite calls are short (WAL, no fsync per commit), and the
-//! registry publishes under its own locks, where awaiting is not possible.
+//! The methods are synchronous, and callers make them off the runtime's threads: through
+//! [`off_runtime`], or on the registry's writer thread. A SQLite call is short (WAL, no fsync
+//! per commit), but a Redis call is a round trip that may stall for its whole timeout.
 
 mod memory;
 mod photos;
@@ -230,6 +231,28 @@ pub enum RemoteEvent {
     Released { id: String },
     /// Events may have been missed (the subscription was (re)established): read the store.
     Resync,
+}
+
+/// Runs `work` (store calls) on the blocking pool and waits for it. On Redis a store call is a
+/// network round trip that may stall for its whole timeout: it must hold a blocking thread,
+/// never one of the runtime's workers, or a stuck Redis stalls every request (issue 13).
+pub async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => value,
+        Err(error) => match error.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => panic!("the runtime shut down under a store call"),
+        },
+    }
+}
+
+/// [`off_runtime`] for work nobody waits for (a mark's release, which also expires on its
+/// own). Outside a runtime (a test's plain thread, a drop after shutdown) it runs here.
+pub fn off_runtime_detached(work: impl FnOnce() + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => drop(runtime.spawn_blocking(work)),
+        Err(_) => work(),
+    }
 }
 
 /// Milliseconds since the Unix epoch, the stores' one notion of time.

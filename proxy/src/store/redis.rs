@@ -837,12 +837,11 @@ fn idempotency_from(stored: &str) -> Option<IdempotencyRecord> {
 
 /// Runs a counter call on the blocking pool: the limiter's calls come from request handlers,
 /// and a stuck Redis must not hold a runtime worker for the call's timeout.
-async fn off_runtime<T: Send + 'static>(
+async fn counter_off_runtime<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, abuse::StoreError> {
-    tokio::task::spawn_blocking(work)
+    super::off_runtime(work)
         .await
-        .map_err(|error| abuse::StoreError(error.to_string()))?
         .map_err(abuse::StoreError::from)
 }
 
@@ -857,7 +856,7 @@ impl CounterStore for RedisStore {
         let period = rule.period.as_millis() as u64;
         let tolerance = period.saturating_mul(u64::from(rule.burst.max(1) - 1));
         let (store, key) = (self.clone(), self.key("bucket", key));
-        let wait_ms: u64 = off_runtime(move || {
+        let wait_ms: u64 = counter_off_runtime(move || {
             store.with(|connection| {
                 Script::new(TAKE)
                     .key(&key)
@@ -881,7 +880,7 @@ impl CounterStore for RedisStore {
         limit: u64,
     ) -> Result<bool, abuse::StoreError> {
         let (store, key) = (self.clone(), self.key("daily", &format!("{day}:{key}")));
-        off_runtime(move || {
+        counter_off_runtime(move || {
             store.with(|connection| {
                 Script::new(RESERVE)
                     .key(&key)
@@ -896,12 +895,25 @@ impl CounterStore for RedisStore {
 
     async fn release_daily(&self, key: &str, day: u64) -> Result<(), abuse::StoreError> {
         let (store, key) = (self.clone(), self.key("daily", &format!("{day}:{key}")));
-        off_runtime(move || {
+        counter_off_runtime(move || {
             store.with(|connection| {
                 Script::new(RELEASE)
                     .key(&key)
                     .invoke::<i64>(connection)
                     .map(drop)
+            })
+        })
+        .await
+    }
+
+    async fn daily_count(&self, key: &str, day: u64) -> Result<u64, abuse::StoreError> {
+        let (store, key) = (self.clone(), self.key("daily", &format!("{day}:{key}")));
+        counter_off_runtime(move || {
+            store.with(|connection| {
+                ::redis::cmd("GET")
+                    .arg(&key)
+                    .query::<Option<u64>>(connection)
+                    .map(Option::unwrap_or_default)
             })
         })
         .await

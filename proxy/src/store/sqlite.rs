@@ -445,4 +445,17 @@ impl CounterStore for SqliteStore {
             .map(drop)
             .map_err(failed)?)
     }
+
+    async fn daily_count(&self, key: &str, day: u64) -> Result<u64, abuse::StoreError> {
+        let count: Option<i64> = self
+            .connection()
+            .query_row(
+                "SELECT count FROM daily WHERE key = ?1 AND day = ?2",
+                params![key, day as i64],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(failed)?;
+        Ok(count.unwrap_or(0).max(0) as u64)
+    }
 }

@@ -12,6 +12,8 @@ mod events;
 mod idempotency;
 mod ids;
 mod meta;
+mod observed_store;
+mod off_runtime;
 mod photos;
 mod tasks;
 mod vendors;

@@ -23,12 +23,12 @@ use crate::util::{
 mod redis_server;
 
 /// The multipart body of an upload.
-fn photo_form(bytes: Vec<u8>) -> Form {
+pub(crate) fn photo_form(bytes: Vec<u8>) -> Form {
     Form::new().part("person", file_part(bytes, "me.jpg"))
 }
 
 /// A create naming photo `id`, with `garment` as an upload.
-fn id_form(id: &str, garment: Vec<u8>) -> Form {
+pub(crate) fn id_form(id: &str, garment: Vec<u8>) -> Form {
     Form::new()
         .text("photo_id", id.to_owned())
         .part("garment", file_part(garment, "garment.png"))
@@ -43,7 +43,7 @@ async fn answer(response: reqwest::Response) -> (u16, Value) {
 }
 
 /// `POST /v1/photos`; status and JSON.
-async fn upload(server: &TestServer, form: Form, key: Option<&str>) -> (u16, Value) {
+pub(crate) async fn upload(server: &TestServer, form: Form, key: Option<&str>) -> (u16, Value) {
     let mut request = server.client.post(server.url("/v1/photos")).multipart(form);
     if let Some(key) = key {
         request = request.header("Idempotency-Key", key);

@@ -35,11 +35,21 @@ async fn twenty_creates_from_one_address_let_exactly_the_burst_through() {
 #[tokio::test]
 async fn the_daily_budget_stops_creates_at_its_number() {
     let server = Server::start(&["--daily-budget", "2", "--create-burst", "100"]).await;
+    let config = || async {
+        let response = server.client.get(server.url("/v1/config")).send().await;
+        let response = response.expect("GET /v1/config");
+        let status = response.status().as_u16();
+        (status, response.json::<serde_json::Value>().await.unwrap())
+    };
     for n in 0..2 {
+        assert_eq!(config().await.0, 200, "the budget is not spent yet");
         let (status, _, json) = server.create(Create::unique(n)).await;
         assert_eq!(status, 202, "{json}");
     }
     server.provider.wait_jobs(2).await;
+    // Issue 13: the widget asks when the dialog opens, before a photo is uploaded.
+    let (status, json) = config().await;
+    assert_problem(status, &json, 429, "quota_exhausted");
     for n in 2..5 {
         let (status, retry_after, json) = server.create(Create::unique(n)).await;
         assert_problem(status, &json, 429, "quota_exhausted");

@@ -102,6 +102,18 @@ impl Relayed {
         self.create(self.signed(shop, "/v1/tryons"), n, shopper)
             .await
     }
+
+    /// `GET /v1/config` relayed for `shop`, as the widget asks it when the dialog opens.
+    async fn relayed_config(&self, shop: &str) -> (u16, Value) {
+        let response = self
+            .relay
+            .get(self.signed(shop, "/v1/config"))
+            .header("X-Forwarded-For", "198.51.100.9")
+            .send()
+            .await
+            .unwrap();
+        answer(response).await
+    }
 }
 
 fn file(bytes: Vec<u8>) -> reqwest::multipart::Part {
@@ -182,12 +194,19 @@ async fn a_relayed_request_without_a_readable_shopper_counts_as_the_relays() {
 async fn each_shop_has_its_own_quota_through_the_relay() {
     let server = Relayed::start(&["--shop-daily-quota", "2"]).await;
     for n in 0..2 {
+        let (status, json) = server.relayed_config(SHOPS[0]).await;
+        assert_eq!(status, 200, "the shop's quota is not spent yet: {json}");
         let shopper = format!("198.51.100.{}", n + 1);
         let (status, json) = server.relayed_create(SHOPS[0], n, &shopper).await;
         assert_eq!(status, 202, "{json}");
     }
+    // Issue 13: said when the dialog opens, before a shopper uploads her photo.
+    let (status, json) = server.relayed_config(SHOPS[0]).await;
+    assert_problem(status, &json, 429, "quota_exhausted");
     let (status, json) = server.relayed_create(SHOPS[0], 5, "198.51.100.9").await;
     assert_problem(status, &json, 429, "quota_exhausted");
+    let (status, json) = server.relayed_config(SHOPS[1]).await;
+    assert_eq!(status, 200, "the other shop's dialog opens: {json}");
     let (status, json) = server.relayed_create(SHOPS[1], 6, "198.51.100.9").await;
     assert_eq!(status, 202, "the other shop's budget is untouched: {json}");
 }

@@ -21,7 +21,7 @@ use tryon_proxy::providers::{
     VtryonSettings,
 };
 
-use crate::util::{KEY, assert_no_key, fast_tuning, garment, person};
+use crate::util::{EveryVendor, KEY, assert_no_key, fast_tuning, garment, person};
 use tryon_fakes::Fake;
 use tryon_fakes::{fitinview, fitroom, tryiton, vtryon};
 
@@ -366,68 +366,8 @@ async fn replayed_events(base: &str, id: &str) -> String {
 
 #[tokio::test]
 async fn a_vendor_error_text_reaches_no_status_or_event_on_any_vendor() {
-    let fitroom = fitroom::FitroomFake::start().await;
-    let tryiton = tryiton::TryItOnFake::start(tryiton::DEFAULT_STATUS_PATH).await;
-    let fitinview = fitinview::FitInViewFake::start(Duration::from_secs(60)).await;
-    let vtryon = vtryon::VtryonFake::start().await;
-    let tuning = || fast_tuning(60, Duration::from_secs(60));
-    let vendors: Vec<(&str, Arc<dyn Provider>, crate::util::FaultAtCreate<'_>)> = vec![
-        (
-            "fitroom",
-            Arc::new(
-                Fitroom::new(FitroomSettings {
-                    api_key: SecretString::from(KEY),
-                    base_url: fitroom.base_url().parse().unwrap(),
-                    tuning: tuning(),
-                })
-                .unwrap(),
-            ),
-            Box::new(|fault| fitroom.fault(fitroom::CREATE, fault)),
-        ),
-        (
-            "tryiton",
-            Arc::new(
-                TryItOn::new(TryItOnSettings {
-                    api_key: SecretString::from(KEY),
-                    base_url: tryiton.base_url().parse().unwrap(),
-                    status_path: tryiton::DEFAULT_STATUS_PATH.into(),
-                    style: Default::default(),
-                    tuning: tuning(),
-                })
-                .unwrap(),
-            ),
-            Box::new(|fault| tryiton.fault(tryiton::CREATE, fault)),
-        ),
-        (
-            "fitinview",
-            Arc::new(
-                FitInView::new(FitInViewSettings {
-                    api_key: SecretString::from(KEY),
-                    base_url: fitinview.base_url().parse().unwrap(),
-                    webhook_secret: None,
-                    public_url: None,
-                    tuning: fast_tuning(20, Duration::from_secs(60)),
-                })
-                .unwrap(),
-            ),
-            Box::new(|fault| fitinview.fault(fitinview::CREATE, fault)),
-        ),
-        (
-            "vtryon",
-            Arc::new(
-                Vtryon::new(VtryonSettings {
-                    api_key: SecretString::from(KEY),
-                    base_url: vtryon.base_url().parse().unwrap(),
-                    tuning: tuning(),
-                    webhook_secret: None,
-                    checked_photo_kept_for: tryon_proxy::providers::VTRYON_CHECKED_PHOTO_KEPT_FOR,
-                })
-                .unwrap(),
-            ),
-            Box::new(|fault| vtryon.fault(vtryon::CREATE, fault)),
-        ),
-    ];
-    for (vendor, provider, fault) in vendors {
+    let fakes = EveryVendor::start().await;
+    for (vendor, provider, fault) in fakes.rows() {
         let base = proxy(provider).await;
         for status in [422, 409] {
             fault(tryon_fakes::Fault::Saying(status, VENDOR_WORDS));
@@ -442,6 +382,44 @@ async fn a_vendor_error_text_reaches_no_status_or_event_on_any_vendor() {
                     "{vendor} {status}: the vendor's words reached the {what}: {seen}"
                 );
             }
+        }
+    }
+}
+
+/// Issue 13: once a vendor refuses the merchant's account (no credit, a refused key), the
+/// widget's `GET /v1/config` says so, so the next shopper is told when the dialog opens,
+/// before she uploads her photo; a later success (a topped-up account) lifts it.
+#[tokio::test]
+async fn an_account_refusal_on_any_vendor_is_said_before_the_next_upload() {
+    let fakes = EveryVendor::start().await;
+    let client = reqwest::Client::new();
+    for (vendor, provider, fault) in fakes.rows() {
+        // A proxy for each refusal: an identical submission after the success would be
+        // answered with the succeeded task (the ten-minute rule), never reaching the vendor.
+        for (status, code) in [(402, "provider_out_of_credit"), (401, "provider_auth")] {
+            let base = proxy(provider.clone()).await;
+            let config = || async {
+                let response = client
+                    .get(format!("{base}/v1/config"))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                (status, response.json::<Value>().await.unwrap())
+            };
+            assert_eq!(config().await.0, 200, "{vendor}: a fresh account");
+            fault(tryon_fakes::Fault::Status(status, None));
+            let (view, _, _) = try_on(&base).await;
+            assert_eq!(view["error"]["code"], code, "{vendor} {status}: {view}");
+            let (answered, problem) = config().await;
+            assert_eq!(
+                (answered, problem["code"].as_str()),
+                (503, Some(code)),
+                "{vendor} {status}: {problem}"
+            );
+            let (view, _, _) = try_on(&base).await;
+            assert_eq!(view["status"], "succeeded", "{vendor}: {view}");
+            assert_eq!(config().await.0, 200, "{vendor}: a success lifts it");
         }
     }
 }

@@ -168,3 +168,105 @@ pub async fn run_until_killed<F: Future>(run: F, killed_now: impl Fn() -> bool) 
 
 /// Queues one fault at the vendor's create endpoint of a fake, for tables over every vendor.
 pub type FaultAtCreate<'a> = Box<dyn Fn(tryon_fakes::Fault) + 'a>;
+
+/// The four vendors' fakes, started once for a table test over every vendor.
+pub struct EveryVendor {
+    pub fitroom: std::sync::Arc<tryon_fakes::fitroom::FitroomFake>,
+    pub tryiton: std::sync::Arc<tryon_fakes::tryiton::TryItOnFake>,
+    pub fitinview: std::sync::Arc<tryon_fakes::fitinview::FitInViewFake>,
+    pub vtryon: std::sync::Arc<tryon_fakes::vtryon::VtryonFake>,
+}
+
+/// One row of an [`EveryVendor`] table: the vendor's name, its adapter pointed at its fake,
+/// and a way to queue a fault at the fake's create endpoint.
+pub type VendorRow<'a> = (
+    &'static str,
+    std::sync::Arc<dyn tryon_proxy::providers::Provider>,
+    FaultAtCreate<'a>,
+);
+
+impl EveryVendor {
+    pub async fn start() -> Self {
+        use tryon_fakes::{fitinview, fitroom, tryiton, vtryon};
+        Self {
+            fitroom: fitroom::FitroomFake::start().await,
+            tryiton: tryiton::TryItOnFake::start(tryiton::DEFAULT_STATUS_PATH).await,
+            fitinview: fitinview::FitInViewFake::start(Duration::from_secs(60)).await,
+            vtryon: vtryon::VtryonFake::start().await,
+        }
+    }
+
+    /// Each vendor's adapter with the fast tuning and its documented defaults (no webhooks).
+    pub fn rows(&self) -> Vec<VendorRow<'_>> {
+        use secrecy::SecretString;
+        use std::sync::Arc;
+        use tryon_fakes::{Fake, fitinview, fitroom, tryiton, vtryon};
+        use tryon_proxy::providers::fitinview::FitInView;
+        use tryon_proxy::providers::fitroom::Fitroom;
+        use tryon_proxy::providers::tryiton::TryItOn;
+        use tryon_proxy::providers::vtryon::Vtryon;
+        use tryon_proxy::providers::{
+            FitInViewSettings, FitroomSettings, TryItOnSettings, VTRYON_CHECKED_PHOTO_KEPT_FOR,
+            VtryonSettings,
+        };
+        let tuning = || fast_tuning(60, Duration::from_secs(60));
+        let key = || SecretString::from(KEY);
+        vec![
+            (
+                "fitroom",
+                Arc::new(
+                    Fitroom::new(FitroomSettings {
+                        api_key: key(),
+                        base_url: self.fitroom.base_url().parse().unwrap(),
+                        tuning: tuning(),
+                    })
+                    .unwrap(),
+                ),
+                Box::new(|fault| self.fitroom.fault(fitroom::CREATE, fault)),
+            ),
+            (
+                "tryiton",
+                Arc::new(
+                    TryItOn::new(TryItOnSettings {
+                        api_key: key(),
+                        base_url: self.tryiton.base_url().parse().unwrap(),
+                        status_path: tryiton::DEFAULT_STATUS_PATH.into(),
+                        style: Default::default(),
+                        tuning: tuning(),
+                    })
+                    .unwrap(),
+                ),
+                Box::new(|fault| self.tryiton.fault(tryiton::CREATE, fault)),
+            ),
+            (
+                "fitinview",
+                Arc::new(
+                    FitInView::new(FitInViewSettings {
+                        api_key: key(),
+                        base_url: self.fitinview.base_url().parse().unwrap(),
+                        webhook_secret: None,
+                        public_url: None,
+                        // FitInView's documented limit is 20 a minute.
+                        tuning: fast_tuning(20, Duration::from_secs(60)),
+                    })
+                    .unwrap(),
+                ),
+                Box::new(|fault| self.fitinview.fault(fitinview::CREATE, fault)),
+            ),
+            (
+                "vtryon",
+                Arc::new(
+                    Vtryon::new(VtryonSettings {
+                        api_key: key(),
+                        base_url: self.vtryon.base_url().parse().unwrap(),
+                        tuning: tuning(),
+                        webhook_secret: None,
+                        checked_photo_kept_for: VTRYON_CHECKED_PHOTO_KEPT_FOR,
+                    })
+                    .unwrap(),
+                ),
+                Box::new(|fault| self.vtryon.fault(vtryon::CREATE, fault)),
+            ),
+        ]
+    }
+}

@@ -34,7 +34,8 @@
 //!
 //! The vendor's own word overrides the log (issue 13). A 429 pauses the whole key, not only
 //! the refused call ([`RateLimiter::pause_for`]): for its `Retry-After`, or, since no vendor
-//! but FitInView sends one, for the rest of the window ([`RateLimiter::rest_of_window`]).
+//! but FitInView sends one, for the rest of the window ([`RateLimiter::rest_of_window`]),
+//! and on a shared store on every instance, which spend the same key.
 //! A vendor that reports its window on every answer (FitInView's `X-RateLimit-Limit`,
 //! `-Remaining`, `-Reset`) is followed too ([`RateLimiter::observe_vendor_window`]): other
 //! clients of the same key spend it where we cannot see, so once it says nothing remains,
@@ -47,7 +48,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::store::Store;
+use crate::store::{Store, now_ms, off_runtime_detached};
 
 /// Which calls go first when the budget is short.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -183,11 +184,21 @@ impl std::fmt::Debug for SharedBudget {
 impl SharedBudget {
     /// Counts one call in the shared window, or says how long until one fits; a store that
     /// does not answer admits it (the local log still holds this instance to the limit).
+    /// A pause another instance's 429 set (see [`SharedBudget::pause_for`]) holds the call
+    /// back too.
     async fn take(&self, call: u64, limit: u32, window: Duration) -> Result<(), Duration> {
-        let (store, key) = (self.store.clone(), self.key.clone());
-        let verdict =
-            tokio::task::spawn_blocking(move || store.take_in_window(&key, call, limit, window))
-                .await;
+        let (store, key, pause_key) = (self.store.clone(), self.key.clone(), self.pause_key());
+        let verdict = tokio::task::spawn_blocking(move || {
+            let paused_until = store
+                .cache_get(&pause_key)?
+                .and_then(|stored| String::from_utf8(stored).ok()?.parse::<u64>().ok());
+            let now = now_ms();
+            match paused_until {
+                Some(until) if until > now => Ok(Err(Duration::from_millis(until - now))),
+                _ => store.take_in_window(&key, call, limit, window),
+            }
+        })
+        .await;
         match verdict {
             Ok(Ok(verdict)) => verdict,
             Ok(Err(error)) => {
@@ -199,6 +210,23 @@ impl SharedBudget {
                 Ok(())
             }
         }
+    }
+
+    /// Pauses the key on every instance for `pause` from now (the vendor answered 429), without
+    /// waiting for the store: until it has heard, the others may send a call or two more.
+    fn pause_for(&self, pause: Duration) {
+        let (store, pause_key) = (self.store.clone(), self.pause_key());
+        let until = now_ms().saturating_add(pause.as_millis() as u64);
+        off_runtime_detached(move || {
+            if let Err(error) = store.cache_put(&pause_key, until.to_string().as_bytes(), pause) {
+                tracing::warn!(%error, "the other instances did not hear of a 429's pause");
+            }
+        });
+    }
+
+    /// Where the key's pause is kept: wall-clock milliseconds, which every instance reads alike.
+    fn pause_key(&self) -> String {
+        format!("{}:paused", self.key)
     }
 
     /// Tells the store that `call` got its answer, without waiting for it: should the store
@@ -397,11 +425,15 @@ impl RateLimiter {
 
     /// The vendor refused a call for the key's limit (429): no call of any kind goes out for
     /// `pause`, so the refused call's retry does not come back early with the others' polls.
+    /// On a shared store the other instances pause too (issue 13): they spend the same key.
     pub fn pause_for(&self, pause: Duration) {
         let until = Instant::now() + pause;
         let mut state = self.lock();
         state.paused_until = state.paused_until.max(Some(until));
         drop(state);
+        if let Some(budget) = self.shared.get() {
+            budget.pause_for(pause);
+        }
         self.changed.notify_waiters();
     }
 
@@ -654,6 +686,35 @@ mod tests {
             start.elapsed()
         );
         assert_eq!(heard, [Some(0), None], "it waited first in line here");
+    }
+
+    /// Issue 13: a 429 on one instance pauses the key on all of them (real time: the store
+    /// keeps the pause in wall-clock time, which instances share).
+    #[tokio::test]
+    async fn a_pause_on_one_instance_holds_back_the_others() {
+        let store: Arc<dyn Store> = Arc::new(crate::store::MemoryStore::default());
+        let window = Duration::from_secs(10);
+        let (a, b) = (RateLimiter::new(10, window), RateLimiter::new(10, window));
+        a.share_through(store.clone(), "key-hash");
+        b.share_through(store, "key-hash");
+        a.pause_for(Duration::from_millis(400));
+        // The pause reaches the store off the runtime; wait until it has.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let start = Instant::now();
+        let mut heard = Vec::new();
+        b.acquire(Priority::Create, |ahead| heard.push(ahead)).await;
+        assert!(
+            start.elapsed() >= Duration::from_millis(300),
+            "the other instance sent a call {:?} into a pause of 400 ms",
+            start.elapsed()
+        );
+        assert_eq!(heard, [Some(0), None], "it waited, first in line");
+        let start = Instant::now();
+        b.acquire(Priority::Create, |_| {}).await;
+        assert!(
+            start.elapsed() < Duration::from_millis(200),
+            "once the pause is over calls go out at once"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -45,10 +45,17 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 
+use self::writer::{Write, Writer};
+
+mod writer;
+
 use crate::providers::{
     ProgressSink, ProgressUpdate, Provider, ProviderError, TryOnJob, TryOnOutput,
 };
-use crate::store::{MemoryStore, RemoteEvent, Store, StoreError, TaskRecord, now_ms};
+use crate::store::{
+    MemoryStore, RemoteEvent, Store, StoreError, TaskRecord, now_ms, off_runtime,
+    off_runtime_detached,
+};
 use crate::wire::{ErrorCode, ProgressKind, ResultInfo, TaskError, TaskStatus, TryOnView, paths};
 
 /// How the registry schedules and keeps tasks.
@@ -95,6 +102,8 @@ struct Inner {
     tickets: mpsc::UnboundedSender<oneshot::Sender<OwnedSemaphorePermit>>,
     retention: Duration,
     store: Arc<dyn Store>,
+    /// Stores what tasks publish, off the runtime's threads and outside every lock.
+    writer: Arc<Writer>,
     /// Several instances share the store: lazy loading, leases, remote events.
     shared: bool,
     /// This process's name as a lease holder.
@@ -147,15 +156,19 @@ impl Tasks {
 struct Task {
     id: String,
     state: Mutex<TaskState>,
-    /// The id of the newest event; watchers subscribe to it.
+    /// The id of the newest event shown to watchers; they subscribe to it.
     latest: watch::Sender<u64>,
     driver: Mutex<Option<AbortHandle>>,
-    store: Arc<dyn Store>,
+    writer: Arc<Writer>,
 }
 
 struct TaskState {
-    /// Event `n` is `log[n - 1]`; the last entry is the current view.
+    /// Event `n` is `log[n - 1]`; the last entry is the newest one published, which the next
+    /// change starts from.
     log: Vec<TryOnView>,
+    /// Events watchers may see: those the writer has stored (or failed to store). The last of
+    /// them is the task's current view.
+    shown: u64,
     /// `frames[n]` is `log[n]` as an SSE frame, built once when published: thousands of
     /// watchers of one task send this one buffer instead of each serialising the view again.
     frames: Vec<Bytes>,
@@ -248,6 +261,7 @@ impl Registry {
             tickets,
             retention: options.retention,
             shared: store.shared(),
+            writer: Arc::new(Writer::start(store.clone())),
             store,
             instance: new_task_id(),
             driving: Mutex::default(),
@@ -266,7 +280,7 @@ impl Registry {
         for record in records {
             let finished = record.finished_at_ms.is_some();
             let upstream = record.upstream.clone();
-            let task = Task::restore(record, self.inner.store.clone());
+            let task = Task::restore(record, self.inner.writer.clone());
             self.inner.tasks.insert(task.clone());
             if !finished {
                 resumed.push((task, upstream));
@@ -293,7 +307,7 @@ impl Registry {
     fn share(&self, records: Vec<TaskRecord>) {
         for record in records {
             let finished = record.finished_at_ms.is_some();
-            let task = Task::restore(record, self.inner.store.clone());
+            let task = Task::restore(record, self.inner.writer.clone());
             if !finished {
                 // Its photos stay in the store until a driver adopts it.
                 lock(&task.state).job = None;
@@ -392,11 +406,12 @@ impl Registry {
                 job: Some(job),
                 finished_at_ms: None,
                 removed: false,
+                shown: 1,
                 stored: 1,
             }),
             latest: watch::Sender::new(1),
             driver: Mutex::new(None),
-            store: self.inner.store.clone(),
+            writer: self.inner.writer.clone(),
         });
         self.inner.tasks.insert(task.clone());
         // Joining the line and taking a ticket under one lock keeps both in the same order.
@@ -453,9 +468,13 @@ impl Registry {
             ids.into_iter().filter(|id| !driving.contains(id)).collect()
         };
         let (store, holder) = (inner.store.clone(), inner.instance.clone());
-        let handed = tokio::task::spawn_blocking(move || store.hand_over(&stopped, &holder))
-            .await
-            .unwrap_or_else(|panic| Err(StoreError(panic.to_string())));
+        let writer = inner.writer.clone();
+        // The stopped drivers' last events are stored before another instance drives on.
+        let handed = off_runtime(move || {
+            writer.flush();
+            store.hand_over(&stopped, &holder)
+        })
+        .await;
         match handed {
             Ok(count) => {
                 tracing::info!(
@@ -471,8 +490,10 @@ impl Registry {
         }
     }
 
-    /// Writes everything the store buffers to disk (on shutdown).
+    /// Makes every queued write and writes everything the store buffers to disk (on
+    /// shutdown); blocking.
     pub fn flush(&self) -> Result<(), StoreError> {
+        self.inner.writer.flush();
         self.inner.store.compact()
     }
 
@@ -522,8 +543,8 @@ impl Registry {
         let task = self.inner.find(id)?;
         let state = lock(&task.state);
         Some(WatchState {
-            last_event: state.log.len() as u64,
-            terminal: state.current().status.is_terminal(),
+            last_event: state.shown,
+            terminal: state.shown_view().status.is_terminal(),
         })
     }
 
@@ -574,9 +595,8 @@ impl Registry {
             return false;
         };
         task.remove();
-        if let Err(error) = self.inner.store.delete_task(id) {
-            tracing::error!(task = %id, %error, "deleting a task from the store failed");
-        }
+        // After the task's queued writes, so none of them brings it back.
+        self.inner.writer.delete(id);
         self.inner.leave_line(id);
         true
     }
@@ -618,7 +638,7 @@ impl Inner {
                 return None;
             }
         };
-        let task = Task::restore(record, self.store.clone());
+        let task = Task::restore(record, self.writer.clone());
         // Its photos are its driver's business.
         lock(&task.state).job = None;
         let task = self.tasks.insert_if_absent(task);
@@ -648,13 +668,17 @@ impl Inner {
         }
     }
 
+    /// Called when a driver ends, on the runtime's threads: the lease goes back without
+    /// waiting (it also runs out on its own).
     fn stop_driving(&self, id: &str) {
         lock(&self.driving).remove(id);
-        if self.shared
-            && !self.handing_over.load(Ordering::SeqCst)
-            && let Err(error) = self.store.release(id, &self.instance)
-        {
-            tracing::warn!(task = %id, %error, "releasing a task's lease failed");
+        if self.shared && !self.handing_over.load(Ordering::SeqCst) {
+            let (store, id, holder) = (self.store.clone(), id.to_owned(), self.instance.clone());
+            off_runtime_detached(move || {
+                if let Err(error) = store.release(&id, &holder) {
+                    tracing::warn!(task = %id, %error, "releasing a task's lease failed");
+                }
+            });
         }
     }
 
@@ -738,7 +762,7 @@ impl Inner {
         let log = record.log.clone();
         let task = self
             .tasks
-            .insert_if_absent(Task::restore(record, self.store.clone()));
+            .insert_if_absent(Task::restore(record, self.writer.clone()));
         task.catch_up(log, None);
         lock(&task.state).job = job;
         let registry = Registry {
@@ -933,8 +957,14 @@ fn provider_task_error(id: &str, error: &ProviderError) -> TaskError {
 }
 
 impl TaskState {
-    fn current(&self) -> &TryOnView {
+    /// The newest event published, shown or not: what the next change starts from.
+    fn tip(&self) -> &TryOnView {
         self.log.last().expect("a task always has its first event")
+    }
+
+    /// The newest event watchers may see: the task's current view.
+    fn shown_view(&self) -> &TryOnView {
+        &self.log[self.shown as usize - 1]
     }
 
     /// Appends an event another instance published; a terminal one starts the retention.
@@ -947,12 +977,13 @@ impl TaskState {
         self.log.push(view);
         // It came from the store.
         self.stored = self.log.len() as u64;
+        self.shown = self.stored;
     }
 }
 
 impl Task {
     /// A task as the store kept it.
-    fn restore(record: TaskRecord, store: Arc<dyn Store>) -> Arc<Self> {
+    fn restore(record: TaskRecord, writer: Arc<Writer>) -> Arc<Self> {
         let last = record.log.len() as u64;
         Arc::new(Self {
             id: record.id,
@@ -965,16 +996,18 @@ impl Task {
                 job: record.job,
                 finished_at_ms: record.finished_at_ms,
                 removed: false,
+                shown: last,
                 stored: last,
             }),
             latest: watch::Sender::new(last),
             driver: Mutex::new(None),
-            store,
+            writer,
         })
     }
 
+    /// The view watchers see now.
     fn current(&self) -> TryOnView {
-        lock(&self.state).current().clone()
+        lock(&self.state).shown_view().clone()
     }
 
     /// Appends event `event_id` published by the task's driver on another instance, if it is
@@ -1011,59 +1044,50 @@ impl Task {
         lock(&self.state).finished_at_ms
     }
 
-    /// Applies `change` to a copy of the current view; if it reports a change, appends the copy
-    /// as a new event, stores it and wakes the watchers.
-    fn publish(&self, change: impl FnOnce(&mut TaskState, &mut TryOnView) -> bool) {
-        self.publish_then_store(change, |store, id, event_id, view| {
-            store.append_event(id, event_id, view)
-        });
+    /// Applies `change` to a copy of the newest view; if it reports a change, appends the copy
+    /// as a new event and queues its write, after which the writer shows it to the watchers.
+    fn publish(self: &Arc<Self>, change: impl FnOnce(&mut TaskState, &mut TryOnView) -> bool) {
+        if let Some(event_id) = self.append(change) {
+            self.writer.send(Write::Event {
+                task: self.clone(),
+                event_id,
+            });
+        }
     }
 
-    /// [`Task::publish`] with the store write chosen by the caller. The write happens under the
-    /// state lock, so the store sees the events in log order.
-    fn publish_then_store(
-        &self,
-        change: impl FnOnce(&mut TaskState, &mut TryOnView) -> bool,
-        write: impl FnOnce(&dyn Store, &str, u64, &TryOnView) -> Result<(), StoreError>,
-    ) {
+    /// The in-memory half of [`Task::publish`]: returns the new event's id, if there is one.
+    /// Appending under the state lock keeps the log in publishing order; nothing is written
+    /// or awaited under it.
+    fn append(&self, change: impl FnOnce(&mut TaskState, &mut TryOnView) -> bool) -> Option<u64> {
         let mut state = lock(&self.state);
         if state.removed {
-            return;
+            return None;
         }
-        let mut next = state.current().clone();
+        let mut next = state.tip().clone();
         if !change(&mut state, &mut next) {
-            return;
+            return None;
         }
         next.updated_at = now_rfc3339();
         let id = state.log.len() as u64 + 1;
-        let written = self
-            .store_missed(&mut state)
-            .and_then(|()| write(self.store.as_ref(), &self.id, id, &next));
-        match written {
-            Ok(()) => state.stored = id,
-            // Watchers of this process still get the event; the next write stores it too.
-            Err(error) => tracing::error!(task = %self.id, %error, "storing a task event failed"),
-        }
         state.frames.push(frame_of(id, &next));
         state.log.push(next);
-        // Sent under the state lock so the watched id never runs ahead of the log.
-        self.latest.send_replace(id);
+        Some(id)
     }
 
-    /// Writes the events a failed store write left out, oldest first.
-    fn store_missed(&self, state: &mut TaskState) -> Result<(), StoreError> {
-        while (state.stored as usize) < state.log.len() {
-            let next = state.stored + 1;
-            self.store
-                .append_event(&self.id, next, &state.log[state.stored as usize])?;
-            state.stored = next;
+    /// Lets watchers see the events up to `event_id` (the writer has stored them, or tried).
+    /// Sent under the state lock so the watched id never runs ahead of what is shown.
+    fn show(&self, event_id: u64) {
+        let mut state = lock(&self.state);
+        if state.removed || event_id <= state.shown {
+            return;
         }
-        Ok(())
+        state.shown = event_id;
+        self.latest.send_replace(event_id);
     }
 
     /// Moves the task to running (unless it already was, before a restart) and hands its
     /// photos to the driver.
-    fn start(&self) -> Option<TryOnJob> {
+    fn start(self: &Arc<Self>) -> Option<TryOnJob> {
         let mut job = None;
         self.publish(|state, view| {
             job = state.job.take();
@@ -1078,37 +1102,40 @@ impl Task {
         job
     }
 
-    fn finish(&self, outcome: Result<TryOnOutput, TaskError>) {
+    fn finish(self: &Arc<Self>, outcome: Result<TryOnOutput, TaskError>) {
         // `Bytes` clones share the buffer: the store gets the image without a copy.
         let result = outcome.as_ref().ok().cloned();
         let finished_at_ms = now_ms();
-        self.publish_then_store(
-            |state, view| {
-                view.queue_position = None;
-                match outcome {
-                    Ok(output) => {
-                        view.status = TaskStatus::Succeeded;
-                        view.progress = 100;
-                        view.result = Some(ResultInfo {
-                            url: paths::tryon_result(&view.id),
-                            width: output.width,
-                            height: output.height,
-                            content_type: output.content_type.clone(),
-                        });
-                    }
-                    Err(error) => {
-                        view.status = TaskStatus::Failed;
-                        view.error = Some(error);
-                    }
+        let appended = self.append(|state, view| {
+            view.queue_position = None;
+            match outcome {
+                Ok(output) => {
+                    view.status = TaskStatus::Succeeded;
+                    view.progress = 100;
+                    view.result = Some(ResultInfo {
+                        url: paths::tryon_result(&view.id),
+                        width: output.width,
+                        height: output.height,
+                        content_type: output.content_type.clone(),
+                    });
                 }
-                state.job = None;
-                state.finished_at_ms = Some(finished_at_ms);
-                true
-            },
-            |store, id, event_id, view| {
-                store.finish_task(id, event_id, view, result.as_ref(), finished_at_ms)
-            },
-        );
+                Err(error) => {
+                    view.status = TaskStatus::Failed;
+                    view.error = Some(error);
+                }
+            }
+            state.job = None;
+            state.finished_at_ms = Some(finished_at_ms);
+            true
+        });
+        if let Some(event_id) = appended {
+            self.writer.send(Write::Finish {
+                task: self.clone(),
+                event_id,
+                result,
+                finished_at_ms,
+            });
+        }
     }
 
     fn remove(&self) {
@@ -1118,9 +1145,8 @@ impl Task {
         let mut state = lock(&self.state);
         state.removed = true;
         state.job = None;
-        let last = state.log.len() as u64;
         // Wakes watchers so they notice the removal and end their streams.
-        self.latest.send_replace(last);
+        self.latest.send_replace(state.shown);
     }
 }
 
@@ -1151,10 +1177,11 @@ impl ProgressSink for TaskSink {
     }
 
     fn upstream_started(&self, state: serde_json::Value) {
-        if let Err(error) = self.0.store.save_upstream(&self.0.id, &state) {
-            // Without it a restart would run the task again instead of polling it.
-            tracing::error!(task = %self.0.id, %error, "storing the upstream task failed");
-        }
+        // Queued behind the task's events, like them off the runtime's threads.
+        self.0.writer.send(Write::Upstream {
+            task: self.0.clone(),
+            state,
+        });
     }
 
     /// A running task that waits for the vendor's shared request budget is, to the shopper,
@@ -1206,17 +1233,16 @@ impl<T> Watcher<T> {
             self.done = true;
             return;
         }
-        let start = usize::try_from(self.sent)
-            .unwrap_or(usize::MAX)
-            .min(state.log.len());
-        for index in start..state.log.len() {
+        let shown = state.shown as usize;
+        let start = usize::try_from(self.sent).unwrap_or(usize::MAX).min(shown);
+        for index in start..shown {
             self.pending
                 .push_back((index as u64 + 1, (self.pick)(&state, index)));
         }
         // A client claiming an id beyond the log (it cannot have seen one) is not sent the
         // events up to its claim a second time.
-        self.sent = self.sent.max(state.log.len() as u64);
-        if state.current().status.is_terminal() {
+        self.sent = self.sent.max(state.shown);
+        if state.shown_view().status.is_terminal() {
             self.done = true;
         }
     }
@@ -1653,6 +1679,9 @@ mod tests {
         }
         async fn release_daily(&self, key: &str, day: u64) -> Result<(), crate::abuse::StoreError> {
             self.store.release_daily(key, day).await
+        }
+        async fn daily_count(&self, key: &str, day: u64) -> Result<u64, crate::abuse::StoreError> {
+            self.store.daily_count(key, day).await
         }
     }
 
