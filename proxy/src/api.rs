@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
 use crate::app::{AppState, RoutineRead};
-use crate::error::ApiError;
-use crate::providers::ProcessedSizes;
+use crate::error::{ApiError, ProviderFailure};
+use crate::providers::{ProcessedSizes, fixed_message};
 use crate::registry::{ResultLookup, is_task_id};
 use crate::shopify::AppProxyRequest;
 use crate::wire::{
@@ -33,7 +33,11 @@ pub async fn get_config(
     app_proxy: Option<Extension<AppProxyRequest>>,
 ) -> Result<Json<ConfigResponse>, ApiError> {
     if let Some(code) = state.provider.refusing() {
-        return Err(ApiError::ProviderRefusing(code));
+        return Err(ApiError::Provider {
+            code,
+            detail: fixed_message(code),
+            kind: ProviderFailure::Unavailable,
+        });
     }
     let shop = app_proxy
         .as_ref()

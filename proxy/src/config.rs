@@ -12,48 +12,15 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::abuse::{AbuseLimits, BucketRule, DEFAULT_SHOP_DAILY_QUOTA, parse_trusted_proxies};
 use crate::cors::{OriginError, normalize_origin};
-use crate::providers::VendorKind;
+use crate::providers::{ProviderKind, VendorKind};
 use crate::serving::{ServeOptions, default_share_per_ip};
 use crate::shopify::{self, ShopifyConfig, ShopifyConfigError};
-
-/// The try-on services the proxy can drive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
-    /// The built-in compositor: a demo and test stand-in, not AI. Needs no key.
-    Local,
-    // Vendors (issue 3): keys from the environment only, read by `providers::VendorSettings`.
-    /// Fitroom: FITROOM_API_KEY; FITROOM_BASE_URL [default: https://platform.fitroom.app].
-    Fitroom,
-    /// TryItOn: TRYITON_API_KEY; TRYITON_BASE_URL [default: https://tryiton.now];
-    /// TRYITON_STATUS_PATH [default: /api/v1/status/{id}].
-    Tryiton,
-    /// Vtryon: VTRYON_API_KEY and VTRYON_BASE_URL (required: its document names no host);
-    /// VTRYON_WEBHOOK_SECRET for the dashboard's webhook.
-    Vtryon,
-    /// FitInView: FITINVIEW_API_KEY; FITINVIEW_BASE_URL [default: https://api.fitinview.com];
-    /// FITINVIEW_WEBHOOK_SECRET with TRYON_PUBLIC_URL for webhooks.
-    Fitinview,
-}
-
-impl ProviderKind {
-    /// The vendor adapter this names; `None` for the built-in compositor.
-    pub fn vendor(self) -> Option<VendorKind> {
-        match self {
-            Self::Local => None,
-            Self::Fitroom => Some(VendorKind::Fitroom),
-            Self::Tryiton => Some(VendorKind::TryItOn),
-            Self::Vtryon => Some(VendorKind::Vtryon),
-            Self::Fitinview => Some(VendorKind::FitInView),
-        }
-    }
-}
 
 /// The try-on proxy: holds the provider keys, drives try-on tasks, serves the widget.
 ///
@@ -78,9 +45,9 @@ pub struct Cli {
     pub provider: Option<ProviderKind>,
 
     /// Comma-separated vendors that take new try-ons, in this order, when the --provider is
-    /// out of credit, refuses its key or stays unavailable after its retries (e.g.
-    /// `fitinview,tryiton`); each reads its key and base URL from the environment like
-    /// --provider does. The same try-on moves on at once only when the refusal certainly cost
+    /// out of credit, refuses its key or stays unavailable after its retries (the names
+    /// --provider takes, e.g. `a,b`); each reads its key and base URL from the environment
+    /// like --provider does. The same try-on moves on at once only when the refusal certainly cost
     /// nothing (out of credit, refused key); a provider that failed is tried again after five
     /// minutes. Needs a vendor --provider; `local` cannot be in the list [default: none].
     #[arg(
@@ -179,8 +146,8 @@ pub struct Cli {
     pub replay_period_s: Option<u64>,
 
     /// Try-ons each Shopify shop may start per UTC day, counted when the provider may have
-    /// billed them; a paid check counts as its share of a try-on (Fitroom's: half), rounded up
-    /// to a half. `off` removes the quota [default: 1000].
+    /// billed them; a paid check counts as its share of a try-on (half, for a vendor whose
+    /// check costs half a credit), rounded up to a half. `off` removes the quota [default: 1000].
     #[arg(long, env = "TRYON_SHOP_DAILY_QUOTA", value_name = "N|off")]
     pub shop_daily_quota: Option<DailyQuota>,
 

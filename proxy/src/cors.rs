@@ -18,8 +18,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use url::Url;
 
+use crate::error::ApiError;
 use crate::shopify::{AppProxyRequest, StreamGrant};
-use crate::wire::{ErrorCode, PROBLEM_TYPE_BASE, Problem, headers, media};
+use crate::wire::headers;
 
 /// Paths under this prefix are the API; only they refuse unknown origins.
 const API_PREFIX: &str = "/v1/";
@@ -216,20 +217,11 @@ fn refuse(request: &Request) -> Response {
     if let (Some(origin), true) = (&origin, asks_to_send) {
         return preflight(origin.clone());
     }
-    let status = StatusCode::FORBIDDEN;
-    let code = ErrorCode::OriginNotAllowed;
-    let problem = Problem {
-        type_: format!("{PROBLEM_TYPE_BASE}{}", code.as_str()),
-        title: "Origin not allowed".to_owned(),
-        status: status.as_u16(),
-        detail: "This page's origin is not on the try-on proxy's list of allowed origins \
-                 (TRYON_ALLOWED_ORIGINS)."
-            .to_owned(),
-        code,
-    };
-    let body = serde_json::to_vec(&problem).expect("a problem is plain strings and numbers");
-    let mut response =
-        (status, [(header::CONTENT_TYPE, media::PROBLEM_JSON)], body).into_response();
+    let mut response = ApiError::OriginNotAllowed(
+        "This page's origin is not on the try-on proxy's list of allowed origins \
+         (TRYON_ALLOWED_ORIGINS).",
+    )
+    .into_response();
     if let Some(origin) = origin {
         response
             .headers_mut()

@@ -59,16 +59,39 @@ pub enum ApiError {
     /// The client sent its request (head or body) too slowly.
     #[error("the request was not received in time")]
     RequestTimeout,
-    /// The merchant's account with the provider refuses every try-on now (out of credit, a
-    /// refused key): `code` says which. Said before a photo is uploaded (issue 13).
-    #[error("try-on is not available right now: the provider refuses the merchant's account")]
-    ProviderRefusing(ErrorCode),
+    /// The page's origin is not on the list (or a stream token's shop is another); the
+    /// detail says which list.
+    #[error("{0}")]
+    OriginNotAllowed(&'static str),
+    /// A signed request (App Proxy signature, stream token) whose signature does not hold;
+    /// unlike [`ApiError::Unauthorized`] no bearer token would help.
+    #[error("{0}")]
+    BadSignature(String),
+    /// The provider answered a check, or refuses the merchant's account: `code` and the
+    /// code's fixed sentence (`detail`) are all a browser learns, never the vendor's words.
+    #[error("{detail}")]
+    Provider {
+        code: ErrorCode,
+        detail: &'static str,
+        kind: ProviderFailure,
+    },
     /// The limit store is unreachable; nothing was charged.
     #[error("the proxy cannot check its limits right now; nothing was charged")]
     StoreUnavailable,
     /// A bug or an environment failure; the message is for the log only.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// How a provider's failure answers over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderFailure {
+    /// It refused the image: 422.
+    RefusedImage,
+    /// It cannot be asked now (outage, timeout, the merchant's account): 503.
+    Unavailable,
+    /// It failed the call: 502.
+    Failed,
 }
 
 impl ApiError {
@@ -90,7 +113,9 @@ impl ApiError {
             Self::Unauthorized(_) => ErrorCode::Unauthorized,
             Self::RequestTimeout => ErrorCode::RequestTimeout,
             Self::StoreUnavailable => ErrorCode::StoreUnavailable,
-            Self::ProviderRefusing(code) => *code,
+            Self::OriginNotAllowed(_) => ErrorCode::OriginNotAllowed,
+            Self::BadSignature(_) => ErrorCode::Unauthorized,
+            Self::Provider { code, .. } => *code,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -112,7 +137,14 @@ impl ApiError {
             Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::StoreUnavailable | Self::ProviderRefusing(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
+            Self::BadSignature(_) => StatusCode::UNAUTHORIZED,
+            Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Provider { kind, .. } => match kind {
+                ProviderFailure::RefusedImage => StatusCode::UNPROCESSABLE_ENTITY,
+                ProviderFailure::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                ProviderFailure::Failed => StatusCode::BAD_GATEWAY,
+            },
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

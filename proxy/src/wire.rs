@@ -147,7 +147,7 @@ impl Quality {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct ConfigResponse {
-    /// The active provider, e.g. `local` or `fitroom`.
+    /// The active provider: `local`, or the name of a vendor (`TRYON_PROVIDER`).
     pub provider: String,
     pub categories: Vec<Category>,
     pub qualities: Vec<Quality>,

@@ -1,7 +1,8 @@
 //! Daily quotas in halves of a try-on, reserved before the provider is asked and kept only
 //! when it may have billed.
 //!
-//! Issue 13: paid checks count too, and Fitroom's costs half a try-on (0.5 credit against 1).
+//! Issue 13: paid checks count too, and a vendor's check may cost half a try-on (0.5 credit
+//! against 1).
 //! Counters therefore count halves of a try-on: a try-on reserves two, a check whose cost is a
 //! fraction of a try-on reserves that fraction rounded up to whole halves (so no paid call is
 //! ever counted as free), and a quota of N try-ons is 2N halves. The stores' counters add one

@@ -1,3 +1,5 @@
+//! The limiter's tests: buckets, quotas in halves of a try-on, and who counts as a client.
+
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;

@@ -22,7 +22,7 @@ pub mod upstream;
 pub mod vtryon;
 
 pub use settings::{
-    FitInViewSettings, FitroomSettings, SettingsError, TryItOnSettings, TryItOnStyle,
+    FitInViewSettings, FitroomSettings, ProviderKind, SettingsError, TryItOnSettings, TryItOnStyle,
     UpstreamTuning, VTRYON_CHECKED_PHOTO_KEPT_FOR, VendorKind, VendorSettings, VtryonSettings,
 };
 

@@ -19,7 +19,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Json};
@@ -27,14 +27,12 @@ use utoipa::ToSchema;
 
 use super::{Provider, ProviderError, WebhookError};
 use super::{fitinview, vtryon};
-use crate::error::ApiError;
+use crate::error::{ApiError, ProviderFailure};
 use crate::garments::{GarmentSource, Requester};
 use crate::images::{ImagePreparer, ImageRole};
 use crate::shopify::AppProxyRequest;
 use crate::upload::{read_url_field, refuse_contradicting_type};
-use crate::wire::{
-    ErrorCode, GarmentCheck, PROBLEM_TYPE_BASE, PersonCheck, Problem, fields, media, paths,
-};
+use crate::wire::{GarmentCheck, PersonCheck, Problem, fields, paths};
 
 /// Multipart overhead allowed on top of one image.
 const FORM_OVERHEAD: u64 = 64 * 1024;
@@ -345,40 +343,38 @@ async fn read_supplied(
 
 /// A provider error as problem+json. The shopper never learns the merchant's account state.
 fn provider_problem(error: &ProviderError) -> Response {
-    let task_error = error.to_task_error();
+    let code = error.to_task_error().code;
     // The vendor's words are logged here; the answer carries the fixed sentence of the code.
-    let status = match error {
+    let kind = match error {
         ProviderError::InputRejected { .. } | ProviderError::RejectedBilled { .. } => {
-            tracing::info!(code = task_error.code.as_str(), %error, "the provider refused a checked image");
-            StatusCode::UNPROCESSABLE_ENTITY
+            tracing::info!(code = code.as_str(), %error, "the provider refused a checked image");
+            ProviderFailure::RefusedImage
         }
         ProviderError::OutOfCredit(_) | ProviderError::Auth(_) => {
-            tracing::error!(code = task_error.code.as_str(), %error, "the provider refused a check: merchant action needed");
-            StatusCode::SERVICE_UNAVAILABLE
+            tracing::error!(code = code.as_str(), %error, "the provider refused a check: merchant action needed");
+            ProviderFailure::Unavailable
         }
         ProviderError::Unavailable { .. } | ProviderError::Timeout(_) => {
             tracing::warn!(%error, "a check could not reach the provider");
-            StatusCode::SERVICE_UNAVAILABLE
+            ProviderFailure::Unavailable
         }
         ProviderError::Failed(_) => {
             tracing::warn!(%error, "the provider failed a check");
-            StatusCode::BAD_GATEWAY
+            ProviderFailure::Failed
         }
     };
-    problem(status, task_error.code, task_error.message)
+    ApiError::Provider {
+        code,
+        detail: super::fixed_message(code),
+        kind,
+    }
+    .into_response()
 }
 
-fn problem(status: StatusCode, code: ErrorCode, detail: String) -> Response {
-    let body = Problem {
-        type_: format!("{PROBLEM_TYPE_BASE}{}", code.as_str()),
-        title: status.canonical_reason().unwrap_or("Error").to_owned(),
-        status: status.as_u16(),
-        detail,
-        code,
-    };
-    let json = serde_json::to_vec(&body).unwrap_or_default();
-    (status, [(header::CONTENT_TYPE, media::PROBLEM_JSON)], json).into_response()
-}
+/// The webhook routes' part of the OpenAPI document (`openapi.rs` merges it in).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(fitinview_webhook, vtryon_webhook))]
+pub struct WebhookDoc;
 
 /// FitInView's job events, signed with the `whsec_` secret (`X-FitInView-Signature`, HMAC-SHA256
 /// of the raw body); the adapter verifies before believing anything. Called by FitInView only.
@@ -428,6 +424,7 @@ pub async fn vtryon_webhook(
 /// Where a vendor's webhooks arrive and how they are signed.
 struct WebhookRoute {
     vendor: &'static str,
+    path: &'static str,
     /// The vendor's own spelling, for messages.
     display: &'static str,
     signature_header: &'static str,
@@ -435,12 +432,14 @@ struct WebhookRoute {
 
 const FITINVIEW: WebhookRoute = WebhookRoute {
     vendor: "fitinview",
+    path: fitinview::WEBHOOK_PATH,
     display: "FitInView",
     signature_header: "x-fitinview-signature",
 };
 
 const VTRYON: WebhookRoute = WebhookRoute {
     vendor: "vtryon",
+    path: vtryon::WEBHOOK_PATH,
     display: "Vtryon",
     signature_header: "x-vtryon-signature",
 };
@@ -457,26 +456,20 @@ async fn receive(
     let display = route.display;
     match provider.webhook(route.vendor, signature, body).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(WebhookError::NotConfigured) => problem(
-            StatusCode::NOT_FOUND,
-            ErrorCode::NotFound,
-            format!("this proxy takes no {display} webhooks"),
-        ),
+        Err(WebhookError::NotConfigured) => ApiError::NoRoute(format!(
+            "POST {}: this proxy takes no {display} webhooks",
+            route.path
+        ))
+        .into_response(),
         Err(WebhookError::BadSignature) => {
             tracing::warn!(
                 vendor = route.vendor,
                 "a webhook with a missing or wrong signature was refused"
             );
-            problem(
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::Unauthorized,
-                "missing or wrong signature".into(),
-            )
+            ApiError::BadSignature("missing or wrong signature".into()).into_response()
         }
-        Err(WebhookError::Malformed) => problem(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidField,
-            format!("not a {display} event"),
-        ),
+        Err(WebhookError::Malformed) => {
+            ApiError::InvalidField(format!("not a {display} event")).into_response()
+        }
     }
 }

@@ -7,8 +7,43 @@
 
 use std::time::Duration;
 
+use clap::ValueEnum;
 use secrecy::SecretString;
+use serde::Deserialize;
 use url::Url;
+
+/// The try-on services the proxy can drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// The built-in compositor: a demo and test stand-in, not AI. Needs no key.
+    Local,
+    // Vendors (issue 3): keys from the environment only, read by `providers::VendorSettings`.
+    /// Fitroom: FITROOM_API_KEY; FITROOM_BASE_URL [default: https://platform.fitroom.app].
+    Fitroom,
+    /// TryItOn: TRYITON_API_KEY; TRYITON_BASE_URL [default: https://tryiton.now];
+    /// TRYITON_STATUS_PATH [default: /api/v1/status/{id}].
+    Tryiton,
+    /// Vtryon: VTRYON_API_KEY and VTRYON_BASE_URL (required: its document names no host);
+    /// VTRYON_WEBHOOK_SECRET for the dashboard's webhook.
+    Vtryon,
+    /// FitInView: FITINVIEW_API_KEY; FITINVIEW_BASE_URL [default: https://api.fitinview.com];
+    /// FITINVIEW_WEBHOOK_SECRET with TRYON_PUBLIC_URL for webhooks.
+    Fitinview,
+}
+
+impl ProviderKind {
+    /// The vendor adapter this names; `None` for the built-in compositor.
+    pub fn vendor(self) -> Option<VendorKind> {
+        match self {
+            Self::Local => None,
+            Self::Fitroom => Some(VendorKind::Fitroom),
+            Self::Tryiton => Some(VendorKind::TryItOn),
+            Self::Vtryon => Some(VendorKind::Vtryon),
+            Self::Fitinview => Some(VendorKind::FitInView),
+        }
+    }
+}
 
 /// The vendors the proxy can drive (the built-in `local` compositor is not one of them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -11,14 +11,14 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::signature::{VerifiedAppProxy, verify_app_proxy_query};
 use super::stream_token::{STREAM_TOKEN_PARAM, StreamTokenKey};
 use super::{ShopifyConfig, StreamGrant};
-use crate::wire::{ErrorCode, PROBLEM_TYPE_BASE, Problem, media};
+use crate::error::ApiError;
 
 /// Seconds since the Unix epoch; injected so tests can pin time.
 pub type Clock = fn() -> u64;
@@ -82,12 +82,7 @@ pub async fn require_app_proxy_signature(
         }
         Err(refusal) => {
             tracing::warn!(%refusal, "refused an App Proxy request");
-            problem(
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::Unauthorized,
-                "Unauthorized",
-                &refusal.to_string(),
-            )
+            ApiError::BadSignature(refusal.to_string()).into_response()
         }
     }
 }
@@ -129,11 +124,12 @@ pub async fn grant_stream_by_token(
         return next.run(request).await;
     };
     let Some(task_id) = events_task_id(request.uri().path()) else {
-        return unauthorized("A stream token only opens a task's event stream.");
+        return ApiError::BadSignature("A stream token only opens a task's event stream.".into())
+            .into_response();
     };
     let grant = match auth.key.verify(&token, task_id, (auth.clock)()) {
         Ok(grant) => grant,
-        Err(refusal) => return unauthorized(&refusal.to_string()),
+        Err(refusal) => return ApiError::BadSignature(refusal.to_string()).into_response(),
     };
     let origin = request.headers().get(header::ORIGIN).cloned();
     if let Some(origin) = &origin
@@ -141,12 +137,10 @@ pub async fn grant_stream_by_token(
             .to_str()
             .is_ok_and(|origin| grant.allows_origin(origin))
     {
-        return problem(
-            StatusCode::FORBIDDEN,
-            ErrorCode::OriginNotAllowed,
-            "Origin not allowed",
+        return ApiError::OriginNotAllowed(
             "The stream token was issued for another shop's storefront.",
-        );
+        )
+        .into_response();
     }
     request.extensions_mut().insert::<StreamGrant>(grant);
     let mut response = next.run(request).await;
@@ -198,33 +192,14 @@ fn query_param(query: &str, name: &str) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
-fn unauthorized(detail: &str) -> Response {
-    problem(
-        StatusCode::UNAUTHORIZED,
-        ErrorCode::Unauthorized,
-        "Unauthorized",
-        detail,
-    )
-}
-
-fn problem(status: StatusCode, code: ErrorCode, title: &str, detail: &str) -> Response {
-    let body = Problem {
-        type_: format!("{PROBLEM_TYPE_BASE}{}", code.as_str()),
-        title: title.to_owned(),
-        status: status.as_u16(),
-        detail: detail.to_owned(),
-        code,
-    };
-    let json = serde_json::to_vec(&body).expect("a problem is plain strings and numbers");
-    (status, [(header::CONTENT_TYPE, media::PROBLEM_JSON)], json).into_response()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::shopify::signature::sign_app_proxy_params;
+    use crate::wire::{Problem, media};
     use axum::Router;
     use axum::body::{Body, to_bytes};
+    use axum::http::StatusCode;
     use axum::routing::get;
     use tower::ServiceExt;
 
