@@ -169,20 +169,6 @@ impl ApiError {
     }
 }
 
-impl From<crate::abuse::Refusal> for ApiError {
-    fn from(refusal: crate::abuse::Refusal) -> Self {
-        use crate::abuse::Refusal;
-        match refusal {
-            Refusal::RateLimited { retry_after } => Self::RateLimited { retry_after },
-            Refusal::QuotaExhausted { retry_after, .. } => Self::QuotaExhausted { retry_after },
-            Refusal::Store(error) => {
-                tracing::error!(%error, "limit store unavailable");
-                Self::StoreUnavailable
-            }
-        }
-    }
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Self::Internal(details) = &self {

@@ -28,7 +28,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::app::AppState;
 use crate::metrics::WatcherGuard;
-use crate::wire::{STATUS_EVENT, TryOnView, headers};
+use crate::wire::{TryOnView, headers};
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How long an `EventSource` waits before reconnecting after a dropped connection.
@@ -171,26 +171,6 @@ fn last_event_id(request_headers: &HeaderMap) -> u64 {
         .unwrap_or(0)
 }
 
-/// One `status` event whose data is a view's JSON: built once by the registry when the
-/// event is published, and the same buffer sent to every watcher. The JSON serialiser escapes
-/// every control character, and the registry already replaced them in provider text, so the
-/// data can never carry a bare CR or LF (which would end the field early).
-pub(crate) fn status_frame(event_id: u64, data: &str) -> Bytes {
-    debug_assert!(
-        !data.contains(['\r', '\n']),
-        "an SSE data line holds no line break"
-    );
-    let mut frame = Vec::with_capacity(data.len() + 48);
-    frame.extend_from_slice(b"event: ");
-    frame.extend_from_slice(STATUS_EVENT.as_bytes());
-    frame.extend_from_slice(b"\nid: ");
-    let _ = write!(frame, "{event_id}");
-    frame.extend_from_slice(b"\ndata: ");
-    frame.extend_from_slice(data.as_bytes());
-    frame.extend_from_slice(b"\n\n");
-    Bytes::from(frame)
-}
-
 /// A stream's first frame also tells the client how long to wait before reconnecting: the
 /// shared frame with a `retry` field before the blank line that ends it.
 fn add_retry(frame: &[u8]) -> Bytes {
@@ -204,6 +184,8 @@ fn add_retry(frame: &[u8]) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sse::status_frame;
+    use crate::wire::STATUS_EVENT;
     use axum::response::sse::{Event, Sse};
     use futures::StreamExt;
 

@@ -14,7 +14,7 @@ use tryon_photo::{Limits, PhotoError, PrepareOptions, SourceFormat};
 use crate::decode_gate::DecodeGate;
 
 use crate::error::ApiError;
-use crate::providers::PreparedImage;
+use crate::job::PreparedImage;
 
 /// Which limit an image is prepared for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -38,6 +38,8 @@ pub mod idempotency;
 #[cfg(feature = "server")]
 pub mod images;
 #[cfg(feature = "server")]
+pub mod job;
+#[cfg(feature = "server")]
 pub mod metrics;
 #[cfg(feature = "server")]
 pub mod openapi;
@@ -58,3 +60,5 @@ pub mod decode_gate;
 pub mod recent;
 #[cfg(feature = "server")]
 pub mod serving;
+#[cfg(feature = "server")]
+pub mod sse;

@@ -29,7 +29,7 @@ use crate::create::{check_declared_length, idempotency_key};
 use crate::error::ApiError;
 use crate::idempotency::Claim;
 use crate::images::ImageRole;
-use crate::providers::PreparedImage;
+use crate::job::PreparedImage;
 use crate::providers::routes::UploadedPhotos;
 use crate::shopify::AppProxyRequest;
 use crate::store::{Store, StoreError, StoredPhoto, now_ms};

@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
-use crate::providers::PreparedImage;
+use crate::job::PreparedImage;
 use crate::wire::{Category, Quality, fields};
 
 /// Text fields are short words or a URL.

@@ -32,7 +32,7 @@ pub use store::{BucketRule, CounterStore, MemoryStore, StoreError};
 // The durable stores (crate::store) run the same bucket arithmetic.
 pub(crate) use store::gcra;
 
-use crate::providers::ProviderError;
+use crate::error::ApiError;
 use crate::wire::ErrorCode;
 
 /// Every limit, as configured (`TRYON_CREATE_BURST`, `TRYON_CREATE_PERIOD_S`,
@@ -326,13 +326,17 @@ pub(crate) fn address_key(client: IpAddr) -> String {
     }
 }
 
-/// Whether a provider run (or check) may have been billed, so its daily-quota reservation is
-/// kept: see [`ProviderError::may_be_billed`].
-pub fn provider_accepted<T>(outcome: &Result<T, ProviderError>) -> bool {
-    outcome
-        .as_ref()
-        .err()
-        .is_none_or(ProviderError::may_be_billed)
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::RateLimited { retry_after } => Self::RateLimited { retry_after },
+            Refusal::QuotaExhausted { retry_after, .. } => Self::QuotaExhausted { retry_after },
+            Refusal::Store(error) => {
+                tracing::error!(%error, "limit store unavailable");
+                Self::StoreUnavailable
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -287,43 +287,6 @@ async fn checks_have_their_own_bucket() {
     );
 }
 
-#[test]
-fn provider_outcomes_that_are_billed() {
-    let rejected: Result<(), _> = Err(ProviderError::RejectedBilled {
-        code: ErrorCode::ContentRejected,
-        message: "nsfw".into(),
-    });
-    let refused_unbilled: Result<(), _> = Err(ProviderError::InputRejected {
-        code: ErrorCode::ContentRejected,
-        message: "nsfw".into(),
-    });
-    let unavailable: Result<(), _> = Err(ProviderError::Unavailable {
-        message: "503".into(),
-        retry_after: None,
-    });
-    let bad_photo: Result<(), _> = Err(ProviderError::InputRejected {
-        code: ErrorCode::InvalidImage,
-        message: "400".into(),
-    });
-    assert!(
-        provider_accepted(&rejected),
-        "issue 13: content the vendor's model refused was billed (FitInView: not refunded)"
-    );
-    assert!(
-        !provider_accepted(&refused_unbilled),
-        "a refusal no vendor documents as charged is free"
-    );
-    assert!(!provider_accepted(&bad_photo));
-    assert!(!provider_accepted(&unavailable));
-    assert!(provider_accepted(&Ok::<_, ProviderError>(())));
-    assert!(provider_accepted(&Err::<(), _>(ProviderError::Failed(
-        "x".into()
-    ))));
-    assert!(provider_accepted(&Err::<(), _>(ProviderError::Timeout(
-        Duration::from_secs(1)
-    ))));
-}
-
 #[tokio::test]
 async fn relayed_shoppers_of_one_relay_have_buckets_of_their_own_within_their_shop() {
     let (limiter, _) = limiter(AbuseLimits::default());

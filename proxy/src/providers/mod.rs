@@ -21,6 +21,7 @@ pub mod tryiton;
 pub mod upstream;
 pub mod vtryon;
 
+pub use crate::job::{PreparedImage, TryOnJob, TryOnOutput};
 pub use settings::{
     FitInViewSettings, FitroomSettings, ProviderKind, SettingsError, TryItOnSettings, TryItOnStyle,
     UpstreamTuning, VTRYON_CHECKED_PHOTO_KEPT_FOR, VendorKind, VendorSettings, VtryonSettings,
@@ -30,70 +31,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 
 use crate::wire::{
-    Category, ChecksAvailable, ErrorCode, GarmentCheck, PersonCheck, ProgressKind, Quality,
-    TaskError,
+    Category, ChecksAvailable, ErrorCode, GarmentCheck, PersonCheck, ProgressKind, TaskError,
 };
-
-/// An image the proxy has already sniffed, decoded, oriented and re-encoded (so it carries no
-/// metadata and no trailing payload) and is ready to send upstream.
-#[derive(Clone)]
-pub struct PreparedImage {
-    pub bytes: Bytes,
-    pub width: u32,
-    pub height: u32,
-    /// Always `image/jpeg` today; kept explicit because some vendors want it in a data URL.
-    pub content_type: &'static str,
-}
-
-impl std::fmt::Debug for PreparedImage {
-    // Photos never reach logs: Debug shows the shape, not the bytes.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "PreparedImage({}x{}, {} bytes, {})",
-            self.width,
-            self.height,
-            self.bytes.len(),
-            self.content_type
-        )
-    }
-}
-
-/// One try-on as a provider receives it.
-#[derive(Debug, Clone)]
-pub struct TryOnJob {
-    pub person: PreparedImage,
-    pub garment: PreparedImage,
-    /// Present exactly when `category` is `Combo`.
-    pub lower_garment: Option<PreparedImage>,
-    pub category: Category,
-    pub quality: Quality,
-}
-
-/// The finished picture, downloaded or produced by the proxy so it outlives any signed vendor URL.
-#[derive(Clone)]
-pub struct TryOnOutput {
-    pub bytes: Bytes,
-    pub width: u32,
-    pub height: u32,
-    pub content_type: String,
-}
-
-impl std::fmt::Debug for TryOnOutput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "TryOnOutput({}x{}, {} bytes, {})",
-            self.width,
-            self.height,
-            self.bytes.len(),
-            self.content_type
-        )
-    }
-}
 
 /// A progress report from a running provider. The registry clamps it so the progress a
 /// shopper sees never goes backwards and never reaches 100 before success.
@@ -277,6 +218,15 @@ pub fn fixed_message(code: ErrorCode) -> &'static str {
     }
 }
 
+/// Whether a provider run (or check) with this outcome may have been billed, so its
+/// daily-quota reservation is kept (see [`ProviderError::may_be_billed`]).
+pub fn may_have_billed<T>(outcome: &Result<T, ProviderError>) -> bool {
+    outcome
+        .as_ref()
+        .err()
+        .is_none_or(ProviderError::may_be_billed)
+}
+
 /// A try-on service. One instance serves every task; implementations hold their own HTTP
 /// client, key and rate limiter.
 #[async_trait]
@@ -386,4 +336,48 @@ pub fn build_vendor(settings: VendorSettings) -> Result<Arc<dyn Provider>, Setti
         VendorSettings::TryItOn(s) => Arc::new(tryiton::TryItOn::new(s)?),
         VendorSettings::Vtryon(s) => Arc::new(vtryon::Vtryon::new(s)?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn provider_outcomes_that_are_billed() {
+        let rejected: Result<(), _> = Err(ProviderError::RejectedBilled {
+            code: ErrorCode::ContentRejected,
+            message: "nsfw".into(),
+        });
+        let refused_unbilled: Result<(), _> = Err(ProviderError::InputRejected {
+            code: ErrorCode::ContentRejected,
+            message: "nsfw".into(),
+        });
+        let unavailable: Result<(), _> = Err(ProviderError::Unavailable {
+            message: "503".into(),
+            retry_after: None,
+        });
+        let bad_photo: Result<(), _> = Err(ProviderError::InputRejected {
+            code: ErrorCode::InvalidImage,
+            message: "400".into(),
+        });
+        assert!(
+            may_have_billed(&rejected),
+            "issue 13: content the vendor's model refused was billed (FitInView: not refunded)"
+        );
+        assert!(
+            !may_have_billed(&refused_unbilled),
+            "a refusal no vendor documents as charged is free"
+        );
+        assert!(!may_have_billed(&bad_photo));
+        assert!(!may_have_billed(&unavailable));
+        assert!(may_have_billed(&Ok::<_, ProviderError>(())));
+        assert!(may_have_billed(&Err::<(), _>(ProviderError::Failed(
+            "x".into()
+        ))));
+        assert!(may_have_billed(&Err::<(), _>(ProviderError::Timeout(
+            Duration::from_secs(1)
+        ))));
+    }
 }

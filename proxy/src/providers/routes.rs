@@ -224,10 +224,7 @@ pub struct CheckJudged {
 impl CheckJudged {
     fn of<T>(judged: &Result<T, ProviderError>) -> Self {
         Self {
-            may_be_billed: judged
-                .as_ref()
-                .err()
-                .is_none_or(ProviderError::may_be_billed),
+            may_be_billed: super::may_have_billed(judged),
         }
     }
 

@@ -49,9 +49,8 @@ use self::writer::{Write, Writer};
 
 mod writer;
 
-use crate::providers::{
-    ProgressSink, ProgressUpdate, Provider, ProviderError, TryOnJob, TryOnOutput,
-};
+use crate::job::{TryOnJob, TryOnOutput};
+use crate::providers::{ProgressSink, ProgressUpdate, Provider, ProviderError};
 use crate::store::{
     MemoryStore, RemoteEvent, Store, StoreError, TaskRecord, now_ms, off_runtime,
     off_runtime_detached,
@@ -195,7 +194,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Event `event_id`'s SSE frame.
 fn frame_of(event_id: u64, view: &TryOnView) -> Bytes {
     let json = serde_json::to_string(view).expect("a TryOnView always serialises");
-    crate::events::status_frame(event_id, &json)
+    crate::sse::status_frame(event_id, &json)
 }
 
 fn now_rfc3339() -> String {
@@ -920,7 +919,7 @@ async fn drive(
     // A panic says nothing about the vendor; assume it accepted (and bills) the task.
     let accepted = outcome
         .as_ref()
-        .map_or(true, crate::abuse::provider_accepted);
+        .map_or(true, crate::providers::may_have_billed);
     let provider_name = provider.info().name;
     if accepted {
         crate::metrics::credit_spent(provider_name);

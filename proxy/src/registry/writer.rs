@@ -15,7 +15,7 @@
 use std::sync::{Arc, mpsc};
 
 use super::{Task, lock};
-use crate::providers::TryOnOutput;
+use crate::job::TryOnOutput;
 use crate::store::{Store, StoreError};
 
 /// A write the writer thread makes.

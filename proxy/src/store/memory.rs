@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use super::photos::{PhotoStore, StoredPhoto};
 use super::{IdempotencyRecord, Store, StoreError, TaskRecord, now_ms};
 use crate::abuse::{self, BucketRule, CounterStore};
-use crate::providers::{TryOnJob, TryOnOutput};
+use crate::job::{TryOnJob, TryOnOutput};
 use crate::wire::TryOnView;
 
 #[derive(Default)]

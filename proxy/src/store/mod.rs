@@ -31,7 +31,7 @@ pub use photos::{PhotoStore, StoredPhoto};
 pub use sqlite::SqliteStore;
 
 use crate::abuse::CounterStore;
-use crate::providers::{PreparedImage, TryOnJob, TryOnOutput};
+use crate::job::{PreparedImage, TryOnJob, TryOnOutput};
 use crate::wire::{Category, Quality, TryOnView};
 
 /// The store could not be read or written. Creates fail closed on it (503

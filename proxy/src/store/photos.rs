@@ -4,7 +4,7 @@
 //! whether or not anyone asks: Redis by key expiry, SQLite and memory by the sweeper.
 
 use super::StoreError;
-use crate::providers::PreparedImage;
+use crate::job::PreparedImage;
 
 /// A photo as stored: the proxy's own re-encoded copy, never the bytes the browser sent.
 #[derive(Debug, Clone)]

@@ -20,7 +20,7 @@ use super::{
     photos_of,
 };
 use crate::abuse::{self, BucketRule, CounterStore};
-use crate::providers::{PreparedImage, TryOnJob, TryOnOutput};
+use crate::job::{PreparedImage, TryOnJob, TryOnOutput};
 use crate::wire::{TryOnView, media};
 
 const SCHEMA: &str = "

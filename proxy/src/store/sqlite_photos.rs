@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, params};
 use super::photos::{PhotoStore, StoredPhoto};
 use super::sqlite::{SqliteStore, failed};
 use super::{StoreError, now_ms};
-use crate::providers::PreparedImage;
+use crate::job::PreparedImage;
 use crate::wire::media;
 
 pub(super) const SCHEMA: &str = "

@@ -274,7 +274,7 @@ async fn fitinview_content_blocked_is_reported_as_a_billed_refusal() {
     assert!(!error.fails_over(), "the shopper's input, not the provider");
     let outcome: Result<(), _> = Err(error);
     assert!(
-        tryon_proxy::abuse::provider_accepted(&outcome),
+        tryon_proxy::providers::may_have_billed(&outcome),
         "a billed refusal counts as a spent try-on"
     );
     fake.recorder.assert_clean();
