@@ -8,11 +8,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
-use crate::app::{AppState, RoutineRead};
+use crate::access_log::RoutineRead;
 use crate::error::{ApiError, ProviderFailure};
 use crate::providers::{ProcessedSizes, fixed_message};
 use crate::registry::{ResultLookup, is_task_id};
 use crate::shopify::AppProxyRequest;
+use crate::state::AppState;
 use crate::wire::{
     CheckSource, CheckSources, ChecksAvailable, ConfigResponse, Limits, Problem, Quality, TryOnView,
 };

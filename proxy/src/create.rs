@@ -15,7 +15,6 @@ use axum::{Extension, Json};
 use utoipa::ToSchema;
 
 use crate::abuse::{Charge, Client};
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::garments::Requester;
 use crate::idempotency::{self, Claim};
@@ -24,6 +23,7 @@ use crate::job::{PreparedImage, TryOnJob};
 use crate::photos;
 use crate::recent::Submission;
 use crate::shopify::AppProxyRequest;
+use crate::state::AppState;
 use crate::store::off_runtime;
 use crate::upload::{self, GarmentInput, TryOnForm};
 use crate::wire::TaskStatus;

@@ -26,8 +26,8 @@ use axum::response::{IntoResponse, Response};
 use futures::Stream;
 use tokio::time::{Instant, Sleep};
 
-use crate::app::AppState;
 use crate::metrics::WatcherGuard;
+use crate::state::AppState;
 use crate::wire::{TryOnView, headers};
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);

@@ -55,10 +55,16 @@ pub mod upload;
 #[cfg(feature = "server")]
 pub mod abuse;
 #[cfg(feature = "server")]
+pub mod access_log;
+#[cfg(feature = "server")]
 pub mod decode_gate;
+#[cfg(feature = "server")]
+pub mod kept_photos;
 #[cfg(feature = "server")]
 pub mod recent;
 #[cfg(feature = "server")]
 pub mod serving;
 #[cfg(feature = "server")]
 pub mod sse;
+#[cfg(feature = "server")]
+pub mod state;
