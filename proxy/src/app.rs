@@ -27,7 +27,7 @@ use crate::serving::{handler_deadline, upload_deadline};
 use crate::shopify;
 pub use crate::state::{AppState, SetupError};
 use crate::wire::paths;
-use crate::{api, assets, create, events, metrics, openapi};
+use crate::{api, assets, create, events, metrics_endpoint, openapi};
 
 /// The whole HTTP surface: the v1 API, health, the OpenAPI document, the widget's files and,
 /// in demo mode, the demo storefront.
@@ -82,7 +82,10 @@ pub fn app(state: AppState) -> Router {
         .route(paths::HEALTHZ, get(api::healthz).layer(bounded.clone()))
         // Issue 7: operating it.
         .route("/readyz", get(api::readyz).layer(bounded.clone()))
-        .route("/metrics", get(metrics::metrics).layer(bounded.clone()))
+        .route(
+            "/metrics",
+            get(metrics_endpoint::metrics).layer(bounded.clone()),
+        )
         // Issue 3: the pre-flight checks, gated like creates (issue 6).
         .merge(check_routes(&state));
     if state.settings.demo {

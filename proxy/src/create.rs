@@ -27,7 +27,7 @@ use crate::state::AppState;
 use crate::store::off_runtime;
 use crate::upload::{self, GarmentInput, TryOnForm};
 use crate::wire::TaskStatus;
-use crate::wire::{CreatedTryOn, DirectStream, Problem, TryOnLinks, fields, headers};
+use crate::wire::{CreatedTryOn, DirectStream, Problem, TryOnLinks, fields};
 
 /// The multipart form of `POST /v1/tryons`, for the OpenAPI document only: the handler reads
 /// the parts as they stream in (see [`upload`]).
@@ -82,8 +82,8 @@ pub async fn create_tryon(
     if state.is_shutting_down() {
         return Err(ApiError::StoreUnavailable);
     }
-    check_declared_length(&request_headers, state.settings.max_request_bytes)?;
-    let key = idempotency_key(&request_headers)?;
+    upload::check_declared_length(&request_headers, state.settings.max_request_bytes)?;
+    let key = idempotency::key_of(&request_headers)?;
     // Issue 6: everything that can refuse without the body does so before reading it.
     let admission = Admission {
         state: &state,
@@ -232,34 +232,6 @@ async fn submit_once(
             Ok(created)
         }
     }
-}
-
-/// Refuses a declared body over the limit before reading any of it.
-pub(crate) fn check_declared_length(
-    request_headers: &HeaderMap,
-    max_request_bytes: u64,
-) -> Result<(), ApiError> {
-    let declared = request_headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|text| text.parse::<u64>().ok());
-    match declared {
-        Some(length) if length > max_request_bytes => Err(ApiError::ImageTooLarge(format!(
-            "the request body is {length} bytes, over the limit of {max_request_bytes}"
-        ))),
-        _ => Ok(()),
-    }
-}
-
-pub(crate) fn idempotency_key(request_headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = request_headers.get(headers::IDEMPOTENCY_KEY) else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .map_err(|_| ApiError::InvalidField("Idempotency-Key must be ASCII".into()))?;
-    idempotency::validate_key(key)?;
-    Ok(Some(key.to_owned()))
 }
 
 /// Prepares every image and queues the task.

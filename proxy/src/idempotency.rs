@@ -20,12 +20,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::http::HeaderMap;
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 use crate::error::ApiError;
 use crate::store::{
     IdempotencyRecord, MemoryStore, Store, now_ms, off_runtime, off_runtime_detached,
 };
+use crate::wire::headers;
 
 /// How long a create may hold a key in the store; a create takes far less (the upload has its
 /// own timeout), and a dead instance's mark goes away after it.
@@ -150,6 +152,18 @@ pub fn validate_key(key: &str) -> Result<(), ApiError> {
         )));
     }
     Ok(())
+}
+
+/// The request's `Idempotency-Key`, if it sent one, checked ([`validate_key`]).
+pub fn key_of(request_headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = request_headers.get(headers::IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| ApiError::InvalidField("Idempotency-Key must be ASCII".into()))?;
+    validate_key(key)?;
+    Ok(Some(key.to_owned()))
 }
 
 impl IdempotencyKeys {

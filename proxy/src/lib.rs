@@ -42,6 +42,8 @@ pub mod job;
 #[cfg(feature = "server")]
 pub mod metrics;
 #[cfg(feature = "server")]
+pub mod metrics_endpoint;
+#[cfg(feature = "server")]
 pub mod openapi;
 #[cfg(feature = "server")]
 pub mod photos;

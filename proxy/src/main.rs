@@ -63,7 +63,11 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         None => Some(tryon_proxy::store::lock_data_dir(&settings.data_dir)?),
         Some(_) => None,
     };
-    let store = tryon_proxy::store::open(&settings)?;
+    let store = tryon_proxy::store::open(
+        settings.store.as_deref(),
+        settings.result_retention,
+        &settings.data_dir,
+    )?;
     let state = AppState::with_store(settings, provider, store)?.with_shopify(shopify);
     if let Some(shopify) = &state.shopify {
         tracing::info!(shops = ?shopify.shops, direct_streams = shopify.public_url.is_some(),
@@ -98,7 +102,7 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(metrics_address) = state.settings.metrics_listen {
         let listener = tryon_proxy::serving::bind(metrics_address)?;
         tracing::info!(address = %listener.local_addr()?, "metrics served on their own address");
-        let router = tryon_proxy::metrics::router(state.clone());
+        let router = tryon_proxy::metrics_endpoint::router(state.clone());
         let stop = state.shutting_down();
         let metrics_options = serve_options.clone();
         tokio::spawn(async move {

@@ -1,4 +1,5 @@
-//! `GET /metrics`: what an operator graphs and alerts on, in the Prometheus text format.
+//! What an operator graphs and alerts on, counted where it happens and rendered in the
+//! Prometheus text format (`metrics_endpoint.rs` serves it as `GET /metrics`).
 //!
 //! Hand-rolled rather than `prometheus-client`: a dozen series with fixed names, written in
 //! one place, need no registry types threaded through every module, and the text format is
@@ -14,15 +15,6 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
-
-use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-
-use crate::error::ApiError;
-use crate::state::AppState;
 
 /// Upper bounds (seconds) of the upstream latency histogram's buckets.
 const LATENCY_BUCKETS: [f64; 11] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0];
@@ -226,47 +218,6 @@ pub fn render(queue_depth: usize) -> String {
          # HELP tryon_watchers Open event streams.\n# TYPE tryon_watchers gauge\ntryon_watchers {watchers}"
     );
     out
-}
-
-/// `GET /metrics` on the main address (issue 13): only with the bearer token of
-/// `TRYON_METRICS_TOKEN`; without a token configured it does not exist there (404), so a
-/// public proxy publishes none of its figures by default.
-pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(token) = &state.settings.metrics_token else {
-        return ApiError::NoRoute("GET /metrics".into()).into_response();
-    };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "));
-    if !presented.is_some_and(|presented| token.matches(presented)) {
-        return ApiError::Unauthorized(
-            "GET /metrics needs the bearer token of TRYON_METRICS_TOKEN",
-        )
-        .into_response();
-    }
-    exposition(&state)
-}
-
-/// The router of `--metrics-listen`: `GET /metrics` and nothing else, without a token (the
-/// address is the operator's to keep private).
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route(
-            "/metrics",
-            get(|State(state): State<AppState>| async move { exposition(&state) }),
-        )
-        .with_state(state)
-}
-
-fn exposition(state: &AppState) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        )],
-        render(state.registry.queue_depth()),
-    )
-        .into_response()
 }
 
 #[cfg(test)]

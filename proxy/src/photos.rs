@@ -19,7 +19,6 @@ use axum::{Extension, Json};
 use utoipa::ToSchema;
 
 use crate::abuse::Client;
-use crate::create::{check_declared_length, idempotency_key};
 use crate::error::ApiError;
 use crate::idempotency::Claim;
 use crate::images::ImageRole;
@@ -99,9 +98,9 @@ pub async fn upload_photo(
     if state.is_shutting_down() {
         return Err(ApiError::StoreUnavailable);
     }
-    check_declared_length(&request_headers, max_body_bytes(&state))?;
+    upload::check_declared_length(&request_headers, max_body_bytes(&state))?;
     // A namespace of its own, so a key reused for a create is not this upload's replay.
-    let key = idempotency_key(&request_headers)?.map(|key| format!("photo:{key}"));
+    let key = crate::idempotency::key_of(&request_headers)?.map(|key| format!("photo:{key}"));
     let replay = match &key {
         None if request_headers.contains_key(header::ORIGIN) => {
             return Err(ApiError::MissingField(

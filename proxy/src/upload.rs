@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::Multipart;
 use axum::extract::multipart::{Field, MultipartError};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 
@@ -323,6 +323,23 @@ fn fingerprint(parts: &BTreeMap<&'static str, Bytes>) -> [u8; 32] {
         hash.update(value);
     }
     hash.finalize().into()
+}
+
+/// Refuses a declared body over the limit before reading any of it.
+pub fn check_declared_length(
+    request_headers: &HeaderMap,
+    max_request_bytes: u64,
+) -> Result<(), ApiError> {
+    let declared = request_headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > max_request_bytes => Err(ApiError::ImageTooLarge(format!(
+            "the request body is {length} bytes, over the limit of {max_request_bytes}"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -322,12 +322,16 @@ fn job_from(options: JobOptions, photos: Vec<(PhotoRole, PreparedImage)>) -> Opt
     })
 }
 
-/// Opens the store `settings` name: Redis for `TRYON_STORE=redis://…`, otherwise the
-/// embedded database in the data directory.
-pub fn open(settings: &crate::config::Settings) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    Ok(match &settings.store {
-        Some(url) => std::sync::Arc::new(RedisStore::open(url, settings.result_retention)?),
-        None => std::sync::Arc::new(SqliteStore::open(&settings.data_dir)?),
+/// Opens the store the settings name: Redis at `redis_url` (`TRYON_STORE=redis://…`, keeping
+/// results for `retention`), otherwise the embedded database in `data_dir`.
+pub fn open(
+    redis_url: Option<&str>,
+    retention: Duration,
+    data_dir: &std::path::Path,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(match redis_url {
+        Some(url) => std::sync::Arc::new(RedisStore::open(url, retention)?),
+        None => std::sync::Arc::new(SqliteStore::open(data_dir)?),
     })
 }
 

@@ -75,6 +75,19 @@ pub(super) fn failed(error: impl std::fmt::Display) -> StoreError {
     StoreError(error.to_string())
 }
 
+/// The table of uploaded photos (`sqlite_photos.rs` keeps them).
+const PHOTO_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS uploads (
+    id TEXT PRIMARY KEY,
+    content_hash BLOB NOT NULL,
+    bytes BLOB NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS uploads_by_expiry ON uploads (expires_ms);
+";
+
 impl SqliteStore {
     /// Opens (creating if needed) the database in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
@@ -85,9 +98,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5))
             .map_err(failed)?;
         connection.execute_batch(SCHEMA).map_err(failed)?;
-        connection
-            .execute_batch(super::sqlite_photos::SCHEMA)
-            .map_err(failed)?;
+        connection.execute_batch(PHOTO_SCHEMA).map_err(failed)?;
         Ok(Self {
             connection: Mutex::new(connection),
         })

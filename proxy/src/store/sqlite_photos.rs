@@ -10,18 +10,6 @@ use super::{StoreError, now_ms};
 use crate::job::PreparedImage;
 use crate::wire::media;
 
-pub(super) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS uploads (
-    id TEXT PRIMARY KEY,
-    content_hash BLOB NOT NULL,
-    bytes BLOB NOT NULL,
-    width INTEGER NOT NULL,
-    height INTEGER NOT NULL,
-    expires_ms INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS uploads_by_expiry ON uploads (expires_ms);
-";
-
 impl PhotoStore for SqliteStore {
     fn photo_put(&self, id: &str, photo: &StoredPhoto) -> Result<(), StoreError> {
         let image = &photo.image;

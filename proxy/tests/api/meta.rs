@@ -199,7 +199,7 @@ async fn metrics_are_not_public_by_default_and_need_the_bearer_token() {
     // `--metrics-listen`: the same figures on an address of their own, without a token.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let router = tryon_proxy::metrics::router(open.state.clone());
+    let router = tryon_proxy::metrics_endpoint::router(open.state.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
     let text = reqwest::get(format!("http://{address}/metrics"))
         .await
