@@ -185,7 +185,7 @@ async function run(photo, providerMs, atOnce) {
     // and the proxy's around it), read unthrottled from its status: the part of the wait the
     // phone's network and CPU have no share in.
     const task = timeline.find((entry) => entry.task)?.task;
-    const view = task ? await (await fetch(`${proxy.url}/v1/tryons/${task}`)).json() : {};
+    const view = task ? await (await fetch(new URL(`/v1/tryons/${task}`, proxy.url))).json() : {};
     const taskMs = Date.parse(view.updated_at) - Date.parse(view.created_at);
     // A request body still being measured when the result shows is waited for, briefly.
     await page.waitForTimeout(200);

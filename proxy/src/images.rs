@@ -132,7 +132,7 @@ impl ImagePreparer {
         let bytes = output.bytes.clone();
         let fitted = match self
             .decodes
-            .run(move || tryon_photo::prepare(&bytes, &options))
+            .run(move || tryon_photo::prepare_for_display(&bytes, &options))
             .await
         {
             Err(_busy) => return Ok(output),
@@ -149,9 +149,9 @@ impl ImagePreparer {
     }
 }
 
-/// JPEG quality of a result fitted to a screen: at display size a little less than the full
-/// result's 90, as each pixel is seen smaller.
-const SHOWN_RESULT_QUALITY: u8 = 85;
+/// The highest JPEG quality of a result fitted to a screen (the full result's, 90); the one
+/// used is the lowest that keeps it looking the same (`tryon_photo::prepare_for_display`).
+const SHOWN_RESULT_QUALITY: u8 = 90;
 
 fn format_name(format: SourceFormat) -> &'static str {
     match format {
