@@ -107,11 +107,21 @@ fn prepare_at(
     let (width, height) = (image.width(), image.height());
     let pixels = image.into_rgb8();
     let quality = if choose_quality {
-        quality::choose(pixels.as_raw(), (width, height), encode::Layout::Rgb, opts.jpeg_quality)
+        quality::choose(
+            pixels.as_raw(),
+            (width, height),
+            encode::Layout::Rgb,
+            opts.jpeg_quality,
+        )
     } else {
         opts.jpeg_quality
     };
-    let jpeg = encode::jpeg(pixels.as_raw(), (width, height), encode::Layout::Rgb, quality)?;
+    let jpeg = encode::jpeg(
+        pixels.as_raw(),
+        (width, height),
+        encode::Layout::Rgb,
+        quality,
+    )?;
     Ok(PreparedPhoto {
         jpeg,
         width,
