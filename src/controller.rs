@@ -10,7 +10,8 @@ use std::rc::Rc;
 use leptos::html::Dialog;
 use leptos::prelude::*;
 use tryon_proxy::wire::{
-    CreatedTryOn, ErrorCode, Limits, ResultInfo, TryOnView, UploadedPhoto, fields, paths,
+    CreatedTryOn, ErrorCode, Limits, ResultInfo, TryOnView, UploadedPhoto, fields, media, paths,
+    query,
 };
 use wasm_bindgen::JsValue;
 use web_sys::{File, FormData};
@@ -64,6 +65,8 @@ struct Session {
     limits: Option<Limits>,
     /// Whether the proxy offers `POST /v1/checks/person` (learnt with the limits).
     person_check: bool,
+    /// How long the proxy keeps an uploaded photo (`photo_ttl_s`, learnt with the limits).
+    photo_ttl_s: Option<u64>,
     /// The prepared JPEG (uploaded once, as is) and its preview URL.
     photo: Option<(web_sys::Blob, ObjectUrl)>,
     upload: Option<Upload>,
@@ -87,6 +90,7 @@ impl Controller {
             worker: None,
             limits: None,
             person_check: false,
+            photo_ttl_s: None,
             photo: None,
             upload: None,
             watch: None,
@@ -196,15 +200,27 @@ impl Controller {
             .await
     }
 
-    /// **Try it on**: the uploaded photo's id with the garment the element names now (the
-    /// photo is uploaded first only if it has no id yet, or again if its id expired).
+    /// **Try it on**. Pressed while the photo is still being uploaded or checked, the press is
+    /// kept in the flow and [`Self::prepared`] creates the try-on once the photo is settled.
     pub fn submit(self) {
-        let Some(host) = self.host() else { return };
         if self.design_mode() {
             self.show_example();
             return;
         }
-        if !self.apply(Flow::submit) {
+        if self.apply(Flow::submit) {
+            self.create_if_sending();
+        }
+    }
+
+    /// Creates the try-on when the flow says it is being sent ([`Step::Uploading`]): the
+    /// uploaded photo's id with the garment the element names now (the photo is uploaded first
+    /// only if it has no id yet, or again if its id expired).
+    fn create_if_sending(self) {
+        let Some(host) = self.host() else { return };
+        if !self
+            .flow
+            .with_untracked(|f| matches!(f.step(), Step::Uploading { .. }))
+        {
             return;
         }
         let Some(garment) = host.garment() else {
@@ -336,8 +352,23 @@ impl Controller {
         }
         if let Some(Step::Done { result }) = self.flow.try_with_untracked(|f| f.step().clone()) {
             let client = self.client();
+            // No more pixels than the dialog shows (its width on this screen's pixels): on a
+            // phone's downlink the full result is seconds more; Download takes the full one.
+            let shown = self.dialog.get_untracked().map_or(0, |d| {
+                let ratio = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
+                (f64::from(d.client_width()) * ratio).ceil() as u32
+            });
+            let (path, content_type) = if shown > 0 && shown < result.width {
+                (
+                    format!("{}?{}={shown}", result.url, query::RESULT_WIDTH),
+                    media::JPEG,
+                )
+            } else {
+                (result.url.clone(), result.content_type.as_str())
+            };
+            let content_type = content_type.to_owned();
             crate::spawn(async move {
-                let blob = client.result(&result.url, &result.content_type).await;
+                let blob = client.result(&path, &content_type).await;
                 if self.with_session(|s| s.generation) != Some(generation) {
                     return;
                 }
@@ -429,10 +460,11 @@ impl Controller {
         }
     }
 
-    /// The photo is prepared and shown, and uploaded once while the shopper reads its facts.
-    /// When the proxy offers a person check, the uploaded photo is judged before **Try it on**
-    /// is enabled: an error stops here, so no credit is spent on a photo that would fail;
-    /// warnings are shown and the shopper may go on.
+    /// The photo is prepared and shown, **Try it on** enabled, and the photo uploaded once while
+    /// the shopper reads its facts. When the proxy offers a person check, the uploaded photo is
+    /// judged before any try-on is sent: an error stops here, so no credit is spent on a photo
+    /// that would fail; warnings are shown and the shopper may go on. A press meanwhile waits
+    /// for both, then sends the try-on.
     fn prepared(self, facts: PhotoFacts) {
         let Some(generation) = self.with_session(|s| s.generation) else {
             return;
@@ -444,7 +476,7 @@ impl Controller {
             if self.with_session(|s| s.generation) != Some(generation) {
                 return;
             }
-            // One transition, so the page never sees the photo "ready" before it is sent.
+            // One transition: the page hears "ready" with the upload already under way.
             if !self.apply(|f| {
                 f.photo_prepared(facts)?;
                 f.send_photo()
@@ -455,7 +487,8 @@ impl Controller {
             let verdict = loop {
                 let id = match self.photo_id(again, offered).await {
                     Ok(id) if offered => id,
-                    Ok(_) => return,
+                    // Stored without a check: a press meanwhile is acted on now.
+                    Ok(_) => return self.create_if_sending(),
                     Err(failure) => break Err(failure),
                 };
                 match self.client().check_person(&id).await {
@@ -467,10 +500,13 @@ impl Controller {
             if self.with_session(|s| s.generation) != Some(generation) {
                 return;
             }
-            match verdict {
+            let settled = match verdict {
                 Ok(check) => self.apply(|f| f.person_checked(&check)),
                 Err(failure) => self.apply(|f| f.check_failed(failure)),
             };
+            if settled {
+                self.create_if_sending();
+            }
         });
     }
 
@@ -517,6 +553,19 @@ impl Controller {
         if done && before.is_some() && now != before && self.apply(Flow::reuse_photo) {
             self.abandon_attempt(false);
         }
+    }
+
+    /// How long the proxy keeps her uploaded photo, in minutes, for the line beside it.
+    pub fn photo_kept_minutes(self) -> u64 {
+        crate::state::kept_minutes(self.with_session(|s| s.photo_ttl_s).flatten())
+    }
+
+    /// **Download**'s link: the full result at the proxy (the dialog shows one fitted to it).
+    pub fn download_url(self) -> Option<String> {
+        self.flow.with_untracked(|f| match f.step() {
+            Step::Done { result } if !f.is_example() => Some(self.client().url(&result.url)),
+            _ => None,
+        })
     }
 
     /// The file name a downloaded or shared result gets: the product's name and the image type.
@@ -755,6 +804,7 @@ impl Controller {
                 self.with_session(|s| {
                     s.limits = Some(config.limits.clone());
                     s.person_check = config.checks.person;
+                    s.photo_ttl_s = config.photo_ttl_s;
                 });
                 config.limits
             }

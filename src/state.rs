@@ -66,6 +66,12 @@ impl PhotoFacts {
     }
 }
 
+/// How long the proxy keeps an uploaded photo, as the shopper reads it: whole minutes rounded
+/// up (90 s is "2 min", never less than she is told), the proxy's default of 30 if it did not say.
+pub fn kept_minutes(ttl_s: Option<u64>) -> u64 {
+    ttl_s.map_or(30, |ttl| ttl.div_ceil(60).max(1))
+}
+
 /// Why an attempt failed. Every variant has its own sentence in every locale (see `i18n`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
@@ -269,12 +275,14 @@ pub enum Step {
     /// The worker is preparing the chosen photo.
     Preparing,
     /// The prepared photo is uploaded to the proxy (`POST /v1/photos`) while the shopper reads
-    /// its facts; the check and every try-on then name it by id.
+    /// its facts; the check and every try-on then name it by id. **Try it on** is enabled
+    /// already: pressed now, the try-on waits for the photo (see [`Flow::can_submit`]).
     Sending {
         sent: u64,
         total: u64,
     },
-    /// The proxy's person check is judging the prepared photo; nothing can be sent yet.
+    /// The proxy's person check is judging the uploaded photo; a try-on pressed for meanwhile
+    /// starts only after a clean verdict.
     Checking,
     /// The prepared photo is shown with its facts; **Try it on** is enabled.
     Ready,
@@ -373,6 +381,9 @@ pub struct Flow {
     progress: Progress,
     /// The prepared photo's id at the proxy, once uploaded; kept for every try-on of it.
     photo_id: Option<String>,
+    /// **Try it on** was pressed while the photo was still being uploaded or checked: the
+    /// try-on starts the moment the photo is settled, with no second upload.
+    waiting: bool,
 }
 
 impl Default for Flow {
@@ -380,6 +391,7 @@ impl Default for Flow {
         Self {
             step: Step::Choosing,
             photo_id: None,
+            waiting: false,
             photo: None,
             warning: None,
             example: false,
@@ -436,6 +448,22 @@ impl Flow {
     /// The bar is shown from the moment a photo is being prepared until the result is shown.
     pub fn shows_progress(&self) -> bool {
         self.status_line().is_some()
+    }
+
+    /// Whether **Try it on** is enabled: from the moment the photo is prepared, while its upload
+    /// and check still run (the shopper reads its facts meanwhile), until it is pressed.
+    pub fn can_submit(&self) -> bool {
+        self.photo.is_some()
+            && match self.step {
+                Step::Ready => true,
+                Step::Sending { .. } | Step::Checking => !self.waiting,
+                _ => false,
+            }
+    }
+
+    /// Whether the shopper pressed **Try it on** and waits for her photo's upload or check.
+    pub fn is_waiting(&self) -> bool {
+        self.waiting
     }
 
     /// The picker, tips and preview are shown until the try-on is sent.
@@ -519,9 +547,22 @@ impl Flow {
         ))?;
         self.photo_id = Some(id);
         if matches!(self.step, Step::Sending { .. }) {
-            self.step = if check { Step::Checking } else { Step::Ready };
+            if check {
+                self.step = Step::Checking;
+            } else {
+                self.settle();
+            }
         }
         Ok(())
+    }
+
+    /// The photo is uploaded and judged: **Try it on** is enabled, or, when the shopper pressed
+    /// it meanwhile, the try-on goes ahead at once ([`Step::Uploading`]; the controller creates it).
+    fn settle(&mut self) {
+        self.step = Step::Ready;
+        if std::mem::take(&mut self.waiting) {
+            self.start_try_on();
+        }
     }
 
     /// The prepared photo goes to the person check before it may be sent.
@@ -548,7 +589,7 @@ impl Flow {
             Some(issue) => self.step = Step::Failed(Failure::PhotoRejected(issue)),
             None => {
                 self.warning = first(Severity::Warning);
-                self.step = Step::Ready;
+                self.settle();
             }
         }
         Ok(())
@@ -560,11 +601,11 @@ impl Flow {
     /// on without a check (and **Try it on** sends the photo when it has no id yet).
     pub fn check_failed(&mut self, failure: Failure) -> Result<(), Stale> {
         self.expect(matches!(self.step, Step::Sending { .. } | Step::Checking))?;
-        self.step = match failure.retry_from() {
-            _ if failure.unavailable().is_some() => failure.step(),
-            RetryFrom::ChoosePhoto => Step::Failed(failure),
-            RetryFrom::SamePhoto => Step::Ready,
-        };
+        match failure.retry_from() {
+            _ if failure.unavailable().is_some() => self.step = failure.step(),
+            RetryFrom::ChoosePhoto => self.step = Step::Failed(failure),
+            RetryFrom::SamePhoto => self.settle(),
+        }
         Ok(())
     }
 
@@ -580,15 +621,25 @@ impl Flow {
         Ok(())
     }
 
-    /// **Try it on** was pressed.
+    /// **Try it on** was pressed. With the photo settled the try-on is sent at once
+    /// ([`Step::Uploading`]); while it is still being uploaded or checked the press is kept
+    /// (the step stays, the bar shows the upload) and [`Self::settle`] acts on it.
     pub fn submit(&mut self) -> Result<(), Stale> {
-        self.expect(matches!(self.step, Step::Ready) && self.photo.is_some())?;
+        self.expect(self.can_submit())?;
+        if matches!(self.step, Step::Ready) {
+            self.start_try_on();
+        } else {
+            self.waiting = true;
+        }
+        Ok(())
+    }
+
+    fn start_try_on(&mut self) {
         self.step = Step::Uploading {
             sent: 0,
             total: self.photo.map_or(0, |p| p.bytes),
         };
         self.progress.raise(scale::PREPARED);
-        Ok(())
     }
 
     /// `XMLHttpRequest.upload.onprogress`: bytes sent over the request's total, of the photo
@@ -755,10 +806,13 @@ pub fn milestones(before: &Flow, after: &Flow) -> Vec<Milestone> {
         return out;
     }
     let task_id = || after.task_id.clone().unwrap_or_default();
+    // Announced when **Try it on** becomes usable for a newly prepared photo: while it is
+    // still being uploaded and checked, not again once that is done.
     if matches!(
         before.step,
         Step::Preparing | Step::Sending { .. } | Step::Checking
-    ) && after.step == Step::Ready
+    ) && !before.can_submit()
+        && after.can_submit()
     {
         out.push(Milestone::PhotoReady);
     }
@@ -1229,6 +1283,15 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_photos_time_at_the_proxy_reads_in_minutes_rounded_up() {
+        assert_eq!(kept_minutes(Some(1800)), 30);
+        assert_eq!(kept_minutes(Some(90)), 2, "never less than the truth");
+        assert_eq!(kept_minutes(Some(1)), 1);
+        assert_eq!(kept_minutes(Some(0)), 1);
+        assert_eq!(kept_minutes(None), 30, "the proxy's default");
+    }
+
+    #[test]
     fn kilobytes_round_and_never_show_zero() {
         assert_eq!(
             PhotoFacts {
@@ -1299,17 +1362,45 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_checked_photo_cannot_be_sent_until_the_verdict_is_in() {
+    fn a_press_while_the_photo_is_judged_waits_for_the_verdict() {
         let mut flow = checking();
         assert_eq!(flow.step(), &Step::Checking);
-        assert!(flow.is_busy() && flow.shows_picker());
+        assert!(flow.is_busy() && flow.shows_picker() && flow.can_submit());
         assert_eq!(flow.status_line(), Some(StatusLine::Checking));
+        flow.submit().unwrap();
         assert_eq!(
-            flow.submit(),
-            Err(Stale),
-            "no try-on while the photo is judged"
+            (flow.step(), flow.is_waiting(), flow.can_submit()),
+            (&Step::Checking, true, false),
+            "no try-on is sent while the photo is judged, and a second press is nothing"
         );
+        assert_eq!(flow.submit(), Err(Stale));
         assert_eq!(flow.progress().value(), scale::PREPARED);
+        flow.person_checked(&check(true, &[("landscape_photo", Severity::Warning)]))
+            .unwrap();
+        assert!(
+            matches!(flow.step(), Step::Uploading { .. }) && !flow.is_waiting(),
+            "a clean verdict sends the try-on at once: {:?}",
+            flow.step()
+        );
+        assert_eq!(flow.warning(), Some(PhotoIssue::LandscapePhoto));
+    }
+
+    #[test]
+    fn a_press_while_the_photo_is_judged_is_dropped_when_the_check_refuses_it() {
+        let mut flow = checking();
+        flow.submit().unwrap();
+        let before = flow.clone();
+        flow.person_checked(&check(false, &[("no_person", Severity::Error)]))
+            .unwrap();
+        let refused = Failure::PhotoRejected(PhotoIssue::NoPerson);
+        assert_eq!(flow.step(), &Step::Failed(refused));
+        assert_eq!(
+            milestones(&before, &flow),
+            vec![Milestone::Failed { failure: refused }]
+        );
+        assert_eq!(flow.task_id(), None, "no credit is spent on this photo");
+        flow.retry().unwrap();
+        assert_eq!((flow.step(), flow.is_waiting()), (&Step::Choosing, false));
     }
 
     #[test]
@@ -1355,7 +1446,10 @@ pub(crate) mod tests {
             .unwrap();
         assert_eq!(flow.step(), &Step::Ready);
         assert_eq!(flow.warning(), Some(PhotoIssue::SoftPhoto));
-        assert_eq!(milestones(&before, &flow), vec![Milestone::PhotoReady]);
+        assert!(
+            milestones(&before, &flow).is_empty(),
+            "announced when Try it on was enabled, not again"
+        );
         flow.submit().unwrap();
         flow.created("t".into()).unwrap();
         flow.fail(Failure::Network).unwrap();
@@ -1377,13 +1471,13 @@ pub(crate) mod tests {
         flow.photo_prepared(PHOTO).unwrap();
         flow.check_photo().unwrap();
         assert!(
-            !milestones(&preparing, &flow).contains(&Milestone::PhotoReady),
-            "not ready while it is judged"
+            milestones(&preparing, &flow).contains(&Milestone::PhotoReady),
+            "Try it on is usable while the photo is judged"
         );
         let judging = flow.clone();
         flow.person_checked(&check(true, &[])).unwrap();
-        assert_eq!(flow.warning(), None);
-        assert_eq!(milestones(&judging, &flow), vec![Milestone::PhotoReady]);
+        assert_eq!((flow.step(), flow.warning()), (&Step::Ready, None));
+        assert!(milestones(&judging, &flow).is_empty(), "announced once");
     }
 
     #[test]
@@ -1600,13 +1694,27 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_photo_is_sent_once_with_progress_before_try_it_on_is_enabled() {
-        let mut flow = sending();
-        assert!(
-            flow.is_busy() && flow.shows_picker(),
-            "the facts stay readable, nothing can be sent"
+    fn try_it_on_is_enabled_while_the_photo_is_sent_once_with_progress() {
+        let mut preparing = Flow::default();
+        preparing.choose_photo().unwrap();
+        let mut flow = preparing.clone();
+        flow.photo_prepared(PHOTO).unwrap();
+        flow.send_photo().unwrap();
+        assert_eq!(flow, sending());
+        assert_eq!(
+            milestones(&preparing, &flow),
+            vec![
+                Milestone::PhotoReady,
+                Milestone::Progress {
+                    value: scale::PREPARED
+                }
+            ],
+            "ready to press as soon as it is prepared, while it uploads"
         );
-        assert_eq!(flow.submit(), Err(Stale));
+        assert!(
+            flow.is_busy() && flow.shows_picker() && flow.can_submit(),
+            "the facts stay readable and Try it on is enabled"
+        );
         flow.upload_progress(100_000, 400_000).unwrap();
         assert_eq!(
             flow.status_line(),
@@ -1620,13 +1728,76 @@ pub(crate) mod tests {
         let before = flow.clone();
         flow.photo_stored("p1".into(), false).unwrap();
         assert_eq!((flow.step(), flow.photo_id()), (&Step::Ready, Some("p1")));
-        assert_eq!(milestones(&before, &flow), vec![Milestone::PhotoReady]);
+        assert!(milestones(&before, &flow).is_empty(), "announced once");
         flow.submit().unwrap();
         flow.created("t1".into()).unwrap();
         assert_eq!(
             flow.photo_id(),
             Some("p1"),
             "the try-on names the uploaded photo"
+        );
+    }
+
+    #[test]
+    fn a_press_during_the_upload_sends_the_try_on_when_the_photo_is_stored() {
+        let mut flow = sending();
+        flow.upload_progress(100_000, 400_000).unwrap();
+        let bar = flow.progress().value();
+        flow.submit().unwrap();
+        assert_eq!(
+            (flow.is_waiting(), flow.can_submit(), flow.shows_picker()),
+            (true, false, true),
+            "the press is kept, the button disabled, the photo's upload goes on"
+        );
+        assert_eq!(flow.submit(), Err(Stale), "a double press is nothing");
+        flow.upload_progress(300_000, 400_000).unwrap();
+        assert_eq!(
+            flow.status_line(),
+            Some(StatusLine::Uploading { percent: 75 }),
+            "the shopper sees the upload she waits for"
+        );
+        assert!(flow.progress().value() > bar);
+        let bar = flow.progress().value();
+        let before = flow.clone();
+        flow.photo_stored("p1".into(), false).unwrap();
+        assert!(matches!(flow.step(), Step::Uploading { .. }));
+        assert_eq!(
+            flow.photo_id(),
+            Some("p1"),
+            "the create names the stored photo"
+        );
+        assert!(!flow.is_waiting());
+        assert!(
+            !milestones(&before, &flow).contains(&Milestone::PhotoReady),
+            "no second announcement on the way to the try-on"
+        );
+        assert!(flow.progress().value() >= bar, "the bar never goes back");
+        flow.created("t1".into()).unwrap();
+        flow.status(&succeeded("t1")).unwrap();
+        assert!(matches!(flow.step(), Step::Done { .. }));
+    }
+
+    #[test]
+    fn a_press_during_an_upload_that_fails_goes_on_unless_the_photo_was_refused() {
+        let mut flow = sending();
+        flow.submit().unwrap();
+        flow.check_failed(Failure::Network).unwrap();
+        assert!(
+            matches!(flow.step(), Step::Uploading { .. }) && flow.photo_id().is_none(),
+            "the try-on goes ahead and sends the photo itself"
+        );
+        let mut flow = sending();
+        flow.submit().unwrap();
+        let refused = Failure::Code(ErrorCode::ImageTooLarge);
+        flow.check_failed(refused).unwrap();
+        assert_eq!(flow.step(), &Step::Failed(refused));
+        let mut flow = sending();
+        flow.submit().unwrap();
+        flow.choose_photo().unwrap();
+        assert_eq!(
+            (flow.step(), flow.is_waiting()),
+            (&Step::Preparing, false),
+            "another photo drops the press"
         );
     }
 

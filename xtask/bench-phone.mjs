@@ -2,8 +2,13 @@
 // Chromium with Lighthouse's mobile profile (DevTools network emulation at 150 ms round trip,
 // 1.6 Mbit/s down, 750 kbit/s up; a 4× CPU slowdown; a 390×844 touch viewport), on the demo
 // storefront with the local provider taking a known time. It times tap → dialog usable,
-// photo chosen → "Try it on" enabled, "Try it on" → result, and counts every request body the
-// page sends, whatever flow the widget uses (one upload or several, XHR or fetch).
+// photo chosen → "Try it on" enabled, photo chosen → settled (uploaded and checked: no progress
+// line left), "Try it on" → result, and counts every request body the page sends, whatever flow
+// the widget uses (one upload or several, XHR or fetch). Each photo is run twice per round: a
+// shopper who reads the photo's facts and presses once it is settled ("reads"), and one who
+// presses the moment the button is enabled ("at once", so the rest of the upload lands in her
+// wait for the result). After the press it lists every request the page made, from the
+// browser's resource timing, relative to the press: where the wait for the result goes.
 // Figures, not a test; bounded; loopback only.
 //
 // Usage: node xtask/bench-phone.mjs OUT.json PROVIDER_MS RUNS NAME=PHOTO... — writes OUT.json.
@@ -88,11 +93,14 @@ async function when(page, condition, what) {
 
 const DIALOG_USABLE = "root.querySelector('dialog[part=dialog][open]') && shown(root.querySelector('label.pick'))";
 const SUBMIT_ENABLED = "shown(root.querySelector('[data-action=submit]:not([disabled])'))";
+// Enabled and nothing in progress any more: the photo is uploaded and checked.
+const SETTLED = `${SUBMIT_ENABLED} && !shown(root.querySelector('[data-role=progress-text]'))`;
 const RESULT_SHOWN =
   "(() => { const img = root.querySelector('img[part=result]'); return img && img.complete && img.naturalWidth > 0; })()";
 
-/** One shopper, cold cache: open the product page, tap, pick `photo`, try it on. */
-async function run(photo, providerMs) {
+/** One shopper, cold cache: open the product page, tap, pick `photo`, try it on (`atOnce`: the
+ * moment Try it on is enabled; otherwise once the photo is settled). */
+async function run(photo, providerMs, atOnce) {
   const proxy = await startProxy({ localDurationMs: providerMs });
   const browser = await launchBrowser({
     viewport: PROFILE.viewport,
@@ -150,10 +158,35 @@ async function run(photo, providerMs) {
     const enabled = await when(page, SUBMIT_ENABLED, "the prepared photo never became ready to send");
     const chosen = await page.evaluate(() => window.__bench.chosen);
     const facts = await widget(page, "[data-role=photo-facts]").textContent();
+    const settled = atOnce ? null : await when(page, SETTLED, "the photo was never uploaded and checked");
 
     await widget(page, "[data-action=submit]").tap();
     const result = await when(page, RESULT_SHOWN, "no result");
     const submitted = (await page.evaluate(() => window.__bench.taps)).at(-1);
+    // Every request since the press, as the browser's resource timing has it (an event stream
+    // appears once it ended), relative to the press.
+    const timeline = await page.evaluate(
+      (from) =>
+        performance
+          .getEntriesByType("resource")
+          .filter((entry) => entry.responseEnd >= from)
+          .map((entry) => ({
+            task: /\/v1\/tryons\/([0-9a-f]{32})\//.exec(entry.name)?.[1],
+            path: new URL(entry.name).pathname.replace(/[0-9a-f]{8,}/g, "…"),
+            type: entry.initiatorType,
+            start_ms: Math.round(entry.startTime - from),
+            first_byte_ms: Math.round(entry.responseStart - from),
+            end_ms: Math.round(entry.responseEnd - from),
+            bytes: entry.encodedBodySize,
+          })),
+      submitted,
+    );
+    // The task's own time at the proxy, from its creation to its success (the provider's work
+    // and the proxy's around it), read unthrottled from its status: the part of the wait the
+    // phone's network and CPU have no share in.
+    const task = timeline.find((entry) => entry.task)?.task;
+    const view = task ? await (await fetch(new URL(`/v1/tryons/${task}`, proxy.url))).json() : {};
+    const taskMs = Date.parse(view.updated_at) - Date.parse(view.created_at);
     // A request body still being measured when the result shows is waited for, briefly.
     await page.waitForTimeout(200);
     const bodies = await page.evaluate(() => window.__bench.bodies);
@@ -165,7 +198,11 @@ async function run(photo, providerMs) {
       tap_to_dialog_received_bytes: receivedBetween(tapped, dialogUsable),
       photo_to_enabled_ms: enabled - chosen,
       photo_to_enabled_sent_bytes: sum(during(chosen, enabled)),
+      photo_to_settled_ms: settled === null ? null : settled - chosen,
+      photo_to_result_ms: result - chosen,
       submit_to_result_ms: result - submitted,
+      task_ms: Number.isFinite(taskMs) ? taskMs : null,
+      timeline: timeline.map(({ task, ...entry }) => entry),
       submit_to_result_sent_bytes: sum(during(submitted, result)),
       requests_with_bodies: bodies.map(({ method, url, bytes, parts }) => ({
         method,
@@ -193,11 +230,13 @@ if (!out || !providerMs || !runs || photos.length === 0) {
 const results = { profile: PROFILE, provider_ms: Number(providerMs), photos: {} };
 for (const spec of photos) {
   const [name, file] = spec.split("=");
-  const list = [];
-  for (let i = 0; i < Number(runs); i += 1) {
-    list.push(await run(file, Number(providerMs)));
-    console.error(`bench-phone: ${name} run ${i + 1} done`);
+  for (const atOnce of [false, true]) {
+    const list = [];
+    for (let i = 0; i < Number(runs); i += 1) {
+      list.push(await run(file, Number(providerMs), atOnce));
+      console.error(`bench-phone: ${name}${atOnce ? " at once" : ""} run ${i + 1} done`);
+    }
+    results.photos[atOnce ? `${name}, pressed at once` : name] = list;
   }
-  results.photos[name] = list;
 }
 await writeFile(out, JSON.stringify(results, null, 2) + "\n");

@@ -80,17 +80,47 @@ impl std::fmt::Debug for PreparedPhoto {
 /// Resizing happens before the orientation is applied: the long-edge bound is the same either
 /// way, and rotating the small image instead of the original saves a full-size copy.
 pub fn prepare(bytes: &[u8], opts: &PrepareOptions) -> Result<PreparedPhoto, PhotoError> {
+    prepare_at(bytes, opts, false)
+}
+
+/// [`prepare`] for a picture that is only looked at, such as a try-on result fitted to a
+/// phone's screen: its quality is chosen per picture as the browser worker's is (the lowest
+/// from 60 up to `opts.jpeg_quality` that keeps a luma SSIM of 0.97, see `quality.rs`), so it
+/// costs the fewest bytes that still look the same.
+pub fn prepare_for_display(
+    bytes: &[u8],
+    opts: &PrepareOptions,
+) -> Result<PreparedPhoto, PhotoError> {
+    prepare_at(bytes, opts, true)
+}
+
+fn prepare_at(
+    bytes: &[u8],
+    opts: &PrepareOptions,
+    choose_quality: bool,
+) -> Result<PreparedPhoto, PhotoError> {
     let decoded = decode::decode(bytes, &opts.limits)?;
     let source = decoded.source;
     let rgb = pixels::flatten_onto_white(decoded.image);
     let mut image = image::DynamicImage::ImageRgb8(pixels::fit_long_edge(rgb, opts.max_edge));
     image.apply_orientation(decoded.orientation);
     let (width, height) = (image.width(), image.height());
+    let pixels = image.into_rgb8();
+    let quality = if choose_quality {
+        quality::choose(
+            pixels.as_raw(),
+            (width, height),
+            encode::Layout::Rgb,
+            opts.jpeg_quality,
+        )
+    } else {
+        opts.jpeg_quality
+    };
     let jpeg = encode::jpeg(
-        image.into_rgb8().as_raw(),
+        pixels.as_raw(),
         (width, height),
         encode::Layout::Rgb,
-        opts.jpeg_quality,
+        quality,
     )?;
     Ok(PreparedPhoto {
         jpeg,
@@ -121,6 +151,24 @@ mod tests {
             "reported size is the JPEG's"
         );
         image
+    }
+
+    #[test]
+    fn a_picture_for_display_costs_no_more_than_a_fixed_quality_and_keeps_its_shape() {
+        let photo = jpeg(&quadrants(640, 960));
+        let opts = PrepareOptions::person(480);
+        let fixed = prepare(&photo, &opts).unwrap();
+        let shown = prepare_for_display(&photo, &opts).unwrap();
+        assert_eq!((shown.width, shown.height), (fixed.width, fixed.height));
+        assert_eq!((shown.width, shown.height), (320, 480));
+        assert!(
+            shown.jpeg.len() <= fixed.jpeg.len(),
+            "{} > {}",
+            shown.jpeg.len(),
+            fixed.jpeg.len()
+        );
+        let difference = mean_abs_difference(&decode_output(&shown), &decode_output(&fixed));
+        assert!(difference < 6.0, "looks the same: {difference}");
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! Each handler only translates between HTTP and the registry; the `#[utoipa::path]` on each
 //! is what `GET /v1/openapi.json` publishes, so the document follows the code.
 
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -118,18 +120,34 @@ pub async fn get_tryon(
 
 /// The finished image, once the task has succeeded.
 #[utoipa::path(get, path = "/v1/tryons/{id}/result", tag = "tryon",
-    params(("id" = String, Path, description = "Task id")),
+    params(
+        ("id" = String, Path, description = "Task id"),
+        ("width" = Option<u32>, Query, description = "Fit the result to this many pixels wide \
+            (a JPEG, aspect kept) for a client showing it at that size; without it, or at least \
+            the result's width, the full result"),
+    ),
     responses(
         (status = 200, description = "The result image; private, not for shared caches",
             content((Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "image/webp"))),
+        (status = 400, description = "`invalid_field`: a `width` that is not a whole number above 0",
+            body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`, or `not_ready` before success", body = Problem,
             content_type = "application/problem+json"),
     ))]
 pub async fn get_result(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     well_formed(&id)?;
+    let width = query
+        .get(crate::wire::query::RESULT_WIDTH)
+        .map(|width| {
+            width.parse::<u32>().ok().filter(|&w| w > 0).ok_or_else(|| {
+                ApiError::InvalidField("`width` must be a whole number of pixels above 0".into())
+            })
+        })
+        .transpose()?;
     // The image is read from the store (SQLite or Redis), synchronously: off the runtime's
     // threads, which serve every other request meanwhile.
     let registry = state.registry.clone();
@@ -140,6 +158,10 @@ pub async fn get_result(
         ResultLookup::Unknown => return Err(ApiError::NotFound),
         ResultLookup::NotReady => return Err(ApiError::NotReady),
         ResultLookup::Ready(output) => output,
+    };
+    let output = match width {
+        Some(width) => state.images.fit_result(output, width).await?,
+        None => output,
     };
     let content_type = HeaderValue::from_str(&output.content_type)
         .map_err(|_| ApiError::Internal("result content type is not a header value".into()))?;

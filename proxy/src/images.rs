@@ -14,7 +14,7 @@ use tryon_photo::{Limits, PhotoError, PrepareOptions, SourceFormat};
 use crate::decode_gate::DecodeGate;
 
 use crate::error::ApiError;
-use crate::job::PreparedImage;
+use crate::job::{PreparedImage, TryOnOutput};
 
 /// Which limit an image is prepared for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +104,54 @@ impl ImagePreparer {
         })
     }
 }
+
+impl ImagePreparer {
+    /// The finished result no wider than `width`, as a JPEG: a phone on a slow downlink gets
+    /// the pixels it shows (its display width × `devicePixelRatio`), not the provider's full size,
+    /// which stays at the plain result link for downloads. A result already that narrow, or one
+    /// met while every decoder is busy, is served as it is: a result is never refused for load.
+    pub async fn fit_result(
+        &self,
+        output: TryOnOutput,
+        width: u32,
+    ) -> Result<TryOnOutput, ApiError> {
+        if width >= output.width || output.width == 0 {
+            return Ok(output);
+        }
+        // The long edge that makes the short or long side `width`, rounded up so the fitted
+        // width is never below what was asked for.
+        let scale = |edge: u32| {
+            u32::try_from((u64::from(edge) * u64::from(width)).div_ceil(u64::from(output.width)))
+                .unwrap_or(edge)
+        };
+        let options = PrepareOptions {
+            max_edge: scale(output.width.max(output.height)),
+            jpeg_quality: SHOWN_RESULT_QUALITY,
+            limits: self.limits,
+        };
+        let bytes = output.bytes.clone();
+        let fitted = match self
+            .decodes
+            .run(move || tryon_photo::prepare_for_display(&bytes, &options))
+            .await
+        {
+            Err(_busy) => return Ok(output),
+            Ok(joined) => joined
+                .map_err(|join| ApiError::Internal(format!("fitting a result panicked: {join}")))?
+                .map_err(|error| ApiError::Internal(format!("fitting a result failed: {error}")))?,
+        };
+        Ok(TryOnOutput {
+            bytes: Bytes::from(fitted.jpeg),
+            width: fitted.width,
+            height: fitted.height,
+            content_type: crate::wire::media::JPEG.to_owned(),
+        })
+    }
+}
+
+/// The highest JPEG quality of a result fitted to a screen (the full result's, 90); the one
+/// used is the lowest that keeps it looking the same (`tryon_photo::prepare_for_display`).
+const SHOWN_RESULT_QUALITY: u8 = 90;
 
 fn format_name(format: SourceFormat) -> &'static str {
     match format {

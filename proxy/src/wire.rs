@@ -57,6 +57,14 @@ pub mod fields {
     pub const QUALITY: &str = "quality";
 }
 
+/// Query parameters of the contract.
+pub mod query {
+    /// On the result link (`?width=N`): the result no wider than `N` pixels, as a JPEG, for a
+    /// client that shows it at that size (its display width × `devicePixelRatio`); without it,
+    /// or with `N` at least the result's width, the full result.
+    pub const RESULT_WIDTH: &str = "width";
+}
+
 /// Header names the contract relies on.
 pub mod headers {
     pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";

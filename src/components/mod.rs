@@ -12,7 +12,8 @@
 //! - `input[type=file]` — the photo picker (`accept="image/*"`);
 //! - `[data-role=photo-facts]` — "391 KB · 1536 × 2048 px" of the prepared photo;
 //! - `img[data-role=preview]` — the prepared photo;
-//! - `[data-action=submit]` — **Try it on** inside the dialog (enabled once the photo is ready);
+//! - `[data-action=submit]` — **Try it on** inside the dialog (enabled once the photo is prepared,
+//!   while it is still being uploaded and checked; a press then waits for both);
 //! - `[part=progress]` — the `<progress>` bar (`value` 0–100, never decreasing within a try-on);
 //! - `[data-role=progress-text]` — the line under it ("Uploading 42%"), an `aria-live` region;
 //! - `img[part=result]` — the result image; `img[data-role=before]` — the shopper's photo over

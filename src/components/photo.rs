@@ -8,7 +8,7 @@ use web_sys::HtmlInputElement;
 use super::{on_click, on_event, reactive};
 use crate::controller::Controller;
 use crate::i18n::{Key, fill};
-use crate::state::{Flow, Step};
+use crate::state::Flow;
 
 #[component]
 pub fn PhotoStep(ctl: Controller) -> impl IntoView {
@@ -25,6 +25,13 @@ pub fn PhotoStep(ctl: Controller) -> impl IntoView {
                 ],
             )
         })
+    };
+    // Known once the config is (before any photo is prepared); follows the photo so it is read
+    // then, not when the dialog is drawn.
+    let kept = move || {
+        ctl.flow
+            .with(Flow::photo)
+            .map(|_| fill(t(Key::PhotoKept), &[("min", ctl.photo_kept_minutes())]))
     };
     // The preview exists only with a photo to show (tests and the page count it).
     let preview = move || {
@@ -47,6 +54,7 @@ pub fn PhotoStep(ctl: Controller) -> impl IntoView {
                 <figcaption>
                     <span data-role="photo-facts">{reactive(facts)}</span>
                     <span class="privacy">{t(Key::MetadataRemoved)}</span>
+                    <span class="privacy" data-role="photo-kept">{reactive(kept)}</span>
                 </figcaption>
             </figure>
             <label class="remember" hidden=reactive(move || !has_photo())>
@@ -78,7 +86,7 @@ pub fn PhotoStep(ctl: Controller) -> impl IntoView {
                     class="primary"
                     data-action="submit"
                     hidden=reactive(move || !has_photo())
-                    disabled=reactive(move || !ctl.flow.with(|f| matches!(f.step(), Step::Ready)))
+                    disabled=reactive(move || !ctl.flow.with(Flow::can_submit))
                     on:click=on_click(ctl, Controller::submit)
                 >
                     {t(Key::Submit)}

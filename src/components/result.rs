@@ -63,10 +63,19 @@ pub fn ResultPanel(ctl: Controller) -> impl IntoView {
             {before}
         })
     };
+    // The full result, fetched only if she asks for it; the theme editor's example has none
+    // at the proxy, so its own picture is downloaded. A new tab if the proxy is on another
+    // origin (where `download` is ignored), so the product page stays.
     let download = move || {
         ctl.result.get().map(|src| {
             view! {
-                <a class="secondary" data-action="download" href=src download=ctl.download_name()>
+                <a
+                    class="secondary"
+                    data-action="download"
+                    href=ctl.download_url().unwrap_or(src)
+                    download=ctl.download_name()
+                    target="_blank"
+                >
                     {t(Key::Download)}
                 </a>
             }

@@ -16,6 +16,7 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::PreviewAlt => "Dein vorbereitetes Foto",
         Key::PhotoFacts => "{kb} KB · {width} × {height} px",
         Key::MetadataRemoved => "Standort- und Kameradaten entfernt",
+        Key::PhotoKept => "Auf unserem Server {min} Min. gespeichert, dann gelöscht",
         Key::Submit => "Anprobieren",
         Key::ProgressLabel => "Fortschritt der Anprobe",
         Key::Preparing => "Foto wird vorbereitet",

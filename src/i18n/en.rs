@@ -16,6 +16,7 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::PreviewAlt => "Your prepared photo",
         Key::PhotoFacts => "{kb} KB · {width} × {height} px",
         Key::MetadataRemoved => "Location and camera data removed",
+        Key::PhotoKept => "Kept on our server for {min} min, then deleted",
         Key::Submit => "Try it on",
         Key::ProgressLabel => "Try-on progress",
         Key::Preparing => "Preparing photo",

@@ -16,6 +16,7 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::PreviewAlt => "Tu foto preparada",
         Key::PhotoFacts => "{kb} KB · {width} × {height} px",
         Key::MetadataRemoved => "Datos de ubicación y de la cámara eliminados",
+        Key::PhotoKept => "Se guarda {min} min en nuestro servidor y luego se elimina",
         Key::Submit => "Pruébatelo",
         Key::ProgressLabel => "Progreso de la prueba",
         Key::Preparing => "Preparando la foto",

@@ -16,6 +16,7 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::PreviewAlt => "Votre photo préparée",
         Key::PhotoFacts => "{kb} Ko · {width} × {height} px",
         Key::MetadataRemoved => "Données de localisation et d'appareil supprimées",
+        Key::PhotoKept => "Conservée {min} min sur notre serveur, puis supprimée",
         Key::Submit => "Essayer",
         Key::ProgressLabel => "Progression de l'essayage",
         Key::Preparing => "Préparation de la photo",

@@ -16,6 +16,7 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::PreviewAlt => "準備した写真",
         Key::PhotoFacts => "{kb} KB · {width} × {height} px",
         Key::MetadataRemoved => "位置情報とカメラ情報を削除しました",
+        Key::PhotoKept => "サーバーに{min}分間保存した後、削除します",
         Key::Submit => "試着する",
         Key::ProgressLabel => "試着の進み具合",
         Key::Preparing => "写真を準備しています",

@@ -162,6 +162,8 @@ pub enum Key {
     /// `{kb}`, `{width}`, `{height}`.
     PhotoFacts,
     MetadataRemoved,
+    /// How long the proxy keeps the uploaded photo (`photo_ttl_s`), `{min}` minutes.
+    PhotoKept,
     Submit,
     ProgressLabel,
     Preparing,
@@ -246,7 +248,7 @@ pub enum Key {
 impl Key {
     /// Every key in declaration order, so a key's position here is `key as usize` (a test keeps
     /// it so): the shipped tables are lists in this order.
-    pub const ALL: [Key; 81] = [
+    pub const ALL: [Key; 82] = [
         Self::ButtonLabel,
         Self::DialogTitle,
         Self::Close,
@@ -259,6 +261,7 @@ impl Key {
         Self::PreviewAlt,
         Self::PhotoFacts,
         Self::MetadataRemoved,
+        Self::PhotoKept,
         Self::Submit,
         Self::ProgressLabel,
         Self::Preparing,

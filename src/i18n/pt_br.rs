@@ -16,6 +16,7 @@ pub(super) fn text(key: Key) -> &'static str {
         Key::PreviewAlt => "Sua foto preparada",
         Key::PhotoFacts => "{kb} KB · {width} × {height} px",
         Key::MetadataRemoved => "Dados de localização e da câmera removidos",
+        Key::PhotoKept => "Fica {min} min em nosso servidor e depois é excluída",
         Key::Submit => "Experimentar",
         Key::ProgressLabel => "Progresso da prova",
         Key::Preparing => "Preparando a foto",

@@ -4,7 +4,8 @@
 //   name it by id, so the create carries no photo bytes; a second product with the same photo
 //   uploads no photo at all;
 // - a photo id the proxy no longer knows is uploaded again without a word to the shopper;
-// - Delete my photo now removes the uploaded photo from the proxy too.
+// - Delete my photo now removes the uploaded photo from the proxy too;
+// - the shopper is told how long the proxy keeps her photo (its `photo_ttl_s`), beside it.
 // Requests are counted from the proxy's own access log; bytes are each request's Content-Length.
 
 import assert from "node:assert/strict";
@@ -148,4 +149,14 @@ test("Delete my photo now removes the uploaded photo from the proxy", { timeout:
     assert.equal(response.status, 404, `${method} after Delete my photo now`);
     assert.equal((await response.json()).code, "photo_not_found");
   }
+});
+
+test("the shopper is told how long the proxy keeps her photo", { timeout: 120_000 }, async (t) => {
+  // 90 s: the line says 2 minutes, rounded up, never less than the truth.
+  const { page, describe } = await openDemo(t, { args: ["--photo-ttl", "90"] });
+  await openDialog(page);
+  await choosePhoto(page);
+  const kept = widget(page, "[data-role=photo-kept]");
+  assert.equal((await kept.textContent()).trim(), "Kept on our server for 2 min, then deleted", describe());
+  assert.ok(await kept.isVisible(), "shown beside the photo");
 });

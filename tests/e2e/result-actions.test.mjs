@@ -44,6 +44,14 @@ async function comparison(page) {
   });
 }
 
+/** The width in a JPEG's frame header (SOF0–SOF2). */
+function jpegWidth(bytes) {
+  for (let at = 2; at + 9 < bytes.length; at += 2 + bytes.readUInt16BE(at + 2)) {
+    if (bytes[at + 1] >= 0xc0 && bytes[at + 1] <= 0xc2) return bytes.readUInt16BE(at + 7);
+  }
+  return null;
+}
+
 test("on the demo product page: compare, download, add to cart, reopen", { timeout: 240_000 }, async (t) => {
   const proxy = await startProxy({ localDurationMs: 800 });
   t.after(() => proxy.stop());
@@ -73,6 +81,14 @@ test("on the demo product page: compare, download, add to cart, reopen", { timeo
   const isJpeg = bytes[0] === 0xff && bytes[1] === 0xd8;
   const isPng = bytes.subarray(1, 4).toString("latin1") === "PNG";
   assert.ok(name.endsWith(".jpg") ? isJpeg : isPng, `the downloaded bytes do not match the extension of ${name}`);
+  // Issue 14: the dialog shows the result fitted to its width (fewer bytes down a phone's
+  // link); Download is the full result (the local provider's is the 1200 px wide demo photo).
+  const shown = await widget(page, "img[part=result]").evaluate((img) => ({
+    width: img.naturalWidth,
+    dialog: Math.ceil(img.closest("dialog").clientWidth * devicePixelRatio),
+  }));
+  assert.equal(jpegWidth(bytes), 1200, "Download is the full result");
+  assert.ok(shown.width <= shown.dialog && shown.width < 1200, `the shown result is fitted: ${JSON.stringify(shown)}`);
 
   // Share: shown exactly when this browser can share an image file.
   const canShareFiles = await page.evaluate(

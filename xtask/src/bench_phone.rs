@@ -1,7 +1,10 @@
 //! `cargo xtask bench`'s phone run: the whole try-on as a shopper on a phone lives it, with
 //! Lighthouse's mobile profile in headless Chromium (xtask/bench-phone.mjs), for the demo
 //! photo and a 12 MP camera photo stored sideways with EXIF orientation 6. Prints each step's
-//! time and the bytes the page sent next to the targets of issue 14.
+//! time and the bytes the page sent next to the targets of issue 14. Each photo runs twice: a
+//! shopper who presses **Try it on** once her photo is uploaded and checked (she read its
+//! facts meanwhile), and one who presses the moment it is enabled; for both, the requests after
+//! the press show where the wait for the result goes.
 //!
 //! The figures measure whatever the widget does (one photo upload or two, XHR or fetch), so the
 //! same command compares flows; the local provider's own time is fixed and subtracted.
@@ -94,7 +97,12 @@ fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
 
 /// The median of `field` over a photo's runs.
 fn median(runs: &[Value], field: &str) -> f64 {
-    let mut values: Vec<f64> = runs.iter().filter_map(|run| run[field].as_f64()).collect();
+    median_of(runs, |run| run[field].as_f64())
+}
+
+/// The median of a figure computed from each run (runs without it left out).
+fn median_of(runs: &[Value], figure: impl Fn(&Value) -> Option<f64>) -> f64 {
+    let mut values: Vec<f64> = runs.iter().filter_map(figure).collect();
     if values.is_empty() {
         return f64::NAN;
     }
@@ -104,6 +112,26 @@ fn median(runs: &[Value], field: &str) -> f64 {
 
 fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "MISSED" }
+}
+
+/// The first run's requests after the press, in ms from it: start, first byte, end, body size.
+fn print_timeline(run: &Value) {
+    println!("  after the press (first run; ms from it: start, first byte, end; body bytes):");
+    for entry in run["timeline"].as_array().map_or(&[][..], Vec::as_slice) {
+        println!(
+            "    {:>6} {:>6} {:>6}  {:>8}  {} ({})",
+            entry["start_ms"],
+            entry["first_byte_ms"],
+            entry["end_ms"],
+            entry["bytes"],
+            entry["path"].as_str().unwrap_or("?"),
+            entry["type"].as_str().unwrap_or("?"),
+        );
+    }
+    println!(
+        "    result shown at {:.0}",
+        run["submit_to_result_ms"].as_f64().unwrap_or(f64::NAN)
+    );
 }
 
 fn print(results: &Value) {
@@ -152,14 +180,34 @@ fn print(results: &Value) {
             TARGET_PHOTO_TO_ENABLED_MS / 1000.0,
             verdict(enabled <= TARGET_PHOTO_TO_ENABLED_MS),
         );
+        let settled = median(runs, "photo_to_settled_ms");
+        if settled.is_finite() {
+            println!(
+                "  photo → uploaded and checked   {:>7.2} s  (she reads the facts, then presses)",
+                settled / 1000.0
+            );
+        } else {
+            println!(
+                "  photo → result                 {:>7.2} s  (pressed the moment it was enabled)",
+                median(runs, "photo_to_result_ms") / 1000.0
+            );
+        }
+        // The provider's own time is the task's at the proxy (created → succeeded), measured:
+        // the local provider's nominal time plus its compositing, on this machine's load.
+        let task = median(runs, "task_ms");
+        let beyond = median_of(runs, |run| {
+            Some(run["submit_to_result_ms"].as_f64()? - run["task_ms"].as_f64()?)
+        });
         println!(
-            "  \"Try it on\" → result           {:>7.2} s  ({:.0} KB sent; {:.2} s without the provider's {:.1} s)   target ≤ {:.1} s + provider: {}",
+            "  \"Try it on\" → result           {:>7.2} s  ({:.0} KB sent; {:.2} s beyond the task's own {:.2} s at the proxy; {:.2} s beyond the nominal {:.1} s)   target ≤ {:.1} s + provider: {}",
             result / 1000.0,
             median(runs, "submit_to_result_sent_bytes") / 1000.0,
+            beyond / 1000.0,
+            task / 1000.0,
             (result - provider_ms) / 1000.0,
             provider_ms / 1000.0,
             TARGET_SUBMIT_TO_RESULT_MS / 1000.0,
-            verdict(result - provider_ms <= TARGET_SUBMIT_TO_RESULT_MS),
+            verdict(beyond <= TARGET_SUBMIT_TO_RESULT_MS),
         );
         println!(
             "  bytes sent per try-on          {:>7.0} KB = {ratio:.2} × the prepared photo, in {} photo upload(s)   target ≤ {TARGET_UPLOAD_RATIO:.1} ×: {}",
@@ -188,6 +236,7 @@ fn print(results: &Value) {
             "  as DevTools saw them: {}",
             first["devtools_requests_with_bodies"]
         );
+        print_timeline(first);
     }
 }
 

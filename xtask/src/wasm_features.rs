@@ -73,6 +73,49 @@ pub fn used_features(module: &[u8]) -> Option<Vec<String>> {
     None
 }
 
+/// The lowest address an active data segment of the module starts at (its `i32.const`
+/// offset); `None` when the bytes are not a module, or a segment is placed another way.
+pub fn lowest_data_address(module: &[u8]) -> Option<u32> {
+    let mut reader = Reader {
+        bytes: module.strip_prefix(b"\0asm\x01\0\0\0")?,
+    };
+    while !reader.bytes.is_empty() {
+        let id = reader.byte()?;
+        let size = reader.leb_u32()? as usize;
+        let mut section = Reader {
+            bytes: reader.take(size)?,
+        };
+        if id != DATA_SECTION {
+            continue;
+        }
+        let mut lowest = u32::MAX;
+        for _ in 0..section.leb_u32()? {
+            // Flag 0: active, memory 0, offset `i32.const N; end`. LLD writes only these (and
+            // passive ones, flag 1, with bulk memory: those hold no address and are skipped).
+            match section.byte()? {
+                0 => {
+                    let (I32_CONST, Some(offset), END) =
+                        (section.byte()?, section.leb_u32(), section.byte()?)
+                    else {
+                        return None;
+                    };
+                    lowest = lowest.min(offset);
+                }
+                1 => {}
+                _ => return None,
+            }
+            let len = section.leb_u32()? as usize;
+            section.take(len)?;
+        }
+        return Some(lowest);
+    }
+    Some(u32::MAX)
+}
+
+const DATA_SECTION: u8 = 11;
+const I32_CONST: u8 = 0x41;
+const END: u8 = 0x0b;
+
 /// A cursor over wasm bytes; every read returns `None` at a truncated input.
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -182,6 +225,47 @@ mod tests {
         let module = b"\0asm\x01\0\0\0\x01\x01\0".to_vec();
         assert_eq!(used_features(&module), None);
         assert_eq!(wasm_opt_flags(&module), DEFAULT_FLAGS);
+    }
+
+    /// A module with one data section holding active segments at `offsets` (2 bytes each).
+    fn module_with_data(offsets: &[u32]) -> Vec<u8> {
+        let mut section = vec![offsets.len() as u8];
+        for &offset in offsets {
+            section.push(0);
+            section.push(I32_CONST);
+            let mut value = offset;
+            loop {
+                let byte = (value & 0x7f) as u8;
+                value >>= 7;
+                // Signed LEB128: stop once the sign bit of the last byte is clear.
+                if value == 0 && byte & 0x40 == 0 {
+                    section.push(byte);
+                    break;
+                }
+                section.push(byte | 0x80);
+            }
+            section.extend_from_slice(&[END, 2, 7, 7]);
+        }
+        let mut module = b"\0asm\x01\0\0\0".to_vec();
+        module.push(DATA_SECTION);
+        module.push(section.len() as u8);
+        module.extend_from_slice(&section);
+        module
+    }
+
+    #[test]
+    fn finds_the_lowest_address_data_is_placed_at() {
+        assert_eq!(
+            lowest_data_address(&module_with_data(&[1_048_576, 1_063_236])),
+            Some(1_048_576)
+        );
+        assert_eq!(
+            lowest_data_address(&module_with_data(&[2048, 1024])),
+            Some(1024)
+        );
+        assert_eq!(lowest_data_address(&module_with_data(&[16])), Some(16));
+        assert_eq!(lowest_data_address(b"\0asm\x01\0\0\0"), Some(u32::MAX));
+        assert_eq!(lowest_data_address(b"not wasm"), None);
     }
 
     #[test]

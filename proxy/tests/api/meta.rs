@@ -93,6 +93,15 @@ async fn openapi_document_is_3_1_and_lists_every_route() {
         create["responses"]["202"].is_object() && create["responses"]["413"].is_object(),
         "{create}"
     );
+    // Issue 14: a result fitted to the width the client shows it at.
+    let result = &paths["/v1/tryons/{id}/result"]["get"];
+    assert!(
+        result["parameters"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["name"] == "width" && p["in"] == "query")),
+        "the result takes ?width: {result}"
+    );
+    assert!(result["responses"]["400"].is_object(), "{result}");
     let upload = &paths["/v1/photos"]["post"];
     assert!(
         upload["responses"]["201"].is_object() && upload["responses"]["429"].is_object(),

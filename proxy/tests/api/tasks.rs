@@ -134,6 +134,57 @@ async fn the_result_is_not_ready_before_success_and_private_after() {
     );
 }
 
+/// Issue 14: a phone asks for the result at the width it shows it (`?width=`), so fewer bytes
+/// come down a slow link; the plain link keeps the full result (for downloads), and a width at
+/// or above the result's is the full result too. The stepped provider hands back the person
+/// photo it received, here a 200×300 portrait.
+#[tokio::test]
+async fn the_result_comes_fitted_to_a_width_asked_for_and_in_full_without_one() {
+    let provider = SteppedProvider::new();
+    let server = TestServer::start(provider.clone(), &[]).await;
+    let form = reqwest::multipart::Form::new()
+        .part("person", file_part(png(200, 300), "person.png"))
+        .part("garment", file_part(png(40, 40), "garment.png"))
+        .text("category", "upper");
+    let (status, json) = server.create(form, None).await;
+    assert_eq!(status, 202, "{json}");
+    let id = json["id"].as_str().unwrap();
+    provider.step(Step::Succeed);
+    let result = server.wait_terminal(id).await.result.expect("a result");
+    assert_eq!((result.width, result.height), (200, 300));
+    let full = server.get(&result.url).await.bytes().await.unwrap();
+
+    let response = server.get(&format!("{}?width=120", result.url)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/jpeg");
+    assert_eq!(response.headers()["cache-control"], "private");
+    let fitted = response.bytes().await.unwrap();
+    let image = image::load_from_memory(&fitted).expect("the fitted result decodes");
+    assert_eq!((image.width(), image.height()), (120, 180), "aspect kept");
+    assert!(
+        fitted.len() < full.len(),
+        "{} bytes fitted, {} in full",
+        fitted.len(),
+        full.len()
+    );
+
+    for width in ["200", "4000"] {
+        let same = server.get(&format!("{}?width={width}", result.url)).await;
+        assert_eq!(same.status(), 200);
+        assert_eq!(
+            same.bytes().await.unwrap(),
+            full,
+            "width {width}: the full result"
+        );
+    }
+    for width in ["0", "-3", "wide", ""] {
+        let (status, json) = server
+            .get_json(&format!("{}?width={width}", result.url))
+            .await;
+        assert_problem(status, &json, 400, "invalid_field");
+    }
+}
+
 /// The stepped provider hands back the person photo it received, so the result shows what
 /// went upstream: a JPEG re-encoded from the PNG upload, resized to `--person-max-edge`.
 #[tokio::test]
