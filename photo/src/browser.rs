@@ -222,10 +222,10 @@ impl FittedPixels<'_> {
         })
     }
 
-    fn layout(&self) -> encode::Layout {
+    fn layout(&self) -> crate::pixels::Layout {
         match self.order {
-            ChannelOrder::Rgba => encode::Layout::Rgba,
-            ChannelOrder::Bgra => encode::Layout::Bgra,
+            ChannelOrder::Rgba => crate::pixels::Layout::Rgba,
+            ChannelOrder::Bgra => crate::pixels::Layout::Bgra,
         }
     }
 }

@@ -10,17 +10,8 @@ use jpeg_encoder::{
     SamplingFactor, rgb_to_ycbcr,
 };
 
+use crate::pixels::Layout;
 use crate::{PhotoError, quality};
-
-/// How the pixels handed to [`jpeg`] are laid out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Layout {
-    Rgb,
-    /// Four bytes per pixel, red first; the fourth is ignored.
-    Rgba,
-    /// Four bytes per pixel, blue first; the fourth is ignored.
-    Bgra,
-}
 
 /// Encodes `pixels` (`width` × `height`, laid out as `layout` says) as JPEG with 4:2:0 chroma,
 /// as cameras do, with the Annex K tables scaled to `quality` ([`quality::tables`], the very

@@ -110,7 +110,7 @@ fn prepare_at(
         quality::choose(
             pixels.as_raw(),
             (width, height),
-            encode::Layout::Rgb,
+            crate::pixels::Layout::Rgb,
             opts.jpeg_quality,
         )
     } else {
@@ -119,7 +119,7 @@ fn prepare_at(
     let jpeg = encode::jpeg(
         pixels.as_raw(),
         (width, height),
-        encode::Layout::Rgb,
+        crate::pixels::Layout::Rgb,
         quality,
     )?;
     Ok(PreparedPhoto {

@@ -76,3 +76,13 @@ fn lanczos3<P: PixelTrait>(source: &[u8], from: (u32, u32), to: (u32, u32)) -> V
         .expect("source and target have the same pixel type");
     resized
 }
+/// How the pixels handed to the encoder (`encode::jpeg`) and the quality search are laid
+/// out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    Rgb,
+    /// Four bytes per pixel, red first; the fourth is ignored.
+    Rgba,
+    /// Four bytes per pixel, blue first; the fourth is ignored.
+    Bgra,
+}

@@ -11,7 +11,7 @@
 
 use jpeg_encoder::rgb_to_ycbcr;
 
-use crate::encode::Layout;
+use crate::pixels::Layout;
 
 /// The luma SSIM (8×8 windows every 4 pixels, as `cargo xtask bench` measures) a prepared photo
 /// keeps against its resized pixels.

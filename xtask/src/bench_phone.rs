@@ -60,7 +60,7 @@ fn ensure_camera_photo(dir: &Path) -> Result<PathBuf> {
         return Ok(path);
     }
     eprintln!("bench: drawing the 12 MP EXIF-6 phone photo");
-    let upright = crate::bench::scene(3024, 4032);
+    let upright = crate::scene::scene(3024, 4032);
     // Orientation 6 means "turn 90° clockwise to display": the stored picture is the upright
     // one turned 90° counter-clockwise.
     let stored = image::imageops::rotate270(&upright);

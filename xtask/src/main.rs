@@ -13,6 +13,7 @@ mod dist;
 mod error;
 mod process;
 mod samples;
+mod scene;
 mod setup;
 mod short_names;
 mod testing;
