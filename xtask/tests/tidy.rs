@@ -25,6 +25,22 @@ const TOO_LONG_TODAY: [(&str, usize); 9] = [
     ("fakes/src/vtryon.rs", 601),
 ];
 
+/// `proxy/src`'s modules from the ground up (ARCHITECTURE.md, "Layers"): a module imports only
+/// modules of lower layers, never its own layer or a higher one, so no import runs back up and
+/// no circle can form. A new module gets its place here.
+const PROXY_LAYERS: [&[&str]; 10] = [
+    &["wire", "decode_gate", "garment_fetch", "metrics"],
+    &["error", "job", "sse"],
+    &["abuse", "images", "shopify", "upload"],
+    &["cors", "garments", "serving", "store"],
+    &["idempotency", "providers", "recent"],
+    &["config", "kept_photos", "registry"],
+    &["access_log", "state"],
+    &["api", "assets", "metrics_endpoint", "photos"],
+    &["app", "create", "events"],
+    &["openapi"],
+];
+
 /// Words only a vendor's adapter may write.
 const VENDOR_NAMES: [&str; 4] = ["fitroom", "tryiton", "vtryon", "fitinview"];
 
@@ -148,5 +164,68 @@ fn source_files_stay_readable_in_one_sitting() {
     assert!(
         shrunk.is_empty(),
         "these files are short enough now (or gone): take them off TOO_LONG_TODAY: {shrunk:#?}"
+    );
+}
+
+/// The `proxy/src` module a file belongs to: its file name, or its folder's.
+fn proxy_module(path: &str) -> &str {
+    let inner = path.strip_prefix("proxy/src/").unwrap_or(path);
+    let first = inner.split('/').next().unwrap_or(inner);
+    first.strip_suffix(".rs").unwrap_or(first)
+}
+
+fn layer_of(module: &str) -> Option<usize> {
+    PROXY_LAYERS
+        .iter()
+        .position(|layer| layer.contains(&module))
+}
+
+#[test]
+fn proxy_modules_import_only_lower_layers() {
+    let mut wrong = Vec::new();
+    for (path, text) in rust_files("proxy/src") {
+        let module = proxy_module(&path);
+        if matches!(module, "lib" | "main") || is_test_file(&path) {
+            continue;
+        }
+        let Some(own) = layer_of(module) else {
+            wrong.push(format!(
+                "{path}: module `{module}` has no place in PROXY_LAYERS"
+            ));
+            continue;
+        };
+        for (number, line) in shipped(&text).lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for (at, _) in line.match_indices("crate::") {
+                let rest = &line[at + "crate::".len()..];
+                let imported: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                if imported.is_empty() || imported == module {
+                    continue;
+                }
+                match layer_of(&imported) {
+                    Some(theirs) if theirs < own => {}
+                    Some(theirs) => wrong.push(format!(
+                        "{path}:{}: `{module}` (layer {}) imports `{imported}` (layer {})",
+                        number + 1,
+                        own + 1,
+                        theirs + 1
+                    )),
+                    None => wrong.push(format!(
+                        "{path}:{}: `{imported}` has no place in PROXY_LAYERS",
+                        number + 1
+                    )),
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "imports must point down the layers of ARCHITECTURE.md; move the code or the \
+         module: {wrong:#?}"
     );
 }
