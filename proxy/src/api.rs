@@ -5,8 +5,10 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
@@ -138,6 +140,9 @@ pub async fn get_result(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    app_proxy: Option<Extension<AppProxyRequest>>,
+    request_headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     well_formed(&id)?;
     let width = query
@@ -159,7 +164,18 @@ pub async fn get_result(
         ResultLookup::NotReady => return Err(ApiError::NotReady),
         ResultLookup::Ready(output) => output,
     };
-    let output = match width {
+    // Fitting costs a decode and an encode: past the client's bucket the result comes in
+    // full (more bytes, no CPU), never refused.
+    let fits = match width {
+        Some(width) => {
+            let peer = peer.map(|Extension(peer)| peer);
+            let relayed = app_proxy.map(|Extension(relayed)| relayed);
+            let client = state.client_of(peer.as_ref(), relayed.as_ref(), &request_headers);
+            state.limiter.admit_fit(client).await.is_ok().then_some(width)
+        }
+        None => None,
+    };
+    let output = match fits {
         Some(width) => state.images.fit_result(output, width).await?,
         None => output,
     };

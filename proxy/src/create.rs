@@ -4,7 +4,7 @@
 //! finally the registry. Nothing reaches the registry (or the provider) unless every image
 //! decoded within its limits.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::multipart::MultipartRejection;
@@ -189,14 +189,9 @@ impl Admission<'_> {
     }
 
     fn client(&self) -> Client {
-        // Without connection info (a server not started by `serving::serve`) every client
-        // shares one bucket: stricter, never looser.
-        let peer = self.peer.as_ref().map_or(
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            |Extension(ConnectInfo(a))| a.ip(),
-        );
-        let trusted = &self.state.settings.trusted_proxies;
-        Client::of_request(peer, self.headers, trusted, self.shop())
+        let peer = self.peer.as_ref().map(|Extension(peer)| peer);
+        let relayed = self.app_proxy.as_ref().map(|Extension(relayed)| relayed);
+        self.state.client_of(peer, relayed, self.headers)
     }
 }
 

@@ -9,7 +9,7 @@
 //! into its own job, so deleting the photo never breaks a running try-on. Photos are never
 //! logged: only their id and size reach a log line.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{ConnectInfo, Multipart, Path, State};
@@ -169,15 +169,9 @@ fn client(
     app_proxy: Option<Extension<AppProxyRequest>>,
     request_headers: &HeaderMap,
 ) -> Client {
-    // Without connection info every client shares one bucket, as for creates.
-    let peer = peer.map_or(
-        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        |Extension(ConnectInfo(a))| a.ip(),
-    );
-    let shop = app_proxy
-        .as_ref()
-        .map(|Extension(request)| request.proxy.shop.as_str());
-    Client::of_request(peer, request_headers, &state.settings.trusted_proxies, shop)
+    let peer = peer.map(|Extension(peer)| peer);
+    let relayed = app_proxy.map(|Extension(relayed)| relayed);
+    state.client_of(peer.as_ref(), relayed.as_ref(), request_headers)
 }
 
 /// When an uploaded photo expires.

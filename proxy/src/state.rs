@@ -5,12 +5,16 @@
 //! `app.rs` (the router) takes every handler; with the state in the router's file the two
 //! would import each other.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
+use axum::http::HeaderMap;
+
 use tokio::sync::watch;
 
-use crate::abuse::{CounterStore, Limiter, SystemClock};
+use crate::abuse::{Client, CounterStore, Limiter, SystemClock};
 use crate::config::Settings;
 use crate::garment_fetch::{FetchOptions, FetcherSetupError, GarmentFetcher, SystemResolver};
 use crate::garments::GarmentSource;
@@ -21,7 +25,7 @@ use crate::providers::Provider;
 use crate::providers::standing::Standing;
 use crate::recent::RecentSubmissions;
 use crate::registry::{Registry, RegistryOptions};
-use crate::shopify::ShopifyConfig;
+use crate::shopify::{AppProxyRequest, ShopifyConfig};
 use crate::store::{MemoryStore, Store, StoreError, off_runtime};
 
 /// Everything the handlers share; cheap to clone.
@@ -55,6 +59,21 @@ pub enum SetupError {
 }
 
 impl AppState {
+    /// Who a request counts as for the per-client limits: its address (from trusted proxies
+    /// only), or for a request the App Proxy relayed, the shopper within her shop. Without
+    /// connection info (a server not started by `serving::serve`) every client shares one
+    /// bucket: stricter, never looser.
+    pub fn client_of(
+        &self,
+        peer: Option<&ConnectInfo<SocketAddr>>,
+        app_proxy: Option<&AppProxyRequest>,
+        headers: &HeaderMap,
+    ) -> Client {
+        let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(a)| a.ip());
+        let shop = app_proxy.map(|request| request.proxy.shop.as_str());
+        Client::of_request(peer, headers, &self.settings.trusted_proxies, shop)
+    }
+
     /// Builds the state around a provider, keeping everything in memory (tests, embedding);
     /// must be called inside a Tokio runtime (it starts the registry's dispatcher and the
     /// sweeper).

@@ -239,6 +239,13 @@ impl Limiter {
             .await
     }
 
+    /// Admits fitting a result to a screen (`GET …/result?width=`) for `client`: a decode and an
+    /// encode on the proxy, as costly as reading a replayed body, so it follows the replay
+    /// bucket's rule in a bucket of its own. Past it the caller serves the result in full.
+    pub async fn admit_fit(&self, client: impl Into<Client>) -> Result<(), Refusal> {
+        self.take("fit", &client.into(), self.limits.replay).await
+    }
+
     /// Admits a photo upload from `client`.
     pub async fn admit_photo(&self, client: impl Into<Client>) -> Result<(), Refusal> {
         self.take("photo", &client.into(), self.limits.photo).await

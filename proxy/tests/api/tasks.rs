@@ -185,6 +185,32 @@ async fn the_result_comes_fitted_to_a_width_asked_for_and_in_full_without_one() 
     }
 }
 
+/// Fitting a result costs the proxy a decode and an encode: a client past its bucket (the
+/// replay rule's, here 2 with no refill for a minute) gets the result in full, never a refusal.
+#[tokio::test]
+async fn fitting_results_past_the_clients_bucket_serves_them_in_full() {
+    let provider = SteppedProvider::new();
+    let args = ["--replay-burst", "2", "--replay-period-s", "60"];
+    let server = TestServer::start(provider.clone(), &args).await;
+    let form = reqwest::multipart::Form::new()
+        .part("person", file_part(png(200, 300), "person.png"))
+        .part("garment", file_part(png(40, 40), "garment.png"))
+        .text("category", "upper");
+    let (status, json) = server.create(form, None).await;
+    assert_eq!(status, 202, "{json}");
+    let id = json["id"].as_str().unwrap();
+    provider.step(Step::Succeed);
+    let result = server.wait_terminal(id).await.result.expect("a result");
+    let mut widths = Vec::new();
+    for _ in 0..4 {
+        let response = server.get(&format!("{}?width=100", result.url)).await;
+        assert_eq!(response.status(), 200);
+        let bytes = response.bytes().await.unwrap();
+        widths.push(image::load_from_memory(&bytes).unwrap().width());
+    }
+    assert_eq!(widths, [100, 100, 200, 200], "two fitted, then the full result");
+}
+
 /// The stepped provider hands back the person photo it received, so the result shows what
 /// went upstream: a JPEG re-encoded from the PNG upload, resized to `--person-max-edge`.
 #[tokio::test]
