@@ -171,7 +171,12 @@ pub async fn get_result(
             let peer = peer.map(|Extension(peer)| peer);
             let relayed = app_proxy.map(|Extension(relayed)| relayed);
             let client = state.client_of(peer.as_ref(), relayed.as_ref(), &request_headers);
-            state.limiter.admit_fit(client).await.is_ok().then_some(width)
+            state
+                .limiter
+                .admit_fit(client)
+                .await
+                .is_ok()
+                .then_some(width)
         }
         None => None,
     };

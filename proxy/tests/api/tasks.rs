@@ -208,7 +208,11 @@ async fn fitting_results_past_the_clients_bucket_serves_them_in_full() {
         let bytes = response.bytes().await.unwrap();
         widths.push(image::load_from_memory(&bytes).unwrap().width());
     }
-    assert_eq!(widths, [100, 100, 200, 200], "two fitted, then the full result");
+    assert_eq!(
+        widths,
+        [100, 100, 200, 200],
+        "two fitted, then the full result"
+    );
 }
 
 /// The stepped provider hands back the person photo it received, so the result shows what
