@@ -461,13 +461,6 @@ impl Flow {
             }
     }
 
-    /// Whether the shopper pressed **Try it on** and waits for her photo's upload or check
-    /// (the tests' view of it; the widget sees it as a disabled **Try it on**).
-    #[cfg(test)]
-    pub fn is_waiting(&self) -> bool {
-        self.waiting
-    }
-
     /// The picker, tips and preview are shown until the try-on is sent.
     pub fn shows_picker(&self) -> bool {
         matches!(
@@ -565,15 +558,6 @@ impl Flow {
         if std::mem::take(&mut self.waiting) {
             self.start_try_on();
         }
-    }
-
-    /// The prepared photo goes to the person check before it may be sent (a shortcut for the
-    /// tests; the widget reaches the check through the photo's upload).
-    #[cfg(test)]
-    pub fn check_photo(&mut self) -> Result<(), Stale> {
-        self.expect(matches!(self.step, Step::Ready) && self.photo.is_some())?;
-        self.step = Step::Checking;
-        Ok(())
     }
 
     /// The person check's verdict: an error stops here, before any credit is spent (the shopper
@@ -844,6 +828,20 @@ pub fn milestones(before: &Flow, after: &Flow) -> Vec<Milestone> {
 pub(crate) mod tests {
     use super::*;
     use tryon_proxy::wire::{ProgressKind, TaskError};
+
+    /// Whether the shopper pressed **Try it on** and waits for her photo's upload or check (the
+    /// widget shows it as a disabled **Try it on**).
+    fn is_waiting(flow: &Flow) -> bool {
+        flow.waiting
+    }
+
+    /// Moves a ready photo to the person check, the state the widget reaches through the
+    /// photo's upload.
+    fn check_photo(flow: &mut Flow) -> Result<(), Stale> {
+        flow.expect(matches!(flow.step, Step::Ready) && flow.photo.is_some())?;
+        flow.step = Step::Checking;
+        Ok(())
+    }
 
     const PHOTO: PhotoFacts = PhotoFacts {
         bytes: 400_000,
@@ -1361,7 +1359,7 @@ pub(crate) mod tests {
         let mut flow = Flow::default();
         flow.choose_photo().unwrap();
         flow.photo_prepared(PHOTO).unwrap();
-        flow.check_photo().unwrap();
+        check_photo(&mut flow).unwrap();
         flow
     }
 
@@ -1373,7 +1371,7 @@ pub(crate) mod tests {
         assert_eq!(flow.status_line(), Some(StatusLine::Checking));
         flow.submit().unwrap();
         assert_eq!(
-            (flow.step(), flow.is_waiting(), flow.can_submit()),
+            (flow.step(), is_waiting(&flow), flow.can_submit()),
             (&Step::Checking, true, false),
             "no try-on is sent while the photo is judged, and a second press is nothing"
         );
@@ -1382,7 +1380,7 @@ pub(crate) mod tests {
         flow.person_checked(&check(true, &[("landscape_photo", Severity::Warning)]))
             .unwrap();
         assert!(
-            matches!(flow.step(), Step::Uploading { .. }) && !flow.is_waiting(),
+            matches!(flow.step(), Step::Uploading { .. }) && !is_waiting(&flow),
             "a clean verdict sends the try-on at once: {:?}",
             flow.step()
         );
@@ -1404,7 +1402,7 @@ pub(crate) mod tests {
         );
         assert_eq!(flow.task_id(), None, "no credit is spent on this photo");
         flow.retry().unwrap();
-        assert_eq!((flow.step(), flow.is_waiting()), (&Step::Choosing, false));
+        assert_eq!((flow.step(), is_waiting(&flow)), (&Step::Choosing, false));
     }
 
     #[test]
@@ -1473,7 +1471,7 @@ pub(crate) mod tests {
         flow.choose_photo().unwrap();
         let preparing = flow.clone();
         flow.photo_prepared(PHOTO).unwrap();
-        flow.check_photo().unwrap();
+        check_photo(&mut flow).unwrap();
         assert!(
             milestones(&preparing, &flow).contains(&Milestone::PhotoReady),
             "Try it on is usable while the photo is judged"
@@ -1749,7 +1747,7 @@ pub(crate) mod tests {
         let bar = flow.progress().value();
         flow.submit().unwrap();
         assert_eq!(
-            (flow.is_waiting(), flow.can_submit(), flow.shows_picker()),
+            (is_waiting(&flow), flow.can_submit(), flow.shows_picker()),
             (true, false, true),
             "the press is kept, the button disabled, the photo's upload goes on"
         );
@@ -1770,7 +1768,7 @@ pub(crate) mod tests {
             Some("p1"),
             "the create names the stored photo"
         );
-        assert!(!flow.is_waiting());
+        assert!(!is_waiting(&flow));
         assert!(
             !milestones(&before, &flow).contains(&Milestone::PhotoReady),
             "no second announcement on the way to the try-on"
@@ -1799,7 +1797,7 @@ pub(crate) mod tests {
         flow.submit().unwrap();
         flow.choose_photo().unwrap();
         assert_eq!(
-            (flow.step(), flow.is_waiting()),
+            (flow.step(), is_waiting(&flow)),
             (&Step::Preparing, false),
             "another photo drops the press"
         );

@@ -59,6 +59,13 @@ async function widgetShots(page, describe) {
   const dialog = widget(page, "dialog[part=dialog]");
   shots.dialog = await dialog.screenshot();
   await choosePhoto(page);
+  // Try it on is enabled while the photo still uploads and is checked; the picture is of the
+  // settled state after both, not of a moment when the progress line comes or goes.
+  await waitFor(
+    () =>
+      page.evaluate(() => document.querySelector("try-on-button").shadowRoot.querySelector("section.progress")?.hidden),
+    { timeoutMs: 30_000, describe: async () => `the photo was never uploaded and checked: ${await dialogState(page)}` },
+  );
   await page.evaluate(() => document.activeElement?.blur());
   shots.ready = await dialog.screenshot();
   await submitAndWaitForResult(page, describe);

@@ -16,7 +16,7 @@ const MAX_LINES: usize = 600;
 const TOO_LONG_TODAY: [(&str, usize); 9] = [
     ("proxy/src/registry/mod.rs", 1250),
     ("proxy/src/store/redis.rs", 921),
-    ("src/state.rs", 838),
+    ("src/state.rs", 826),
     ("src/controller.rs", 825),
     ("xtask/src/dist.rs", 760),
     ("xtask/src/samples.rs", 770),
@@ -71,9 +71,13 @@ fn rust_files(dir: &str) -> Vec<(String, String)> {
     found
 }
 
-/// The part of a file before its test module: what ships.
+/// The part of a file before its test module (a `#[cfg(test)]` at the start of a line; an
+/// indented one marks a test-only item, not the module): what ships.
 fn shipped(text: &str) -> &str {
-    text.find("#[cfg(test)]").map_or(text, |at| &text[..at])
+    if text.starts_with("#[cfg(test)]") {
+        return "";
+    }
+    text.find("\n#[cfg(test)]").map_or(text, |at| &text[..at])
 }
 
 /// A file that is itself a test module (`mod tests;` in a file of its own).
