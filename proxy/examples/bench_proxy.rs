@@ -696,18 +696,9 @@ fn updated_at(line: &[u8]) -> Option<OffsetDateTime> {
 
 /// Asks the kernel to stamp each received segment with the wall-clock time it arrived.
 fn receive_timestamps(stream: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    let on: libc::c_int = 1;
-    // SAFETY: a valid socket, an int option of the right size.
-    unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
+    use nix::sys::socket::{setsockopt, sockopt::ReceiveTimestampns};
+    // Without stamps the delay is measured when the client reads: later, never earlier.
+    let _ = setsockopt(stream, ReceiveTimestampns, &true);
 }
 
 /// Reads what has arrived into `buffer`: the byte count (None at the end or on an error) and
@@ -730,40 +721,25 @@ fn recv_stamped(
     stream: &TcpStream,
     buffer: &mut [u8],
 ) -> std::io::Result<(usize, Option<OffsetDateTime>)> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
     use std::os::fd::AsRawFd;
-    let mut iov = libc::iovec {
-        iov_base: buffer.as_mut_ptr().cast(),
-        iov_len: buffer.len(),
-    };
-    // Room for one control message holding a timespec, aligned for cmsghdr.
-    let mut control = [0u64; 8];
-    // SAFETY: msghdr is plain data; zero is a valid initial value.
-    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
-    message.msg_iov = &mut iov;
-    message.msg_iovlen = 1;
-    message.msg_control = control.as_mut_ptr().cast();
-    message.msg_controllen = std::mem::size_of_val(&control) as _;
-    // SAFETY: the buffers outlive the call and their lengths are right.
-    let read = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut message, libc::MSG_DONTWAIT) };
-    if read < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    let mut iov = [std::io::IoSliceMut::new(buffer)];
+    // Room for one control message holding a timespec.
+    let mut control = nix::cmsg_space!(nix::sys::time::TimeSpec);
+    let message = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut control),
+        MsgFlags::MSG_DONTWAIT,
+    )?;
     let mut stamp = None;
-    // SAFETY: walking the control messages the kernel wrote, with libc's own macros.
-    unsafe {
-        let mut header = libc::CMSG_FIRSTHDR(&message);
-        while !header.is_null() {
-            if (*header).cmsg_level == libc::SOL_SOCKET
-                && (*header).cmsg_type == libc::SCM_TIMESTAMPNS
-            {
-                let time: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(header).cast());
-                let nanos = time.tv_sec as i128 * 1_000_000_000 + time.tv_nsec as i128;
-                stamp = OffsetDateTime::from_unix_timestamp_nanos(nanos).ok();
-            }
-            header = libc::CMSG_NXTHDR(&message, header);
+    for control in message.cmsgs()? {
+        if let ControlMessageOwned::ScmTimestampns(time) = control {
+            let nanos = i128::from(time.tv_sec()) * 1_000_000_000 + i128::from(time.tv_nsec());
+            stamp = OffsetDateTime::from_unix_timestamp_nanos(nanos).ok();
         }
     }
-    Ok((read as usize, stamp))
+    Ok((message.bytes, stamp))
 }
 
 /// Phase 2: open-loop status reads at each rate.
@@ -860,8 +836,8 @@ async fn open_loop(addr: &str, path: &str, rate: u64, seconds: u64) -> ReadLaten
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let (due_tx, due_rx) = tokio::sync::mpsc::unbounded_channel();
     let scheduler = std::thread::spawn(move || {
-        // SAFETY: prctl with an integer argument changes only this thread's timer slack.
-        unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
+        // A timer slack of 1 ns for this thread only, so its sleeps end on time.
+        let _ = nix::sys::prctl::set_timerslack(1);
         for i in 0..total {
             let due = interval * i as u32;
             let wait = (start.0 + due).saturating_duration_since(Instant::now());
