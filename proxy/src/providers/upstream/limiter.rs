@@ -552,53 +552,49 @@ mod tests {
         );
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_waiting_create_goes_before_earlier_polls() {
+    /// The order in which callers arriving as `arrivals` (one per millisecond, so the arrival
+    /// order is certain) are admitted by a limiter of one call per window already spent.
+    async fn admission_order(arrivals: [(&'static str, Priority); 3]) -> Vec<&'static str> {
         let limiter = Arc::new(RateLimiter::new(1, Duration::from_secs(10)));
         limiter.acquire(Priority::Poll, |_| {}).await;
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut handles = Vec::new();
-        for (name, priority) in [
-            ("poll-a", Priority::Poll),
-            ("poll-b", Priority::Poll),
-            ("create", Priority::Create),
-        ] {
+        for (name, priority) in arrivals {
             let (limiter, order) = (limiter.clone(), order.clone());
             handles.push(tokio::spawn(async move {
                 limiter.acquire(priority, |_| {}).await;
                 order.lock().unwrap().push(name);
             }));
-            // Make the arrival order certain.
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         for handle in handles {
             handle.await.unwrap();
         }
-        assert_eq!(*order.lock().unwrap(), ["create", "poll-a", "poll-b"]);
+        let order = order.lock().unwrap().clone();
+        order
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_create_goes_before_earlier_polls() {
+        let arrivals = [
+            ("poll-a", Priority::Poll),
+            ("poll-b", Priority::Poll),
+            ("create", Priority::Create),
+        ];
+        assert_eq!(
+            admission_order(arrivals).await,
+            ["create", "poll-a", "poll-b"]
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn checks_go_after_creates_and_before_polls() {
-        let limiter = Arc::new(RateLimiter::new(1, Duration::from_secs(10)));
-        limiter.acquire(Priority::Poll, |_| {}).await;
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let mut handles = Vec::new();
-        for (name, priority) in [
+        let arrivals = [
             ("poll", Priority::Poll),
             ("check", Priority::Check),
             ("create", Priority::Create),
-        ] {
-            let (limiter, order) = (limiter.clone(), order.clone());
-            handles.push(tokio::spawn(async move {
-                limiter.acquire(priority, |_| {}).await;
-                order.lock().unwrap().push(name);
-            }));
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        for handle in handles {
-            handle.await.unwrap();
-        }
-        assert_eq!(*order.lock().unwrap(), ["create", "check", "poll"]);
+        ];
+        assert_eq!(admission_order(arrivals).await, ["create", "check", "poll"]);
     }
 
     #[tokio::test(start_paused = true)]
