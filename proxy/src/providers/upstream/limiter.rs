@@ -570,8 +570,7 @@ mod tests {
         for handle in handles {
             handle.await.unwrap();
         }
-        let order = order.lock().unwrap().clone();
-        order
+        order.lock().unwrap().clone()
     }
 
     #[tokio::test(start_paused = true)]
